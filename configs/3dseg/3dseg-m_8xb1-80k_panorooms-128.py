@@ -1,0 +1,9 @@
+_base_ = [
+    '../_base_/models/3dseg.py', '../_base_/datasets/panorooms3d.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_80k_adam.py'
+]
+model = dict(
+    backbone=dict(arch='m'),
+    decode_head=dict(in_channels=128))
+# num_gpus: 8 -> batch_size: 8
+train_dataloader = dict(batch_size=1)

@@ -1,0 +1,31 @@
+# 3D Segmenter: isotropic 3D Swin encoder + linear decoder with a skip to the raw input.
+num_classes = 30
+model = dict(
+    type='VolumeEncoderDecoder',
+    data_preprocessor=dict(
+        type='VolumeDataPreprocessor', pad_values=(3., 0., 0., 0.), seg_pad_val=255),
+    backbone=dict(
+        type='SwinTransformer3D',
+        arch='t',
+        in_channels=4,
+        patch_size=4,
+        window_size=8,
+        mlp_ratio=4.,
+        qkv_bias=True,
+        drop_rate=0.,
+        attn_drop_rate=0.,
+        drop_path_rate=0.2,
+        out_indices=(-1, ),
+        final_norm=True,
+        with_cp=False),
+    decode_head=dict(
+        type='LinearSkipHead',
+        in_channels=96,
+        num_classes=num_classes,
+        volume_channels=4,
+        skip=True,
+        ignore_index=255,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', crop_size=128, stride=96))

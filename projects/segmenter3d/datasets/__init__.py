@@ -1,0 +1,5 @@
+from .room_io import load_room, room_to_input
+from .transforms import *  # noqa: F401,F403
+from .volume_dataset import VolumeDataset
+
+__all__ = ['VolumeDataset', 'load_room', 'room_to_input']

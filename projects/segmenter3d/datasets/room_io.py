@@ -1,0 +1,129 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Reading room volumes (our format and the PanoRooms3D release) with input validation.
+
+Our format (``.npz``): ``tsdf`` (X, Y, Z) voxel units, positive in free space, truncated to
++-3; ``rgb`` (3, X, Y, Z) uint8; ``labels`` (X, Y, Z) class ids (255 = ignore);
+optional ``voxel_size``, ``origin`` (3,), ``camera`` (3,) in voxel coordinates.
+
+Release format (``.npz``): ``sdf128`` (the reference's ``-3 * sdf128`` is +3 solid and -3 empty,
+so our tsdf is ``3 * sdf128``), ``color128`` packed ``b * 65536 + g * 256 + r``,
+``semanticlabel`` raw 3D-FRONT ids 0..98 merged to 30 classes. Colours and labels are kept only
+where the surface band or solid is (tsdf < 3), as in the reference.
+"""
+import os.path as osp
+import zipfile
+from typing import Dict
+
+import numpy as np
+
+from ..taxonomy import PANOROOMS3D_RAW_TO_CLASS, raw_to_class_lut
+
+TRUNCATION = 3.0
+OUR_KEYS = ('tsdf', 'rgb', 'labels')
+RELEASE_KEYS = ('sdf128', 'color128', 'semanticlabel')
+_RAW_LUT = raw_to_class_lut(PANOROOMS3D_RAW_TO_CLASS)
+
+
+def _fail(path: str, message: str):
+    raise ValueError(f'{path}: {message}')
+
+
+def _open(path: str) -> Dict[str, np.ndarray]:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: room volume not found')
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
+
+
+def _check_finite(path: str, name: str, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():
+        _fail(path, f"field '{name}' contains NaN or Inf")
+
+
+def load_room(path: str, num_classes: int = 30) -> Dict[str, np.ndarray]:
+    """Read and validate a room in either format.
+
+    Returns:
+        dict: ``tsdf`` (X, Y, Z) float32, ``rgb`` (3, X, Y, Z) uint8, ``labels`` (X, Y, Z)
+        uint8, ``observed`` (X, Y, Z) bool (tsdf below the truncation), and the optional
+        ``voxel_size``, ``origin``, ``camera`` when present; ``format`` is 'ours' or 'release'.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: naming the file and the field: unreadable file, missing key, shape or dtype
+            mismatch, NaN/Inf, labels out of range, or a room without any surface.
+    """
+    data = _open(path)
+    if all(k in data for k in OUR_KEYS):
+        room = _from_ours(path, data, num_classes)
+    elif all(k in data for k in RELEASE_KEYS):
+        room = _from_release(path, data)
+    else:
+        missing_ours = [k for k in OUR_KEYS if k not in data]
+        missing_rel = [k for k in RELEASE_KEYS if k not in data]
+        _fail(path, f'missing keys: neither our format (lacks {missing_ours}) nor the release '
+              f'format (lacks {missing_rel}); found {sorted(data)}')
+    observed = room['tsdf'] < TRUNCATION
+    if not (np.abs(room['tsdf']) < 1).any():
+        _fail(path, "field 'tsdf' has no surface (no |tsdf| < 1): empty room")
+    room['observed'] = observed
+    for key in ('voxel_size', 'origin', 'camera'):
+        if key in data:
+            room[key] = np.asarray(data[key], np.float32)
+    return room
+
+
+def _from_ours(path: str, data: Dict[str, np.ndarray], num_classes: int) -> Dict:
+    tsdf, rgb, labels = data['tsdf'], data['rgb'], data['labels']
+    if tsdf.ndim != 3:
+        _fail(path, f"field 'tsdf' must have shape (X, Y, Z), got {tsdf.shape}")
+    if not np.issubdtype(tsdf.dtype, np.floating):
+        _fail(path, f"field 'tsdf' must be floating point, got {tsdf.dtype}")
+    if rgb.shape != (3, ) + tsdf.shape:
+        _fail(path, f"field 'rgb' has shape {rgb.shape}, expected {(3, ) + tsdf.shape}")
+    if labels.shape != tsdf.shape:
+        _fail(path, f"field 'labels' has shape {labels.shape}, expected {tsdf.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        _fail(path, f"field 'labels' must be integer, got {labels.dtype}")
+    _check_finite(path, 'tsdf', tsdf)
+    bad = (labels >= num_classes) & (labels != 255) | (labels < 0)
+    if bad.any():
+        _fail(path, f"field 'labels' has values out of range {sorted(np.unique(labels[bad]))[:5]}"
+              f' (classes 0..{num_classes - 1}, 255 = ignore)')
+    if rgb.dtype != np.uint8:
+        if not np.issubdtype(rgb.dtype, np.number) or rgb.min() < 0 or rgb.max() > 255:
+            _fail(path, f"field 'rgb' must be uint8 or 0..255, got {rgb.dtype}")
+        rgb = rgb.astype(np.uint8)
+    return dict(tsdf=np.clip(tsdf.astype(np.float32), -TRUNCATION, TRUNCATION), rgb=rgb,
+                labels=labels.astype(np.uint8), format='ours')
+
+
+def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
+    sdf, color, raw = data['sdf128'], data['color128'], data['semanticlabel']
+    if sdf.ndim != 3:
+        _fail(path, f"field 'sdf128' must have shape (X, Y, Z), got {sdf.shape}")
+    for name, arr in (('color128', color), ('semanticlabel', raw)):
+        if arr.shape != sdf.shape:
+            _fail(path, f"field '{name}' has shape {arr.shape}, expected {sdf.shape}")
+    _check_finite(path, 'sdf128', sdf)
+    if raw.min() < 0 or raw.max() > 98:
+        _fail(path, f"field 'semanticlabel' has raw ids outside 0..98 "
+              f'(min {raw.min()}, max {raw.max()})')
+    tsdf = np.clip(3.0 * sdf.astype(np.float32), -TRUNCATION, TRUNCATION)
+    keep = tsdf < TRUNCATION
+    packed = color.astype(np.int64)
+    rgb = np.stack([packed % 256, (packed // 256) % 256, (packed // 65536) % 256]).astype(np.uint8)
+    rgb[:, ~keep] = 0
+    labels = _RAW_LUT[raw.astype(np.int64)]
+    labels[~keep] = 0
+    return dict(tsdf=tsdf, rgb=rgb, labels=labels, format='release')
+
+
+def room_to_input(room: Dict[str, np.ndarray]) -> np.ndarray:
+    """(4, X, Y, Z) float32 network input: tsdf, then rgb in [-1, 1] (0 where unobserved)."""
+    colour = room['rgb'].astype(np.float32) / 127.5 - 1.0
+    colour *= room['observed'][None]
+    return np.concatenate([room['tsdf'][None], colour], axis=0)

@@ -1,0 +1,5 @@
+from .volume_transforms import (LoadVolume, PackVolumeInputs, PadVolume, RandomFlipRotateZ,
+                                RandomVolumeCrop, VolumeColorJitter)
+
+__all__ = ['LoadVolume', 'PadVolume', 'RandomVolumeCrop', 'RandomFlipRotateZ',
+           'VolumeColorJitter', 'PackVolumeInputs']

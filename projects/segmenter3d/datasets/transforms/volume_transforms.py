@@ -1,0 +1,166 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Data pipeline for voxel rooms: load, crop blocks on the fly, augment, pack.
+
+Inside the pipeline ``results['volume']`` is (4, X, Y, Z) float32 (tsdf, r, g, b) and
+``results['gt_seg']`` is (X, Y, Z) uint8.
+"""
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+
+from ...structures import VolumeData, VolumeDataSample
+from ..room_io import TRUNCATION, load_room, room_to_input
+
+EMPTY = np.array([TRUNCATION, 0., 0., 0.], np.float32)  # what padding and unobserved look like
+
+
+def _triple(v, name):
+    v = (int(v), ) * 3 if np.isscalar(v) else tuple(int(x) for x in v)
+    if len(v) != 3 or min(v) <= 0:
+        raise ValueError(f'{name} must be a positive int or 3 positive ints, got {v}')
+    return v
+
+
+@TRANSFORMS.register_module()
+class LoadVolume(BaseTransform):
+    """Read ``results['volume_path']`` (our or the release format) with validation.
+
+    Args:
+        num_classes (int): Labels must be below this or 255. Defaults to 30.
+    """
+
+    def __init__(self, num_classes: int = 30) -> None:
+        self.num_classes = num_classes
+
+    def transform(self, results: Dict) -> Dict:
+        room = load_room(results['volume_path'], self.num_classes)
+        results['volume'] = room_to_input(room)
+        results['gt_seg'] = room['labels']
+        results['ori_shape'] = room['tsdf'].shape
+        results['room_format'] = room['format']
+        for key in ('voxel_size', 'origin', 'camera'):
+            if key in room:
+                results[key] = room[key]
+        return results
+
+
+def pad_to(volume: np.ndarray, labels: np.ndarray, size: Sequence[int]):
+    """Pad (4, X, Y, Z) with empty space and labels with 255 at the end of short axes."""
+    pads = [max(0, t - s) for s, t in zip(labels.shape, size)]
+    if not any(pads):
+        return volume, labels
+    out = np.empty((4, ) + tuple(s + p for s, p in zip(labels.shape, pads)), np.float32)
+    out[:] = EMPTY[:, None, None, None]
+    out[:, :labels.shape[0], :labels.shape[1], :labels.shape[2]] = volume
+    lab = np.full(out.shape[1:], 255, np.uint8)
+    lab[:labels.shape[0], :labels.shape[1], :labels.shape[2]] = labels
+    return out, lab
+
+
+@TRANSFORMS.register_module()
+class PadVolume(BaseTransform):
+    """Pad to at least ``size`` (or to multiples of ``size_divisor``) with empty space."""
+
+    def __init__(self, size: Optional[Union[int, Sequence[int]]] = None,
+                 size_divisor: Optional[int] = None) -> None:
+        if size is None and size_divisor is None:
+            raise ValueError('PadVolume needs size or size_divisor')
+        self.size = _triple(size, 'PadVolume.size') if size is not None else None
+        self.size_divisor = size_divisor
+
+    def transform(self, results: Dict) -> Dict:
+        shape = results['gt_seg'].shape
+        target = list(self.size or shape)
+        target = [max(t, s) for t, s in zip(target, shape)]
+        if self.size_divisor:
+            target = [-(-t // self.size_divisor) * self.size_divisor for t in target]
+        results['volume'], results['gt_seg'] = pad_to(results['volume'], results['gt_seg'], target)
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomVolumeCrop(BaseTransform):
+    """Random block, preferring blocks with surface: of ``tries`` random positions the one with
+    the most surface voxels (|tsdf| < 1) is kept. Rooms smaller than the block are padded.
+
+    Args:
+        crop_size (int | Sequence[int]): Block size in voxels.
+        tries (int): Candidate positions. Defaults to 4.
+    """
+
+    def __init__(self, crop_size: Union[int, Sequence[int]], tries: int = 4) -> None:
+        self.crop_size = _triple(crop_size, 'RandomVolumeCrop.crop_size')
+        self.tries = max(1, tries)
+
+    def transform(self, results: Dict) -> Dict:
+        volume, labels = pad_to(results['volume'], results['gt_seg'], self.crop_size)
+        surface = np.abs(volume[0]) < 1
+        best, best_count = None, -1
+        for _ in range(self.tries):
+            start = [np.random.randint(0, s - c + 1) for s, c in zip(labels.shape, self.crop_size)]
+            sl = tuple(slice(a, a + c) for a, c in zip(start, self.crop_size))
+            count = int(surface[sl].sum())
+            if count > best_count:
+                best, best_count = sl, count
+        results['volume'] = np.ascontiguousarray(volume[(slice(None), ) + best])
+        results['gt_seg'] = np.ascontiguousarray(labels[best])
+        results['crop_start'] = tuple(s.start for s in best)
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomFlipRotateZ(BaseTransform):
+    """Random flips of X and Y and a random multiple of 90 degrees about Z (up stays up)."""
+
+    def __init__(self, flip_prob: float = 0.5, rotate: bool = True) -> None:
+        self.flip_prob = flip_prob
+        self.rotate = rotate
+
+    def transform(self, results: Dict) -> Dict:
+        vol, lab = results['volume'], results['gt_seg']
+        for axis in (0, 1):
+            if np.random.rand() < self.flip_prob:
+                vol, lab = np.flip(vol, axis + 1), np.flip(lab, axis)
+        if self.rotate:
+            k = np.random.randint(4)
+            vol, lab = np.rot90(vol, k, axes=(1, 2)), np.rot90(lab, k, axes=(0, 1))
+        results['volume'] = np.ascontiguousarray(vol)
+        results['gt_seg'] = np.ascontiguousarray(lab)
+        return results
+
+
+@TRANSFORMS.register_module()
+class VolumeColorJitter(BaseTransform):
+    """Brightness/contrast jitter of observed colours (unobserved stay 0)."""
+
+    def __init__(self, brightness: float = 0.1, contrast: float = 0.1) -> None:
+        self.brightness, self.contrast = brightness, contrast
+
+    def transform(self, results: Dict) -> Dict:
+        vol = results['volume'].copy()
+        observed = vol[0] < TRUNCATION
+        scale = 1 + np.random.uniform(-self.contrast, self.contrast)
+        shift = np.random.uniform(-self.brightness, self.brightness)
+        vol[1:] = np.where(observed, np.clip(vol[1:] * scale + shift, -1, 1), 0)
+        results['volume'] = vol
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackVolumeInputs(BaseTransform):
+    """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
+
+    META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
+                 'crop_start', 'room_format', 'image_path', 'seg_map_path')
+
+    def transform(self, results: Dict) -> Dict:
+        sample = VolumeDataSample()
+        if 'gt_seg' in results:
+            sample.gt_sem_seg = VolumeData(
+                data=torch.from_numpy(results['gt_seg'].astype(np.int64))[None])
+        sample.set_metainfo({k: results[k] for k in self.META_KEYS if k in results})
+        return dict(inputs=torch.from_numpy(np.ascontiguousarray(results['volume'])),
+                    data_samples=sample)

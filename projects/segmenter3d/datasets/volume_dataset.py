@@ -1,0 +1,68 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Room volumes listed by a split file (our generated rooms or the PanoRooms3D release)."""
+import os.path as osp
+from typing import List
+
+from mmengine.dataset import BaseDataset
+from mmseg.registry import DATASETS
+
+from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
+
+
+@DATASETS.register_module()
+class VolumeDataset(BaseDataset):
+    """Rooms as dense volumes, one ``.npz`` per room.
+
+    ``ann_file`` is a split file listing room names (one a line, relative to ``data_root``);
+    volumes are ``<data_root>/<data_prefix.volume_path>/<room>.npz`` and, when
+    ``data_prefix.img_path`` is set, the room's panorama ``<img_path>/<room><img_suffix>``
+    (used by distillation and visualisation).
+
+    Args:
+        ann_file (str): Split file. Example: ``'splits/training.txt'``.
+        volume_suffix (str): Defaults to ``'.npz'``.
+        img_suffix (str): Defaults to ``'.png'``.
+        seg_map_suffix (str): Defaults to ``'.png'``.
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments (``data_root``,
+            ``data_prefix=dict(volume_path=..., img_path=..., seg_map_path=...)``,
+            ``pipeline``, ``test_mode``, ``indices``, ...).
+    """
+    METAINFO = dict(classes=PANOROOMS3D_CLASSES, palette=PANOROOMS3D_PALETTE)
+
+    def __init__(self,
+                 ann_file: str,
+                 volume_suffix: str = '.npz',
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 data_prefix: dict = dict(volume_path='volumes'),
+                 **kwargs) -> None:
+        self.volume_suffix = volume_suffix
+        self.img_suffix = img_suffix
+        self.seg_map_suffix = seg_map_suffix
+        super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'{self.ann_file}: split file not found (generate rooms with '
+                                    f'tools/data/generate_synthrooms.py or point data_root at '
+                                    f'the dataset)')
+        with open(self.ann_file) as f:
+            names = [line.strip() for line in f if line.strip()]
+        if not names:
+            raise ValueError(f'{self.ann_file}: split file lists no rooms')
+        prefix = self.data_prefix
+        data_list, missing = [], []
+        for name in names:
+            info = dict(room_id=name,
+                        volume_path=osp.join(prefix['volume_path'], name + self.volume_suffix))
+            if not osp.isfile(info['volume_path']):
+                missing.append(info['volume_path'])
+            if prefix.get('img_path'):
+                info['image_path'] = osp.join(prefix['img_path'], name + self.img_suffix)
+            if prefix.get('seg_map_path'):
+                info['seg_map_path'] = osp.join(prefix['seg_map_path'], name + self.seg_map_suffix)
+            data_list.append(info)
+        if missing:
+            raise FileNotFoundError(f'{self.ann_file}: {len(missing)} listed room volume(s) not '
+                                    f'found, e.g. {missing[:3]}')
+        return data_list

@@ -1,0 +1,3 @@
+from .volume_iou_metric import VolumeIoUMetric
+
+__all__ = ['VolumeIoUMetric']

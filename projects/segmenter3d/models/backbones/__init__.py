@@ -1,0 +1,3 @@
+from .swin3d import SwinTransformer3D
+
+__all__ = ['SwinTransformer3D']

@@ -1,0 +1,3 @@
+from .linear_skip_head import LinearSkipHead
+
+__all__ = ['LinearSkipHead']

@@ -1,0 +1,166 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Encoder-decoder segmentor for dense voxel volumes."""
+import itertools
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import BaseDataElement
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ...structures import VolumeData, VolumeDataSample
+
+
+def _triple(value, name: str) -> Tuple[int, int, int]:
+    value = (value, ) * 3 if isinstance(value, int) else tuple(value)
+    if len(value) != 3 or min(value) <= 0:
+        raise ValueError(f'test_cfg.{name} must be a positive int or 3 positive ints, got {value}')
+    return value
+
+
+def slide_windows(size: Sequence[int], crop: Sequence[int],
+                  stride: Sequence[int]) -> List[Tuple[slice, slice, slice]]:
+    """Overlapping windows covering a volume; the last window on each axis ends at its end."""
+    per_axis = []
+    for length, c, s in zip(size, crop, stride):
+        count = max(length - c + s - 1, 0) // s + 1
+        starts = sorted({max(min(i * s, length - c), 0) for i in range(count)})
+        per_axis.append([slice(a, min(a + c, length)) for a in starts])
+    return list(itertools.product(*per_axis))
+
+
+@MODELS.register_module()
+class VolumeEncoderDecoder(BaseSegmentor):
+    """Backbone + decode head on (B, C, D, H, W) volumes; the head also sees the raw input.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``SwinTransformer3D``.
+        decode_head (dict): Head config, e.g. ``LinearSkipHead``.
+        train_cfg (dict, optional): Unused; kept for mmseg compatibility.
+        test_cfg (dict, optional): ``mode='whole'`` (default) or ``mode='slide'`` with
+            ``crop_size`` and ``stride`` (ints or triples, in voxels); slide averages the logits
+            of overlapping windows.
+        data_preprocessor (dict, optional): Defaults to ``VolumeDataPreprocessor``.
+        pad_to_divisor (bool): Zero-pad the input to the backbone's ``size_divisor`` before the
+            backbone and crop the logits after, as the reference release does. Defaults to True.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decode_head: dict,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 pad_to_divisor: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='VolumeDataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.decode_head = MODELS.build(decode_head)
+        self.num_classes = self.decode_head.num_classes
+        self.out_channels = self.decode_head.out_channels
+        self.align_corners = False
+        self.train_cfg = train_cfg
+        self.test_cfg = dict(mode='whole') if test_cfg is None else dict(test_cfg)
+        self.pad_to_divisor = pad_to_divisor
+        self._check_config()
+
+    def _check_config(self) -> None:
+        """Fail at build time, naming the field, when the parts do not fit together."""
+        stage_channels = getattr(self.backbone, 'stage_channels', None)
+        out_indices = getattr(self.backbone, 'out_indices', None)
+        index = self.decode_head.in_index
+        if stage_channels is not None and out_indices is not None and isinstance(index, int):
+            try:
+                feat_channels = stage_channels[out_indices[index]]
+            except IndexError:
+                raise ValueError(f'decode_head.in_index={index} does not exist: the backbone '
+                                 f'returns {len(out_indices)} feature maps') from None
+            if feat_channels != self.decode_head.in_channels:
+                raise ValueError(f'decode_head.in_channels={self.decode_head.in_channels} does '
+                                 f'not match the backbone feature it reads ({feat_channels} '
+                                 f'channels; backbone.embed_dims * 2**stage)')
+        in_ch = getattr(self.backbone, 'in_channels', None)
+        vol_ch = getattr(self.decode_head, 'volume_channels', None)
+        if in_ch is not None and vol_ch is not None and in_ch != vol_ch:
+            raise ValueError(f'backbone.in_channels={in_ch} and decode_head.volume_channels='
+                             f'{vol_ch} must both equal the data channel count')
+        data_ch = getattr(self.data_preprocessor, 'num_channels', None)
+        if in_ch is not None and data_ch is not None and in_ch != data_ch:
+            raise ValueError(f'backbone.in_channels={in_ch} but the data has {data_ch} channels '
+                             f'(data_preprocessor.pad_values has one entry per channel)')
+        mode = self.test_cfg.get('mode', 'whole')
+        if mode not in ('whole', 'slide'):
+            raise ValueError(f"test_cfg.mode must be 'whole' or 'slide', got {mode!r}")
+        if mode == 'slide':
+            for key in ('crop_size', 'stride'):
+                if key not in self.test_cfg:
+                    raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key}")
+                _triple(self.test_cfg[key], key)
+
+    # ------------------------------------------------------------------ core
+    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        return self.backbone(inputs)
+
+    def _pad(self, inputs: Tensor) -> Tensor:
+        divisor = getattr(self.backbone, 'size_divisor', None)
+        if not self.pad_to_divisor or divisor is None:
+            return inputs
+        pads = [(-s) % d for s, d in zip(inputs.shape[2:], divisor)]
+        return F.pad(inputs, (0, pads[2], 0, pads[1], 0, pads[0])) if any(pads) else inputs
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
+        """(B, C, D, H, W) -> logits (B, K, D, H, W)."""
+        D, H, W = inputs.shape[2:]
+        padded = self._pad(inputs)
+        logits = self.decode_head(self.extract_feat(padded), padded)
+        return logits[:, :, :D, :H, :W]
+
+    def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
+        logits = self.encode_decode(inputs)
+        losses = self.decode_head.loss_by_feat(logits, data_samples)
+        return {f'decode.{k}': v for k, v in losses.items()}
+
+    def _forward(self, inputs: Tensor, data_samples: Optional[list] = None) -> Tensor:
+        return self.encode_decode(inputs)
+
+    # ------------------------------------------------------------------ inference
+    def slide_inference(self, inputs: Tensor) -> Tensor:
+        """Average logits of overlapping ``crop_size`` windows (each run separately)."""
+        crop = _triple(self.test_cfg['crop_size'], 'crop_size')
+        stride = _triple(self.test_cfg['stride'], 'stride')
+        B, _, D, H, W = inputs.shape
+        logits = inputs.new_zeros((B, self.out_channels, D, H, W))
+        count = inputs.new_zeros((1, 1, D, H, W))
+        for window in slide_windows((D, H, W), crop, stride):
+            index = (slice(None), slice(None)) + window
+            logits[index] += self.encode_decode(inputs[index])
+            count[index] += 1
+        return logits / count
+
+    def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
+        if self.test_cfg.get('mode', 'whole') == 'slide':
+            return self.slide_inference(inputs)
+        return self.encode_decode(inputs)
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[VolumeDataSample]] = None) -> List[VolumeDataSample]:
+        return self.postprocess_result(self.inference(inputs), data_samples)
+
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: Optional[List[BaseDataElement]] = None) -> list:
+        """Crop batch padding off each sample and attach ``seg_logits`` / ``pred_sem_seg``."""
+        if data_samples is None:
+            data_samples = [VolumeDataSample() for _ in range(seg_logits.shape[0])]
+        for logits, sample in zip(seg_logits, data_samples):
+            D, H, W = sample.metainfo.get('padded_from', logits.shape[1:])
+            logits = logits[:, :D, :H, :W]
+            if 'gt_sem_seg' in sample:
+                sample.gt_sem_seg.data = sample.gt_sem_seg.data[:, :D, :H, :W]
+            sample.seg_logits = VolumeData(data=logits)
+            sample.pred_sem_seg = VolumeData(data=logits.argmax(dim=0, keepdim=True))
+        return data_samples

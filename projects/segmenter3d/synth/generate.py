@@ -1,0 +1,74 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Generates a whole procedural room set: parallel, resumable, with a progress bar."""
+import os
+import os.path as osp
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.utils import track_parallel_progress, track_progress
+
+from .room import generate_room
+from .writer import SPLITS, is_complete, room_paths, write_room
+
+
+def assign_splits(num_rooms: int, ratios: Sequence[float]) -> List[str]:
+    """Split of each room index: the first rooms train, then validation, then test."""
+    if len(ratios) != 3 or min(ratios) < 0 or sum(ratios) <= 0:
+        raise ValueError(f'split ratios must be 3 non-negative numbers, got {ratios}')
+    ratios = np.asarray(ratios, float) / sum(ratios)
+    counts = np.floor(ratios * num_rooms).astype(int)
+    counts[0] += num_rooms - counts.sum()
+    return [s for s, c in zip(SPLITS, counts) for _ in range(c)]
+
+
+def room_seed(seed: int, index: int) -> int:
+    return seed * 1_000_003 + index
+
+
+def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
+              pano_size: Tuple[int, int], max_extent: Optional[float]) -> Dict:
+    import torch
+    torch.set_num_threads(1)  # parallelism comes from the worker processes
+    index, split = task
+    name = f'room_{index:05d}'
+    if is_complete(out_dir, name, split):
+        labels = np.load(room_paths(out_dir, name, split)['volume'])['labels']
+        return dict(name=name, split=split, skipped=True,
+                    hist=np.bincount(labels.ravel(), minlength=256)[:256],
+                    voxels=np.int64(labels.size))
+    room = generate_room(room_seed(seed, index), voxel_size=voxel_size, max_extent=max_extent)
+    stats = write_room(room, out_dir, name, split, pano_size)
+    return dict(name=name, split=split, skipped=False, **stats)
+
+
+def generate_dataset(out_dir: str,
+                     num_rooms: int,
+                     seed: int = 0,
+                     voxel_size: float = 0.04,
+                     pano_size: Tuple[int, int] = (512, 1024),
+                     split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
+                     workers: int = 1,
+                     max_extent: Optional[float] = None) -> Dict:
+    """Write ``num_rooms`` rooms and split files under ``out_dir``; returns a summary."""
+    if num_rooms <= 0:
+        raise ValueError(f'num_rooms must be positive, got {num_rooms}')
+    splits = assign_splits(num_rooms, split_ratios)
+    tasks = list(enumerate(splits))
+    func = partial(_make_one, out_dir=out_dir, seed=seed, voxel_size=voxel_size,
+                   pano_size=tuple(pano_size), max_extent=max_extent)
+    if workers > 1:
+        results = track_parallel_progress(func, tasks, nproc=workers)
+    else:
+        results = track_progress(func, tasks)
+    os.makedirs(osp.join(out_dir, 'splits'), exist_ok=True)
+    for split in SPLITS:
+        names = [r['name'] for r in results if r['split'] == split]
+        tmp = osp.join(out_dir, 'splits', f'{split}.txt.tmp')
+        with open(tmp, 'w') as f:
+            f.write(''.join(f'{n}\n' for n in names))
+        os.replace(tmp, osp.join(out_dir, 'splits', f'{split}.txt'))
+    hist = np.sum([r['hist'] for r in results], axis=0)
+    return dict(rooms=len(results), skipped=sum(r['skipped'] for r in results),
+                voxels=int(sum(r['voxels'] for r in results)), hist=hist,
+                per_split={s: splits.count(s) for s in SPLITS})

@@ -1,0 +1,5 @@
+from .drawing import colorize, panorama_figure, slice_figure, write_png
+from .volume_vis_hook import VolumeVisualizationHook
+
+__all__ = ['VolumeVisualizationHook', 'colorize', 'panorama_figure', 'slice_figure',
+           'write_png']

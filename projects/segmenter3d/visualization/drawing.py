@@ -1,0 +1,68 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Pictures of volumes: palette colouring, horizontal slices and prediction panoramas."""
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..rendering import TSDFRaycaster
+
+
+def colorize(labels: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """Labels (...) -> RGB (..., 3) uint8; 255 (ignore) is drawn white."""
+    lut = np.full((256, 3), 255, np.uint8)
+    lut[:len(palette)] = np.asarray(palette, np.uint8)
+    return lut[np.asarray(labels, np.int64).clip(0, 255)]
+
+
+def _rgb_of(volume: np.ndarray) -> np.ndarray:
+    """(4, X, Y, Z) network input -> (X, Y, Z, 3) uint8 colour."""
+    return ((np.moveaxis(volume[1:], 0, -1) + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    img = np.ascontiguousarray(img)
+    cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return img
+
+
+def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray,
+                 palette, heights: Sequence[float] = (0.2, 0.45, 0.7), scale: int = 4) -> np.ndarray:
+    """Rows of horizontal (constant Z) slices: input colour | ground truth | prediction."""
+    rows = []
+    Z = pred.shape[2]
+    for h in heights:
+        z = min(Z - 1, max(0, int(round(h * (Z - 1)))))
+        tiles = [_rgb_of(volume)[:, :, z]]
+        if gt is not None:
+            tiles.append(colorize(gt[:, :, z], palette))
+        tiles.append(colorize(pred[:, :, z], palette))
+        tiles = [np.kron(t, np.ones((scale, scale, 1), np.uint8)) for t in tiles]
+        names = ['input z=%d' % z] + (['ground truth'] if gt is not None else []) + ['prediction']
+        rows.append(np.concatenate([_label(t, n) for t, n in zip(tiles, names)], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np.ndarray],
+                    palette, size=(256, 512)) -> np.ndarray:
+    """Panorama from ``camera`` (voxel coordinates): input colour, then each label volume."""
+    caster = TSDFRaycaster(*size)
+    vol = torch.from_numpy(np.ascontiguousarray(volume)).float()
+    hits = caster.cast(vol[0], torch.as_tensor(camera, dtype=torch.float32))
+    rgb = caster.project(vol[1:], hits)
+    rows = [_label(((rgb.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8),
+                   'input')]
+    for name, labels in layers.items():
+        lab = caster.project(torch.from_numpy(np.asarray(labels, np.float32))[None], hits,
+                             mode='nearest', fill=255)[0].numpy().astype(np.uint8)
+        rows.append(_label(colorize(lab, palette), name))
+    return np.concatenate(rows, axis=0)
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    cv2.imwrite(path, np.ascontiguousarray(rgb[..., ::-1]))

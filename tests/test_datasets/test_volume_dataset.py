@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from segmenter3d.datasets import VolumeDataset, load_room, room_to_input
+from segmenter3d.datasets.transforms import (LoadVolume, PackVolumeInputs, PadVolume,
+                                             RandomFlipRotateZ, RandomVolumeCrop)
+from segmenter3d.synth import generate_room, save_room_volume
+from segmenter3d.taxonomy import PANOROOMS3D_RAW_TO_CLASS
+
+
+def _ours(path, **over):
+    rng = np.random.default_rng(0)
+    tsdf = rng.uniform(-3, 3, (6, 7, 8)).astype(np.float32)
+    data = dict(tsdf=tsdf, rgb=rng.integers(0, 256, (3, 6, 7, 8)).astype(np.uint8),
+                labels=rng.integers(0, 30, (6, 7, 8)).astype(np.uint8))
+    data.update(over)
+    data = {k: v for k, v in data.items() if v is not None}
+    np.savez(path, **data)
+    return data
+
+
+def test_release_format_round_trip(tmp_path):
+    """A room written in the release encoding reads back as the room it encodes."""
+    room = generate_room(2, voxel_size=0.12)
+    class_to_raw = {}
+    for raw, cls in sorted(PANOROOMS3D_RAW_TO_CLASS.items()):
+        class_to_raw.setdefault(cls, raw)
+    raw = np.vectorize(lambda c: class_to_raw.get(int(c), 0))(room.labels)
+    r, g, b = (room.rgb[i].astype(np.int64) for i in range(3))
+    path = tmp_path / 'release.npz'
+    np.savez(path, sdf128=room.tsdf / 3.0, color128=b * 65536 + g * 256 + r, semanticlabel=raw)
+    got = load_room(str(path))
+    assert got['format'] == 'release'
+    np.testing.assert_allclose(got['tsdf'], room.tsdf, atol=1e-6)
+    np.testing.assert_array_equal(got['labels'], room.labels)
+    np.testing.assert_array_equal(got['rgb'], room.rgb)
+
+
+def test_our_format_round_trip(tmp_path):
+    room = generate_room(5, voxel_size=0.12)
+    save_room_volume(room, str(tmp_path / 'r.npz'))
+    got = load_room(str(tmp_path / 'r.npz'))
+    np.testing.assert_array_equal(got['labels'], room.labels)
+    np.testing.assert_allclose(got['tsdf'], room.tsdf, atol=2e-3)  # stored as float16
+    np.testing.assert_allclose(got['camera'], room.camera)
+    inp = room_to_input(got)
+    assert inp.shape == (4, ) + room.tsdf.shape
+    assert (inp[1:, room.tsdf >= 3] == 0).all() and inp[1:].min() >= -1 and inp[1:].max() <= 1
+
+
+@pytest.mark.parametrize('over,error,match', [
+    (dict(labels=None), ValueError, "missing keys"),
+    (dict(rgb=np.zeros((3, 6, 7, 9), np.uint8)), ValueError, "field 'rgb' has shape"),
+    (dict(labels=np.zeros((6, 7), np.uint8)), ValueError, "field 'labels' has shape"),
+    (dict(tsdf=np.full((6, 7, 8), np.nan, np.float32)), ValueError, 'NaN or Inf'),
+    (dict(labels=np.full((6, 7, 8), 31, np.uint8)), ValueError, 'out of range'),
+    (dict(labels=np.zeros((6, 7, 8), np.float32)), ValueError, 'must be integer'),
+    (dict(tsdf=np.full((6, 7, 8), 3.0, np.float32)), ValueError, 'empty room'),
+])
+def test_bad_room_files_raise_named_errors(tmp_path, over, error, match):
+    path = tmp_path / 'bad.npz'
+    _ours(path, **over)
+    with pytest.raises(error, match=match) as info:
+        load_room(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.npz'):
+        load_room(str(tmp_path / 'nope.npz'))
+    good = tmp_path / 'good.npz'
+    _ours(good)
+    (tmp_path / 'cut.npz').write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match='cut.npz.*corrupt or truncated'):
+        load_room(str(tmp_path / 'cut.npz'))
+
+
+def test_dataset_and_pipeline(tmp_path):
+    for i in range(2):
+        save_room_volume(generate_room(i, voxel_size=0.12), str(tmp_path / 'volumes' /
+                                                                f'room_{i}.npz'))
+    (tmp_path / 'split.txt').write_text('room_0\nroom_1\n')
+    ds = VolumeDataset(ann_file='split.txt', data_root=str(tmp_path), pipeline=[
+        dict(type='LoadVolume'), dict(type='RandomVolumeCrop', crop_size=(16, 16, 80)),
+        dict(type='RandomFlipRotateZ'), dict(type='PackVolumeInputs')])
+    assert len(ds) == 2 and ds.metainfo['classes'][17] == 'walls'
+    item = ds[0]
+    assert item['inputs'].shape == (4, 16, 16, 80)  # Z padded past the room height
+    assert item['data_samples'].gt_sem_seg.data.shape == (1, 16, 16, 80)
+    assert (item['data_samples'].gt_sem_seg.data[0, :, :, -1] == 255).all()
+    assert (item['inputs'][0, :, :, -1] == 3).all()
+    (tmp_path / 'bad_split.txt').write_text('room_0\nroom_9\n')
+    with pytest.raises(FileNotFoundError, match='room_9.npz'):
+        VolumeDataset(ann_file='bad_split.txt', data_root=str(tmp_path))
+
+
+def test_crop_prefers_surface_and_flip_rotate_keeps_pairs():
+    np.random.seed(0)
+    vol = np.zeros((4, 40, 40, 10), np.float32)
+    vol[0] = 3.0
+    vol[0, 30:34, 30:34, :] = 0.0  # the only surface
+    labels = np.zeros((40, 40, 10), np.uint8)
+    labels[30:34, 30:34] = 5
+    out = RandomVolumeCrop(12, tries=50).transform(dict(volume=vol, gt_seg=labels))
+    assert (np.abs(out['volume'][0]) < 1).sum() == 4 * 4 * 10
+    res = RandomFlipRotateZ().transform(dict(volume=out['volume'], gt_seg=out['gt_seg']))
+    assert ((res['volume'][0] == 0) == (res['gt_seg'] == 5)).all()
+    padded = PadVolume(size_divisor=16).transform(dict(volume=vol, gt_seg=labels))
+    assert padded['volume'].shape == (4, 48, 48, 16)

@@ -1,0 +1,52 @@
+import numpy as np
+import torch
+from mmseg.evaluation.metrics import IoUMetric
+
+from segmenter3d.evaluation import VolumeIoUMetric
+from segmenter3d.structures import VolumeData, VolumeDataSample
+
+CLASSES = tuple(f'c{i}' for i in range(5))
+
+
+def _sample(pred, gt):
+    s = VolumeDataSample()
+    s.pred_sem_seg = VolumeData(data=pred[None])
+    s.gt_sem_seg = VolumeData(data=gt[None])
+    return s.to_dict()
+
+
+def test_equals_mmseg_iou_on_flattened_labels_and_surface_subset():
+    torch.manual_seed(0)
+    rooms = [(torch.randint(0, 5, (6, 7, 8)), torch.randint(0, 5, (6, 7, 8))) for _ in range(3)]
+    for _, gt in rooms:
+        gt[0] = 255
+    tsdfs = [torch.rand(6, 7, 8) * 6 - 3 for _ in rooms]
+    metric = VolumeIoUMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    for (pred, gt), tsdf in zip(rooms, tsdfs):
+        inputs = [torch.cat([tsdf[None], torch.zeros(3, 6, 7, 8)])]
+        metric.process(dict(inputs=inputs), [_sample(pred, gt)])
+    got = metric.compute_metrics(metric.results)
+
+    ref = IoUMetric(iou_metrics=['mIoU'])
+    ref.dataset_meta = dict(classes=CLASSES)
+    flat_pred = torch.cat([p.flatten() for p, _ in rooms])
+    flat_gt = torch.cat([g.flatten() for _, g in rooms])
+    ref.results = [IoUMetric.intersect_and_union(flat_pred, flat_gt, 5, 255)]
+    expected = ref.compute_metrics(ref.results)
+    for key in ('aAcc', 'mIoU', 'mAcc'):
+        assert abs(got[key] - expected[key]) < 1e-6, key
+
+    mask = torch.cat([(t.abs() < 1).flatten() for t in tsdfs])
+    inter = ((flat_pred == flat_gt) & mask & (flat_gt != 255)).sum().item()
+    assert abs(got['surface_aAcc'] - round(100 * inter / (mask & (flat_gt != 255)).sum().item(),
+                                           2)) < 1e-6
+
+
+def test_perfect_prediction_scores_100_and_absent_classes_are_skipped():
+    gt = torch.tensor([0, 0, 1, 1, 255]).view(1, 1, 5)
+    metric = VolumeIoUMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, [_sample(gt.clamp(max=4), gt)])
+    got = metric.compute_metrics(metric.results)
+    assert got['mIoU'] == 100.0 and got['aAcc'] == 100.0 and 'surface_mIoU' not in got

@@ -1,0 +1,129 @@
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS
+
+from conftest import CONFIGS, build_model_from_config
+from segmenter3d.models.segmentors.volume_encoder_decoder import slide_windows
+from segmenter3d.structures import VolumeData, VolumeDataSample
+
+# Every segmentor configuration we register, for the forward/backward smoke test.
+SMOKE_CONFIGS = [
+    ('3dseg/3dseg-t_panorooms.py', {}),
+    ('3dseg/3dseg-b_panorooms.py', {}),
+    ('3dseg/3dseg-t_panorooms.py', dict(decode_head=dict(skip=False))),
+]
+
+
+def _cfg(path='3dseg/3dseg-t_panorooms.py'):
+    return Config.fromfile(f'{CONFIGS}/{path}')
+
+
+def _sample(labels):
+    s = VolumeDataSample(metainfo=dict(room_id='r0'))
+    s.gt_sem_seg = VolumeData(data=labels[None])
+    return s
+
+
+@pytest.mark.parametrize('path,override', SMOKE_CONFIGS)
+def test_forward_backward_odd_size_all_params_get_finite_grads(path, override):
+    torch.manual_seed(0)
+    cfg = _cfg(path)
+    cfg.model.merge_from_dict(override) if override else None
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    x = torch.rand(1, 4, 40, 56, 72) * 2 - 1
+    labels = torch.randint(0, 30, (40, 56, 72))
+    labels[:5] = 255
+    losses = model(x, [_sample(labels)], mode='loss')
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg'}
+    losses['decode.loss_ce'].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f'{name} got no gradient'
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f'{name} got a zero gradient'
+    assert model(x, mode='tensor').shape == (1, 30, 40, 56, 72)
+
+
+def test_loss_ignores_255_and_equals_cross_entropy():
+    torch.manual_seed(0)
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py').eval()
+    x = torch.rand(1, 4, 16, 16, 16)
+    labels = torch.randint(0, 30, (16, 16, 16))
+    labels[:8] = 255
+    loss = model(x, [_sample(labels)], mode='loss')['decode.loss_ce']
+    logits = model(x, mode='tensor')
+    expected = torch.nn.functional.cross_entropy(logits, labels[None], ignore_index=255)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_predict_crops_batch_padding_and_fills_samples():
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py').eval()
+    vols = [torch.rand(4, 20, 24, 16), torch.rand(4, 12, 30, 16)]
+    samples = [_sample(torch.zeros(v.shape[1:], dtype=torch.long)) for v in vols]
+    data = model.data_preprocessor(dict(inputs=vols, data_samples=samples))
+    assert data['inputs'].shape == (2, 4, 20, 30, 16)
+    # empty-space padding: tsdf +3, colour 0, label 255
+    assert (data['inputs'][1, 0, 12:] == 3).all() and (data['inputs'][1, 1:, 12:] == 0).all()
+    assert (data['data_samples'][1].gt_sem_seg.data[:, 12:] == 255).all()
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    assert out[0].pred_sem_seg.shape == (20, 24, 16)
+    assert out[1].seg_logits.data.shape == (30, 12, 30, 16)
+    torch.testing.assert_close(out[1].pred_sem_seg.data[0], out[1].seg_logits.data.argmax(0))
+
+
+def test_slide_equals_whole_when_one_window_fits():
+    torch.manual_seed(0)
+    whole = build_model_from_config('3dseg/3dseg-t_panorooms.py', test_cfg=dict(mode='whole'))
+    slide = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+                                    test_cfg=dict(mode='slide', crop_size=64, stride=32))
+    whole.init_weights()
+    slide.load_state_dict(whole.state_dict())
+    x = torch.rand(1, 4, 40, 56, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(slide.inference(x), whole.inference(x))
+
+
+def test_slide_averages_overlapping_windows():
+    """With a per-voxel model, averaging overlapping windows must give the whole answer."""
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+                                    test_cfg=dict(mode='slide', crop_size=(16, 24, 8),
+                                                  stride=(8, 10, 8)))
+    weight = torch.randn(30, 4)
+    model.encode_decode = lambda v, metas=None: torch.einsum('kc,bcdhw->bkdhw', weight, v)
+    x = torch.rand(1, 4, 37, 50, 19)
+    torch.testing.assert_close(model.inference(x), torch.einsum('kc,bcdhw->bkdhw', weight, x))
+
+
+def test_slide_windows_cover_every_voxel_once_or_more():
+    windows = slide_windows((37, 50, 19), (16, 24, 8), (8, 10, 8))
+    seen = torch.zeros(37, 50, 19, dtype=torch.int)
+    for w in windows:
+        assert all(sl.stop - sl.start == c for sl, c in zip(w, (16, 24, 8)))
+        seen[w] += 1
+    assert seen.min() >= 1
+    assert slide_windows((10, 10, 10), (16, 16, 16), (8, 8, 8)) == [(slice(0, 10), ) * 3]
+
+
+@pytest.mark.parametrize('override,match', [
+    (dict(backbone=dict(arch='q')), 'unknown arch'),
+    (dict(decode_head=dict(in_channels=192)), 'decode_head.in_channels=192'),
+    (dict(backbone=dict(in_channels=5), decode_head=dict(volume_channels=5)),
+     'backbone.in_channels=5 but the data has 4 channels'),
+    (dict(decode_head=dict(volume_channels=3)), 'decode_head.volume_channels=3'),
+    (dict(test_cfg=dict(mode='slide')), 'test_cfg.crop_size'),
+    (dict(test_cfg=dict(mode='tiles')), 'test_cfg.mode'),
+])
+def test_bad_config_fails_at_build_naming_the_field(override, match):
+    cfg = _cfg()
+    cfg.model.merge_from_dict(override)
+    with pytest.raises(ValueError, match=match.replace('(', r'\(').replace(')', r'\)')):
+        MODELS.build(cfg.model)
+
+
+def test_preprocessor_rejects_wrong_channel_count():
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py')
+    with pytest.raises(ValueError, match=r'expected \(4, D, H, W\)'):
+        model.data_preprocessor(dict(inputs=[torch.rand(3, 8, 8, 8)]))

@@ -1,0 +1,120 @@
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, SHARED, build_model_from_config
+from reference_net import REFERENCE_VARIANTS, ReferenceSegmenter3D
+from segmenter3d.models.backbones.swin3d_convert import ours_to_reference, reference_to_ours
+
+sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
+import reference_to_segmenter3d as converter  # noqa: E402
+
+KEYS_FILE = osp.join(SHARED, 'reference', 'official_checkpoint_keys.txt')
+
+
+def _official_keys(variant_title):
+    """Key -> shape of one variant block of the reference key listing."""
+    keys, inside = {}, False
+    for line in open(KEYS_FILE):
+        if line.startswith('## '):
+            inside = line.startswith(f'## {variant_title}:')
+            continue
+        m = re.match(r'^(\S+) \(([\d, ]*)\)$', line.strip())
+        if inside and m:
+            keys[m.group(1)] = tuple(int(v) for v in m.group(2).split(',') if v.strip())
+    return keys
+
+
+def _random_reference(arch, seed=0):
+    torch.manual_seed(seed)
+    net = ReferenceSegmenter3D(*REFERENCE_VARIANTS[arch]).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.05 if p.dim() > 1 else 0.1) + ('norm' in name
+                                                                         and 'weight' in name))
+    return net
+
+
+@pytest.mark.skipif(not osp.exists(KEYS_FILE), reason='shared/reference not beside the repo')
+@pytest.mark.parametrize('arch,title', [('t', '3DSeg-T'), ('l', '3DSeg-L')])
+def test_reference_net_has_the_official_layout(arch, title):
+    official = _official_keys(title)
+    ours = {k: tuple(v.shape) for k, v in _random_reference(arch).state_dict().items()}
+    assert ours == official
+
+
+@pytest.mark.parametrize('arch', ['t', 'm'])
+def test_converted_weights_give_reference_logits(arch):
+    ref = _random_reference(arch)
+    model = build_model_from_config(f'3dseg/3dseg-{arch}_panorooms.py').eval()
+    missing, unexpected = model.load_state_dict(reference_to_ours(ref.state_dict()), strict=True)
+    # 40x56x66 pads to 40x56x72: shifted windows in stage 0 (10x14x18 tokens) and, on the
+    # last axis, stage 1 (5x7x9); the other stage-1 axes use whole-axis windows.
+    x = torch.rand(1, 4, 40, 56, 66) * 2 - 1
+    with torch.no_grad():
+        expected = ref(x)
+        got = model(x, mode='tensor')
+    assert got.shape == expected.shape == (1, 30, 40, 56, 66)
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_round_trip_ours_reference_ours_is_lossless():
+    model = build_model_from_config('3dseg/3dseg-b_panorooms.py')
+    model.init_weights()
+    ours = model.state_dict()
+    ref = ours_to_reference(ours)
+    assert len(ref) == 97  # the listing: 'same key pattern as 3DSeg-T ...; 97 entries'
+    assert ref['encoder.patch_embed.layers.1.blocks.3.attn.relative_position_index'].shape == (
+        512, 512)
+    back = reference_to_ours(ref)
+    assert list(back) == list(ours)
+    for k in ours:
+        assert torch.equal(back[k], ours[k]), k
+
+
+def test_cli_converts_and_checks_against_config(tmp_path):
+    ref = _random_reference('t')
+    src, dst = tmp_path / 'ref.pth', tmp_path / 'out' / 'ours.pth'
+    torch.save({'state_dict': ref.state_dict()}, src)
+    cfg = osp.join(ROOT, 'configs/3dseg/3dseg-t_panorooms.py')
+    assert converter.main([str(src), str(dst), '--config', cfg]) == 0
+    state = torch.load(dst, weights_only=True)['state_dict']
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py')
+    model.load_state_dict(state, strict=True)
+
+
+def test_cli_refuses_other_variant_and_keeps_existing_output(tmp_path, capsys):
+    src, dst = tmp_path / 'ref.pth', tmp_path / 'ours.pth'
+    torch.save(_random_reference('t').state_dict(), src)
+    dst.write_bytes(b'previous')
+    cfg = osp.join(ROOT, 'configs/3dseg/3dseg-l_panorooms.py')
+    assert converter.main([str(src), str(dst), '--config', cfg]) == 1
+    err = capsys.readouterr().err
+    assert 'does not fit' in err and 'backbone.patch_embed.weight' in err
+    assert dst.read_bytes() == b'previous'
+
+
+@pytest.mark.parametrize('content,match', [
+    (None, 'no such checkpoint'),
+    (b'not a checkpoint', 'cannot be read'),
+    ({'foo.weight': torch.zeros(1)}, 'not in the reference layout'),
+])
+def test_cli_bad_inputs(tmp_path, content, match):
+    src = tmp_path / 'bad.pth'
+    if isinstance(content, bytes):
+        src.write_bytes(content)
+    elif content is not None:
+        torch.save(content, src)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        converter.convert(str(src), str(tmp_path / 'o.pth'))
+
+
+def test_unexpected_reference_key_is_named():
+    state = _random_reference('t').state_dict()
+    state['encoder.extra.weight'] = torch.zeros(1)
+    with pytest.raises(ValueError, match="unexpected key 'encoder.extra.weight'"):
+        reference_to_ours(state, source='x.pth')

@@ -1,0 +1,90 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Convert a checkpoint of the reference 3D Segmenter release into our layout.
+
+    python tools/model_converters/reference_to_segmenter3d.py REF.pth OUT.pth \
+        [--config configs/3dseg/3dseg-l_panorooms.py]
+
+With ``--config`` the converted weights are loaded strictly into the model that config builds,
+so a checkpoint of another variant or class count is refused before anything is written.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+
+def infer_arch(state: dict) -> dict:
+    """Read embed_dims, depths and num_heads off reference-layout weights."""
+    embed = state['encoder.patch_embed.patch_embed.proj.weight'].shape[0]
+    depths, heads = [], []
+    stage = 0
+    while f'encoder.patch_embed.layers.{stage}.blocks.0.norm1.weight' in state:
+        blocks = {k.split('.')[5] for k in state
+                  if k.startswith(f'encoder.patch_embed.layers.{stage}.blocks.')}
+        depths.append(len(blocks))
+        heads.append(state[f'encoder.patch_embed.layers.{stage}.blocks.0.attn.'
+                           'relative_position_bias_table'].shape[1])
+        stage += 1
+    return dict(embed_dims=embed, depths=depths, num_heads=heads)
+
+
+def load_state(path: str) -> dict:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such checkpoint')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # corrupt, truncated or not a torch file
+        raise ValueError(f'{path}: cannot be read as a torch checkpoint ({err})') from err
+    state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f'{path}: holds no state dict')
+    return state
+
+
+def convert(src: str, dst: str, config: str = None) -> dict:
+    from segmenter3d.models.backbones.swin3d_convert import check_shapes, reference_to_ours
+    state = load_state(src)
+    if not any(k.startswith('encoder.patch_embed.') for k in state):
+        raise ValueError(f'{src}: not in the reference layout (no encoder.patch_embed.* keys)')
+    converted = reference_to_ours(state, source=src)
+    arch = infer_arch(state)
+    if config is not None:
+        from mmengine.config import Config
+        from mmseg.registry import MODELS
+        from mmengine.registry import init_default_scope
+        import segmenter3d  # noqa: F401
+        init_default_scope('mmseg')
+        model = MODELS.build(Config.fromfile(config).model)
+        missing, unexpected = check_shapes(converted, model.state_dict(), source=src)
+        if missing or unexpected:
+            raise ValueError(f'{src} does not fit {config}: missing {missing}, unexpected '
+                             f'{unexpected}')
+    meta = dict(converted_from=osp.abspath(src), arch=arch,
+                num_classes=int(converted['decode_head.token_cls.weight'].shape[0]))
+    tmp = dst + '.tmp'
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save(dict(state_dict=converted, meta=meta), tmp)
+    os.replace(tmp, dst)  # atomic: an existing dst is never left half written
+    return meta
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='reference-layout checkpoint (.pth)')
+    parser.add_argument('dst', help='where to write the converted checkpoint')
+    parser.add_argument('--config', help='check the result against the model of this config')
+    args = parser.parse_args(argv)
+    try:
+        meta = convert(args.src, args.dst, args.config)
+    except (ValueError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(f'converted {args.src} -> {args.dst}: arch {meta["arch"]}, '
+          f'{meta["num_classes"]} classes')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,55 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Test (evaluate) a checkpoint with the mmengine Runner (mmseg v1.x conventions)."""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from segmenter3d.utils import setup_cpu_distributed, trust_own_checkpoints
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='dump predictions (label volumes, .npz) to this dir')
+    parser.add_argument('--show-dir', help='write PNG slices and panoramas of predictions '
+                        'next to the ground truth into this dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show_dir or args.out:
+        hooks = cfg.get('custom_hooks', None) or []
+        hooks.append(dict(type='VolumeVisualizationHook', show_dir=args.show_dir,
+                          out_dir=args.out))
+        cfg.custom_hooks = hooks
+    setup_cpu_distributed(cfg)
+    trust_own_checkpoints()
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
