@@ -26,6 +26,15 @@ class RayHits:
     def to(self, device) -> 'RayHits':
         return RayHits(self.points.to(device), self.depth.to(device), self.valid.to(device))
 
+    def behind(self, camera: torch.Tensor, offset: float = 0.5) -> 'RayHits':
+        """The points ``offset`` voxels further along each ray, i.e. inside the surface hit.
+
+        Surfaces lie half way between voxel centres, so the voxel a ray hits is the one just
+        behind its zero crossing: sample labels there.
+        """
+        dirs = F.normalize(self.points - camera.to(self.points), dim=-1)
+        return RayHits(self.points + offset * dirs, self.depth + offset, self.valid)
+
 
 def _normalise(points: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Voxel coordinates (..., 3) over (X, Y, Z) -> grid_sample's (z, y, x) in [-1, 1]."""

@@ -32,10 +32,11 @@ def render_panorama(room: Room, height: int, width: int) -> Dict[str, np.ndarray
     """Shaded RGB (H, W, 3) uint8, labels (H, W) uint8, depth (H, W) float metres."""
     tsdf = torch.from_numpy(room.tsdf)
     caster = TSDFRaycaster(height, width)
-    hits = caster.cast(tsdf, torch.from_numpy(room.camera).float())
+    camera = torch.from_numpy(room.camera).float()
+    hits = caster.cast(tsdf, camera)
     rgb = caster.project(torch.from_numpy(room.rgb).float(), hits)
-    labels = caster.project(torch.from_numpy(room.labels)[None].float(), hits, mode='nearest',
-                            fill=255)[0]
+    labels = caster.project(torch.from_numpy(room.labels)[None].float(), hits.behind(camera),
+                            mode='nearest', fill=255)[0]
     # Lambert shading from the TSDF gradient with a light at the camera, plus ambient.
     eps = torch.eye(3) * 0.5
     grad = torch.stack([
@@ -43,7 +44,7 @@ def render_panorama(room: Room, height: int, width: int) -> Dict[str, np.ndarray
         for e in eps
     ], dim=-1)
     normal = torch.nn.functional.normalize(grad, dim=-1)
-    view = torch.nn.functional.normalize(torch.from_numpy(room.camera).float() - hits.points, dim=-1)
+    view = torch.nn.functional.normalize(camera - hits.points, dim=-1)
     shade = 0.45 + 0.55 * (normal * view).sum(-1).clamp(min=0)
     rgb = (rgb * shade[None]).clamp(0, 255).permute(1, 2, 0)
     return dict(rgb=rgb.round().byte().numpy(), labels=labels.round().byte().numpy(),

@@ -52,12 +52,14 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
     """Panorama from ``camera`` (voxel coordinates): input colour, then each label volume."""
     caster = TSDFRaycaster(*size)
     vol = torch.from_numpy(np.ascontiguousarray(volume)).float()
-    hits = caster.cast(vol[0], torch.as_tensor(camera, dtype=torch.float32))
+    camera = torch.as_tensor(camera, dtype=torch.float32)
+    hits = caster.cast(vol[0], camera)
     rgb = caster.project(vol[1:], hits)
     rows = [_label(((rgb.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8),
                    'input')]
     for name, labels in layers.items():
-        lab = caster.project(torch.from_numpy(np.asarray(labels, np.float32))[None], hits,
+        lab = caster.project(torch.from_numpy(np.asarray(labels, np.float32))[None],
+                            hits.behind(camera),
                              mode='nearest', fill=255)[0].numpy().astype(np.uint8)
         rows.append(_label(colorize(lab, palette), name))
     return np.concatenate(rows, axis=0)
