@@ -33,12 +33,14 @@ def trust_own_checkpoints() -> None:
     """Allow the Runner's own checkpoints under torch's ``weights_only`` loading.
 
     mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; since torch 2.6 that means
-    ``weights_only=True``, which rejects the message hub's ``HistoryBuffer`` and the numpy
-    scalars it holds, so ``--resume`` and ``load_from`` of a Runner checkpoint would fail.
-    Only these types are allow-listed.
+    ``weights_only=True``, which rejects the message hub's ``HistoryBuffer`` (pickled with
+    ``getattr`` for its statistics methods) and the numpy arrays and scalars it holds, so
+    ``--resume`` and testing a Runner checkpoint would fail. Only these globals are allowed;
+    the weights-only unpickler still refuses to call anything else.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
-    safe = [HistoryBuffer, np.ndarray, np.dtype, np.core.multiarray._reconstruct,
-            np.core.multiarray.scalar]
+    core = getattr(np, '_core', None) or np.core
+    safe = [HistoryBuffer, getattr, np.ndarray, np.dtype, core.multiarray._reconstruct,
+            core.multiarray.scalar]
     safe += [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool')]
     torch.serialization.add_safe_globals(safe)
