@@ -73,3 +73,24 @@ def test_assign_splits():
     assert assign_splits(10, (0.8, 0.1, 0.1)).count('training') == 8
     with pytest.raises(ValueError, match='split ratios'):
         assign_splits(10, (1, 1))
+
+
+def test_scan_simulation_hides_what_no_camera_sees():
+    from scipy import ndimage
+
+    from segmenter3d.synth import simulate_scan
+    room = generate_room(21, voxel_size=0.1)
+    scanned = simulate_scan(room, num_cameras=3, seed=0)
+    hidden = scanned.tsdf != room.tsdf
+    assert hidden.any()
+    # Hidden voxels look empty; hidden solid or near-surface voxels are ignored in the loss.
+    assert (scanned.tsdf[hidden] == 3).all() and (scanned.rgb[:, hidden] == 0).all()
+    assert (scanned.labels[hidden & (room.tsdf < 3)] == 255).all()
+    # Deep inside the walls nothing is observed; the surfaces the main camera sees are.
+    deep = ndimage.binary_erosion(room.tsdf <= -3, iterations=3)
+    assert deep.any() and (scanned.tsdf[deep] == 3).all()
+    hits = TSDFRaycaster(32, 64).cast(torch.from_numpy(room.tsdf), torch.from_numpy(room.camera))
+    ids = hits.points[hits.valid].round().long()
+    np.testing.assert_array_equal(scanned.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]],
+                                  room.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]])
+    assert 0 < scanned.meta['observed_fraction'] < 1

@@ -1,6 +1,7 @@
 from .generate import generate_dataset
 from .room import Room, generate_room
+from .scan import simulate_scan
 from .writer import render_panorama, save_room_volume, write_room
 
 __all__ = ['Room', 'generate_room', 'generate_dataset', 'render_panorama', 'save_room_volume',
-           'write_room']
+           'simulate_scan', 'write_room']

@@ -9,6 +9,7 @@ import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from .room import generate_room
+from .scan import simulate_scan
 from .writer import SPLITS, is_complete, room_paths, write_room
 
 
@@ -27,7 +28,8 @@ def room_seed(seed: int, index: int) -> int:
 
 
 def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
-              pano_size: Tuple[int, int], max_extent: Optional[float]) -> Dict:
+              pano_size: Tuple[int, int], max_extent: Optional[float],
+              scan_cameras: int) -> Dict:
     import torch
     torch.set_num_threads(1)  # parallelism comes from the worker processes
     index, split = task
@@ -38,6 +40,8 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
                     hist=np.bincount(labels.ravel(), minlength=256)[:256],
                     voxels=np.int64(labels.size))
     room = generate_room(room_seed(seed, index), voxel_size=voxel_size, max_extent=max_extent)
+    if scan_cameras > 0:
+        room = simulate_scan(room, scan_cameras, seed=room_seed(seed, index))
     stats = write_room(room, out_dir, name, split, pano_size)
     return dict(name=name, split=split, skipped=False, **stats)
 
@@ -49,14 +53,20 @@ def generate_dataset(out_dir: str,
                      pano_size: Tuple[int, int] = (512, 1024),
                      split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
                      workers: int = 1,
-                     max_extent: Optional[float] = None) -> Dict:
-    """Write ``num_rooms`` rooms and split files under ``out_dir``; returns a summary."""
+                     max_extent: Optional[float] = None,
+                     scan_cameras: int = 0) -> Dict:
+    """Write ``num_rooms`` rooms and split files under ``out_dir``; returns a summary.
+
+    ``scan_cameras > 0`` simulates scanning with that many eye-level panoramic cameras
+    (:func:`simulate_scan`); 0 keeps the complete room.
+    """
     if num_rooms <= 0:
         raise ValueError(f'num_rooms must be positive, got {num_rooms}')
     splits = assign_splits(num_rooms, split_ratios)
     tasks = list(enumerate(splits))
     func = partial(_make_one, out_dir=out_dir, seed=seed, voxel_size=voxel_size,
-                   pano_size=tuple(pano_size), max_extent=max_extent)
+                   pano_size=tuple(pano_size), max_extent=max_extent,
+                   scan_cameras=scan_cameras)
     if workers > 1:
         results = track_parallel_progress(func, tasks, nproc=workers)
     else:
