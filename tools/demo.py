@@ -4,7 +4,10 @@
 1. generate procedural rooms (8 cm voxels, skipped when already there),
 2. train 3DSeg-T on 32^3 blocks with the mmengine Runner,
 3. test it on whole held-out rooms (slide inference) and draw the predictions,
-4. print where the numbers and pictures are.
+4. train the 2D panorama teacher (mmseg's Segmenter, ViT-T) from scratch and test it,
+5. distil the teacher into the block-trained student on whole rooms, test the student again,
+   and write the before/after table with one picture per test room,
+6. print where the numbers and pictures are.
 """
 import argparse
 import glob
@@ -17,6 +20,8 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/3dseg/3dseg-t_synthrooms.py'
+TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
+DISTILL = 'configs/distill/3dseg-t_segmenter-t_synthrooms.py'
 
 
 def run(cmd, log):
@@ -28,12 +33,21 @@ def run(cmd, log):
         for line in proc.stdout:
             f.write(line)
             # Keep the terminal short: progress lines and results only.
-            if any(k in line for k in ('Iter(train)', 'Iter(val)', 'Iter(test)', 'mIoU', 'rooms',
-                                       'Error', 'error', 'class ', 'Saving checkpoint')):
+            if any(k in line for k in ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error',
+                                       '| ')) or ('Iter(train)' in line and '00/' in line):
                 print('  ' + line.rstrip()[-160:], flush=True)
         if proc.wait():
             sys.exit(f'command failed ({proc.returncode}); see {log}')
     return time.time() - start
+
+
+def last_metrics(test_dir):
+    results = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
+    return json.load(open(results[-1])) if results else {}
+
+
+def last_checkpoint(work_dir):
+    return open(osp.join(work_dir, 'last_checkpoint')).read().strip()
 
 
 def main():
@@ -42,6 +56,9 @@ def main():
     p.add_argument('--work-dir', default='work_dirs/demo')
     p.add_argument('--num-rooms', type=int, default=48)
     p.add_argument('--iters', type=int, default=None, help='override training iterations')
+    p.add_argument('--teacher-iters', type=int, default=None)
+    p.add_argument('--distill-iters', type=int, default=None)
+    p.add_argument('--skip-distill', action='store_true', help='stop after step 3')
     args = p.parse_args()
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
     py = sys.executable
@@ -61,16 +78,18 @@ def main():
                     f'default_hooks.checkpoint.interval={args.iters}']
     timings['train'] = run([py, 'tools/train.py', CONFIG, '--work-dir', train_dir,
                             '--cfg-options'] + options, osp.join(args.work_dir, 'train.log'))
-    ckpt = open(osp.join(train_dir, 'last_checkpoint')).read().strip()
+    ckpt = last_checkpoint(train_dir)
     show_dir = osp.join(args.work_dir, 'pictures')
     test_dir = osp.join(args.work_dir, 'test')
     timings['test'] = run([py, 'tools/test.py', CONFIG, ckpt, '--work-dir', test_dir,
                            '--show-dir', show_dir, '--cfg-options'] + options,
                           osp.join(args.work_dir, 'test.log'))
-    results = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
-    metrics = json.load(open(results[-1])) if results else {}
+    metrics = last_metrics(test_dir)
     summary = dict(metrics=metrics, seconds={k: round(v, 1) for k, v in timings.items()},
                    checkpoint=ckpt, pictures=show_dir)
+    if not args.skip_distill:
+        summary.update(distill(args, py, ckpt, timings))
+    summary['seconds'] = {k: round(v, 1) for k, v in timings.items()}
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     print('\n=== 3D Segmenter demo ===')
@@ -82,6 +101,43 @@ def main():
     print(f'  numbers:  {osp.join(args.work_dir, "summary.json")} and {args.work_dir}/test.log')
     print(f'  pictures: {show_dir}/<room>_slices.png, <room>_pano.png')
     print(f'  checkpoint: {ckpt}')
+    if 'report' in summary:
+        print(f"  teacher panorama test mIoU {summary['teacher_metrics'].get('mIoU', 0):.2f}")
+        print(open(summary['report']).read())
+
+
+def iters_options(iters):
+    if not iters:
+        return []
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}']
+
+
+def distill(args, py, student_ckpt, timings):
+    """Steps 4 and 5: the panorama teacher, then distillation into the student."""
+    w = args.work_dir
+    teacher_dir, distill_dir = osp.join(w, 'teacher'), osp.join(w, 'distill')
+    pano = [f'{k}_dataloader.dataset.data_root={args.data}' for k in ('train', 'val', 'test')]
+    timings['teacher'] = run([py, 'tools/train.py', TEACHER, '--work-dir', teacher_dir,
+                              '--cfg-options'] + pano + iters_options(args.teacher_iters),
+                             osp.join(w, 'teacher.log'))
+    teacher_ckpt = last_checkpoint(teacher_dir)
+    timings['teacher_test'] = run([py, 'tools/test.py', TEACHER, teacher_ckpt, '--work-dir',
+                                   osp.join(w, 'teacher_test'), '--cfg-options'] + pano,
+                                  osp.join(w, 'teacher_test.log'))
+    timings['distill'] = run([py, 'tools/train.py', DISTILL, '--work-dir', distill_dir,
+                              '--cfg-options', f'model.teacher_checkpoint={teacher_ckpt}',
+                              f'load_from={student_ckpt}'] + pano +
+                             iters_options(args.distill_iters), osp.join(w, 'distill.log'))
+    distilled = last_checkpoint(distill_dir)
+    report_dir = osp.join(w, 'distill_report')
+    timings['report'] = run([py, 'tools/analysis/distill_report.py', CONFIG, student_ckpt,
+                             distilled, '--teacher-config', TEACHER, '--teacher-checkpoint',
+                             teacher_ckpt, '--data-root', args.data, '--out', report_dir],
+                            osp.join(w, 'distill_report.log'))
+    return dict(teacher_metrics=last_metrics(osp.join(w, 'teacher_test')),
+                distilled_checkpoint=distilled,
+                report=osp.join(report_dir, 'distill_report.md'))
 
 
 if __name__ == '__main__':

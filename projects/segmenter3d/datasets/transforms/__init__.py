@@ -1,5 +1,5 @@
-from .volume_transforms import (LoadVolume, PackVolumeInputs, PadVolume, RandomFlipRotateZ,
-                                RandomVolumeCrop, VolumeColorJitter)
+from .volume_transforms import (LoadPanorama, LoadVolume, PackVolumeInputs, PadVolume,
+                                RandomFlipRotateZ, RandomVolumeCrop, VolumeColorJitter)
 
-__all__ = ['LoadVolume', 'PadVolume', 'RandomVolumeCrop', 'RandomFlipRotateZ',
+__all__ = ['LoadVolume', 'LoadPanorama', 'PadVolume', 'RandomVolumeCrop', 'RandomFlipRotateZ',
            'VolumeColorJitter', 'PackVolumeInputs']

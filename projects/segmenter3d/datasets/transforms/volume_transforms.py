@@ -4,8 +4,10 @@
 Inside the pipeline ``results['volume']`` is (4, X, Y, Z) float32 (tsdf, r, g, b) and
 ``results['gt_seg']`` is (X, Y, Z) uint8.
 """
+import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
+import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
@@ -150,6 +152,25 @@ class VolumeColorJitter(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class LoadPanorama(BaseTransform):
+    """Read the room's panorama (``results['image_path']``) as BGR uint8 (H, W, 3), as mmseg's
+    ``LoadImageFromFile`` does, for the distillation teacher."""
+
+    def transform(self, results: Dict) -> Dict:
+        path = results.get('image_path')
+        if path is None:
+            raise ValueError(f"{results.get('volume_path')}: no panorama path; set "
+                             f"data_prefix.img_path in the dataset config")
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path}: panorama not found')
+        image = mmcv.imread(path, flag='color')
+        if image is None:
+            raise ValueError(f'{path}: cannot be decoded as an image')
+        results['panorama'] = image
+        return results
+
+
+@TRANSFORMS.register_module()
 class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
@@ -162,5 +183,8 @@ class PackVolumeInputs(BaseTransform):
             sample.gt_sem_seg = VolumeData(
                 data=torch.from_numpy(results['gt_seg'].astype(np.int64))[None])
         sample.set_metainfo({k: results[k] for k in self.META_KEYS if k in results})
+        if 'panorama' in results:  # (3, H, W) uint8 BGR
+            sample.panorama = torch.from_numpy(
+                np.ascontiguousarray(results['panorama'].transpose(2, 0, 1)))
         return dict(inputs=torch.from_numpy(np.ascontiguousarray(results['volume'])),
                     data_samples=sample)

@@ -1,3 +1,4 @@
+from .pano_distiller import PanoDistiller
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
-__all__ = ['VolumeEncoderDecoder']
+__all__ = ['VolumeEncoderDecoder', 'PanoDistiller']

@@ -1,0 +1,11 @@
+# PanoRooms3D release panoramas (images/<split>/<room>.jpg, annotations/<split>/<room>.png),
+# 512x1024 as in the paper. See panorama_synthrooms.py for how teacher configs use the names.
+_base_ = ['./panorama_synthrooms.py']
+pano_data_root = 'data/panorooms3d'
+pano_img_suffix = '.jpg'
+pano_crop_size = (512, 1024)
+pano_train_dataloader = dict(
+    batch_size=1, num_workers=4,
+    dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))
+pano_val_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))
+pano_test_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))

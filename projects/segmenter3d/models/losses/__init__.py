@@ -1,0 +1,3 @@
+from .panoramic_kd_loss import PanoramicKDLoss
+
+__all__ = ['PanoramicKDLoss']

@@ -1,0 +1,65 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Knowledge distillation from a 2D panorama segmenter into projected 3D logits."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor
+
+
+@MODELS.register_module()
+class PanoramicKDLoss(nn.Module):
+    """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))`` per pixel, summed over
+    classes and averaged over valid pixels (rays that hit a surface).
+
+    Computed in float32 whatever the input dtype (log-softmax, so large logits and small
+    probabilities stay finite in float16 too).
+
+    Args:
+        tau (float): Temperature. Defaults to 20 (the paper's).
+        loss_weight (float): Defaults to 1.0.
+        loss_name (str): Key in the loss dict. Defaults to ``'loss_dist'``.
+    """
+
+    def __init__(self, tau: float = 20.0, loss_weight: float = 1.0,
+                 loss_name: str = 'loss_dist') -> None:
+        super().__init__()
+        if tau <= 0:
+            raise ValueError(f'PanoramicKDLoss: tau must be positive, got {tau}')
+        self.tau = tau
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name
+
+    def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+        """
+        Args:
+            student (Tensor): Student logits, (N, K, H, W) or (K, H, W).
+            teacher (Tensor): Teacher logits of the same shape (no gradient is taken).
+            valid (Tensor, optional): Bool mask (N, H, W) or (H, W); all pixels when None.
+
+        Returns:
+            Tensor: Scalar loss; 0 (with a gradient path) when no pixel is valid.
+        """
+        if student.shape != teacher.shape:
+            raise ValueError(f'PanoramicKDLoss: student {tuple(student.shape)} and teacher '
+                             f'{tuple(teacher.shape)} logits differ in shape')
+        if student.dim() == 3:
+            student, teacher = student[None], teacher[None]
+            valid = valid[None] if valid is not None else None
+        log_s = F.log_softmax(student.float() / self.tau, dim=1)
+        log_t = F.log_softmax(teacher.detach().float() / self.tau, dim=1)
+        kl = (log_t.exp() * (log_t - log_s)).sum(dim=1)  # (N, H, W)
+        if valid is None:
+            valid = torch.ones_like(kl, dtype=torch.bool)
+        if valid.shape != kl.shape:
+            raise ValueError(f'PanoramicKDLoss: mask {tuple(valid.shape)} does not match the '
+                             f'logits {tuple(kl.shape)}')
+        count = valid.sum()
+        loss = torch.where(valid, kl, torch.zeros_like(kl)).sum() / count.clamp(min=1)
+        return self.loss_weight * self.tau**2 * loss

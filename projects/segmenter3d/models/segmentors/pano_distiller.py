@@ -1,0 +1,145 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""2D panorama -> 3D distillation (the paper's contribution)."""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import load_checkpoint
+from mmseg.registry import MODELS, TASK_UTILS
+from torch import Tensor
+
+from ...rendering import RayHits
+from ...structures import VolumeDataSample
+from .volume_encoder_decoder import VolumeEncoderDecoder
+
+
+@MODELS.register_module()
+class PanoDistiller(VolumeEncoderDecoder):
+    """A 3D Segmenter student distilled from a frozen 2D panorama teacher.
+
+    The distiller *is* the student (its backbone and head sit where a
+    :class:`VolumeEncoderDecoder` has them, so its checkpoints load into a plain one and
+    ``tools/test.py`` evaluates the student). Per room: student logits on the whole room, projected
+    at the room's cached ray hits (one ``grid_sample``), against the teacher's logits on the room's
+    panorama; ``loss = CE + loss_dist`` (:class:`PanoramicKDLoss` over pixels whose ray hit).
+
+    The teacher (any mmseg segmentor config + checkpoint) is kept outside the module tree: it is
+    never in ``state_dict``, never in the optimiser, always in eval mode and run without gradients.
+
+    Args:
+        backbone, decode_head: The student, as for :class:`VolumeEncoderDecoder`.
+        teacher_config (str | dict): mmseg config (path or dict) whose ``model`` is the teacher.
+        teacher_checkpoint (str, optional): Teacher weights. Defaults to None (random teacher,
+            for tests only).
+        raycaster (dict): ``TSDFRaycaster`` config; its height x width is the distillation
+            panorama. Defaults to 256 x 512.
+        distill_loss (dict): Defaults to ``PanoramicKDLoss`` with tau 20.
+        cache_teacher_logits (bool): Keep each room's teacher logits (float16, CPU) after the
+            first visit; the teacher is frozen, so they never change. Defaults to True.
+        **kwargs: :class:`VolumeEncoderDecoder` arguments.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decode_head: dict,
+                 teacher_config,
+                 teacher_checkpoint: Optional[str] = None,
+                 raycaster: dict = dict(type='TSDFRaycaster', height=256, width=512),
+                 distill_loss: dict = dict(type='PanoramicKDLoss', tau=20.0),
+                 cache_teacher_logits: bool = True,
+                 **kwargs) -> None:
+        super().__init__(backbone, decode_head, **kwargs)
+        teacher = self._build_teacher(teacher_config, teacher_checkpoint)
+        # Not a submodule: excluded from parameters(), state_dict() and the optimiser.
+        object.__setattr__(self, 'teacher', teacher)
+        self.raycaster = TASK_UTILS.build(raycaster)
+        self.distill_loss = MODELS.build(distill_loss)
+        self.cache_teacher_logits = cache_teacher_logits
+        self._hits: Dict[str, RayHits] = {}
+        self._teacher_logits: Dict[str, Tensor] = {}
+
+    def _build_teacher(self, config, checkpoint: Optional[str]):
+        cfg = Config.fromfile(config) if isinstance(config, str) else Config(dict(config))
+        model_cfg = cfg.get('model', cfg)
+        model_cfg.pop('pretrained', None)  # the checkpoint holds every weight
+        if 'backbone' in model_cfg:
+            model_cfg['backbone'].pop('init_cfg', None)
+        teacher = MODELS.build(model_cfg)
+        if checkpoint is not None:
+            from ...utils import trust_own_checkpoints
+            trust_own_checkpoints()
+            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=True)
+            print_log(f'PanoDistiller: teacher weights from {checkpoint}', logger='current')
+        classes = getattr(teacher.decode_head, 'num_classes', None)
+        if classes != self.num_classes:
+            raise ValueError(f'PanoDistiller: the teacher ({config}) predicts {classes} classes, '
+                             f'the student {self.num_classes}; decode_head.num_classes must agree')
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
+    def train(self, mode: bool = True) -> 'PanoDistiller':
+        super().train(mode)
+        self.teacher.eval()  # frozen: dropout/drop path never active
+        return self
+
+    # ------------------------------------------------------------------ per-room caches
+    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample) -> RayHits:
+        """Pixel -> surface hits of a room, cast once from its camera and reused."""
+        key = sample.metainfo.get('room_id')
+        hits = self._hits.get(key) if key is not None else None
+        if hits is None:
+            camera = sample.metainfo.get('camera')
+            if camera is None:  # rooms without a camera: the volume centre
+                camera = [(s - 1) / 2 for s in tsdf.shape]
+            hits = self.raycaster.cast(tsdf.detach().float(),
+                                       torch.as_tensor(camera, dtype=torch.float32,
+                                                       device=tsdf.device))
+            hits = RayHits(hits.points.cpu(), hits.depth.cpu(), hits.valid.cpu())
+            if key is not None:
+                self._hits[key] = hits
+        return hits.to(tsdf.device)
+
+    @torch.no_grad()
+    def teacher_logits(self, sample: VolumeDataSample, device) -> Tensor:
+        """(K, H, W) teacher logits of the room's panorama at the raycaster's resolution."""
+        key = sample.metainfo.get('room_id')
+        if self.cache_teacher_logits and key in self._teacher_logits:
+            return self._teacher_logits[key].to(device).float()
+        if 'panorama' not in sample:
+            raise ValueError(f"PanoDistiller: room {key} has no 'panorama'; add LoadPanorama "
+                             f'to the pipeline and set data_prefix.img_path')
+        self.teacher.to(device)
+        image = sample.panorama.to(device)  # (3, H, W) BGR uint8, as mmseg loads images
+        data = self.teacher.data_preprocessor(dict(inputs=[image]), False)
+        meta = dict(img_shape=tuple(image.shape[1:]), ori_shape=tuple(image.shape[1:]),
+                    pad_shape=tuple(data['inputs'].shape[2:]))
+        logits = self.teacher.inference(data['inputs'], [meta])[0]
+        logits = F.interpolate(logits[None], size=(self.raycaster.height, self.raycaster.width),
+                               mode='bilinear', align_corners=False)[0]
+        if self.cache_teacher_logits and key is not None:
+            self._teacher_logits[key] = logits.half().cpu()
+        return logits
+
+    # ------------------------------------------------------------------ training
+    def student_panorama(self, logits: Tensor, hits: RayHits) -> Tensor:
+        """Project (K, X, Y, Z) student logits at the hits: (K, H, W), differentiable."""
+        return self.raycaster.project(logits, hits)
+
+    def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
+        logits = self.encode_decode(inputs)
+        losses = {f'decode.{k}': v
+                  for k, v in self.decode_head.loss_by_feat(logits, data_samples).items()}
+        dist = []
+        for volume, room_logits, sample in zip(inputs, logits, data_samples):
+            shape = sample.metainfo.get('padded_from', volume.shape[1:])
+            tsdf = volume[0, :shape[0], :shape[1], :shape[2]]
+            hits = self.room_hits(tsdf, sample)
+            student = self.student_panorama(room_logits[:, :shape[0], :shape[1], :shape[2]], hits)
+            dist.append(self.distill_loss(student, self.teacher_logits(sample, inputs.device),
+                                          hits.valid))
+        losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
+        return losses

@@ -1,0 +1,136 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS
+
+from conftest import CONFIGS
+from segmenter3d.datasets import room_to_input
+from segmenter3d.datasets.room_io import TRUNCATION
+from segmenter3d.structures import VolumeData, VolumeDataSample
+from segmenter3d.synth import generate_room
+
+PANO = (16, 32)
+
+
+def tiny_teacher(num_classes=30):
+    """mmseg's own Segmenter (ViT + mask transformer head), shrunk for a CPU test."""
+    return dict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
+                               bgr_to_rgb=True, size=PANO, pad_val=0, seg_pad_val=255),
+        backbone=dict(type='VisionTransformer', img_size=PANO, patch_size=8, embed_dims=32,
+                      num_layers=1, num_heads=2, with_cls_token=True, final_norm=True,
+                      norm_cfg=dict(type='LN', eps=1e-6)),
+        decode_head=dict(type='SegmenterMaskTransformerHead', in_channels=32, channels=32,
+                         num_classes=num_classes, num_layers=1, num_heads=2, embed_dims=32,
+                         dropout_ratio=0.0,
+                         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False)),
+        test_cfg=dict(mode='whole'))
+
+
+def build(num_classes=30, **kw):
+    cfg = Config.fromfile(f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py').model
+    cfg.backbone.drop_path_rate = 0.
+    cfg.update(type='PanoDistiller', teacher_config=dict(model=tiny_teacher(num_classes)),
+               raycaster=dict(type='TSDFRaycaster', height=PANO[0], width=PANO[1]), **kw)
+    cfg.test_cfg = dict(mode='whole')
+    return MODELS.build(cfg)
+
+
+def room_batch(seed=0):
+    room = generate_room(seed, voxel_size=0.2)
+    data = dict(tsdf=room.tsdf, rgb=room.rgb, labels=room.labels,
+                observed=room.tsdf < TRUNCATION)
+    inputs = torch.from_numpy(room_to_input(data))[None]
+    sample = VolumeDataSample(metainfo=dict(room_id=f'room{seed}', camera=room.camera))
+    sample.gt_sem_seg = VolumeData(data=torch.from_numpy(room.labels.astype(np.int64))[None])
+    sample.panorama = torch.randint(0, 256, (3, ) + PANO, dtype=torch.uint8)
+    return inputs, [sample]
+
+
+def test_teacher_is_frozen_outside_the_module_tree_and_never_changes():
+    torch.manual_seed(0)
+    model = build()
+    model.init_weights()
+    model.train()
+    assert not model.teacher.training
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    teacher_before = copy.deepcopy(model.teacher.state_dict())
+    student_before = copy.deepcopy(model.state_dict())
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    inputs, samples = room_batch()
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg', 'loss_dist'}
+    assert losses['loss_dist'] > 0
+    (losses['decode.loss_ce'] + losses['loss_dist']).backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    opt.step()
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, teacher_before[k]), k
+    assert any(not torch.equal(v, student_before[k]) for k, v in model.state_dict().items())
+
+
+def test_distillation_gradient_reaches_exactly_the_voxels_rays_hit():
+    torch.manual_seed(0)
+    model = build()
+    inputs, samples = room_batch(1)
+    logits = torch.randn(1, 30, *inputs.shape[2:], requires_grad=True)
+    model.encode_decode = lambda x, metas=None: logits
+    model.loss(inputs, samples)['loss_dist'].backward()
+    touched = logits.grad.abs().sum((0, 1)) > 0
+    hits = model.room_hits(inputs[0, 0], samples[0])
+    corners = torch.zeros_like(touched)
+    p = hits.points[hits.valid]
+    upper = torch.tensor(touched.shape) - 1
+    for c in torch.cartesian_prod(*[torch.tensor([0, 1])] * 3):
+        ids = torch.minimum(p.floor().long() + c, upper)
+        corners[ids[:, 0], ids[:, 1], ids[:, 2]] = True
+    assert touched.any() and not (touched & ~corners).any()
+    free = inputs[0, 0] >= TRUNCATION  # free space away from surfaces: no ray stops there
+    assert not (touched & free & ~corners).any() and (corners & touched).sum() > 0.5 * (
+        corners.sum())
+
+
+def test_hits_and_teacher_logits_are_computed_once_per_room():
+    model = build()
+    calls = []
+    inference = model.teacher.inference
+    model.teacher.inference = lambda *a, **k: calls.append(1) or inference(*a, **k)
+    inputs, samples = room_batch(2)
+    with torch.no_grad():
+        first = model.loss(inputs, samples)['loss_dist']
+        second = model.loss(inputs, samples)['loss_dist']
+    assert len(calls) == 1 and list(model._hits) == ['room2']
+    torch.testing.assert_close(first, second, rtol=2e-3, atol=1e-4)  # cached in float16
+
+
+def test_distillation_checkpoint_loads_into_a_plain_student(tmp_path):
+    model = build()
+    model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'distilled.pth')
+    cfg = Config.fromfile(f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py').model
+    cfg.test_cfg = dict(mode='whole')
+    plain = MODELS.build(cfg)
+    state = torch.load(tmp_path / 'distilled.pth', weights_only=True)['state_dict']
+    plain.load_state_dict(state, strict=True)
+    inputs, _ = room_batch(3)
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(inputs, mode='tensor'), model(inputs, mode='tensor'))
+
+
+def test_teacher_with_other_class_count_is_refused():
+    with pytest.raises(ValueError, match='predicts 20 classes, the student 30'):
+        build(num_classes=20)
+
+
+def test_missing_panorama_is_a_named_error():
+    model = build()
+    inputs, samples = room_batch(4)
+    del samples[0].panorama
+    with pytest.raises(ValueError, match="room4 has no 'panorama'"):
+        model.loss(inputs, samples)
