@@ -4,7 +4,7 @@ _base_ = ['../3dseg/3dseg-t_synthrooms.py']
 model = dict(
     type='PanoDistiller',
     teacher_config='configs/teacher/segmenter_vit-t_synthrooms.py',
-    teacher_checkpoint='work_dirs/demo/teacher/iter_2000.pth',
+    teacher_checkpoint='work_dirs/demo/teacher/iter_1000.pth',
     raycaster=dict(type='TSDFRaycaster', height=128, width=256),
     distill_loss=dict(type='PanoramicKDLoss', tau=20.0, loss_weight=1.0),
     cache_teacher_logits=True)

@@ -1,1 +1,1 @@
-_base_ = ['./segmenter_vit-t_mask_2xb2-2k_synthrooms-256x512.py']
+_base_ = ['./segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py']

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import load_checkpoint
+from mmengine.utils import track_iter_progress
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import MODELS
 
@@ -76,7 +77,7 @@ def main():
     surface = {k: [] for k in students}
     pano = {k: [] for k in list(students) + ['teacher']}
     os.makedirs(args.out, exist_ok=True)
-    for name in mmcv.track_iter_progress(names):
+    for name in track_iter_progress(names):
         room = load_room(osp.join(args.data_root, 'volumes', f'{name}.npz'))
         volume = torch.from_numpy(room_to_input(room))
         labels = torch.from_numpy(room['labels'].astype(np.int64))

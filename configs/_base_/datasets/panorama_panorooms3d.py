@@ -3,9 +3,25 @@
 _base_ = ['./panorama_synthrooms.py']
 pano_data_root = 'data/panorooms3d'
 pano_img_suffix = '.jpg'
-pano_crop_size = (512, 1024)
+pano_scale = (1024, 512)  # (w, h): the release's 512x1024 panoramas as they are
+pano_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomPanoramaRoll'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+pano_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
 pano_train_dataloader = dict(
     batch_size=1, num_workers=4,
-    dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))
-pano_val_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))
-pano_test_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix))
+    dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix,
+                 pipeline=pano_train_pipeline))
+pano_val_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix,
+                                        pipeline=pano_test_pipeline))
+pano_test_dataloader = dict(dataset=dict(data_root=pano_data_root, img_suffix=pano_img_suffix,
+                                         pipeline=pano_test_pipeline))

@@ -4,10 +4,13 @@
 pano_dataset_type = 'PanoramaDataset'
 pano_data_root = 'data/synthrooms'
 pano_img_suffix = '.png'
-pano_crop_size = (256, 512)
+# The generated 256x512 panoramas are resized to 128x256 for a CPU-sized teacher; predictions
+# are resized back to the label size for evaluation, as mmseg's test pipeline does.
+pano_scale = (256, 128)  # (w, h)
 pano_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='Resize', scale=pano_scale, keep_ratio=False),
     dict(type='RandomPanoramaRoll'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
@@ -15,6 +18,7 @@ pano_train_pipeline = [
 ]
 pano_test_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=pano_scale, keep_ratio=False),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
@@ -27,7 +31,7 @@ def _split(name, pipeline):
 
 
 pano_train_dataloader = dict(
-    batch_size=2, num_workers=2, persistent_workers=True,
+    batch_size=4, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=_split('training', pano_train_pipeline))
 pano_val_dataloader = dict(
