@@ -27,6 +27,14 @@ _BLOCK = re.compile(r'^encoder\.patch_embed\.layers\.(\d+)\.(blocks\.\d+\..+|dow
 _OUR_STAGE = re.compile(r'^backbone\.stages\.(\d+)\.(blocks\.\d+\..+|downsample\..+)$')
 
 
+def _rename(key: str, table: Mapping[str, str]):
+    """``key`` with the first matching prefix of ``table`` replaced, or None."""
+    for prefix, target in table.items():
+        if key.startswith(prefix):
+            return target + key[len(prefix):]
+    return None
+
+
 def is_reference_layout(state: Mapping[str, torch.Tensor]) -> bool:
     return any(k.startswith(REF_PREFIX) for k in state)
 
@@ -65,16 +73,11 @@ def reference_to_ours(state: Mapping[str, torch.Tensor],
                                  f'of a {side}^3 window; this converter cannot map it')
             continue
         m = _BLOCK.match(key)
-        if m:
-            out[f'backbone.stages.{m.group(1)}.{m.group(2)}'] = value
-            continue
-        for prefix, target in fixed.items():
-            if key.startswith(prefix):
-                out[target + key[len(prefix):]] = value
-                break
-        else:
+        new_key = f'backbone.stages.{m.group(1)}.{m.group(2)}' if m else _rename(key, fixed)
+        if new_key is None:
             raise ValueError(f'{source}: unexpected key {key!r} for the reference 3D Segmenter '
                              f'layout')
+        out[new_key] = value
     return out
 
 
@@ -99,12 +102,10 @@ def ours_to_reference(state: Mapping[str, torch.Tensor],
             if new_key.endswith('attn.relative_position_bias_table'):
                 out[new_key.replace('bias_table', 'index')] = index.clone()
             continue
-        for prefix, target in fixed.items():
-            if key.startswith(prefix):
-                out[target + key[len(prefix):]] = value
-                break
-        else:
+        new_key = _rename(key, fixed)
+        if new_key is None:
             raise ValueError(f'{key!r} has no place in the reference 3D Segmenter layout')
+        out[new_key] = value
     return out
 
 

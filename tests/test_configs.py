@@ -1,0 +1,25 @@
+"""Every config parses, and every segmentor config names parts that are registered."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmseg.registry import MODELS
+
+from conftest import CONFIGS
+
+LEAVES = sorted(p for p in glob.glob(f'{CONFIGS}/**/*.py', recursive=True) if '_base_' not in p)
+
+
+@pytest.mark.parametrize('path', LEAVES, ids=[osp.relpath(p, CONFIGS) for p in LEAVES])
+def test_config_parses_and_its_parts_are_registered(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.custom_imports == dict(imports=['segmenter3d'], allow_failed_imports=False)
+    model = cfg.model
+    for part in (model, model.get('backbone'), model.get('decode_head')):
+        if part is not None:
+            assert MODELS.get(part['type']) is not None, part['type']
+    if model.type == 'PanoDistiller':
+        teacher = Config.fromfile(osp.join(osp.dirname(CONFIGS), model.teacher_config))
+        assert teacher.model.decode_head.num_classes == model.decode_head.num_classes
