@@ -123,6 +123,23 @@ def test_distillation_checkpoint_loads_into_a_plain_student(tmp_path):
         torch.testing.assert_close(plain(inputs, mode='tensor'), model(inputs, mode='tensor'))
 
 
+def test_extract_student_gives_a_plain_checkpoint(tmp_path):
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(CONFIGS), 'tools', 'model_converters'))
+    import extract_student
+    model = build()
+    state = model.state_dict()
+    torch.save({'state_dict': state, 'meta': {'iter': 5}, 'optimizer': {'x': 1}},
+               tmp_path / 'run.pth')
+    assert extract_student.main([str(tmp_path / 'run.pth'), str(tmp_path / 's.pth')]) == 0
+    out = torch.load(tmp_path / 's.pth', weights_only=True)
+    assert set(out) == {'state_dict', 'meta'} and set(out['state_dict']) == set(state)
+    with pytest.raises(ValueError, match='no backbone'):
+        torch.save({'state_dict': {'foo': torch.zeros(1)}}, tmp_path / 'x.pth')
+        extract_student.extract(str(tmp_path / 'x.pth'), str(tmp_path / 'y.pth'))
+
+
 def test_teacher_with_other_class_count_is_refused():
     with pytest.raises(ValueError, match='predicts 20 classes, the student 30'):
         build(num_classes=20)
