@@ -131,3 +131,20 @@ def test_preprocessor_rejects_wrong_channel_count():
     model = build_model_from_config('3dseg/3dseg-t_panorooms.py')
     with pytest.raises(ValueError, match=r'expected \(4, D, H, W\)'):
         model.data_preprocessor(dict(inputs=[torch.rand(3, 8, 8, 8)]))
+
+
+def test_unet3d_baseline_odd_sizes_and_gradients():
+    torch.manual_seed(0)
+    model = build_model_from_config('unet3d/unet3d_synthrooms.py')
+    model.init_weights()
+    model.train()
+    x = torch.rand(2, 4, 19, 24, 13)
+    labels = torch.randint(0, 30, (2, 19, 24, 13))
+    losses = model(x, [_sample(labels[0]), _sample(labels[1])], mode='loss')
+    losses['decode.loss_ce'].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all()
+               for p in model.parameters())
+    assert model(x, mode='tensor').shape == (2, 30, 19, 24, 13)
+    with pytest.raises(ValueError, match='num_levels'):
+        build_model_from_config('unet3d/unet3d_synthrooms.py', backbone=dict(
+            type='UNet3D', num_levels=1))
