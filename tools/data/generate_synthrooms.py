@@ -1,0 +1,47 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Generate procedural furnished rooms in the PanoRooms3D layout (the embedded default data).
+
+    python tools/data/generate_synthrooms.py --out data/synthrooms --num-rooms 100
+"""
+import argparse
+
+from segmenter3d.synth import generate_dataset
+from segmenter3d.taxonomy import PANOROOMS3D_CLASSES
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Generate procedural rooms (TSDF + RGB + labels + '
+                                'panoramas) in the PanoRooms3D layout.')
+    p.add_argument('--out', default='data/synthrooms', help='output folder')
+    p.add_argument('--num-rooms', type=int, default=100)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--voxel-size', type=float, default=0.04, help='metres (paper: 0.04)')
+    p.add_argument('--pano-size', type=int, nargs=2, default=(512, 1024), metavar=('H', 'W'))
+    p.add_argument('--split', type=float, nargs=3, default=(0.8, 0.1, 0.1),
+                   metavar=('TRAIN', 'VAL', 'TEST'))
+    p.add_argument('--max-extent', type=float, default=None,
+                   help='clamp room sides to this many metres (small CPU demos)')
+    p.add_argument('--scan-cameras', type=int, default=0,
+                   help='simulate a scan with this many eye-level cameras (0: complete rooms)')
+    p.add_argument('--workers', type=int, default=1)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    summary = generate_dataset(args.out, args.num_rooms, seed=args.seed,
+                               voxel_size=args.voxel_size, pano_size=tuple(args.pano_size),
+                               split_ratios=args.split, workers=args.workers,
+                               max_extent=args.max_extent, scan_cameras=args.scan_cameras)
+    print(f"\n{summary['rooms']} rooms ({summary['skipped']} already complete) in {args.out}: "
+          f"{summary['per_split']}, {summary['voxels']:,} voxels")
+    hist = summary['hist']
+    total = hist.sum()
+    print(f"{'class':<22}{'voxels':>12}{'share':>8}")
+    for i, name in enumerate(PANOROOMS3D_CLASSES):
+        if hist[i]:
+            print(f'{name:<22}{hist[i]:>12,}{hist[i] / total:>8.2%}')
+
+
+if __name__ == '__main__':
+    main()
