@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
+from mmengine.utils import ProgressBar
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
@@ -41,7 +42,7 @@ class VolumeEncoderDecoder(BaseSegmentor):
         train_cfg (dict, optional): Unused; kept for mmseg compatibility.
         test_cfg (dict, optional): ``mode='whole'`` (default) or ``mode='slide'`` with
             ``crop_size`` and ``stride`` (ints or triples, in voxels); slide averages the logits
-            of overlapping windows.
+            of overlapping windows (``progress=True`` shows a progress bar).
         data_preprocessor (dict, optional): Defaults to ``VolumeDataPreprocessor``.
         pad_to_divisor (bool): Zero-pad the input to the backbone's ``size_divisor`` before the
             backbone and crop the logits after, as the reference release does. Defaults to True.
@@ -136,10 +137,14 @@ class VolumeEncoderDecoder(BaseSegmentor):
         B, _, D, H, W = inputs.shape
         logits = inputs.new_zeros((B, self.out_channels, D, H, W))
         count = inputs.new_zeros((1, 1, D, H, W))
-        for window in slide_windows((D, H, W), crop, stride):
+        windows = slide_windows((D, H, W), crop, stride)
+        bar = ProgressBar(len(windows)) if self.test_cfg.get('progress') else None
+        for window in windows:
             index = (slice(None), slice(None)) + window
             logits[index] += self.encode_decode(inputs[index])
             count[index] += 1
+            if bar is not None:
+                bar.update()
         return logits / count
 
     def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:

@@ -1,0 +1,41 @@
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+
+from conftest import CONFIGS, ROOT, build_model_from_config
+from segmenter3d.synth import generate_room, save_room_volume
+
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import infer  # noqa: E402
+
+
+def test_infer_writes_labels_mesh_and_panorama_for_a_room(tmp_path):
+    torch.manual_seed(0)
+    model = build_model_from_config('3dseg/3dseg-t_synthrooms.py')
+    model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
+    room = generate_room(9, voxel_size=0.15)
+    save_room_volume(room, str(tmp_path / 'r9.npz'))
+    code = infer.main([str(tmp_path / 'r9.npz'), '--config',
+                       f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py', '--checkpoint',
+                       str(tmp_path / 'model.pth'), '--out', str(tmp_path / 'out')])
+    assert code == 0
+    labels = np.load(tmp_path / 'out' / 'r9_labels.npz')['labels']
+    assert labels.shape == room.tsdf.shape and labels.max() < 30
+    # the same labels as the model's own slide inference
+    from segmenter3d.datasets import load_room, room_to_input
+    x = torch.from_numpy(room_to_input(load_room(str(tmp_path / 'r9.npz'))))[None]
+    model.eval()
+    with torch.no_grad():
+        np.testing.assert_array_equal(labels, model.inference(x)[0].argmax(0).numpy())
+    assert osp.getsize(tmp_path / 'out' / 'r9_pred.ply') > 1000
+    assert osp.getsize(tmp_path / 'out' / 'r9_pano.png') > 1000
+
+
+def test_infer_bad_room_is_a_named_error(tmp_path, capsys):
+    (tmp_path / 'bad.npz').write_bytes(b'nope')
+    code = infer.main([str(tmp_path / 'bad.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
+                       '--out', str(tmp_path)])
+    assert code == 1 and 'bad.npz' in capsys.readouterr().err
