@@ -49,3 +49,29 @@ def test_train_resume_and_test_with_pictures(rooms, tmp_path):
     assert 'mIoU' in log and 'surface_mIoU' in log
     assert osp.isfile(osp.join(show, 'room_00003_slices.png'))
     assert osp.isfile(osp.join(show, 'room_00003_pano.png'))
+
+
+def test_two_process_cpu_training_counts_each_room_once(tmp_path):
+    import re
+    import socket
+    rooms = str(tmp_path / 'rooms')
+    # 3 validation rooms over 2 ranks: the sampler pads one rank with a repeated room
+    generate_dataset(rooms, 7, seed=4, voxel_size=0.2, pano_size=(16, 32),
+                     split_ratios=(1, 3, 3))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    work = str(tmp_path / 'dist')
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', 'configs/3dseg/3dseg-t_synthrooms.py', '2',
+         '--work-dir', work] + _options(rooms, 2), cwd=ROOT, capture_output=True, text=True,
+        env=dict(__import__('os').environ, PYTHON=sys.executable, PORT=str(port),
+                 OMP_NUM_THREADS='1'))
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert "backend='gloo'" in log and osp.isfile(osp.join(work, 'iter_2.pth'))
+    dist_miou = re.findall(r'Iter\(val\).*? mIoU: ([\d.]+)', log)[-1]
+    single = _run(['tools/test.py', 'configs/3dseg/3dseg-t_synthrooms.py',
+                   osp.join(work, 'iter_2.pth'), '--work-dir', str(tmp_path / 'single')] +
+                  _options(rooms, 2) + ['test_dataloader.dataset.ann_file=splits/validation.txt'])
+    assert re.findall(r'Iter\(test\).*? mIoU: ([\d.]+)', single)[-1] == dist_miou
