@@ -33,8 +33,8 @@ def run(cmd, log):
         for line in proc.stdout:
             f.write(line)
             # Keep the terminal short: progress lines and results only.
-            if any(k in line for k in ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error',
-                                       '| ')) or ('Iter(train)' in line and '00/' in line):
+            if any(k in line for k in ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')) or (
+                    'Iter(train)' in line and '00/' in line):
                 print('  ' + line.rstrip()[-160:], flush=True)
         if proc.wait():
             sys.exit(f'command failed ({proc.returncode}); see {log}')
