@@ -18,6 +18,6 @@ if not (digit_version(MMENGINE_MIN) <= digit_version(mmengine.__version__) <
                       f'{mmengine.__version__}; run `make install`')
 
 from . import datasets, evaluation, models, rendering, structures, visualization  # noqa
-from . import apis, synth  # noqa: E402,F401
+from . import apis, engine, synth  # noqa: E402,F401
 
 __all__ = ['__version__', 'datasets', 'evaluation', 'models', 'rendering', 'structures']

@@ -75,3 +75,26 @@ def test_two_process_cpu_training_counts_each_room_once(tmp_path):
                    osp.join(work, 'iter_2.pth'), '--work-dir', str(tmp_path / 'single')] +
                   _options(rooms, 2) + ['test_dataloader.dataset.ann_file=splits/validation.txt'])
     assert re.findall(r'Iter\(test\).*? mIoU: ([\d.]+)', single)[-1] == dist_miou
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    import os
+
+    import torch
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from segmenter3d.engine import AtomicLocalBackend  # noqa: F401  (registers it)
+    path = str(tmp_path / 'iter_2.pth')
+    save_checkpoint({'state_dict': {'w': torch.ones(3)}}, path,
+                    backend_args=dict(backend='atomic_local'))
+    before = open(path, 'rb').read()
+
+    def killed(*args):  # the process dies after writing the bytes, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, 'replace', killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({'state_dict': {'w': torch.zeros(1000)}}, path,
+                        backend_args=dict(backend='atomic_local'))
+    assert open(path, 'rb').read() == before  # the previous checkpoint is intact
+    assert os.listdir(tmp_path) == ['iter_2.pth']  # and no temporary file is left
