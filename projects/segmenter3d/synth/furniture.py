@@ -40,6 +40,10 @@ CLASS_MATERIALS = {
     'columns': ['white', 'grey'],
     'doors': ['oak', 'walnut', 'white'],
     'others': ['grey', 'oak', 'fabric_blue'],
+    # the room shell: wooden or tiled floors, light walls and ceilings
+    'floors': ['oak', 'walnut', 'white', 'black', 'grey'],
+    'walls': ['white', 'grey'],
+    'ceilings': ['white', 'grey'],
 }
 
 

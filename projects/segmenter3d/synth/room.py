@@ -194,14 +194,14 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
                       (centres[1][..., 0] >= r[1]) & (centres[1][..., 0] < r[3]))
     z = centres[2]
     shell_parts = [
-        (~inside_xy[..., None] & np.ones_like(z, bool), 'walls', 'white'),
-        (inside_xy[..., None] & (z < 0), 'floors', 'oak'),
-        (inside_xy[..., None] & (z >= height), 'ceilings', 'white'),
+        (~inside_xy[..., None] & np.ones_like(z, bool), 'walls'),
+        (inside_xy[..., None] & (z < 0), 'floors'),
+        (inside_xy[..., None] & (z >= height), 'ceilings'),
     ]
     occ = np.zeros(shape, bool)
-    for mask, name, mat in shell_parts:
+    for mask, name in shell_parts:
         mask = np.broadcast_to(mask, shape)
-        base = np.array(material('tables' if name == 'floors' else 'columns', rng), np.float32)
+        base = np.array(material(name, rng), np.float32)
         tex = _texture(shape, 'floor' if name == 'floors' else 'wall', rng)
         labels[mask] = CLS[name]
         rgb[:, mask] = (base[:, None] * tex[mask][None])
