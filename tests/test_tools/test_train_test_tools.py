@@ -98,3 +98,28 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
                         backend_args=dict(backend='atomic_local'))
     assert open(path, 'rb').read() == before  # the previous checkpoint is intact
     assert os.listdir(tmp_path) == ['iter_2.pth']  # and no temporary file is left
+
+
+def test_resume_continues_exactly(rooms, tmp_path):
+    """4 iterations in one go == 2 iterations, stop, --resume to 4: the same weights.
+
+    Checks data order (mmengine replays the consumed batches, redrawing the numpy
+    augmentations), optimiser state and LR schedule. Stochastic depth is off: with it on the
+    two runs still differ by about 3e-5 after 4 iterations (not yet explained).
+    """
+    import torch
+    cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
+    extra = ['randomness.seed=0', 'model.backbone.drop_path_rate=0.0',
+             'train_cfg.val_interval=100']
+    whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
+    _run(['tools/train.py', cfg, '--work-dir', whole] + _options(rooms, 4) + extra)
+    _run(['tools/train.py', cfg, '--work-dir', split] + _options(rooms, 2) + extra)
+    _run(['tools/train.py', cfg, '--work-dir', split, '--resume'] + _options(rooms, 4) + extra)
+    a = torch.load(osp.join(whole, 'iter_4.pth'), weights_only=False)
+    b = torch.load(osp.join(split, 'iter_4.pth'), weights_only=False)
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    for k, v in a['state_dict'].items():
+        assert torch.allclose(v, b['state_dict'][k], atol=1e-6, rtol=0), k
+    # the schedule continued too: Adam's step counts agree
+    steps = [s['step'] for s in b['optimizer']['state'].values()]
+    assert steps and all(float(s) == 4 for s in steps)
