@@ -1,0 +1,68 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""TSDFRaycaster speed: panorama hits for a generated 4 cm room, and projection of 30-class
+logits at the cached hits with backward (the per-step cost of distillation).
+
+    python benchmarks/raycast.py [--height 512 --width 1024 --repeats 5]
+
+Prints a table and appends it to benchmarks/RESULTS.md.
+"""
+import argparse
+import os
+import os.path as osp
+import statistics
+import time
+
+import torch
+
+from segmenter3d.rendering import TSDFRaycaster
+from segmenter3d.synth import generate_room
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--height', type=int, default=512)
+    p.add_argument('--width', type=int, default=1024)
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--seed', type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    room = generate_room(args.seed, voxel_size=0.04)
+    tsdf, camera = torch.from_numpy(room.tsdf), torch.from_numpy(room.camera)
+    rows = []
+    for mode in ('equirect', 'cubemap'):
+        caster = TSDFRaycaster(args.height, args.width, mode=mode)
+        hits = caster.cast(tsdf, camera)
+        t_cast = median_time(lambda: caster.cast(tsdf, camera), args.repeats)
+        logits = torch.randn(30, *tsdf.shape, requires_grad=True)
+
+        def project():
+            caster.project(logits, hits).sum().backward()
+            logits.grad = None
+
+        t_proj = median_time(project, args.repeats)
+        rows.append(f'| {mode} | {tuple(tsdf.shape)} | {args.height}x{args.width} | '
+                    f'{hits.valid.float().mean():.3f} | {t_cast:.2f} | {t_proj:.3f} |')
+        print(rows[-1], flush=True)
+    text = (f'\n## raycast.py, {time.strftime("%Y-%m-%d")}\n\n{os.cpu_count()} threads, torch '
+            f'{torch.__version__}; medians of {args.repeats}. Goals (#6): hits <= 2 s, projection '
+            f'with backward <= 0.1 s.\n\nCommand: `python benchmarks/raycast.py`\n\n'
+            '| mode | room voxels | panorama | rays that hit | hits (s) | project 30 classes + '
+            'backward (s) |\n|---|---|---|---|---|---|\n' + '\n'.join(rows) + '\n')
+    print(text)
+    with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
+        f.write(text)
+
+
+if __name__ == '__main__':
+    main()
