@@ -94,3 +94,10 @@ def test_scan_simulation_hides_what_no_camera_sees():
     np.testing.assert_array_equal(scanned.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]],
                                   room.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]])
     assert 0 < scanned.meta['observed_fraction'] < 1
+
+
+def test_small_rooms_keep_every_part_inside():
+    """Clamped rooms (short walls, narrow L wings) used to ask numpy for empty ranges."""
+    for seed in range(1000, 1040):
+        room = generate_room(seed, voxel_size=0.25, max_extent=3.0)
+        assert (room.labels == 17).any() and room.tsdf.max() == 3.0

@@ -94,6 +94,8 @@ def _walls_parts(rects, height, rng, thick: float) -> List[Part]:
         w, h = rng.uniform(0.4, 1.1), rng.uniform(0.4, 0.9)
         zc = rng.uniform(1.2, 1.7)
         side = rng.integers(4)
+        # small rooms: keep the picture on the wall (clamping draws nothing more)
+        w = min(w, 0.45 * ((y1 - y0) if side < 2 else (x1 - x0)))
         if side < 2:
             xa = x0 if side == 0 else x1 - thick
             yc = rng.uniform(y0 + w, y1 - w)
@@ -106,7 +108,8 @@ def _walls_parts(rects, height, rng, thick: float) -> List[Part]:
     # Ceiling lamps.
     for _ in range(int(rng.integers(1, 3))):
         r = rects[rng.integers(len(rects))]
-        cx, cy = rng.uniform(r[0] + 0.5, r[2] - 0.5), rng.uniform(r[1] + 0.5, r[3] - 0.5)
+        mx, my = min(0.5, (r[2] - r[0]) / 2), min(0.5, (r[3] - r[1]) / 2)
+        cx, cy = rng.uniform(r[0] + mx, r[2] - mx), rng.uniform(r[1] + my, r[3] - my)
         parts += [('cyl', (cx, cy, height - 0.5, height, 0.015), CLS['lamps'], (40, 40, 40)),
                   ('cyl', (cx, cy, height - 0.7, height - 0.5, 0.2), CLS['lamps'],
                    material('lamps', rng))]

@@ -1,0 +1,102 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Whole-room inference: every 3DSeg variant against UNet3D on the same generated rooms.
+
+    python benchmarks/rooms.py [--rooms 20 --voxel-size 0.08]
+
+Rooms come in three sizes (sides clamped to 4, 6 and 8 m) so the table also shows how time
+grows with room volume. Each model runs in its own process with the same thread count (random
+weights: speed only); peak memory is that process's peak RSS. Appends to benchmarks/RESULTS.md.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+MODELS = {
+    '3DSeg-T': '3dseg/3dseg-t_panorooms.py', '3DSeg-B': '3dseg/3dseg-b_panorooms.py',
+    '3DSeg-M': '3dseg/3dseg-m_panorooms.py', '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
+    'UNet3D': 'unet3d/unet3d_panorooms.py',
+}
+EXTENTS = (4.0, 6.0, 8.0)
+
+
+def rooms(n: int, voxel_size: float):
+    from segmenter3d.datasets import room_to_input
+    from segmenter3d.synth import generate_room
+    out = []
+    for i in range(n):
+        room = generate_room(1000 + i, voxel_size=voxel_size, max_extent=EXTENTS[i % 3])
+        data = dict(tsdf=room.tsdf, rgb=room.rgb, observed=room.tsdf < 3)
+        out.append((EXTENTS[i % 3], room_to_input(data)))
+    return out
+
+
+def child(name: str, n: int, voxel_size: float, threads: int) -> dict:
+    import torch
+    torch.set_num_threads(threads)
+    from segmenter3d.apis import init_segmentor
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(HERE, '..', 'configs', MODELS[name]))
+    cfg.model.test_cfg = dict(mode='whole')
+    model = init_segmentor(cfg)
+    data = rooms(n, voxel_size)
+    per_size = {e: [0.0, 0] for e in EXTENTS}
+    total = 0.0
+    with torch.no_grad():
+        model.inference(torch.from_numpy(data[0][1])[None])  # warm-up
+        for extent, volume in data:
+            x = torch.from_numpy(volume)[None]
+            t = time.perf_counter()
+            model.inference(x)
+            dt = time.perf_counter() - t
+            total += dt
+            per_size[extent][0] += dt
+            per_size[extent][1] += volume[0].size
+    return dict(total=total, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                params=sum(p.numel() for p in model.parameters()),
+                per_size={str(e): (t / max(v, 1) * 1e6) for e, (t, v) in per_size.items()},
+                voxels={str(e): v for e, (t, v) in per_size.items()})
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--rooms', type=int, default=20)
+    p.add_argument('--voxel-size', type=float, default=0.08)
+    p.add_argument('--threads', type=int, default=os.cpu_count())
+    p.add_argument('--child', help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.rooms, args.voxel_size, args.threads)))
+        return
+    res = {}
+    for name in MODELS:
+        out = subprocess.run([sys.executable, __file__, '--child', name, '--rooms', str(args.rooms),
+                              '--voxel-size', str(args.voxel_size), '--threads',
+                              str(args.threads)], capture_output=True, text=True, check=True)
+        res[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(name, res[name], flush=True)
+    unet = res['UNet3D']['total']
+    rows = [f"| {n} | {r['params']:,} | {r['total']:.1f} | {unet / r['total']:.2f}x | "
+            f"{r['peak_mb']:.0f} | " + ' | '.join(f"{r['per_size'][str(e)]:.2f}" for e in EXTENTS)
+            + ' |' for n, r in res.items()]
+    vox = res['UNet3D']['voxels']
+    header = ('| model | parameters | total (s) | speed-up vs UNet3D | peak MB | ' +
+              ' | '.join(f'us/voxel, {e:.0f} m rooms ({vox[str(e)] / 1e6:.1f} M voxels)'
+                         for e in EXTENTS) + ' |\n' + '|---' * (5 + len(EXTENTS)) + '|')
+    text = (f'\n## rooms.py, {time.strftime("%Y-%m-%d")}\n\n{args.rooms} generated rooms at '
+            f'{args.voxel_size * 100:.0f} cm (sides clamped to 4/6/8 m), whole-room inference, '
+            f'batch 1, {args.threads} threads, random weights.\n\nCommand: `python '
+            f'benchmarks/rooms.py --rooms {args.rooms} --voxel-size {args.voxel_size}`\n\n'
+            f'{header}\n' + '\n'.join(rows) + '\n')
+    print(text)
+    with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
+        f.write(text)
+
+
+if __name__ == '__main__':
+    main()
