@@ -100,4 +100,5 @@ def test_small_rooms_keep_every_part_inside():
     """Clamped rooms (short walls, narrow L wings) used to ask numpy for empty ranges."""
     for seed in range(1000, 1040):
         room = generate_room(seed, voxel_size=0.25, max_extent=3.0)
-        assert (room.labels == 17).any() and room.tsdf.max() == 3.0
+        assert (room.labels == 17).any()
+        assert room.tsdf[tuple(room.camera.astype(int))] == room.tsdf.max() > 0

@@ -241,8 +241,13 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
 
 
 def _nearest_free(tsdf: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """The free voxel (tsdf at the truncation) closest to ``point``; the camera stands there."""
-    free = np.argwhere(tsdf >= TRUNCATION)
-    if len(free) == 0:
+    """The free voxel closest to ``point``; the camera stands there.
+
+    Free is the truncation distance from every surface; in rooms too small (or voxels too
+    coarse) for that, the voxels farthest from any surface.
+    """
+    level = min(TRUNCATION, float(tsdf.max()))
+    if level <= 0:
         raise ValueError('generated room has no free space for the panorama camera')
+    free = np.argwhere(tsdf >= level)
     return free[np.argmin(((free - point)**2).sum(1))].astype(np.float64)
