@@ -15,37 +15,16 @@ import os.path as osp
 import mmcv
 import numpy as np
 import torch
-import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import load_checkpoint
 from mmengine.utils import track_iter_progress
 from mmseg.evaluation.metrics import IoUMetric
-from mmseg.registry import MODELS
 
-import segmenter3d  # noqa: F401
+from segmenter3d.apis import init_segmentor
 from segmenter3d.datasets import load_room, room_to_input
 from segmenter3d.evaluation import VolumeIoUMetric
+from segmenter3d.models.segmentors import panorama_logits
 from segmenter3d.rendering import TSDFRaycaster
 from segmenter3d.taxonomy import PANOROOMS3D_PALETTE
-from segmenter3d.utils import trust_own_checkpoints
 from segmenter3d.visualization import colorize, write_png
-
-
-def build(config, checkpoint):
-    model = MODELS.build(Config.fromfile(config).model if isinstance(config, str) else config)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
-    return model.eval()
-
-
-def student_config(config):
-    cfg = Config.fromfile(config).model
-    if cfg.type == 'PanoDistiller':  # evaluate the student only
-        for key in ('teacher_config', 'teacher_checkpoint', 'raycaster', 'distill_loss',
-                    'cache_teacher_logits'):
-            cfg.pop(key, None)
-        cfg.type = 'VolumeEncoderDecoder'
-    return cfg
 
 
 def mean_iou(areas):
@@ -65,12 +44,11 @@ def main():
     p.add_argument('--pano-size', type=int, nargs=2, default=(128, 256))
     p.add_argument('--out', required=True)
     args = p.parse_args()
-    init_default_scope('mmseg')
-    trust_own_checkpoints()
     torch.set_grad_enabled(False)
-    cfg = student_config(args.config)
-    students = {'before': build(cfg, args.before), 'after': build(cfg, args.after)}
-    teacher = build(args.teacher_config, args.teacher_checkpoint)
+    # a distillation config is reduced to its student by init_segmentor
+    students = {'before': init_segmentor(args.config, args.before),
+                'after': init_segmentor(args.config, args.after)}
+    teacher = init_segmentor(args.teacher_config, args.teacher_checkpoint)
     caster = TSDFRaycaster(*args.pano_size)
     names = open(osp.join(args.data_root, 'splits', f'{args.split}.txt')).read().split()
     voxel = {k: [] for k in students}
@@ -87,13 +65,8 @@ def main():
         gt_pano = caster.project(labels[None].float(), inside, mode='nearest',
                                  fill=255)[0].long()
         image = mmcv.imread(osp.join(args.data_root, 'images', args.split, f'{name}.png'))
-        data = teacher.data_preprocessor(dict(inputs=[torch.from_numpy(
-            image.transpose(2, 0, 1).copy())]), False)
-        meta = dict(img_shape=image.shape[:2], ori_shape=image.shape[:2],
-                    pad_shape=tuple(data['inputs'].shape[2:]))
-        t_logits = teacher.inference(data['inputs'], [meta])
-        preds = {'teacher': F.interpolate(t_logits, size=args.pano_size, mode='bilinear',
-                                          align_corners=False)[0].argmax(0)}
+        image = torch.from_numpy(image.transpose(2, 0, 1).copy())
+        preds = {'teacher': panorama_logits(teacher, image, args.pano_size).argmax(0)}
         mask = (volume[0].abs() < 1)
         for key, model in students.items():
             logits = model.inference(volume[None])[0]

@@ -51,12 +51,8 @@ def convert(src: str, dst: str, config: str = None) -> dict:
     converted = reference_to_ours(state, source=src)
     arch = infer_arch(state)
     if config is not None:
-        from mmengine.config import Config
-        from mmseg.registry import MODELS
-        from mmengine.registry import init_default_scope
-        import segmenter3d  # noqa: F401
-        init_default_scope('mmseg')
-        model = MODELS.build(Config.fromfile(config).model)
+        from segmenter3d.apis import init_segmentor
+        model = init_segmentor(config)
         missing, unexpected = check_shapes(converted, model.state_dict(), source=src)
         if missing or unexpected:
             raise ValueError(f'{src} does not fit {config}: missing {missing}, unexpected '

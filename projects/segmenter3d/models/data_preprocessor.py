@@ -3,7 +3,6 @@
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from mmseg.registry import MODELS
 

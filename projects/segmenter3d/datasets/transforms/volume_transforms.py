@@ -14,16 +14,10 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...structures import VolumeData, VolumeDataSample
+from ...utils import to_triple
 from ..room_io import TRUNCATION, load_room, room_to_input
 
 EMPTY = np.array([TRUNCATION, 0., 0., 0.], np.float32)  # what padding and unobserved look like
-
-
-def _triple(v, name):
-    v = (int(v), ) * 3 if np.isscalar(v) else tuple(int(x) for x in v)
-    if len(v) != 3 or min(v) <= 0:
-        raise ValueError(f'{name} must be a positive int or 3 positive ints, got {v}')
-    return v
 
 
 @TRANSFORMS.register_module()
@@ -70,7 +64,7 @@ class PadVolume(BaseTransform):
                  size_divisor: Optional[int] = None) -> None:
         if size is None and size_divisor is None:
             raise ValueError('PadVolume needs size or size_divisor')
-        self.size = _triple(size, 'PadVolume.size') if size is not None else None
+        self.size = to_triple(size, 'PadVolume.size') if size is not None else None
         self.size_divisor = size_divisor
 
     def transform(self, results: Dict) -> Dict:
@@ -94,7 +88,7 @@ class RandomVolumeCrop(BaseTransform):
     """
 
     def __init__(self, crop_size: Union[int, Sequence[int]], tries: int = 4) -> None:
-        self.crop_size = _triple(crop_size, 'RandomVolumeCrop.crop_size')
+        self.crop_size = to_triple(crop_size, 'RandomVolumeCrop.crop_size')
         self.tries = max(1, tries)
 
     def transform(self, results: Dict) -> Dict:

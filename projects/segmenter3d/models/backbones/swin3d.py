@@ -10,17 +10,9 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.registry import MODELS
 
+from ...utils import to_triple
 from .swin3d_blocks import SwinStage3D
 from .swin3d_convert import backbone_state_from_any
-
-
-def _to_triple(value: Union[int, Sequence[int]], name: str) -> Tuple[int, int, int]:
-    if isinstance(value, int):
-        return (value, ) * 3
-    value = tuple(value)
-    if len(value) != 3:
-        raise ValueError(f'{name} must be an int or 3 ints, got {value}')
-    return value
 
 
 @MODELS.register_module()
@@ -103,8 +95,8 @@ class SwinTransformer3D(BaseModule):
         depths, heads = self.arch['depths'], self.arch['num_heads']
         self.num_stages = len(depths)
         self.in_channels = in_channels
-        self.patch_size = _to_triple(patch_size, 'patch_size')
-        self.window_size = _to_triple(window_size, 'window_size')
+        self.patch_size = to_triple(patch_size, 'SwinTransformer3D patch_size')
+        self.window_size = to_triple(window_size, 'SwinTransformer3D window_size')
         self.out_indices = self._parse_out_indices(out_indices)
         self.frozen_stages = frozen_stages
         self.pretrained = pretrained

@@ -1,6 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """3D U-Net baseline (Cicek et al., MICCAI 2016) as an mmseg backbone."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn

@@ -15,6 +15,18 @@ from ...structures import VolumeDataSample
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
 
+@torch.no_grad()
+def panorama_logits(segmentor, image: Tensor, size) -> Tensor:
+    """(K, H, W) logits of an mmseg segmentor on one (3, h, w) uint8 BGR panorama (as mmseg
+    loads images), bilinearly resized to ``size``."""
+    data = segmentor.data_preprocessor(dict(inputs=[image]), False)
+    meta = dict(img_shape=tuple(image.shape[1:]), ori_shape=tuple(image.shape[1:]),
+                pad_shape=tuple(data['inputs'].shape[2:]))
+    logits = segmentor.inference(data['inputs'], [meta])[0]
+    return F.interpolate(logits[None], size=tuple(size), mode='bilinear',
+                         align_corners=False)[0]
+
+
 @MODELS.register_module()
 class PanoDistiller(VolumeEncoderDecoder):
     """A 3D Segmenter student distilled from a frozen 2D panorama teacher.
@@ -113,13 +125,8 @@ class PanoDistiller(VolumeEncoderDecoder):
             raise ValueError(f"PanoDistiller: room {key} has no 'panorama'; add LoadPanorama "
                              f'to the pipeline and set data_prefix.img_path')
         self.teacher.to(device)
-        image = sample.panorama.to(device)  # (3, H, W) BGR uint8, as mmseg loads images
-        data = self.teacher.data_preprocessor(dict(inputs=[image]), False)
-        meta = dict(img_shape=tuple(image.shape[1:]), ori_shape=tuple(image.shape[1:]),
-                    pad_shape=tuple(data['inputs'].shape[2:]))
-        logits = self.teacher.inference(data['inputs'], [meta])[0]
-        logits = F.interpolate(logits[None], size=(self.raycaster.height, self.raycaster.width),
-                               mode='bilinear', align_corners=False)[0]
+        logits = panorama_logits(self.teacher, sample.panorama.to(device),
+                                 (self.raycaster.height, self.raycaster.width))
         if self.cache_teacher_logits and key is not None:
             self._teacher_logits[key] = logits.half().cpu()
         return logits

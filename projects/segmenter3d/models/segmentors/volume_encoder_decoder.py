@@ -3,7 +3,6 @@
 import itertools
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from mmengine.utils import ProgressBar
@@ -12,13 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ...structures import VolumeData, VolumeDataSample
-
-
-def _triple(value, name: str) -> Tuple[int, int, int]:
-    value = (value, ) * 3 if isinstance(value, int) else tuple(value)
-    if len(value) != 3 or min(value) <= 0:
-        raise ValueError(f'test_cfg.{name} must be a positive int or 3 positive ints, got {value}')
-    return value
+from ...utils import to_triple
 
 
 def slide_windows(size: Sequence[int], crop: Sequence[int],
@@ -101,7 +94,7 @@ class VolumeEncoderDecoder(BaseSegmentor):
             for key in ('crop_size', 'stride'):
                 if key not in self.test_cfg:
                     raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key}")
-                _triple(self.test_cfg[key], key)
+                to_triple(self.test_cfg[key], f'test_cfg.{key}')
 
     # ------------------------------------------------------------------ core
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
@@ -132,8 +125,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
     # ------------------------------------------------------------------ inference
     def slide_inference(self, inputs: Tensor) -> Tensor:
         """Average logits of overlapping ``crop_size`` windows (each run separately)."""
-        crop = _triple(self.test_cfg['crop_size'], 'crop_size')
-        stride = _triple(self.test_cfg['stride'], 'stride')
+        crop = to_triple(self.test_cfg['crop_size'], 'test_cfg.crop_size')
+        stride = to_triple(self.test_cfg['stride'], 'test_cfg.stride')
         B, _, D, H, W = inputs.shape
         logits = inputs.new_zeros((B, self.out_channels, D, H, W))
         count = inputs.new_zeros((1, 1, D, H, W))
