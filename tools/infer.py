@@ -3,10 +3,13 @@
 
     python tools/infer.py ROOM.npz --config C --checkpoint K --out DIR
 
-ROOM is in our format or the PanoRooms3D release format. Writes ``DIR/<room>_labels.npz``
-(uint8 label volume), ``DIR/<room>_pred.ply`` (the TSDF surface coloured by predicted class,
-with a per-vertex label) and ``DIR/<room>_pano.png`` (the prediction seen from the room's
-panorama camera, or the volume centre).
+ROOM is in our format, the PanoRooms3D release format, or a ScanNet mesh
+(``<scene>_vh_clean_2.ply``, voxelised at ``--voxel-size``, default 4 cm). Writes
+``DIR/<room>_labels.npz`` (uint8 label volume; for a mesh also ``vertex_labels``),
+``DIR/<room>_pred.ply`` (the TSDF surface, or the input mesh, coloured by predicted class with a
+per-vertex label), ``DIR/<room>_pano.png`` (the prediction seen from the room's panorama camera,
+or the volume centre) and, for a mesh with a 20-class model, ``DIR/<scene>.txt``: one NYU40 id
+per vertex, the ScanNet benchmark's submission format.
 """
 import argparse
 import os
@@ -16,43 +19,75 @@ import sys
 import numpy as np
 
 from segmenter3d.apis import inference_room, init_segmentor
-from segmenter3d.datasets import load_room, room_to_input
-from segmenter3d.taxonomy import PANOROOMS3D_PALETTE
+from segmenter3d.datasets import load_room, mesh_to_volume, room_to_input
+from segmenter3d.datasets.room_io import TRUNCATION
+from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
+from segmenter3d.evaluation import vertex_predictions
+from segmenter3d.taxonomy import PANOROOMS3D_PALETTE, SCANNET20_PALETTE
 from segmenter3d.visualization import label_mesh, panorama_figure, write_ply, write_png
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Segment a whole room with a trained model.')
-    p.add_argument('room', help='room volume (.npz, our or the release format)')
+    p.add_argument('room', help='room volume (.npz, our or the release format) or a mesh (.ply)')
     p.add_argument('--config', required=True)
     p.add_argument('--checkpoint', required=True)
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--device', default='cpu')
     p.add_argument('--voxel-size', type=float, default=None,
-                   help='metres per voxel when the file does not say (release: 0.04)')
+                   help='metres per voxel: for a mesh, the voxelisation (default 0.04); for a '
+                   'volume, when the file does not say (release: 0.04)')
+    p.add_argument('--flip-normals', action='store_true',
+                   help='a mesh whose faces point away from the scanned free space')
     return p.parse_args(argv)
+
+
+def read_input(args):
+    """The room, and for a mesh its (vertices, faces, vertex voxel)."""
+    if not args.room.lower().endswith('.ply'):
+        return load_room(args.room), None
+    verts, faces, colors = read_mesh(args.room)
+    if args.flip_normals:
+        faces = faces[:, ::-1].copy()
+    room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
+    room['observed'] = room['tsdf'] < TRUNCATION
+    return room, (verts, faces, room.pop('vertex_voxel'))
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        room = load_room(args.room)
+        room, mesh = read_input(args)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     model = init_segmentor(args.config, args.checkpoint, args.device)
-    palette = (model.dataset_meta or {}).get('palette') or PANOROOMS3D_PALETTE
+    palette = (model.dataset_meta or {}).get('palette') or (
+        SCANNET20_PALETTE if model.num_classes == len(SCANNET20_PALETTE) else PANOROOMS3D_PALETTE)
     volume = room_to_input(room)
     logits = inference_room(model, volume, progress=True)
     labels = logits.argmax(0).numpy().astype(np.uint8)
     name = osp.splitext(osp.basename(args.room))[0]
     os.makedirs(args.out, exist_ok=True)
     out = osp.join(args.out, name)
-    np.savez_compressed(out + '_labels.tmp.npz', labels=labels)
+    extra = {}
+    if mesh is None:
+        voxel = float(room.get('voxel_size', args.voxel_size or 1.0))
+        verts, faces, colors, vert_labels = label_mesh(room['tsdf'], labels, palette, voxel,
+                                                       room.get('origin'))
+    else:
+        verts, faces, vertex_voxel = mesh
+        vert_labels = vertex_predictions(labels, vertex_voxel)
+        colors = np.asarray(palette, np.uint8)[vert_labels]
+        extra['vertex_labels'] = vert_labels
+        if len(palette) == len(CLASS_TO_NYU40):  # a ScanNet model: benchmark submission file
+            scene = name[:-len('_vh_clean_2')] if name.endswith('_vh_clean_2') else name
+            txt = osp.join(args.out, scene + '.txt')
+            with open(txt + '.tmp', 'w') as f:
+                f.write('\n'.join(map(str, CLASS_TO_NYU40[vert_labels])) + '\n')
+            os.replace(txt + '.tmp', txt)
+    np.savez_compressed(out + '_labels.tmp.npz', labels=labels, **extra)
     os.replace(out + '_labels.tmp.npz', out + '_labels.npz')
-    voxel = float(room.get('voxel_size', args.voxel_size or 1.0))
-    verts, faces, colors, vert_labels = label_mesh(room['tsdf'], labels, palette, voxel,
-                                                   room.get('origin'))
     write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
     camera = room.get('camera')
     if camera is None:

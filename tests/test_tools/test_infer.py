@@ -39,3 +39,31 @@ def test_infer_bad_room_is_a_named_error(tmp_path, capsys):
     code = infer.main([str(tmp_path / 'bad.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
                        '--out', str(tmp_path)])
     assert code == 1 and 'bad.npz' in capsys.readouterr().err
+
+
+def test_infer_on_a_scannet_mesh_writes_vertex_labels_and_the_benchmark_file(tmp_path):
+    from scannet_fixture import write_scannet_scene
+    from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40
+    info = write_scannet_scene(str(tmp_path / 'scannet'))
+    torch.manual_seed(0)
+    cfg = '3dseg/3dseg-l_scannet.py'
+    model = build_model_from_config(cfg)
+    model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
+    mesh = tmp_path / 'scannet' / 'scans' / 'scene0000_00' / 'scene0000_00_vh_clean_2.ply'
+    code = infer.main([str(mesh), '--config', f'{CONFIGS}/{cfg}', '--checkpoint',
+                       str(tmp_path / 'model.pth'), '--out', str(tmp_path / 'out'),
+                       '--voxel-size', '0.1'])
+    assert code == 0
+    out = np.load(tmp_path / 'out' / 'scene0000_00_vh_clean_2_labels.npz')
+    labels, vertex_labels = out['labels'], out['vertex_labels']
+    assert len(vertex_labels) == len(info['vertices']) and labels.max() < 20
+    # each vertex carries the prediction of the voxel it lies in
+    voxel = np.round((info['vertices'] - (info['vertices'].min(0) - 0.4)) / 0.1).astype(int)
+    np.testing.assert_array_equal(vertex_labels, labels[tuple(voxel.T)])
+    nyu = np.loadtxt(tmp_path / 'out' / 'scene0000_00.txt', dtype=int)
+    np.testing.assert_array_equal(nyu, CLASS_TO_NYU40[vertex_labels])
+    from plyfile import PlyData
+    ply = PlyData.read(str(tmp_path / 'out' / 'scene0000_00_vh_clean_2_pred.ply'))
+    np.testing.assert_array_equal(ply['vertex']['label'], vertex_labels)
+    assert len(ply['face'].data) == len(info['faces'])

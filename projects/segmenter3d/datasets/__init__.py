@@ -1,6 +1,13 @@
+from .mesh_to_volume import mesh_to_volume
 from .panorama_dataset import PanoramaDataset, RandomPanoramaRoll
 from .room_io import load_room, room_to_input
+from .scannet_dataset import ScanNetVolumeDataset
+from .scannet_io import read_label_map, read_scene, scannet_scene_to_volume
 from .transforms import *  # noqa: F401,F403
 from .volume_dataset import VolumeDataset
 
-__all__ = ['VolumeDataset', 'PanoramaDataset', 'RandomPanoramaRoll', 'load_room', 'room_to_input']
+__all__ = [
+    'VolumeDataset', 'ScanNetVolumeDataset', 'PanoramaDataset', 'RandomPanoramaRoll',
+    'load_room', 'room_to_input', 'mesh_to_volume', 'read_label_map', 'read_scene',
+    'scannet_scene_to_volume'
+]

@@ -16,7 +16,8 @@ class VolumeDataset(BaseDataset):
     ``ann_file`` is a split file listing room names (one a line, relative to ``data_root``);
     volumes are ``<data_root>/<data_prefix.volume_path>/<room>.npz`` and, when
     ``data_prefix.img_path`` is set, the room's panorama ``<img_path>/<room><img_suffix>``
-    (used by distillation and visualisation).
+    (used by distillation and visualisation); when ``data_prefix.vertex_path`` is set, the
+    room's mesh vertex table ``<vertex_path>/<room>.npz`` (point-level evaluation).
 
     Args:
         ann_file (str): Split file. Example: ``'splits/training.txt'``.
@@ -59,6 +60,8 @@ class VolumeDataset(BaseDataset):
                 missing.append(info['volume_path'])
             if prefix.get('img_path'):
                 info['image_path'] = osp.join(prefix['img_path'], name + self.img_suffix)
+            if prefix.get('vertex_path'):  # mesh vertex -> voxel table (ScanNet)
+                info['vertex_path'] = osp.join(prefix['vertex_path'], name + '.npz')
             if prefix.get('seg_map_path'):
                 info['seg_map_path'] = osp.join(prefix['seg_map_path'], name + self.seg_map_suffix)
             data_list.append(info)

@@ -169,7 +169,7 @@ class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
     META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
-                 'crop_start', 'room_format', 'image_path', 'seg_map_path')
+                 'crop_start', 'room_format', 'image_path', 'seg_map_path', 'vertex_path')
 
     def transform(self, results: Dict) -> Dict:
         sample = VolumeDataSample()

@@ -1,0 +1,185 @@
+import json
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from scannet_fixture import COLOURS, TABLE, write_scannet_scene
+from segmenter3d.datasets import (ScanNetVolumeDataset, load_room, mesh_to_volume,
+                                  read_label_map, read_scene, scannet_scene_to_volume)
+from segmenter3d.datasets.scannet_io import read_mesh, read_vertex_labels, scene_files
+from segmenter3d.evaluation import MeshPointIoUMetric
+from segmenter3d.taxonomy import SCANNET20_CLASSES
+
+sys.path.insert(0, osp.join(ROOT, 'tools', 'data'))
+import scannet_to_volume  # noqa: E402
+
+SCENE = 'scene0000_00'
+VOXEL = 0.1  # the fixture's origin is then (-0.4, -0.4, -0.4): voxel i is at 0.1 * i - 0.4
+
+
+@pytest.fixture(scope='module')
+def scannet_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('scannet')
+    info = write_scannet_scene(str(root))
+    return str(root), info
+
+
+@pytest.fixture(scope='module')
+def converted(scannet_root):
+    root, _ = scannet_root
+    label_map = read_label_map(osp.join(root, 'scannetv2-labels.combined.tsv'))
+    return scannet_scene_to_volume(osp.join(root, 'scans', SCENE), label_map, VOXEL)
+
+
+def test_vertex_labels_follow_segments_aggregation_and_nyu40(scannet_root):
+    root, info = scannet_root
+    scene = read_scene(osp.join(root, 'scans', SCENE),
+                       read_label_map(osp.join(root, 'scannetv2-labels.combined.tsv')))
+    expected = {'wall': 0, 'floor': 1, 'table': 6, 'whiteboard': 255, 'bare': 255}
+    for part, cls in expected.items():
+        assert (scene['labels'][info['parts'] == part] == cls).all(), part
+    np.testing.assert_allclose(scene['vertices'], info['vertices'], atol=1e-6)
+    np.testing.assert_array_equal(scene['colors'], info['colors'])
+
+
+def test_tsdf_is_the_signed_distance_to_the_mesh(converted):
+    room, _ = converted
+    tsdf, labels = room['tsdf'], room['labels']
+    np.testing.assert_allclose(room['origin'], [-0.4] * 3, atol=1e-6)
+    # above the floor at (0.8, 0.8): voxel k is at height 0.1 k - 0.4 -> tsdf k - 4
+    np.testing.assert_allclose(tsdf[12, 12, 2:7], [-2, -1, 0, 1, 2], atol=0.15)
+    assert tsdf[12, 12, 15] == 3 and labels[12, 12, 15] == 255  # free space, no label
+    # the x = 0 wall, normal +x into the room
+    np.testing.assert_allclose(tsdf[2:7, 12, 12], [-2, -1, 0, 1, 2], atol=0.15)
+    # the table top at 0.7 m (voxel 11), normal up: inside the table is negative
+    x, y = 22, 19  # (1.8, 1.5): 0.3 m from every side of the table
+    np.testing.assert_allclose(tsdf[x, y, 9:14], [-2, -1, 0, 1, 2], atol=0.15)
+    assert (labels[x, y, 9:14] == 6).all()
+    assert (labels[12, 12, 3:6] == 1).all() and (labels[3:6, 12, 12] == 0).all()
+    np.testing.assert_array_equal(room['rgb'][:, 12, 12, 4], COLOURS['floor'])
+    # the camera looks from free space inside the room, 1.4 m above the floor
+    cam = room['camera']
+    world = cam * VOXEL - 0.4
+    assert 0 < world[0] < 3 and 0 < world[1] < 2.5 and abs(world[2] - 1.4) < 1e-6
+    assert tsdf[tuple(cam.astype(int))] == 3
+
+
+def test_winding_is_fixed_by_the_floor(scannet_root, tmp_path, converted):
+    write_scannet_scene(str(tmp_path), flip=True)
+    label_map = read_label_map(osp.join(str(tmp_path), 'scannetv2-labels.combined.tsv'))
+    flipped, _ = scannet_scene_to_volume(osp.join(str(tmp_path), 'scans', SCENE), label_map,
+                                         VOXEL)
+    np.testing.assert_array_equal(flipped['tsdf'], converted[0]['tsdf'])
+    # without labels the winding is taken as it is: the sign flips
+    info = write_scannet_scene(str(tmp_path / 'b'), flip=True)
+    raw = mesh_to_volume(info['vertices'], info['faces'], info['colors'], None, VOXEL)
+    np.testing.assert_allclose(raw['tsdf'][12, 12, 2:7], [2, 1, 0, -1, -2], atol=0.15)
+
+
+def test_vertex_table_maps_every_vertex_to_its_voxel(scannet_root, converted):
+    _, info = scannet_root
+    room, vertices = converted
+    voxel = vertices['voxel']
+    centre = voxel * VOXEL + room['origin']
+    assert np.abs(centre - info['vertices']).max() <= VOXEL / 2 + 1e-6
+    # every vertex lies on the surface band
+    assert (np.abs(room['tsdf'][tuple(voxel.T)]) < 1).all()
+
+
+def _metric(scannet_out, pred_fn):
+    dataset = ScanNetVolumeDataset(data_root=scannet_out, ann_file='splits/training.txt',
+                                   pipeline=[dict(type='LoadVolume', num_classes=20),
+                                             dict(type='PackVolumeInputs')])
+    metric = MeshPointIoUMetric()
+    metric.dataset_meta = dataset.metainfo
+    for i in range(len(dataset)):
+        item = dataset[i]
+        sample = item['data_samples'].to_dict()
+        gt = item['data_samples'].gt_sem_seg.data
+        sample['pred_sem_seg'] = dict(data=pred_fn(gt))
+        metric.process({}, [sample])
+    return metric.compute_metrics(metric.results)
+
+
+def test_tool_converts_resumes_and_point_miou_follows_the_protocol(scannet_root, tmp_path):
+    root, info = scannet_root
+    for split in ('train', 'val'):
+        with open(osp.join(root, f'scannetv2_{split}.txt'), 'w') as f:
+            f.write(SCENE + '\n')
+    out = str(tmp_path / 'out')
+    args = [root, '--out', out, '--voxel-size', str(VOXEL)]
+    assert scannet_to_volume.main(args) == 0
+    assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [SCENE]
+    room = load_room(osp.join(out, 'volumes', f'{SCENE}.npz'), num_classes=20)
+    assert room['labels'].max() == 255 and set(np.unique(room['labels'])) == {0, 1, 6, 255}
+    stamp = osp.getmtime(osp.join(out, 'volumes', f'{SCENE}.npz'))
+    assert scannet_to_volume.main(args) == 0  # second run skips the finished scene
+    assert osp.getmtime(osp.join(out, 'volumes', f'{SCENE}.npz')) == stamp
+
+    # the ground-truth volume as prediction (its ignored voxels as 'wall'): every vertex but
+    # those on part borders is right
+    perfect = _metric(out, lambda gt: torch.where(gt == 255, 0, gt))
+    assert perfect['point_aAcc'] > 90 and perfect['point_mIoU'] > 85
+    # a known answer: everything predicted 'wall'
+    gt = np.load(osp.join(out, 'vertices', f'{SCENE}.npz'))['labels']
+    valid = gt != 255
+    wall_iou = (gt[valid] == 0).mean()  # floor and table: IoU 0; other classes absent: NaN
+    walls = _metric(out, lambda gt: torch.zeros_like(gt))
+    assert walls['point_mIoU'] == pytest.approx(100 * wall_iou / 3, abs=0.01)
+    assert walls['point_aAcc'] == pytest.approx(100 * wall_iou, abs=0.01)
+    assert walls['point_mAcc'] == pytest.approx(100 / 3, abs=0.01)
+
+    # the ScanNet config trains on it and reports the point-level numbers next to the voxel ones
+    work = str(tmp_path / 'work')
+    options = ['--cfg-options'] + [f'{k}_dataloader.dataset.data_root={out}'
+                                   for k in ('train', 'val')] + [
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+        'train_dataloader.dataset.pipeline.1.crop_size=32', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
+        'model.test_cfg.crop_size=32', 'model.test_cfg.stride=24']
+    proc = subprocess.run([sys.executable, 'tools/train.py', 'configs/3dseg/3dseg-l_scannet.py',
+                           '--work-dir', work] + options, cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r'Iter\(val\).*mIoU.*point_mIoU: [\d.]+', proc.stdout + proc.stderr)
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+
+def test_bad_scannet_inputs_are_named_errors(scannet_root, tmp_path, capsys):
+    root, _ = scannet_root
+    files = scene_files(osp.join(root, 'scans', SCENE))
+    n = len(read_mesh(files['mesh'])[0])
+    label_map = read_label_map(osp.join(root, 'scannetv2-labels.combined.tsv'))
+    segs = tmp_path / 'short.segs.json'
+    segs.write_text(json.dumps(dict(segIndices=[0] * (n - 1))))
+    with pytest.raises(ValueError, match=r"short\.segs\.json.*'segIndices'.*vertices"):
+        read_vertex_labels(str(segs), files['aggregation'], label_map, n)
+    broken = tmp_path / 'broken.ply'
+    broken.write_bytes(open(files['mesh'], 'rb').read()[:2000])
+    with pytest.raises(ValueError, match=r'broken\.ply: cannot be read as PLY'):
+        read_mesh(str(broken))
+    bad_tsv = tmp_path / 'labels.tsv'
+    bad_tsv.write_text('id\tcategory\n1\twall\n')
+    with pytest.raises(ValueError, match=r"labels\.tsv: column 'raw_category' missing"):
+        read_label_map(str(bad_tsv))
+    agg = tmp_path / 'agg.json'
+    agg.write_text('{"segGroups": [')
+    with pytest.raises(ValueError, match=r'agg\.json: not valid JSON'):
+        read_vertex_labels(files['segs'], str(agg), label_map, n)
+    # the tool reports a missing label table and writes nothing
+    assert scannet_to_volume.main([str(tmp_path), '--out', str(tmp_path / 'o')]) == 1
+    assert 'scannetv2-labels.combined.tsv: ScanNet label table not found' in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_scannet_taxonomy_is_the_benchmark_one():
+    assert len(SCANNET20_CLASSES) == 20
+    assert SCANNET20_CLASSES[0] == 'wall' and SCANNET20_CLASSES[-1] == 'otherfurniture'
+    assert ScanNetVolumeDataset.METAINFO['classes'] == SCANNET20_CLASSES

@@ -1,0 +1,120 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Convert ScanNet v2 scenes to room volumes (TSDF + RGB + 20-class labels, 4 cm voxels).
+
+    python tools/data/scannet_to_volume.py SCANNET_ROOT --out data/scannet
+
+SCANNET_ROOT holds ``scans/<scene>/`` (``<scene>_vh_clean_2.ply``,
+``<scene>_vh_clean_2.0.010000.segs.json``, ``<scene>.aggregation.json``),
+``scannetv2-labels.combined.tsv`` and optionally the benchmark split lists
+``scannetv2_{train,val,test}.txt`` (``scans_test/`` scenes are converted without labels).
+Writes ``OUT/volumes/<scene>.npz`` (our room format), ``OUT/vertices/<scene>.npz`` (each mesh
+vertex's voxel and label, for point-level mIoU) and ``OUT/splits/{training,validation,
+test}.txt``. Scenes already converted are skipped; every file is written atomically.
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import sys
+from functools import partial
+
+import numpy as np
+from mmengine.utils import track_iter_progress, track_parallel_progress
+
+from segmenter3d.datasets import read_label_map, scannet_scene_to_volume
+from segmenter3d.taxonomy import SCANNET20_CLASSES
+
+SPLITS = dict(training='scannetv2_train.txt', validation='scannetv2_val.txt',
+              test='scannetv2_test.txt')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('root', help='ScanNet v2 folder (scans/, scannetv2-labels.combined.tsv)')
+    p.add_argument('--out', default='data/scannet')
+    p.add_argument('--voxel-size', type=float, default=0.04, help='metres (benchmark: 0.04)')
+    p.add_argument('--scenes', nargs='+', default=None, help='only these scenes')
+    p.add_argument('--label-tsv', default=None,
+                   help='default: ROOT/scannetv2-labels.combined.tsv')
+    p.add_argument('--workers', type=int, default=1)
+    p.add_argument('--overwrite', action='store_true', help='redo scenes already converted')
+    return p.parse_args(argv)
+
+
+def _atomic_npz(path: str, **arrays) -> None:
+    tmp = path[:-4] + '.tmp.npz'
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def convert(scene_dir: str, out: str, label_map, voxel_size: float, overwrite: bool):
+    """One scene; returns its per-class voxel counts (None when skipped)."""
+    name = osp.basename(osp.normpath(scene_dir))
+    volume_path = osp.join(out, 'volumes', f'{name}.npz')
+    vertex_path = osp.join(out, 'vertices', f'{name}.npz')
+    if not overwrite and osp.isfile(volume_path) and osp.isfile(vertex_path):
+        return None
+    annotated = osp.isfile(osp.join(scene_dir, f'{name}.aggregation.json'))
+    room, vertices = scannet_scene_to_volume(scene_dir, label_map if annotated else None,
+                                             voxel_size)
+    room['tsdf'] = room['tsdf'].astype(np.float16)  # +-3 voxel units: half precision is plenty
+    # vertices first: a volume without its table would be taken for a finished scene
+    _atomic_npz(vertex_path, **vertices)
+    _atomic_npz(volume_path, **room)
+    return np.bincount(room['labels'].ravel(), minlength=256)[:len(SCANNET20_CLASSES)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    tsv = args.label_tsv or osp.join(args.root, 'scannetv2-labels.combined.tsv')
+    try:
+        label_map = read_label_map(tsv)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    scene_dirs = sorted(d for pattern in ('scans/*', 'scans_test/*')
+                        for d in glob.glob(osp.join(args.root, pattern)) if osp.isdir(d))
+    if args.scenes:
+        wanted = set(args.scenes)
+        scene_dirs = [d for d in scene_dirs if osp.basename(d) in wanted]
+        missing = wanted - {osp.basename(d) for d in scene_dirs}
+        if missing:
+            print(f'error: {args.root}: scenes not found: {sorted(missing)}', file=sys.stderr)
+            return 1
+    if not scene_dirs:
+        print(f'error: {args.root}: no scene folders under scans/ or scans_test/',
+              file=sys.stderr)
+        return 1
+    for sub in ('volumes', 'vertices', 'splits'):
+        os.makedirs(osp.join(args.out, sub), exist_ok=True)
+    job = partial(convert, out=args.out, label_map=label_map, voxel_size=args.voxel_size,
+                  overwrite=args.overwrite)
+    try:
+        if args.workers > 1:
+            counts = track_parallel_progress(job, scene_dirs, args.workers)
+        else:
+            counts = [job(d) for d in track_iter_progress(scene_dirs)]
+    except (FileNotFoundError, ValueError) as err:
+        print(f'\nerror: {err}', file=sys.stderr)
+        return 1
+    names = {osp.basename(d) for d in scene_dirs}
+    for split, list_name in SPLITS.items():
+        list_path = osp.join(args.root, list_name)
+        if osp.isfile(list_path):
+            listed = [n for n in open(list_path).read().split() if n in names]
+            with open(osp.join(args.out, 'splits', f'{split}.txt'), 'w') as f:
+                f.write(''.join(n + '\n' for n in listed))
+            print(f'{split}: {len(listed)} scenes')
+    done = [c for c in counts if c is not None]
+    print(f'\n{len(done)} scenes converted, {len(counts) - len(done)} already there -> {args.out}')
+    if done:
+        hist = np.sum(done, 0)
+        total = max(int(hist.sum()), 1)
+        print(f"{'class':<16}{'voxels':>12}{'share':>8}")
+        for name, n in zip(SCANNET20_CLASSES, hist):
+            print(f'{name:<16}{n:>12,}{n / total:>8.2%}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
