@@ -105,7 +105,8 @@ def main():
                 f'{plain["fwdbwd"]:.2f} | {fast["fwdbwd"]:.2f} | '
                 f'{plain["fwdbwd"] / fast["fwdbwd"]:.2f}x | {plain["peak_mb"]:.0f} | '
                 f'{fast["peak_mb"]:.0f} | {fast["peak_mb"] / max(plain["peak_mb"], 1):.2f} | '
-                f'{fast["gflop"] / fast["fwd"]:.1f} ({100 * fast["gflop"] / fast["fwd"] / peak:.0f}%) |')
+                f'{fast["gflop"] / fast["fwd"]:.1f} '
+                f'({100 * fast["gflop"] / fast["fwd"] / peak:.0f}%) |')
             print(rows[-1], flush=True)
     machine = (f'{platform.processor() or platform.machine()}, {args.threads} threads, '
                f'torch {__import__("torch").__version__}, fp32 GEMM peak {peak:.0f} GFLOP/s')

@@ -77,7 +77,8 @@ def main():
         options += [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
                     f'default_hooks.checkpoint.interval={args.iters}']
     timings['train'] = run([py, 'tools/train.py', CONFIG, '--work-dir', train_dir,
-                            '--cfg-options'] + options, osp.join(args.work_dir, 'train.log'))
+                            '--overwrite', '--cfg-options'] + options,
+                           osp.join(args.work_dir, 'train.log'))
     ckpt = last_checkpoint(train_dir)
     show_dir = osp.join(args.work_dir, 'pictures')
     test_dir = osp.join(args.work_dir, 'test')
@@ -119,14 +120,15 @@ def distill(args, py, student_ckpt, timings):
     teacher_dir, distill_dir = osp.join(w, 'teacher'), osp.join(w, 'distill')
     pano = [f'{k}_dataloader.dataset.data_root={args.data}' for k in ('train', 'val', 'test')]
     timings['teacher'] = run([py, 'tools/train.py', TEACHER, '--work-dir', teacher_dir,
-                              '--cfg-options'] + pano + iters_options(args.teacher_iters),
-                             osp.join(w, 'teacher.log'))
+                              '--overwrite', '--cfg-options'] + pano +
+                             iters_options(args.teacher_iters), osp.join(w, 'teacher.log'))
     teacher_ckpt = last_checkpoint(teacher_dir)
     timings['teacher_test'] = run([py, 'tools/test.py', TEACHER, teacher_ckpt, '--work-dir',
                                    osp.join(w, 'teacher_test'), '--cfg-options'] + pano,
                                   osp.join(w, 'teacher_test.log'))
     timings['distill'] = run([py, 'tools/train.py', DISTILL, '--work-dir', distill_dir,
-                              '--cfg-options', f'model.teacher_checkpoint={teacher_ckpt}',
+                              '--overwrite', '--cfg-options',
+                              f'model.teacher_checkpoint={teacher_ckpt}',
                               f'load_from={student_ckpt}'] + pano +
                              iters_options(args.distill_iters), osp.join(w, 'distill.log'))
     distilled = last_checkpoint(distill_dir)

@@ -58,10 +58,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         room, mesh = read_input(args)
+        model = init_segmentor(args.config, args.checkpoint, args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    model = init_segmentor(args.config, args.checkpoint, args.device)
     palette = (model.dataset_meta or {}).get('palette') or (
         SCANNET20_PALETTE if model.num_classes == len(SCANNET20_PALETTE) else PANOROOMS3D_PALETTE)
     volume = room_to_input(room)

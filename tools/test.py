@@ -3,14 +3,16 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from segmenter3d.utils import setup_cpu_distributed, trust_own_checkpoints
+from segmenter3d.utils import (check_cfg_options, load_weights, setup_cpu_distributed,
+                               trust_own_checkpoints)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -23,17 +25,18 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def build_runner(args) -> Runner:
+    """The Runner of the config and options, after checking what can be checked up front."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -48,8 +51,14 @@ def main():
     setup_cpu_distributed(cfg)
     trust_own_checkpoints()
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
+    load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)
+    return runner
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        runner = build_runner(parse_args())
+    except (ValueError, FileNotFoundError) as err:  # bad input: one line, not a stack trace
+        sys.exit(f'error: {err}')
+    runner.test()

@@ -4,20 +4,24 @@ import argparse
 import logging
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from segmenter3d.utils import setup_cpu_distributed, trust_own_checkpoints
+from segmenter3d.utils import (check_cfg_options, guard_work_dir, read_state_dict,
+                               setup_cpu_distributed, trust_own_checkpoints, weight_mismatches)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='start a new run in a work_dir that already holds one')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -26,17 +30,33 @@ def parse_args():
                         default='none', help='job launcher')
     # torchrun passes --local-rank; older launchers --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def check_load_from(runner: Runner) -> None:
+    """``load_from`` must be readable and share weights with the model. Partial fits are
+    allowed (fine-tuning to another class count is legitimate) but listed."""
+    path = runner.cfg.get('load_from')
+    if not path or runner.cfg.get('resume'):
+        return
+    _, state = read_state_dict(path, 'load_from checkpoint')
+    model = getattr(runner.model, 'module', runner.model)
+    own = model.state_dict()
+    if not any(k in own and own[k].shape == v.shape for k, v in state.items()):
+        raise ValueError(f'{path}: load_from shares no weight with {type(model).__name__}')
+    for problem in weight_mismatches(model, state):
+        print_log(f'load_from {path}: {problem}', logger='current', level=logging.WARNING)
+
+
+def build_runner(args) -> Runner:
+    """The Runner of the config and options, after checking what can be checked up front."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     # work_dir priority: CLI > config > config file name
     if args.work_dir is not None:
@@ -51,11 +71,17 @@ def main():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
     setup_cpu_distributed(cfg)
     trust_own_checkpoints()
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    check_load_from(runner)
+    return runner
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        runner = build_runner(parse_args())
+    except (ValueError, FileNotFoundError) as err:  # bad input: one line, not a stack trace
+        sys.exit(f'error: {err}')
+    runner.train()

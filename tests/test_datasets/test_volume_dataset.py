@@ -1,10 +1,8 @@
 import numpy as np
 import pytest
-import torch
 
 from segmenter3d.datasets import VolumeDataset, load_room, room_to_input
-from segmenter3d.datasets.transforms import (LoadVolume, PackVolumeInputs, PadVolume,
-                                             RandomFlipRotateZ, RandomVolumeCrop)
+from segmenter3d.datasets.transforms import PadVolume, RandomFlipRotateZ, RandomVolumeCrop
 from segmenter3d.synth import generate_room, save_room_volume
 from segmenter3d.taxonomy import PANOROOMS3D_RAW_TO_CLASS
 
@@ -113,3 +111,27 @@ def test_crop_prefers_surface_and_flip_rotate_keeps_pairs():
     assert ((res['volume'][0] == 0) == (res['gt_seg'] == 5)).all()
     padded = PadVolume(size_divisor=16).transform(dict(volume=vol, gt_seg=labels))
     assert padded['volume'].shape == (4, 32, 32, 16)
+
+
+@pytest.mark.parametrize('field,value,match', [
+    ('semanticlabel', np.full((6, 7, 8), 120, np.int64), "'semanticlabel' has raw ids outside"),
+    ('color128', np.zeros((6, 7), np.int64), "field 'color128' has shape"),
+    ('sdf128', np.full((6, 7, 8), np.inf, np.float32), "'sdf128' contains NaN or Inf"),
+])
+def test_bad_release_files_raise_named_errors(tmp_path, field, value, match):
+    data = dict(sdf128=np.linspace(-1, 1, 336).reshape(6, 7, 8).astype(np.float32),
+                color128=np.zeros((6, 7, 8), np.int64),
+                semanticlabel=np.zeros((6, 7, 8), np.int64))
+    data[field] = value
+    np.savez(tmp_path / 'rel.npz', **data)
+    with pytest.raises(ValueError, match=match) as info:
+        load_room(str(tmp_path / 'rel.npz'))
+    assert 'rel.npz' in str(info.value)
+
+
+def test_missing_or_empty_split_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'nosplit\.txt: split file not found'):
+        VolumeDataset(ann_file='nosplit.txt', data_root=str(tmp_path))
+    (tmp_path / 'empty.txt').write_text('\n\n')
+    with pytest.raises(ValueError, match=r'empty\.txt: split file lists no rooms'):
+        VolumeDataset(ann_file='empty.txt', data_root=str(tmp_path))

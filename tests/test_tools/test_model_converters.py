@@ -1,6 +1,5 @@
 import os.path as osp
 import re
-import subprocess
 import sys
 
 import pytest
@@ -34,8 +33,8 @@ def _random_reference(arch, seed=0):
     net = ReferenceSegmenter3D(*REFERENCE_VARIANTS[arch]).eval()
     with torch.no_grad():
         for name, p in net.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.05 if p.dim() > 1 else 0.1) + ('norm' in name
-                                                                         and 'weight' in name))
+            is_norm_weight = 'norm' in name and 'weight' in name
+            p.copy_(torch.randn_like(p) * (0.05 if p.dim() > 1 else 0.1) + is_norm_weight)
     return net
 
 

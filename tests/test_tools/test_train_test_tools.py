@@ -1,5 +1,4 @@
 """tools/train.py and tools/test.py end to end on a tiny generated room set."""
-import json
 import os.path as osp
 import subprocess
 import sys

@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -73,8 +72,12 @@ def train_and_test(args, name, config, needs, done):
         extra.append(f"model.teacher_checkpoint={done['teacher'][0]}")
     finished = osp.join(w, 'finished')
     if not osp.exists(finished):
-        run([sys.executable, 'tools/train.py', config, '--work-dir', w, '--cfg-options'] + data +
-            extra, osp.join(args.out, f'{name}_train.log'))
+        resume = []
+        if osp.isfile(osp.join(w, 'last_checkpoint')):  # interrupted before: continue it
+            resume = ['--resume']
+            extra = [e for e in extra if not e.startswith('load_from=')] + ['load_from=None']
+        run([sys.executable, 'tools/train.py', config, '--work-dir', w] + resume +
+            ['--cfg-options'] + data + extra, osp.join(args.out, f'{name}_train.log'))
         open(finished, 'w').write(last_checkpoint(w))
     ckpt = open(finished).read().strip()
     test_dir = osp.join(w, 'test')
@@ -160,7 +163,8 @@ def tables(args, results, timing, n_rooms):
                   row('3dseg-t-noskip'), '']
     stages = [n for n in ('3dseg-t', '3dseg-t+room', '3dseg-t+distill') if n in results]
     if len(stages) > 1:
-        lines += ['### Distillation (3DSeg-T; room-level runs start from the block-trained one)', '',
+        lines += ['### Distillation (3DSeg-T; the room-level runs start from the block-trained '
+                  'one)', '',
                   head + ' |', '|---' * (len(metric_cols) + 1) + '|']
         lines += [row(n) for n in stages]
         if 'teacher' in results:
@@ -173,7 +177,8 @@ def tables(args, results, timing, n_rooms):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/synthrooms',
-                   help='generated rooms (make demo writes them; or tools/data/generate_synthrooms.py)')
+                   help='generated rooms (make demo writes them, or '
+                   'tools/data/generate_synthrooms.py)')
     p.add_argument('--out', default='work_dirs/paper_tables')
     p.add_argument('--only', nargs='+', choices=ORDER, default=ORDER,
                    help='runs to make (with the runs they start from)')

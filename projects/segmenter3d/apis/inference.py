@@ -6,10 +6,9 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import load_checkpoint
 from mmseg.registry import MODELS
 
-from ..utils import trust_own_checkpoints
+from ..utils import load_weights
 
 
 def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -25,8 +24,7 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
         model_cfg.type = 'VolumeEncoderDecoder'
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        trust_own_checkpoints()
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        ckpt = load_weights(model, checkpoint)
         model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
     return model.to(device).eval()
 

@@ -127,4 +127,5 @@ def mesh_to_volume(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
                            np.array(shape) - 1).astype(np.int32)
     return dict(tsdf=tsdf, rgb=rgb, labels=out_labels,
                 voxel_size=np.float32(voxel_size), origin=origin.astype(np.float32),
-                camera=_camera(tsdf, cand[np.abs(sdf) < 1, 2], voxel_size), vertex_voxel=vertex_voxel)
+                camera=_camera(tsdf, cand[np.abs(sdf) < 1, 2], voxel_size),
+                vertex_voxel=vertex_voxel)

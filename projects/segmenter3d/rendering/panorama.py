@@ -23,7 +23,8 @@ def equirect_directions(height: int, width: int, device=None,
                         dtype=torch.float32) -> torch.Tensor:
     """Unit ray directions (H, W, 3) through pixel centres of an equirectangular image."""
     lon = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width * 2 * torch.pi - torch.pi
-    lat = torch.pi / 2 - (torch.arange(height, device=device, dtype=dtype) + 0.5) / height * torch.pi
+    rows = torch.arange(height, device=device, dtype=dtype)
+    lat = torch.pi / 2 - (rows + 0.5) / height * torch.pi
     lat, lon = torch.meshgrid(lat, lon, indexing='ij')
     return torch.stack([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()], dim=-1)
 

@@ -25,8 +25,8 @@ def observed_mask(room: Room, num_cameras: int, rng: np.random.Generator,
     eye_level = free[(heights >= 1.4) & (heights <= 1.8)]
     if len(eye_level) == 0:
         eye_level = free
-    cameras = [room.camera] + [eye_level[i] for i in rng.choice(len(eye_level),
-                                                                 size=num_cameras - 1)]
+    picks = rng.choice(len(eye_level), size=num_cameras - 1)
+    cameras = [room.camera] + [eye_level[i] for i in picks]
     caster = TSDFRaycaster(*rays)
     hit_grid = np.zeros(room.tsdf.shape, bool)
     for cam in cameras:

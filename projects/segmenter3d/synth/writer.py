@@ -40,7 +40,8 @@ def render_panorama(room: Room, height: int, width: int) -> Dict[str, np.ndarray
     # Lambert shading from the TSDF gradient with a light at the camera, plus ambient.
     eps = torch.eye(3) * 0.5
     grad = torch.stack([
-        sample_volume(tsdf[None], hits.points + e)[0] - sample_volume(tsdf[None], hits.points - e)[0]
+        sample_volume(tsdf[None], hits.points + e)[0] -
+        sample_volume(tsdf[None], hits.points - e)[0]
         for e in eps
     ], dim=-1)
     normal = torch.nn.functional.normalize(grad, dim=-1)

@@ -30,8 +30,8 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
-def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray,
-                 palette, heights: Sequence[float] = (0.2, 0.45, 0.7), scale: int = 4) -> np.ndarray:
+def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray, palette,
+                 heights: Sequence[float] = (0.2, 0.45, 0.7), scale: int = 4) -> np.ndarray:
     """Rows of horizontal (constant Z) slices: input colour | ground truth | prediction."""
     rows = []
     Z = pred.shape[2]
@@ -59,8 +59,8 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
                    'input')]
     for name, labels in layers.items():
         lab = caster.project(torch.from_numpy(np.asarray(labels, np.float32))[None],
-                            hits.behind(camera),
-                             mode='nearest', fill=255)[0].numpy().astype(np.uint8)
+                             hits.behind(camera), mode='nearest',
+                             fill=255)[0].numpy().astype(np.uint8)
         rows.append(_label(colorize(lab, palette), name))
     return np.concatenate(rows, axis=0)
 

@@ -83,7 +83,8 @@ def _brute_force_shifted_attention(block, x):
     same = ((window_id[:, None] == window_id[None]).all(-1)
             & (wrapped[:, None] == wrapped[None]).all(-1))
     rel = rolled[:, None] - rolled[None] + torch.tensor(w) - 1
-    index = rel[..., 0] * (2 * w[1] - 1) * (2 * w[2] - 1) + rel[..., 1] * (2 * w[2] - 1) + rel[..., 2]
+    index = (rel[..., 0] * (2 * w[1] - 1) * (2 * w[2] - 1) + rel[..., 1] * (2 * w[2] - 1) +
+             rel[..., 2])
     index = index.where(same, 0)  # pairs in different windows are masked anyway
     bias = attn.relative_position_bias_table[index].permute(2, 0, 1)  # (nH, T, T)
     h = block.norm1(x).view(B, -1, C)

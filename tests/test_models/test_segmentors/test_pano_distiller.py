@@ -34,8 +34,8 @@ def tiny_teacher(num_classes=30):
 def build(num_classes=30, **kw):
     cfg = Config.fromfile(f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py').model
     cfg.backbone.drop_path_rate = 0.
-    cfg.update(type='PanoDistiller', teacher_config=dict(model=tiny_teacher(num_classes)),
-               raycaster=dict(type='TSDFRaycaster', height=PANO[0], width=PANO[1]), **kw)
+    kw.setdefault('raycaster', dict(type='TSDFRaycaster', height=PANO[0], width=PANO[1]))
+    cfg.update(type='PanoDistiller', teacher_config=dict(model=tiny_teacher(num_classes)), **kw)
     cfg.test_cfg = dict(mode='whole')
     return MODELS.build(cfg)
 
@@ -151,3 +151,15 @@ def test_missing_panorama_is_a_named_error():
     del samples[0].panorama
     with pytest.raises(ValueError, match="room4 has no 'panorama'"):
         model.loss(inputs, samples)
+
+
+def test_panorama_of_another_resolution_is_resized_for_teacher_and_rays():
+    torch.manual_seed(0)
+    model = build(raycaster=dict(type='TSDFRaycaster', height=8, width=16))
+    model.init_weights()
+    inputs, samples = room_batch(5)
+    samples[0].panorama = torch.randint(0, 256, (3, 32, 64), dtype=torch.uint8)
+    losses = model.loss(inputs, samples)
+    assert model.teacher_logits(samples[0], inputs.device).shape == (30, 8, 16)
+    assert torch.isfinite(losses[model.distill_loss.loss_name]) and \
+        losses[model.distill_loss.loss_name] > 0

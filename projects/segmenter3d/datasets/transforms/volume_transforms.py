@@ -160,6 +160,10 @@ class LoadPanorama(BaseTransform):
         image = mmcv.imread(path, flag='color')
         if image is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
+        h, w = image.shape[:2]
+        if w != 2 * h:
+            raise ValueError(f'{path}: panorama is {h}x{w}; an equirectangular panorama is '
+                             'twice as wide as it is high')
         results['panorama'] = image
         return results
 

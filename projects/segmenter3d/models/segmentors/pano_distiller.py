@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import load_checkpoint
 from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
@@ -80,9 +79,8 @@ class PanoDistiller(VolumeEncoderDecoder):
             model_cfg['backbone'].pop('init_cfg', None)
         teacher = MODELS.build(model_cfg)
         if checkpoint is not None:
-            from ...utils import trust_own_checkpoints
-            trust_own_checkpoints()
-            load_checkpoint(teacher, checkpoint, map_location='cpu', strict=True)
+            from ...utils import load_weights
+            load_weights(teacher, checkpoint, what='teacher checkpoint')
             print_log(f'PanoDistiller: teacher weights from {checkpoint}', logger='current')
         classes = getattr(teacher.decode_head, 'num_classes', None)
         if classes != self.num_classes:
