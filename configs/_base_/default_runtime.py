@@ -12,3 +12,5 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = None
+# torch's random state travels with checkpoints: --resume continues exactly (drop path too)
+custom_hooks = [dict(type='RNGStateHook')]

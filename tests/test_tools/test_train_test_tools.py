@@ -103,12 +103,12 @@ def test_resume_continues_exactly(rooms, tmp_path):
     """4 iterations in one go == 2 iterations, stop, --resume to 4: the same weights.
 
     Checks data order (mmengine replays the consumed batches, redrawing the numpy
-    augmentations), optimiser state and LR schedule. Stochastic depth is off: with it on the
-    two runs still differ by about 3e-5 after 4 iterations (not yet explained).
+    augmentations), optimiser state, LR schedule and stochastic depth (RNGStateHook carries
+    torch's random state in the checkpoint).
     """
     import torch
     cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
-    extra = ['randomness.seed=0', 'model.backbone.drop_path_rate=0.0',
+    extra = ['randomness.seed=0', 'model.backbone.drop_path_rate=0.3',
              'train_cfg.val_interval=100']
     whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
     _run(['tools/train.py', cfg, '--work-dir', whole] + _options(rooms, 4) + extra)

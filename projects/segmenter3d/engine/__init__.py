@@ -1,3 +1,4 @@
 from .atomic_local_backend import AtomicLocalBackend
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['AtomicLocalBackend']
+__all__ = ['AtomicLocalBackend', 'RNGStateHook']
