@@ -4,8 +4,9 @@
     python benchmarks/rooms.py [--rooms 20 --voxel-size 0.08]
 
 Rooms come in three sizes (sides clamped to 4, 6 and 8 m) so the table also shows how time
-grows with room volume. Each model runs in its own process with the same thread count (random
-weights: speed only); peak memory is that process's peak RSS. Appends to benchmarks/RESULTS.md.
+grows with room volume. MONAI's BasicUNet and SwinUNETR run too when MONAI is installed. Each
+model runs in its own process with the same thread count (random weights: speed only); peak
+memory is that process's peak RSS. Appends to benchmarks/RESULTS.md.
 """
 import argparse
 import json
@@ -17,6 +18,8 @@ import sys
 import time
 
 HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, HERE)
+from peers import PEERS, available, build_peer  # noqa: E402
 MODELS = {
     '3DSeg-T': '3dseg/3dseg-t_panorooms.py', '3DSeg-B': '3dseg/3dseg-b_panorooms.py',
     '3DSeg-M': '3dseg/3dseg-m_panorooms.py', '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
@@ -36,23 +39,32 @@ def rooms(n: int, voxel_size: float):
     return out
 
 
-def child(name: str, n: int, voxel_size: float, threads: int) -> dict:
-    import torch
-    torch.set_num_threads(threads)
+def build(name: str):
+    """(model, whole-room forward) of one of ours or a MONAI peer."""
+    if name in PEERS:
+        net = build_peer(name)
+        return net, net
     from segmenter3d.apis import init_segmentor
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(HERE, '..', 'configs', MODELS[name]))
     cfg.model.test_cfg = dict(mode='whole')
     model = init_segmentor(cfg)
+    return model, model.inference
+
+
+def child(name: str, n: int, voxel_size: float, threads: int) -> dict:
+    import torch
+    torch.set_num_threads(threads)
+    model, forward = build(name)
     data = rooms(n, voxel_size)
     per_size = {e: [0.0, 0] for e in EXTENTS}
     total = 0.0
     with torch.no_grad():
-        model.inference(torch.from_numpy(data[0][1])[None])  # warm-up
+        forward(torch.from_numpy(data[0][1])[None])  # warm-up
         for extent, volume in data:
             x = torch.from_numpy(volume)[None]
             t = time.perf_counter()
-            model.inference(x)
+            forward(x)
             dt = time.perf_counter() - t
             total += dt
             per_size[extent][0] += dt
@@ -68,13 +80,15 @@ def main():
     p.add_argument('--rooms', type=int, default=20)
     p.add_argument('--voxel-size', type=float, default=0.08)
     p.add_argument('--threads', type=int, default=os.cpu_count())
+    p.add_argument('--no-peers', action='store_true', help='skip the MONAI peers')
     p.add_argument('--child', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.rooms, args.voxel_size, args.threads)))
         return
     res = {}
-    for name in MODELS:
+    names = list(MODELS) + (list(PEERS) if available() and not args.no_peers else [])
+    for name in names:
         out = subprocess.run([sys.executable, __file__, '--child', name, '--rooms', str(args.rooms),
                               '--voxel-size', str(args.voxel_size), '--threads',
                               str(args.threads)], capture_output=True, text=True, check=True)

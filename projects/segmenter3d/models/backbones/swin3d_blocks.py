@@ -14,6 +14,8 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
+from .window_attention import window_attention
+
 Triple = Tuple[int, int, int]
 
 # Attention logits between tokens of different shifted regions get this value, as in Swin.
@@ -164,20 +166,20 @@ class WindowAttention3D(BaseModule):
         """
         B, nW, N, C = x.shape
         nH = self.num_heads
-        qkv = self.qkv(x).view(B, nW, N, 3, nH, C // nH).permute(3, 0, 1, 4, 2, 5)
-        q, k, v = qkv.unbind(0)  # (B, nW, nH, N, hd)
-        bias = self.relative_position_bias(N)  # (nH, N, N)
-        if mask is not None:
-            bias = bias.unsqueeze(0) + mask.to(bias.dtype).unsqueeze(1)  # (nW, nH, N, N)
-        bias = bias.to(q.dtype)
+        qkv = self.qkv(x).view(B * nW, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B * nW, nH, N, hd)
+        bias = self.relative_position_bias(N).to(q.dtype)  # (nH, N, N)
         drop = self.attn_drop if self.training else 0.
         if self.fused:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+            out = window_attention(q, k, v, bias, None if mask is None else mask.to(q.dtype),
+                                   dropout_p=drop)
         else:
-            attn = (q * self.scale) @ k.transpose(-2, -1) + bias
-            attn = F.dropout(attn.softmax(dim=-1), p=drop, training=self.training)
+            logits = (q * self.scale) @ k.transpose(-2, -1) + bias
+            if mask is not None:
+                logits = (logits.view(B, nW, nH, N, N) + mask.to(q.dtype)[:, None]).flatten(0, 1)
+            attn = F.dropout(logits.softmax(dim=-1), p=drop, training=self.training)
             out = attn @ v
-        out = out.transpose(2, 3).reshape(B, nW, N, C)
+        out = out.transpose(1, 2).reshape(B, nW, N, C)
         return self.proj_drop(self.proj(out))
 
 
