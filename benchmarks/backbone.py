@@ -116,12 +116,14 @@ def main():
     args = p.parse_args()
     if args.child:
         v, s, f = args.child.split(',')
-        print(json.dumps(measure(v, int(s), f == '1', args.repeats, args.threads)))
+        mode = {'0': False, '1': True, 'lm': 'low_memory'}[f]
+        print(json.dumps(measure(v, int(s), mode, args.repeats, args.threads)))
         return
     peak = gemm_peak(args.threads)
 
     def child(variant, size, fused):
-        out = subprocess.run([sys.executable, __file__, '--child', f'{variant},{size},{int(fused)}',
+        flag = 'lm' if fused == 'low_memory' else str(int(fused))
+        out = subprocess.run([sys.executable, __file__, '--child', f'{variant},{size},{flag}',
                               '--repeats', str(args.repeats), '--threads', str(args.threads)],
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -129,7 +131,7 @@ def main():
     rows, ours = [], {}
     for v in args.variants:
         for s in args.sizes:
-            plain, fast = child(v, s, False), child(v, s, True)
+            plain, fast, low = child(v, s, False), child(v, s, True), child(v, s, 'low_memory')
             # torch's FLOP counter skips the fused kernel: both do the plain model's work
             fast['gflop'] = plain['gflop']
             ours[(v, s)] = fast
@@ -139,13 +141,17 @@ def main():
                 f'{plain["fwdbwd"] / fast["fwdbwd"]:.2f}x | {plain["peak_mb"]:.0f} | '
                 f'{fast["peak_mb"]:.0f} | {fast["peak_mb"] / max(plain["peak_mb"], 1):.2f} | '
                 f'{fast["gflop"] / fast["fwd"]:.1f} '
-                f'({100 * fast["gflop"] / fast["fwd"] / peak:.0f}%) |')
+                f'({100 * fast["gflop"] / fast["fwd"] / peak:.0f}%) | {low["fwdbwd"]:.2f} | '
+                f'{plain["fwdbwd"] / low["fwdbwd"]:.2f}x | {low["peak_mb"]:.0f} | '
+                f'{low["peak_mb"] / max(plain["peak_mb"], 1):.2f} |')
             print(rows[-1], flush=True)
     machine = (f'{platform.processor() or platform.machine()}, {args.threads} threads, '
                f'torch {__import__("torch").__version__}, fp32 GEMM peak {peak:.0f} GFLOP/s')
     header = ('| model | input | fwd plain (s) | fwd fused (s) | fwd+bwd plain (s) | '
               'fwd+bwd fused (s) | fwd+bwd speed-up | peak MB plain | peak MB fused | '
-              'memory ratio | fused fwd GFLOP/s (% of GEMM peak) |\n' + '|---' * 11 + '|')
+              'memory ratio | fused fwd GFLOP/s (% of GEMM peak) | fwd+bwd low-memory (s) | '
+              'low-memory speed-up | peak MB low-memory | low-memory ratio |\n' + '|---' * 15 +
+              '|')
     text = (f'\n## backbone.py, {time.strftime("%Y-%m-%d")}\n\n{machine}; medians of '
             f'{args.repeats}, batch 1.\n\n{header}\n' + '\n'.join(rows) + '\n')
     if available() and not args.no_peers:

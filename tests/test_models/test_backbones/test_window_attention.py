@@ -15,9 +15,13 @@ def _reference(q, k, v, bias, mask):
 
 
 @pytest.mark.parametrize('with_mask', [False, True])
-@pytest.mark.parametrize('chunk_bytes', [1, wa.CHUNK_BYTES])  # one window a chunk, or all
-def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, chunk_bytes,
-                                                              monkeypatch):
+@pytest.mark.parametrize('low_memory,chunk_bytes', [
+    (True, 1),  # recomputing backward, one window a chunk
+    (True, wa.CHUNK_BYTES),  # recomputing backward, all windows at once
+    (False, wa.CHUNK_BYTES),  # torch's differentiable kernel
+])
+def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, low_memory,
+                                                              chunk_bytes, monkeypatch):
     monkeypatch.setattr(wa, 'CHUNK_BYTES', chunk_bytes)
     torch.manual_seed(0)
     B, nW, nH, N, hd = 2, 3, 2, 10, 4
@@ -27,7 +31,8 @@ def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, chunk_by
     if with_mask:  # Swin-style: -100 between tokens of different regions, different per window
         region = torch.randint(0, 2, (nW, N))
         mask = (region[:, :, None] != region[:, None, :]).float() * -100
-    out = wa.window_attention(q, k, v, bias, mask)
+    out = wa.window_attention(q, k, v, bias, mask, low_memory=low_memory)
+    assert (type(out.grad_fn).__name__ == '_ChunkedBiasAttentionBackward') == low_memory
     ref = _reference(q, k, v, bias, mask)
     torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
     weights = torch.randn_like(ref)

@@ -5,7 +5,7 @@ Tensors inside the blocks are channels-last: ``(B, D, H, W, C)`` where ``(D, H, 
 volume axes ``(X, Y, Z)``.
 """
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -108,8 +108,9 @@ class WindowAttention3D(BaseModule):
         qkv_bias (bool): Bias on the qkv projection. Defaults to ``True``.
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
-        fused (bool): Use ``scaled_dot_product_attention``; ``False`` spells the softmax out.
-            Defaults to ``True``.
+        fused (bool | str): Use ``scaled_dot_product_attention`` (see
+            :func:`window_attention`); ``'low_memory'`` also recomputes attention in backward
+            instead of keeping it; ``False`` spells the softmax out. Defaults to ``True``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -120,9 +121,11 @@ class WindowAttention3D(BaseModule):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.,
-                 fused: bool = True,
+                 fused: Union[bool, str] = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if fused not in (True, False, 'low_memory'):
+            raise ValueError(f"fused_attention must be True, False or 'low_memory', got {fused!r}")
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads '
                              f'({num_heads}); try num_heads in '
@@ -172,7 +175,7 @@ class WindowAttention3D(BaseModule):
         drop = self.attn_drop if self.training else 0.
         if self.fused:
             out = window_attention(q, k, v, bias, None if mask is None else mask.to(q.dtype),
-                                   dropout_p=drop)
+                                   dropout_p=drop, low_memory=self.fused == 'low_memory')
         else:
             logits = (q * self.scale) @ k.transpose(-2, -1) + bias
             if mask is not None:
@@ -228,7 +231,7 @@ class SwinBlock3D(BaseModule):
                  drop: float = 0.,
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
-                 fused: bool = True,
+                 fused: Union[bool, str] = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.window_size = tuple(window_size)

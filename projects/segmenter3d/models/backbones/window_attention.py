@@ -7,9 +7,11 @@ for 3DSeg-L at 128^3) and keeps the probabilities for backward. Here
 
 * the forward runs ``scaled_dot_product_attention`` on a few windows at a time, so torch's
   fused kernel (flash attention on CPU) sees a 4-D problem with a small additive mask;
-* on CPU with gradients, a custom backward recomputes the probabilities a chunk of windows at a
-  time from the saved ``q, k, v`` and output (the flash-attention recipe), and sums the bias
-  gradient over windows; torch's fused CPU kernel cannot give a gradient for the mask.
+* on CPU with gradients and ``low_memory``, a custom backward recomputes the probabilities a
+  chunk of windows at a time from the saved ``q, k, v`` and output (the flash-attention
+  recipe), and sums the bias gradient over windows; torch's fused CPU kernel cannot give a
+  gradient for the mask. Without ``low_memory`` training uses torch's differentiable math
+  kernel (faster backward on CPU, more memory).
 
 CUDA runs torch's own fused kernels (memory-efficient attention differentiates the mask).
 """
@@ -77,7 +79,8 @@ class _ChunkedBiasAttention(torch.autograd.Function):
 
 
 def window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
-                     mask: Optional[Tensor] = None, dropout_p: float = 0.) -> Tensor:
+                     mask: Optional[Tensor] = None, dropout_p: float = 0.,
+                     low_memory: bool = False) -> Tensor:
     """Attention inside windows with an additive bias shared by all windows.
 
     Args:
@@ -85,15 +88,20 @@ def window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
         bias (Tensor): (nH, N, N) relative position bias (may require grad).
         mask (Tensor, optional): (nW, N, N) additive shift mask, constant.
         dropout_p (float): Attention dropout (then the plain fused call is used).
+        low_memory (bool): With gradients on CPU, recompute attention in backward a chunk at a
+            time instead of keeping (B * nW, nH, N, N) probabilities: about 0.7x the peak
+            memory of 3DSeg-L at 128^3 but a slower backward (see benchmarks/RESULTS.md).
+            Without it, training uses torch's math kernel, which differentiates the bias.
 
     Returns:
         Tensor: (B * nW, nH, N, hd).
     """
-    if dropout_p > 0 or q.device.type != 'cpu':
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
+    if needs_grad and low_memory and dropout_p == 0 and q.device.type == 'cpu':
+        return _ChunkedBiasAttention.apply(q, k, v, bias, mask)
+    if needs_grad or dropout_p > 0 or q.device.type != 'cpu':
         full = bias.unsqueeze(0)
         if mask is not None:  # (nW, nH, N, N) repeated over the batch
             full = (full + mask.unsqueeze(1)).repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=full, dropout_p=dropout_p)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias)):
-        return _ChunkedBiasAttention.apply(q, k, v, bias, mask)
     return _forward_chunks(q, k, v, bias, mask)
