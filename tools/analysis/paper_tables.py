@@ -82,7 +82,9 @@ def train_and_test(args, name, config, needs, done):
     ckpt = open(finished).read().strip()
     test_dir = osp.join(w, 'test')
     if not last_metrics(test_dir):
-        run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', test_dir,
+        # a distilled checkpoint is a plain student: test it without building the teacher
+        test_config = ROOM_FT if config == DISTILL else config
+        run([sys.executable, 'tools/test.py', test_config, ckpt, '--work-dir', test_dir,
              '--cfg-options'] + data, osp.join(args.out, f'{name}_test.log'))
     return ckpt, last_metrics(test_dir)
 
