@@ -24,6 +24,7 @@ from segmenter3d.datasets.room_io import TRUNCATION
 from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
 from segmenter3d.evaluation import vertex_predictions
 from segmenter3d.taxonomy import PANOROOMS3D_PALETTE, SCANNET20_PALETTE
+from segmenter3d.utils import save_npz_atomic
 from segmenter3d.visualization import label_mesh, panorama_figure, write_ply, write_png
 
 
@@ -86,8 +87,7 @@ def main(argv=None) -> int:
             with open(txt + '.tmp', 'w') as f:
                 f.write('\n'.join(map(str, CLASS_TO_NYU40[vert_labels])) + '\n')
             os.replace(txt + '.tmp', txt)
-    np.savez_compressed(out + '_labels.tmp.npz', labels=labels, **extra)
-    os.replace(out + '_labels.tmp.npz', out + '_labels.npz')
+    save_npz_atomic(out + '_labels.npz', labels=labels, **extra)
     write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
     camera = room.get('camera')
     if camera is None:

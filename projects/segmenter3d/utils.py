@@ -59,6 +59,16 @@ def trust_own_checkpoints() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
+def save_npz_atomic(path: str, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` to a temporary name, then renamed: a reader (or a rerun after an
+    interruption) never sees half a file, and an existing ``path`` stays whole until replaced."""
+    if not path.endswith('.npz'):
+        raise ValueError(f'{path}: save_npz_atomic writes .npz files')
+    tmp = path[:-4] + '.tmp.npz'
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 def load_weights(model: torch.nn.Module, path: str, what: str = 'checkpoint') -> Dict:
     """Load a checkpoint into ``model`` strictly, with errors that name the file and the keys.
 

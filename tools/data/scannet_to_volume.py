@@ -23,6 +23,7 @@ from mmengine.utils import track_iter_progress, track_parallel_progress
 
 from segmenter3d.datasets import read_label_map, scannet_scene_to_volume
 from segmenter3d.taxonomy import SCANNET20_CLASSES
+from segmenter3d.utils import save_npz_atomic
 
 SPLITS = dict(training='scannetv2_train.txt', validation='scannetv2_val.txt',
               test='scannetv2_test.txt')
@@ -41,12 +42,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _atomic_npz(path: str, **arrays) -> None:
-    tmp = path[:-4] + '.tmp.npz'
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def convert(scene_dir: str, out: str, label_map, voxel_size: float, overwrite: bool):
     """One scene; returns its per-class voxel counts (None when skipped)."""
     name = osp.basename(osp.normpath(scene_dir))
@@ -59,8 +54,8 @@ def convert(scene_dir: str, out: str, label_map, voxel_size: float, overwrite: b
                                              voxel_size)
     room['tsdf'] = room['tsdf'].astype(np.float16)  # +-3 voxel units: half precision is plenty
     # vertices first: a volume without its table would be taken for a finished scene
-    _atomic_npz(vertex_path, **vertices)
-    _atomic_npz(volume_path, **room)
+    save_npz_atomic(vertex_path, **vertices)
+    save_npz_atomic(volume_path, **room)
     return np.bincount(room['labels'].ravel(), minlength=256)[:len(SCANNET20_CLASSES)]
 
 

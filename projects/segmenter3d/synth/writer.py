@@ -23,6 +23,7 @@ import torch
 
 from ..rendering import TSDFRaycaster
 from ..rendering.raycaster import sample_volume
+from ..utils import save_npz_atomic
 from .room import Room
 
 SPLITS = ('training', 'validation', 'test')
@@ -77,11 +78,9 @@ def _atomic_png(path: str, image: np.ndarray) -> None:
 def save_room_volume(room: Room, path: str) -> None:
     """Write a room's arrays to ``path`` (.npz) atomically."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path[:-4] + '.tmp.npz'
-    np.savez_compressed(tmp, tsdf=room.tsdf.astype(np.float16), rgb=room.rgb, labels=room.labels,
-                        voxel_size=np.float32(room.voxel_size), origin=room.origin,
-                        camera=room.camera)
-    os.replace(tmp, path)
+    save_npz_atomic(path, tsdf=room.tsdf.astype(np.float16), rgb=room.rgb, labels=room.labels,
+                    voxel_size=np.float32(room.voxel_size), origin=room.origin,
+                    camera=room.camera)
 
 
 def write_room(room: Room, out_dir: str, name: str, split: str,

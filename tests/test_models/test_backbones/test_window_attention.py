@@ -20,8 +20,8 @@ def _reference(q, k, v, bias, mask):
     (True, wa.CHUNK_BYTES),  # recomputing backward, all windows at once
     (False, wa.CHUNK_BYTES),  # torch's differentiable kernel
 ])
-def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, low_memory,
-                                                              chunk_bytes, monkeypatch):
+def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, low_memory, chunk_bytes,
+                                                             monkeypatch):
     monkeypatch.setattr(wa, 'CHUNK_BYTES', chunk_bytes)
     torch.manual_seed(0)
     B, nW, nH, N, hd = 2, 3, 2, 10, 4
