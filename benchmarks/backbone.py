@@ -1,10 +1,15 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""3D Segmenter speed and memory: fused (SDPA) vs plain attention, per variant and size.
+"""3D Segmenter speed and memory against a plain implementation of the same network.
 
     python benchmarks/backbone.py [--variants t l] [--sizes 64 128] [--repeats 3]
 
-Each measurement runs in a fresh process (peak memory = that process's peak RSS minus its RSS
-before the model ran). Prints a table and appends it to benchmarks/RESULTS.md with the machine.
+"plain" is ``tests/reference_net.py``: the network written the straightforward way (Video
+Swin's explicit softmax with per-window shift masks, trilinear upsampling, concatenation and a
+per-voxel linear), loaded with the same weights as ours (the outputs are checked to agree before
+timing). A training step is forward, cross entropy against random labels (``F.cross_entropy``
+for plain, the configured ``ChunkedCrossEntropyLoss`` for ours), backward. Each
+measurement runs in a fresh process; peak memory is that process's peak RSS minus its RSS before
+the model ran. Prints a table and appends it to benchmarks/RESULTS.md with the machine.
 """
 import argparse
 import json
@@ -19,7 +24,10 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, osp.join(HERE, '..', 'tests'))
 from peers import PEERS, available, build_peer  # noqa: E402
+
+IMPLS = ('plain', 'ours')
 
 
 def rss_mb() -> float:
@@ -30,35 +38,52 @@ def rss_mb() -> float:
     return 0.0
 
 
-def build(variant: str, fused: bool):
-    """(model, forward) of a 3DSeg variant, or of a peer when ``variant`` names one."""
-    if variant in PEERS:
-        net = build_peer(variant)
-        return net, net
+def build(variant: str, impl: str):
+    """(forward, module, loss) of a network mapping (1, 4, D, H, W) to (1, 30, D, H, W)
+    logits, random weights (seed 0); ``loss(logits, labels)`` is its training loss."""
+    import torch
+    import torch.nn.functional as F
+
+    def plain_loss(logits, labels):
+        return F.cross_entropy(logits, labels, ignore_index=255)
+
+    if impl in PEERS:
+        peer = build_peer(impl)
+        return peer, peer, plain_loss
     import segmenter3d  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+    from reference_net import REFERENCE_VARIANTS, ReferenceSegmenter3D
+    from segmenter3d.models.backbones.swin3d_convert import ours_to_reference
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(HERE, '..', 'configs', '3dseg', f'3dseg-{variant}_panorooms.py'))
-    cfg.model.backbone.fused_attention = fused
     cfg.model.backbone.drop_path_rate = 0.
+    torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    return model, lambda x: model(x, mode='tensor')
+    model.init_weights()
+    if impl == 'ours':
+        head = model.decode_head
+        return (lambda x: model(x, mode='tensor'), model,
+                lambda logits, labels: head.loss_decode(logits, labels, ignore_index=255))
+    plain = ReferenceSegmenter3D(*REFERENCE_VARIANTS[variant])
+    plain.load_state_dict(ours_to_reference(model.state_dict()))
+    return plain, plain, plain_loss
 
 
-def measure(variant: str, size: int, fused: bool, repeats: int, threads: int) -> dict:
+def measure(variant: str, size: int, impl: str, repeats: int, threads: int) -> dict:
     """Runs inside the child process."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     torch.set_num_threads(threads)
-    model, forward = build(variant, fused)
-    x = torch.rand(1, 4, size, size, size)
+    forward, module, loss = build(variant, impl)
+    torch.manual_seed(1)
+    x = torch.rand(1, 4, size, size, size) * 2 - 1
+    labels = torch.randint(0, 30, (1, size, size, size))
     base = rss_mb()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         forward(x)
-    flops = counter.get_total_flops()
-    fwd, fwdbwd = [], []
+    fwd, step = [], []
     for _ in range(repeats):
         with torch.no_grad():
             t = time.perf_counter()
@@ -66,13 +91,23 @@ def measure(variant: str, size: int, fused: bool, repeats: int, threads: int) ->
             fwd.append(time.perf_counter() - t)
     for _ in range(repeats):
         t = time.perf_counter()
-        forward(x).square().mean().backward()
-        fwdbwd.append(time.perf_counter() - t)
-        model.zero_grad(set_to_none=True)
+        loss(forward(x), labels).backward()
+        step.append(time.perf_counter() - t)
+        module.zero_grad(set_to_none=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(fwd=statistics.median(fwd), fwdbwd=statistics.median(fwdbwd),
-                peak_mb=peak - base, gflop=flops / 1e9,
-                params=sum(p.numel() for p in model.parameters()))
+    return dict(fwd=statistics.median(fwd), step=statistics.median(step), peak_mb=peak - base,
+                gflop=counter.get_total_flops() / 1e9,
+                params=sum(p.numel() for p in module.parameters()))
+
+
+def agreement(variant: str) -> float:
+    """Max |logit difference| between ours and plain on a 40 x 48 x 56 input."""
+    import torch
+    ours = build(variant, 'ours')[0]
+    plain = build(variant, 'plain')[0]
+    x = torch.rand(1, 4, 40, 48, 56) * 2 - 1
+    with torch.no_grad():
+        return (ours(x) - plain(x)).abs().max().item()
 
 
 def gemm_peak(threads: int) -> float:
@@ -88,23 +123,6 @@ def gemm_peak(threads: int) -> float:
     return 2 * 2048**3 / min(times) / 1e9
 
 
-def peers_table(child, ours, sizes, peak) -> str:
-    """Our fused variants next to MONAI's networks on the same inputs."""
-    rows = []
-    for s in sizes:
-        entries = [(f'3DSeg-{v.upper()}', r) for (v, size), r in ours.items() if size == s]
-        entries += [(name, child(name, s, True)) for name in PEERS]
-        for name, r in entries:
-            rate = r['gflop'] / r['fwd']
-            rows.append(f'| {name} | {s}^3 | {r["params"]:,} | {r["fwd"]:.2f} | '
-                        f'{r["fwdbwd"]:.2f} | {r["peak_mb"]:.0f} | '
-                        f'{rate:.1f} ({100 * rate / peak:.0f}%) |')
-            print(rows[-1], flush=True)
-    return ('\nPeers (MONAI defaults, 30 classes, random weights):\n\n| model | input | '
-            'parameters | fwd (s) | fwd+bwd (s) | peak MB | fwd GFLOP/s (% of GEMM peak) |\n' +
-            '|---' * 7 + '|\n' + '\n'.join(rows) + '\n')
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--variants', nargs='+', default=['t', 'l'])
@@ -115,47 +133,55 @@ def main():
     p.add_argument('--child', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        v, s, f = args.child.split(',')
-        mode = {'0': False, '1': True, 'lm': 'low_memory'}[f]
-        print(json.dumps(measure(v, int(s), mode, args.repeats, args.threads)))
+        v, s, impl = args.child.split(',')
+        print(json.dumps(measure(v, int(s), impl, args.repeats, args.threads)))
         return
-    peak = gemm_peak(args.threads)
 
-    def child(variant, size, fused):
-        flag = 'lm' if fused == 'low_memory' else str(int(fused))
-        out = subprocess.run([sys.executable, __file__, '--child', f'{variant},{size},{flag}',
+    def child(variant, size, impl):
+        out = subprocess.run([sys.executable, __file__, '--child', f'{variant},{size},{impl}',
                               '--repeats', str(args.repeats), '--threads', str(args.threads)],
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    rows, ours = [], {}
+    peak = gemm_peak(args.threads)
+    rows, peer_rows = [], []
     for v in args.variants:
+        diff = agreement(v)
         for s in args.sizes:
-            plain, fast, low = child(v, s, False), child(v, s, True), child(v, s, 'low_memory')
-            # torch's FLOP counter skips the fused kernel: both do the plain model's work
-            fast['gflop'] = plain['gflop']
-            ours[(v, s)] = fast
+            plain, ours = (child(v, s, impl) for impl in IMPLS)
+            flops = plain['gflop']  # torch's FLOP counter skips the fused kernel
             rows.append(
-                f'| 3DSeg-{v.upper()} | {s}^3 | {plain["fwd"]:.2f} | {fast["fwd"]:.2f} | '
-                f'{plain["fwdbwd"]:.2f} | {fast["fwdbwd"]:.2f} | '
-                f'{plain["fwdbwd"] / fast["fwdbwd"]:.2f}x | {plain["peak_mb"]:.0f} | '
-                f'{fast["peak_mb"]:.0f} | {fast["peak_mb"] / max(plain["peak_mb"], 1):.2f} | '
-                f'{fast["gflop"] / fast["fwd"]:.1f} '
-                f'({100 * fast["gflop"] / fast["fwd"] / peak:.0f}%) | {low["fwdbwd"]:.2f} | '
-                f'{plain["fwdbwd"] / low["fwdbwd"]:.2f}x | {low["peak_mb"]:.0f} | '
-                f'{low["peak_mb"] / max(plain["peak_mb"], 1):.2f} |')
+                f'| 3DSeg-{v.upper()} | {s}^3 | {plain["fwd"]:.2f} | {ours["fwd"]:.2f} | '
+                f'{plain["fwd"] / ours["fwd"]:.2f}x | {plain["step"]:.2f} | {ours["step"]:.2f} | '
+                f'**{plain["step"] / ours["step"]:.2f}x** | {plain["peak_mb"]:.0f} | '
+                f'{ours["peak_mb"]:.0f} | **{ours["peak_mb"] / max(plain["peak_mb"], 1):.2f}** | '
+                f'{flops / ours["fwd"]:.1f} ({100 * flops / ours["fwd"] / peak:.0f}%) | '
+                f'{diff:.1e} |')
             print(rows[-1], flush=True)
+            peer_rows.append((f'3DSeg-{v.upper()}', s, dict(ours, gflop=flops)))
     machine = (f'{platform.processor() or platform.machine()}, {args.threads} threads, '
                f'torch {__import__("torch").__version__}, fp32 GEMM peak {peak:.0f} GFLOP/s')
-    header = ('| model | input | fwd plain (s) | fwd fused (s) | fwd+bwd plain (s) | '
-              'fwd+bwd fused (s) | fwd+bwd speed-up | peak MB plain | peak MB fused | '
-              'memory ratio | fused fwd GFLOP/s (% of GEMM peak) | fwd+bwd low-memory (s) | '
-              'low-memory speed-up | peak MB low-memory | low-memory ratio |\n' + '|---' * 15 +
-              '|')
+    header = ('| model | input | fwd plain (s) | fwd ours (s) | fwd speed-up | train step plain '
+              '(s) | train step ours (s) | step speed-up | peak MB plain | peak MB ours | '
+              'memory ratio | ours fwd GFLOP/s (% of GEMM peak) | max logit diff |\n' +
+              '|---' * 13 + '|')
     text = (f'\n## backbone.py, {time.strftime("%Y-%m-%d")}\n\n{machine}; medians of '
-            f'{args.repeats}, batch 1.\n\n{header}\n' + '\n'.join(rows) + '\n')
+            f'{args.repeats}, batch 1. Command: `python benchmarks/backbone.py --variants '
+            f'{" ".join(args.variants)} --sizes {" ".join(map(str, args.sizes))} --repeats '
+            f'{args.repeats}`\n\n{header}\n' + '\n'.join(rows) + '\n')
     if available() and not args.no_peers:
-        text += peers_table(child, ours, args.sizes, peak)
+        for name in PEERS:
+            for s in args.sizes:
+                peer_rows.append((name, s, child('-', s, name)))
+        lines = []
+        for name, s, r in peer_rows:
+            rate = r['gflop'] / r['fwd']
+            lines.append(f'| {name} | {s}^3 | {r["params"]:,} | {r["fwd"]:.2f} | '
+                         f'{r["step"]:.2f} | {r["peak_mb"]:.0f} | '
+                         f'{rate:.1f} ({100 * rate / peak:.0f}%) |')
+        text += ('\nPeers (MONAI defaults, 30 classes, random weights):\n\n| model | input | '
+                 'parameters | fwd (s) | train step (s) | peak MB | fwd GFLOP/s (% of GEMM '
+                 'peak) |\n' + '|---' * 7 + '|\n' + '\n'.join(lines) + '\n')
     print(text)
     with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
         f.write(text)

@@ -3,8 +3,7 @@ import torch
 
 from conftest import build_model_from_config
 from segmenter3d.models.backbones import SwinTransformer3D
-from segmenter3d.models.backbones.swin3d_blocks import (SwinBlock3D, relative_position_index,
-                                                        window_partition, window_reverse)
+from segmenter3d.models.backbones.swin3d_blocks import SwinBlock3D, relative_position_index
 
 EXPECTED_PARAMS = {'t': 375_036, 'b': 618_966, 'm': 1_549_524, 'l': 4_430_544}
 
@@ -56,15 +55,6 @@ def test_fused_attention_equals_explicit_softmax():
     plain.load_state_dict(fused.state_dict())
     x = torch.rand(1, 4, 72, 40, 48)
     torch.testing.assert_close(fused(x)[0], plain(x)[0], atol=1e-5, rtol=1e-5)
-
-
-def test_window_partition_round_trip():
-    x = torch.arange(2 * 8 * 16 * 4 * 3, dtype=torch.float).view(2, 8, 16, 4, 3)
-    w = window_partition(x, (4, 8, 2))
-    assert w.shape == (2, 2 * 2 * 2, 64, 3)
-    # the first window holds x[:, :4, :8, :2] in raster order
-    torch.testing.assert_close(w[:, 0], x[:, :4, :8, :2].reshape(2, 64, 3))
-    torch.testing.assert_close(window_reverse(w, (4, 8, 2), (8, 16, 4)), x)
 
 
 def _brute_force_shifted_attention(block, x):

@@ -1,56 +1,110 @@
 import pytest
 import torch
 
+from reference_net import slice_mask
 from segmenter3d.models.backbones import window_attention as wa
+from segmenter3d.models.backbones.swin3d_blocks import (shifted_window_groups, window_partition,
+                                                        window_reverse)
 
 
-def _reference(q, k, v, bias, mask):
-    """softmax(q k^T / sqrt(d) + bias + mask) v in float64, windows batch-major."""
+def _reference(q, k, v, bias, masks):
+    """softmax(q k^T / sqrt(d) + bias + mask) v in float64 with one (N, N) mask per window."""
     q, k, v, bias = (t.double() for t in (q, k, v, bias))
     logits = q @ k.transpose(-2, -1) * q.shape[-1]**-0.5 + bias
-    if mask is not None:
-        nW = mask.shape[0]
-        logits = (logits.view(-1, nW, *logits.shape[1:]) + mask.double()[:, None]).flatten(0, 1)
+    if masks is not None:
+        logits = logits + masks.double()[:, None]
     return logits.softmax(-1) @ v
 
 
+def _grouped_problem(with_mask, dtype=torch.float32):
+    """6 windows in two groups: the first unmasked, the second sharing one Swin-style mask."""
+    torch.manual_seed(0)
+    nW, nH, N, hd = 6, 2, 10, 4
+    q, k, v = (torch.randn(nW, nH, N, hd, dtype=dtype, requires_grad=True) for _ in range(3))
+    bias = torch.randn(nH, N, N, dtype=dtype, requires_grad=True)
+    if not with_mask:
+        return q, k, v, bias, [(0, nW, None)], None
+    region = torch.tensor([0] * 4 + [1] * 6)
+    mask = (region[:, None] != region[None, :]).float() * -100
+    masks = torch.zeros(nW, N, N)
+    masks[2:] = mask
+    return q, k, v, bias, [(0, 2, None), (2, nW, mask)], masks
+
+
+PATHS = {
+    'cpu flash + recomputing backward': wa.window_attention,
+    'per-group scaled_dot_product_attention (CUDA path)':
+    lambda q, k, v, b, g: wa._attention_by_group(q, k, v, b, g, 0.),
+    'explicit softmax': wa.explicit_window_attention,
+}
+
+
 @pytest.mark.parametrize('with_mask', [False, True])
-@pytest.mark.parametrize('low_memory,chunk_bytes', [
-    (True, 1),  # recomputing backward, one window a chunk
-    (True, wa.CHUNK_BYTES),  # recomputing backward, all windows at once
-    (False, wa.CHUNK_BYTES),  # torch's differentiable kernel
-])
-def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, low_memory, chunk_bytes,
+@pytest.mark.parametrize('path', list(PATHS))
+@pytest.mark.parametrize('chunk_bytes', [1, wa.CHUNK_BYTES])  # one window a chunk, or all
+def test_values_and_all_gradients_match_the_explicit_softmax(with_mask, path, chunk_bytes,
                                                              monkeypatch):
     monkeypatch.setattr(wa, 'CHUNK_BYTES', chunk_bytes)
-    torch.manual_seed(0)
-    B, nW, nH, N, hd = 2, 3, 2, 10, 4
-    q, k, v = (torch.randn(B * nW, nH, N, hd, requires_grad=True) for _ in range(3))
-    bias = torch.randn(nH, N, N, requires_grad=True)
-    mask = None
-    if with_mask:  # Swin-style: -100 between tokens of different regions, different per window
-        region = torch.randint(0, 2, (nW, N))
-        mask = (region[:, :, None] != region[:, None, :]).float() * -100
-    out = wa.window_attention(q, k, v, bias, mask, low_memory=low_memory)
-    assert (type(out.grad_fn).__name__ == '_ChunkedBiasAttentionBackward') == low_memory
-    ref = _reference(q, k, v, bias, mask)
+    q, k, v, bias, groups, masks = _grouped_problem(with_mask)
+    out = PATHS[path](q, k, v, bias, groups)
+    if path.startswith('cpu'):
+        assert type(out.grad_fn).__name__ == '_CPUWindowAttentionBackward'
+    ref = _reference(q, k, v, bias, masks)
     torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=1e-5)
     weights = torch.randn_like(ref)
     grads = torch.autograd.grad((out.double() * weights).sum(), (q, k, v, bias))
     want = torch.autograd.grad((ref * weights).sum(), (q, k, v, bias))
     for name, g, w in zip('q k v bias'.split(), grads, want):
-        torch.testing.assert_close(g.double(), w.double(), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(g.double(), w.double(), atol=1e-4, rtol=1e-4,
+                                   msg=lambda m, name=name: f'{name}: {m}')
 
 
-def test_no_grad_uses_the_forward_only_path_and_dropout_the_plain_call():
-    torch.manual_seed(1)
-    q, k, v = (torch.randn(4, 2, 8, 4) for _ in range(3))
-    bias = torch.randn(2, 8, 8)
+def test_float64_gradcheck_of_the_cpu_function():
+    q, k, v, bias, groups, _ = _grouped_problem(True, torch.float64)
+    sl = [t.detach()[:, :, :6, :].clone().requires_grad_() for t in (q, k, v)]
+    b = bias.detach()[:, :6, :6].clone().requires_grad_()
+    groups = [(0, 2, None), (2, 6, groups[1][2][:6, :6].double())]
+    assert torch.autograd.gradcheck(lambda *t: wa.window_attention(*t, groups), (*sl, b))
+
+
+def test_no_grad_and_dropout():
+    q, k, v, bias, groups, masks = _grouped_problem(True)
     with torch.no_grad():
-        out = wa.window_attention(q, k, v, bias)
+        out = wa.window_attention(q, k, v, bias, groups)
     assert out.grad_fn is None
-    torch.testing.assert_close(out.double(), _reference(q, k, v, bias, None), atol=1e-5,
+    torch.testing.assert_close(out.double(), _reference(q, k, v, bias, masks), atol=1e-5,
                                rtol=1e-5)
     torch.manual_seed(2)
-    dropped = wa.window_attention(q, k, v, bias, dropout_p=0.5)
-    assert not torch.allclose(dropped, out)
+    dropped = wa.window_attention(q, k, v, bias, groups, dropout_p=0.5)
+    assert dropped.grad_fn is not None and not torch.allclose(dropped, out)
+
+
+@pytest.mark.parametrize('grid,window,shift', [
+    ((16, 16, 16), (8, 8, 8), (4, 4, 4)),
+    ((12, 8, 20), (4, 8, 4), (2, 0, 2)),  # an unshifted axis (one window along it)
+    ((6, 9, 6), (3, 3, 2), (1, 1, 1)),
+])
+def test_window_groups_reproduce_swins_slice_built_masks(grid, window, shift):
+    groups = shifted_window_groups(grid, window, shift, torch.device('cpu'))
+    nW = len(groups.order)
+    assert sorted(groups.order.tolist()) == list(range(nW))
+    assert torch.equal(groups.order[groups.inverse], torch.arange(nW))
+    assert groups.ranges[0][0] == 0 and groups.ranges[-1][1] == nW
+    assert all(a[1] == b[0] for a, b in zip(groups.ranges, groups.ranges[1:]))
+    masks = torch.zeros(nW, *([window[0] * window[1] * window[2]] * 2))
+    for start, end, mask in groups.ranges:
+        if mask is not None:
+            masks[groups.order[start:end]] = mask
+    # the Video Swin construction: label 27 slabs of the padded volume, compare windows
+    torch.testing.assert_close(masks, slice_mask(*grid, window, shift))
+
+
+def test_unshifted_grid_has_no_groups_and_partition_round_trips():
+    assert shifted_window_groups((8, 8, 8), (4, 4, 4), (0, 0, 0), torch.device('cpu')) is None
+    x = torch.arange(2 * 8 * 16 * 4 * 3, dtype=torch.float).view(2, 8, 16, 4, 3)
+    w = window_partition(x, (4, 8, 2))
+    assert w.shape == (2 * 2 * 2, 2, 64, 3)  # window-major: (nW, B, N, C)
+    # the first window of each sample holds x[:, :4, :8, :2] in raster order
+    torch.testing.assert_close(w[0], x[:, :4, :8, :2].reshape(2, 64, 3))
+    torch.testing.assert_close(w[1], x[:, :4, :8, 2:4].reshape(2, 64, 3))
+    torch.testing.assert_close(window_reverse(w, (4, 8, 2), (8, 16, 4)), x)

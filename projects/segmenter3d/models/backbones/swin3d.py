@@ -47,9 +47,9 @@ class SwinTransformer3D(BaseModule):
         frozen_stages (int): Freeze patch embedding (0) and stages up to this index;
             -1 freezes nothing. Defaults to -1.
         with_cp (bool): Activation checkpointing of each block. Defaults to False.
-        fused_attention (bool | str): ``scaled_dot_product_attention`` instead of an explicit
-            softmax; ``'low_memory'`` also recomputes attention in backward (CPU training of
-            large inputs). Defaults to True.
+        fused_attention (bool): Fused window attention that keeps no (windows, N, N)
+            tensor, forward or backward; ``False`` spells the softmax out (the reference the
+            tests compare against). Defaults to True.
         pretrained (str, optional): Checkpoint of this backbone (ours or the reference layout).
             Defaults to None.
         init_cfg (dict | list[dict], optional): Defaults to TruncNormal on Linear and
@@ -82,7 +82,7 @@ class SwinTransformer3D(BaseModule):
                  final_norm: bool = True,
                  frozen_stages: int = -1,
                  with_cp: bool = False,
-                 fused_attention: Union[bool, str] = True,
+                 fused_attention: bool = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if init_cfg is None:

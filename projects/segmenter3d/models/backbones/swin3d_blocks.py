@@ -4,8 +4,9 @@
 Tensors inside the blocks are channels-last: ``(B, D, H, W, C)`` where ``(D, H, W)`` are the
 volume axes ``(X, Y, Z)``.
 """
+import itertools
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -14,7 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
-from .window_attention import window_attention
+from .window_attention import explicit_window_attention, window_attention
 
 Triple = Tuple[int, int, int]
 
@@ -38,22 +39,25 @@ def get_window_size(x_size: Sequence[int], window_size: Triple,
 
 
 def window_partition(x: torch.Tensor, window_size: Triple) -> torch.Tensor:
-    """(B, D, H, W, C) -> (B, nW, N, C) with N = prod(window_size), windows in raster order."""
+    """(B, D, H, W, C) -> (nW, B, N, C) with N = prod(window_size), windows in raster order.
+
+    Window-major (the batch inside): a range of windows is then contiguous for every sample.
+    """
     B, D, H, W, C = x.shape
     wd, wh, ww = window_size
     x = x.view(B, D // wd, wd, H // wh, wh, W // ww, ww, C)
-    x = x.permute(0, 1, 3, 5, 2, 4, 6, 7)
-    return x.reshape(B, -1, wd * wh * ww, C)
+    x = x.permute(1, 3, 5, 0, 2, 4, 6, 7)
+    return x.reshape(-1, B, wd * wh * ww, C)
 
 
 def window_reverse(windows: torch.Tensor, window_size: Triple,
                    grid: Triple) -> torch.Tensor:
-    """(B, nW, N, C) -> (B, D, H, W, C); the inverse of :func:`window_partition`."""
-    B, C = windows.shape[0], windows.shape[-1]
+    """(nW, B, N, C) -> (B, D, H, W, C); the inverse of :func:`window_partition`."""
+    B, C = windows.shape[1], windows.shape[-1]
     D, H, W = grid
     wd, wh, ww = window_size
-    x = windows.view(B, D // wd, H // wh, W // ww, wd, wh, ww, C)
-    x = x.permute(0, 1, 4, 2, 5, 3, 6, 7)
+    x = windows.view(D // wd, H // wh, W // ww, B, wd, wh, ww, C)
+    x = x.permute(3, 0, 4, 1, 5, 2, 6, 7)
     return x.reshape(B, D, H, W, C)
 
 
@@ -69,33 +73,58 @@ def relative_position_index(window_size: Triple) -> torch.Tensor:
     return (rel * strides).sum(-1)
 
 
-def _region_ids(length: int, window: int, shift: int) -> torch.Tensor:
-    """Region of each index of a padded axis after a cyclic shift (Swin's three slices)."""
-    ids = torch.full((length, ), 2, dtype=torch.long)
-    if shift > 0:
-        ids[:length - window] = 0
-        ids[length - window:length - shift] = 1
-    return ids
+class WindowGroups(NamedTuple):
+    """Windows of a shifted grid ordered so that each range shares one shift mask.
+
+    After the cyclic shift only the last window along a shifted axis straddles the wrap-around
+    (its first ``window - shift`` positions come from one region, the rest from another); every
+    other window lies inside one region. A window's mask therefore depends only on which axes
+    it is last along: at most 8 distinct (N, N) masks, and none for interior windows.
+    """
+    order: torch.Tensor  # (nW,) raster window index of each grouped position
+    inverse: torch.Tensor  # (nW,) grouped position of each raster window
+    ranges: Tuple[Tuple[int, int, Optional[torch.Tensor]], ...]  # (start, end, mask or None)
 
 
-@lru_cache(maxsize=16)
-def _shift_mask_cpu(grid: Triple, window_size: Triple, shift_size: Triple) -> torch.Tensor:
-    rd, rh, rw = (_region_ids(g, w, s) for g, w, s in zip(grid, window_size, shift_size))
-    region = (rd[:, None, None] * 9 + rh[None, :, None] * 3 + rw[None, None, :])
-    win = window_partition(region[None, ..., None], window_size)[0, ..., 0]  # (nW, N)
-    same = win[:, :, None] == win[:, None, :]
+def _window_mask(window_size: Triple, shift_size: Triple, last: Tuple[bool, ...]) -> torch.Tensor:
+    """Additive (N, N) mask of a window that is last along the axes flagged in ``last``."""
+    ids = []
+    for w, s, is_last in zip(window_size, shift_size, last):
+        axis = torch.zeros(w, dtype=torch.long)
+        if is_last:  # positions w - s .. w - 1 wrapped around from the volume's start
+            axis[w - s:] = 1
+        ids.append(axis)
+    region = (ids[0][:, None, None] * 4 + ids[1][None, :, None] * 2 +
+              ids[2][None, None, :]).flatten()
+    same = region[:, None] == region[None, :]
     return torch.zeros(same.shape).masked_fill_(~same, MASK_VALUE)
 
 
-def shift_window_mask(grid: Triple, window_size: Triple, shift_size: Triple,
-                      device: torch.device) -> Optional[torch.Tensor]:
-    """Additive (nW, N, N) mask that keeps attention inside each shifted region.
-
-    Cached per padded grid shape; ``None`` when nothing is shifted.
-    """
+@lru_cache(maxsize=32)
+def shifted_window_groups(grid: Triple, window_size: Triple, shift_size: Triple,
+                          device: torch.device) -> Optional[WindowGroups]:
+    """:class:`WindowGroups` of a padded ``grid``; None when nothing is shifted."""
     if not any(shift_size):
         return None
-    return _shift_mask_cpu(tuple(grid), tuple(window_size), tuple(shift_size)).to(device)
+    counts = [g // w for g, w in zip(grid, window_size)]
+    index = torch.arange(counts[0] * counts[1] * counts[2]).view(*counts)
+    patterns = []
+    for last in itertools.product((False, True), repeat=3):
+        if any(is_last and not s for is_last, s in zip(last, shift_size)):
+            continue  # an unshifted axis has no straddling window
+        sel = [slice(c - 1, c) if is_last else slice(0, c - 1 if s else c)
+               for c, s, is_last in zip(counts, shift_size, last)]
+        members = index[tuple(sel)].flatten()
+        if members.numel():
+            mask = _window_mask(window_size, shift_size, last) if any(last) else None
+            patterns.append((members, mask))
+    order = torch.cat([m for m, _ in patterns])
+    ranges, start = [], 0
+    for members, mask in patterns:
+        ranges.append((start, start + members.numel(),
+                       None if mask is None else mask.to(device)))
+        start += members.numel()
+    return WindowGroups(order.to(device), torch.argsort(order).to(device), tuple(ranges))
 
 
 class WindowAttention3D(BaseModule):
@@ -108,9 +137,9 @@ class WindowAttention3D(BaseModule):
         qkv_bias (bool): Bias on the qkv projection. Defaults to ``True``.
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
-        fused (bool | str): Use ``scaled_dot_product_attention`` (see
-            :func:`window_attention`); ``'low_memory'`` also recomputes attention in backward
-            instead of keeping it; ``False`` spells the softmax out. Defaults to ``True``.
+        fused (bool): Fused attention that keeps no (windows, N, N) tensor (see
+            :func:`window_attention`); ``False`` spells the softmax out (the reference).
+            Defaults to ``True``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -121,11 +150,11 @@ class WindowAttention3D(BaseModule):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.,
-                 fused: Union[bool, str] = True,
+                 fused: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if fused not in (True, False, 'low_memory'):
-            raise ValueError(f"fused_attention must be True, False or 'low_memory', got {fused!r}")
+        if fused not in (True, False):
+            raise ValueError(f'fused_attention must be True or False, got {fused!r}')
         if embed_dims % num_heads:
             raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads '
                              f'({num_heads}); try num_heads in '
@@ -155,34 +184,35 @@ class WindowAttention3D(BaseModule):
         index = relative_position_index(self.window_size).to(
             self.relative_position_bias_table.device)[:num_tokens, :num_tokens]
         bias = self.relative_position_bias_table[index.reshape(-1)]
-        return bias.view(num_tokens, num_tokens, -1).permute(2, 0, 1)
+        return bias.view(num_tokens, num_tokens, -1).permute(2, 0, 1).contiguous()
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                groups: Optional[Sequence[Tuple[int, int, Optional[torch.Tensor]]]] = None
+                ) -> torch.Tensor:
         """Attend within windows.
 
         Args:
-            x (Tensor): Windows of shape (B, nW, N, C).
-            mask (Tensor, optional): Additive (nW, N, N) shift mask. Defaults to None.
+            x (Tensor): Windows of shape (nW', N, C) (batch folded into nW').
+            groups (Sequence[tuple], optional): ``(start, end, mask)`` ranges of windows
+                sharing an additive (N, N) shift mask (or None). Defaults to all windows,
+                unmasked.
 
         Returns:
-            Tensor: Shape (B, nW, N, C).
+            Tensor: Shape (nW', N, C).
         """
-        B, nW, N, C = x.shape
+        nW, N, C = x.shape
         nH = self.num_heads
-        qkv = self.qkv(x).view(B * nW, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (B * nW, nH, N, hd)
+        if groups is None:
+            groups = ((0, nW, None), )
+        qkv = self.qkv(x).view(nW, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (nW', nH, N, hd)
         bias = self.relative_position_bias(N).to(q.dtype)  # (nH, N, N)
         drop = self.attn_drop if self.training else 0.
         if self.fused:
-            out = window_attention(q, k, v, bias, None if mask is None else mask.to(q.dtype),
-                                   dropout_p=drop, low_memory=self.fused == 'low_memory')
+            out = window_attention(q, k, v, bias, groups, dropout_p=drop)
         else:
-            logits = (q * self.scale) @ k.transpose(-2, -1) + bias
-            if mask is not None:
-                logits = (logits.view(B, nW, nH, N, N) + mask.to(q.dtype)[:, None]).flatten(0, 1)
-            attn = F.dropout(logits.softmax(dim=-1), p=drop, training=self.training)
-            out = attn @ v
-        out = out.transpose(1, 2).reshape(B, nW, N, C)
+            out = explicit_window_attention(q, k, v, bias, groups, drop, self.training)
+        out = out.transpose(1, 2).reshape(nW, N, C)
         return self.proj_drop(self.proj(out))
 
 
@@ -231,7 +261,7 @@ class SwinBlock3D(BaseModule):
                  drop: float = 0.,
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
-                 fused: Union[bool, str] = True,
+                 fused: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.window_size = tuple(window_size)
@@ -254,8 +284,16 @@ class SwinBlock3D(BaseModule):
         grid = tuple(x.shape[1:4])
         if any(shift):
             x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
-        mask = shift_window_mask(grid, window, shift, x.device)
-        x = window_reverse(self.attn(window_partition(x, window), mask), window, grid)
+        windows = window_partition(x, window)  # (nW, B, N, C)
+        nW, B = windows.shape[:2]
+        groups = shifted_window_groups(grid, window, shift, x.device)
+        if groups is None:
+            windows = self.attn(windows.flatten(0, 1))
+        else:  # windows sharing a shift mask side by side
+            ranges = [(s * B, e * B, m) for s, e, m in groups.ranges]
+            windows = self.attn(windows.index_select(0, groups.order).flatten(0, 1), ranges)
+            windows = windows.view(nW, B, *windows.shape[1:]).index_select(0, groups.inverse)
+        x = window_reverse(windows.view(nW, B, *windows.shape[-2:]), window, grid)
         if any(shift):
             x = torch.roll(x, shifts=shift, dims=(1, 2, 3))
         if any(pads):

@@ -1,107 +1,133 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Window attention with a learnable relative position bias, without (windows x N x N) tensors.
 
-``softmax(q k^T * scale + bias + mask) v`` over many windows is where a 3D Swin spends its time
-and memory: the plain form builds the bias-plus-mask logits of every window (400 MB per block
-for 3DSeg-L at 128^3) and keeps the probabilities for backward. Here
+``softmax(q k^T * scale + bias + mask) v`` over many windows is where a 3D Swin spends its
+attention time and memory: written out, it builds the logits of every window (384 MB per block
+for 3DSeg-L at 128^3), keeps the probabilities for backward, and adds a per-window shift mask.
+Here
 
-* the forward runs ``scaled_dot_product_attention`` on a few windows at a time, so torch's
-  fused kernel (flash attention on CPU) sees a 4-D problem with a small additive mask;
-* on CPU with gradients and ``low_memory``, a custom backward recomputes the probabilities a
-  chunk of windows at a time from the saved ``q, k, v`` and output (the flash-attention
-  recipe), and sums the bias gradient over windows; torch's fused CPU kernel cannot give a
-  gradient for the mask. Without ``low_memory`` training uses torch's differentiable math
-  kernel (faster backward on CPU, more memory).
-
-CUDA runs torch's own fused kernels (memory-efficient attention differentiates the mask).
+* windows arrive grouped so that all windows of a group share one (N, N) shift mask (see
+  ``shifted_window_groups`` in ``swin3d_blocks.py``): the additive term of a group is one
+  (nH, N, N) tensor broadcast over its windows, never a per-window copy;
+* on CPU the forward is torch's flash-attention kernel, which also returns each row's
+  log-sum-exp; the backward recomputes the probabilities a window or two at a time from
+  ``q, k`` and that log-sum-exp (the flash-attention recipe, in cache-sized chunks), and sums
+  the bias gradient over windows, which torch's fused CPU backward cannot give;
+* elsewhere (CUDA), or with attention dropout, each group is one
+  ``scaled_dot_product_attention`` call, whose own kernels differentiate the additive mask.
 """
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CHUNK_BYTES = 128 * 2**20  # logits of one chunk of windows (bigger batches: faster GEMMs)
+# Windows are [start, end) ranges of the window axis sharing one additive (N, N) mask that is
+# 0 where attention is allowed and large negative (Swin's -100) where it is not.
+WindowGroups = Sequence[Tuple[int, int, Optional[Tensor]]]
+
+# Probabilities recomputed at once in backward: small enough to stay in the L2/L3 cache.
+CHUNK_BYTES = 8 * 2**20
+# Log-probabilities are clamped to [EXP_FLOOR, 0] before exp (exp(-80) ~ 2e-35).
+EXP_FLOOR = -80.
 
 
-def _chunks(q: Tensor):
-    """(start, end) over the B * nW windows, ``CHUNK_BYTES`` of logits at a time."""
-    step = max(1, CHUNK_BYTES // (q.shape[1] * q.shape[2] * q.shape[2] * q.element_size()))
-    for s in range(0, q.shape[0], step):
-        yield s, min(s + step, q.shape[0])
+def _flash_cpu(q: Tensor, k: Tensor, v: Tensor, term: Tensor) -> Tuple[Tensor, Tensor]:
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q, k, v, attn_mask=term.unsqueeze(0))
 
 
-def _logits_term(bias: Tensor, mask: Optional[Tensor], start: int, end: int) -> Tensor:
-    """Additive (n, nH, N, N) or (1, nH, N, N) logits term of windows ``start:end``."""
-    if mask is None:
-        return bias.unsqueeze(0)
-    index = torch.arange(start, end, device=mask.device) % mask.shape[0]  # batch-major
-    return bias.unsqueeze(0) + mask[index].unsqueeze(1)
+def _group_term(bias: Tensor, mask: Optional[Tensor]) -> Tensor:
+    """(nH, N, N) additive logits term of one group."""
+    return bias if mask is None else bias + mask.to(bias.dtype)
 
 
-def _forward_chunks(q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
-                    mask: Optional[Tensor]) -> Tensor:
-    out = torch.empty_like(q)
-    for s, e in _chunks(q):
-        out[s:e] = F.scaled_dot_product_attention(q[s:e], k[s:e], v[s:e],
-                                                  attn_mask=_logits_term(bias, mask, s, e))
-    return out
-
-
-class _ChunkedBiasAttention(torch.autograd.Function):
-    """Fused forward, chunked recomputing backward; gradients for q, k, v and the bias."""
+class _CPUWindowAttention(torch.autograd.Function):
+    """Flash forward per group; chunked recomputing backward with the bias gradient."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, mask):
-        out = _forward_chunks(q, k, v, bias, mask)
-        ctx.save_for_backward(q, k, v, out, bias, mask)
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, groups: WindowGroups):
+        out = q.new_empty(q.shape)
+        lse = q.new_empty(q.shape[:-1])
+        for start, end, mask in groups:
+            out[start:end], lse[start:end] = _flash_cpu(q[start:end], k[start:end],
+                                                        v[start:end], _group_term(bias, mask))
+        ctx.groups = groups
+        ctx.save_for_backward(q, k, v, bias, out, lse)
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, bias, mask = ctx.saved_tensors
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, bias, out, lse = ctx.saved_tensors
         scale = q.shape[-1]**-0.5
+        grad_out = grad_out.contiguous()
+        q_scaled = q * scale
+        # dS = P * (dP - rowsum(dO * O)) needs the row sums once
+        delta = (grad_out * out).sum(-1, keepdim=True)
         grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (q, k, v))
         grad_bias = torch.zeros_like(bias)
-        for s, e in _chunks(q):
-            qc, kc, vc, do = q[s:e], k[s:e], v[s:e], grad_out[s:e]
-            prob = (qc @ kc.transpose(-2, -1)).mul_(scale).add_(_logits_term(bias, mask, s, e))
-            prob = prob.softmax(-1)
-            grad_v[s:e] = prob.transpose(-2, -1) @ do
-            # dS = P * (dP - rowsum(dO * O)), in place on dP
-            grad_s = do @ vc.transpose(-2, -1)
-            grad_s.sub_((do * out[s:e]).sum(-1, keepdim=True)).mul_(prob)
-            del prob
-            grad_bias += grad_s.sum(0)
-            grad_q[s:e] = (grad_s @ kc).mul_(scale)
-            grad_k[s:e] = (grad_s.transpose(-2, -1) @ qc).mul_(scale)
+        nH, N = q.shape[1], q.shape[2]
+        step = max(1, CHUNK_BYTES // (nH * N * N * q.element_size()))
+        for start, end, mask in ctx.groups:
+            # Masked pairs get exactly 0 (their true weight is below exp(-100)): keeping them at
+            # exp(-100) would feed denormals to every later product, which is many times slower.
+            keep = None if mask is None else (mask == 0).to(q.dtype)
+            for s in range(start, end, step):
+                e = min(s + step, end)
+                qc, kc, vc, do = q_scaled[s:e], k[s:e], v[s:e], grad_out[s:e]
+                prob = torch.matmul(qc, kc.transpose(-2, -1)).add_(bias)
+                # exp of arguments below -87 takes a slow path; the floor is 0 in float32 sums
+                prob = prob.sub_(lse[s:e].unsqueeze(-1)).clamp_(EXP_FLOOR, 0.).exp_()
+                if keep is not None:
+                    prob.mul_(keep)
+                grad_v[s:e] = prob.transpose(-2, -1) @ do
+                grad_s = torch.matmul(do, vc.transpose(-2, -1))
+                grad_s.sub_(delta[s:e]).mul_(prob)
+                del prob
+                grad_bias += grad_s[0] if e - s == 1 else grad_s.sum(0)
+                grad_q[s:e] = torch.matmul(grad_s, kc).mul_(scale)
+                grad_k[s:e] = grad_s.transpose(-2, -1) @ qc
         return grad_q, grad_k, grad_v, grad_bias, None
 
 
-def window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
-                     mask: Optional[Tensor] = None, dropout_p: float = 0.,
-                     low_memory: bool = False) -> Tensor:
+def _attention_by_group(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, groups: WindowGroups,
+                        dropout_p: float) -> Tensor:
+    """One ``scaled_dot_product_attention`` per group (any device, differentiable)."""
+    outs: List[Tensor] = []
+    for start, end, mask in groups:
+        term = _group_term(bias, mask).unsqueeze(0).expand(end - start, -1, -1, -1)
+        outs.append(F.scaled_dot_product_attention(q[start:end], k[start:end], v[start:end],
+                                                   attn_mask=term, dropout_p=dropout_p))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def explicit_window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
+                              groups: WindowGroups, dropout_p: float = 0.,
+                              training: bool = False) -> Tensor:
+    """The same attention spelled out (logits, softmax, weighted sum): the reference."""
+    outs: List[Tensor] = []
+    for start, end, mask in groups:
+        logits = (q[start:end] * q.shape[-1]**-0.5) @ k[start:end].transpose(-2, -1)
+        attn = (logits + _group_term(bias, mask)).softmax(dim=-1)
+        attn = F.dropout(attn, p=dropout_p, training=training)
+        outs.append(attn @ v[start:end])
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, groups: WindowGroups,
+                     dropout_p: float = 0.) -> Tensor:
     """Attention inside windows with an additive bias shared by all windows.
 
     Args:
-        q, k, v (Tensor): (B * nW, nH, N, hd), windows batch-major.
+        q, k, v (Tensor): (nW', nH, N, hd) for nW' windows (batch folded in).
         bias (Tensor): (nH, N, N) relative position bias (may require grad).
-        mask (Tensor, optional): (nW, N, N) additive shift mask, constant.
-        dropout_p (float): Attention dropout (then the plain fused call is used).
-        low_memory (bool): With gradients on CPU, recompute attention in backward a chunk at a
-            time instead of keeping (B * nW, nH, N, N) probabilities: about 0.7x the peak
-            memory of 3DSeg-L at 128^3 but a slower backward (see benchmarks/RESULTS.md).
-            Without it, training uses torch's math kernel, which differentiates the bias.
+        groups (Sequence[tuple]): ``(start, end, mask)`` ranges covering the windows; ``mask``
+            is an additive (N, N) shift mask shared by the range's windows, or None.
+        dropout_p (float): Attention dropout (then the per-group SDPA path is used).
 
     Returns:
-        Tensor: (B * nW, nH, N, hd).
+        Tensor: (nW', nH, N, hd).
     """
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias))
-    if needs_grad and low_memory and dropout_p == 0 and q.device.type == 'cpu':
-        return _ChunkedBiasAttention.apply(q, k, v, bias, mask)
-    if needs_grad or dropout_p > 0 or q.device.type != 'cpu':
-        full = bias.unsqueeze(0)
-        if mask is not None:  # (nW, nH, N, N) repeated over the batch
-            full = (full + mask.unsqueeze(1)).repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=full, dropout_p=dropout_p)
-    return _forward_chunks(q, k, v, bias, mask)
+    if q.device.type == 'cpu' and dropout_p == 0 and q.dtype in (torch.float32, torch.float64):
+        return _CPUWindowAttention.apply(q, k, v, bias, groups)
+    return _attention_by_group(q, k, v, bias, groups, dropout_p)

@@ -1,6 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The 3D Segmenter decoder: two linear layers joined by a skip to the raw input."""
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,11 +10,18 @@ from mmseg.models.losses import accuracy
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils import trilinear_upsample, trilinear_upsample_add_projection
+
 
 @MODELS.register_module()
 class LinearSkipHead(BaseDecodeHead):
     """Token-wise Linear(C -> K), trilinear upsampling, then Linear(K + C_in -> K) on
     ``[upsampled logits, raw input]`` per voxel.
+
+    Computed in an equivalent folded form (:meth:`folded_token_classifier`): the first layer
+    and the token part of the second are merged at token resolution, upsampled by three 1-D
+    interpolation GEMMs, and the raw-input part is added by one batched GEMM; no
+    (K + C_in)-channel full-resolution tensor and no channels-last copy of the output.
 
     Args:
         in_channels (int): Channels of the backbone feature used (``2 * embed_dims`` for the
@@ -51,6 +58,24 @@ class LinearSkipHead(BaseDecodeHead):
         self.skip_cls = nn.Linear(self.out_channels + volume_channels,
                                   self.out_channels) if skip else None
 
+    def folded_token_classifier(self) -> Tuple[Tensor, Tensor]:
+        """(K, C) weight and (K,) bias taking tokens straight to the upsampled part of the
+        output logits.
+
+        Both linear layers and the trilinear upsampling are linear, and the upsampling keeps
+        constants (its weights sum to 1), so with ``W2 = [W2_tok, W2_vol]``::
+
+            W2 [up(W1 t + b1), x] + b2 = up((W2_tok W1) t + W2_tok b1 + b2) + W2_vol x
+
+        The right-hand side never builds the (K + C_in)-channel full-resolution tensor; the
+        parameters (and checkpoints) stay those of the two layers, and gradients reach both.
+        """
+        if not self.skip:
+            return self.token_cls.weight, self.token_cls.bias
+        w_tok = self.skip_cls.weight[:, :self.out_channels]
+        return (w_tok @ self.token_cls.weight,
+                w_tok @ self.token_cls.bias + self.skip_cls.bias)
+
     def forward(self, inputs: Sequence[Tensor], volume: Tensor) -> Tensor:
         """Per-voxel logits.
 
@@ -60,22 +85,22 @@ class LinearSkipHead(BaseDecodeHead):
             volume (Tensor): The (padded) input volume, (B, volume_channels, D, H, W).
 
         Returns:
-            Tensor: Logits of shape (B, K, D, H, W).
+            Tensor: Logits of shape (B, K, D, H, W), contiguous.
         """
         x = self._transform_inputs(inputs)
         if volume.shape[1] != self.volume_channels:
             raise ValueError(f'LinearSkipHead: volume has {volume.shape[1]} channels, '
                              f'volume_channels is {self.volume_channels}')
-        x = x.permute(0, 2, 3, 4, 1)
+        tokens = x.permute(0, 2, 3, 4, 1)
         if self.dropout is not None:
-            x = self.dropout(x)
-        logits = self.token_cls(x).permute(0, 4, 1, 2, 3)
-        logits = F.interpolate(logits, size=volume.shape[2:], mode='trilinear',
-                               align_corners=False)
+            tokens = self.dropout(tokens)
+        weight, bias = self.folded_token_classifier()
+        logits = F.linear(tokens, weight, bias).permute(0, 4, 1, 2, 3)  # (B, K, d, h, w)
         if not self.skip:
-            return logits
-        joined = torch.cat([logits, volume.to(logits.dtype)], dim=1).permute(0, 2, 3, 4, 1)
-        return self.skip_cls(joined).permute(0, 4, 1, 2, 3).contiguous()
+            return trilinear_upsample(logits, volume.shape[2:])
+        # + W2_vol x, written into the upsampled logits as they are made
+        return trilinear_upsample_add_projection(
+            logits, self.skip_cls.weight[:, self.out_channels:], volume)
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: List) -> dict:
         """Losses of (B, K, D, H, W) logits already at the label size."""
