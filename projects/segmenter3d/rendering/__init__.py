@@ -1,7 +1,8 @@
 from .panorama import (cube_face_directions, cube_to_equirect, directions_to_cube,
                        directions_to_equirect, equirect_directions)
+from .projection import HitProjector
 from .raycaster import RayHits, TSDFRaycaster, sample_volume
 
-__all__ = ['RayHits', 'TSDFRaycaster', 'sample_volume', 'equirect_directions',
+__all__ = ['HitProjector', 'RayHits', 'TSDFRaycaster', 'sample_volume', 'equirect_directions',
            'directions_to_equirect', 'cube_face_directions', 'directions_to_cube',
            'cube_to_equirect']

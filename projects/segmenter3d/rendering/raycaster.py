@@ -3,8 +3,9 @@
 
 The TSDF is in voxel units, positive in free space; a voxel index ``(i, j, k)`` is the voxel
 centre, and world = origin + voxel_size * index.  The pixel -> surface mapping depends only on
-the TSDF and the camera, so it is computed once (no gradients) and reused: projecting network
-outputs at the hits is one differentiable ``grid_sample``.
+the TSDF and the camera, so it is computed once (no gradients) and reused: ``project`` samples
+a field at the hits with ``grid_sample``; for repeated projection of network outputs at the
+same hits, :class:`~.projection.HitProjector` turns them into one sparse matrix.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -176,7 +177,8 @@ class TSDFRaycaster:
                 fill: float = 0.) -> torch.Tensor:
         """Sample a per-voxel field at the hits: (C, X, Y, Z) -> (C, H, W), differentiable.
 
-        ``mode='nearest'`` for labels. Pixels without a hit get ``fill``.
+        ``mode='nearest'`` for labels. Pixels without a hit get ``fill``. To project many
+        fields at the same hits, build a :class:`~.projection.HitProjector` once instead.
         """
         if values.dim() != 4:
             raise ValueError(f'project: values must have shape (C, X, Y, Z), got '

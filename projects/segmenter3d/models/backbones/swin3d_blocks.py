@@ -181,10 +181,11 @@ class WindowAttention3D(BaseModule):
         As in Video Swin (and so in released checkpoints), a window smaller than ``window_size``
         uses the top-left ``N x N`` block of the full window's index table.
         """
-        index = relative_position_index(self.window_size).to(
-            self.relative_position_bias_table.device)[:num_tokens, :num_tokens]
-        bias = self.relative_position_bias_table[index.reshape(-1)]
-        return bias.view(num_tokens, num_tokens, -1).permute(2, 0, 1).contiguous()
+        table = self.relative_position_bias_table
+        index = relative_position_index(self.window_size).to(table.device)
+        index = index[:num_tokens, :num_tokens].reshape(-1)
+        # one gather straight into the (nH, N, N) layout
+        return table.t().index_select(1, index).view(-1, num_tokens, num_tokens)
 
     def forward(self, x: torch.Tensor,
                 groups: Optional[Sequence[Tuple[int, int, Optional[torch.Tensor]]]] = None

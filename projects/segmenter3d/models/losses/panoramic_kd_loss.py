@@ -39,9 +39,11 @@ class PanoramicKDLoss(nn.Module):
     def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         """
         Args:
-            student (Tensor): Student logits, (N, K, H, W) or (K, H, W).
+            student (Tensor): Student logits, (N, K, H, W), (K, H, W), or (P, K) rows of
+                pixels.
             teacher (Tensor): Teacher logits of the same shape (no gradient is taken).
-            valid (Tensor, optional): Bool mask (N, H, W) or (H, W); all pixels when None.
+            valid (Tensor, optional): Bool mask (N, H, W), (H, W) or (P, ); all pixels when
+                None.
 
         Returns:
             Tensor: Scalar loss; 0 (with a gradient path) when no pixel is valid.

@@ -1,6 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """2D panorama -> 3D distillation (the paper's contribution)."""
-from typing import Dict, List, Optional
+from collections import OrderedDict
+from typing import Hashable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +10,7 @@ from mmengine.logging import print_log
 from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
-from ...rendering import RayHits
+from ...rendering import HitProjector, RayHits
 from ...structures import VolumeDataSample
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
@@ -26,6 +27,35 @@ def panorama_logits(segmentor, image: Tensor, size) -> Tensor:
                          align_corners=False)[0]
 
 
+class RoomCache:
+    """Per-room values kept for later visits; beyond ``size`` rooms (None: no limit) the least
+    recently used is dropped."""
+
+    def __init__(self, size: Optional[int] = None) -> None:
+        if size is not None and size < 1:
+            raise ValueError(f'max_cached_rooms must be positive or None, got {size}')
+        self.size = size
+        self._data: 'OrderedDict[Hashable, object]' = OrderedDict()
+
+    def get(self, key: Hashable):
+        if key not in self._data:
+            return None
+        self._data.move_to_end(key)
+        return self._data[key]
+
+    def put(self, key: Hashable, value) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if self.size is not None and len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
+
+    def keys(self) -> List[Hashable]:
+        return list(self._data)
+
+
 @MODELS.register_module()
 class PanoDistiller(VolumeEncoderDecoder):
     """A 3D Segmenter student distilled from a frozen 2D panorama teacher.
@@ -35,6 +65,9 @@ class PanoDistiller(VolumeEncoderDecoder):
     ``tools/test.py`` evaluates the student). Per room: student logits on the whole room, projected
     at the room's cached ray hits (one ``grid_sample``), against the teacher's logits on the room's
     panorama; ``loss = CE + loss_dist`` (:class:`PanoramicKDLoss` over pixels whose ray hit).
+    The rays of a room are cast once and kept as a :class:`HitProjector` (a sparse matrix), and
+    the teacher's logits at the hit pixels are kept too: a step samples the student with one
+    sparse matrix product and compares (P, K) rows.
 
     The teacher (any mmseg segmentor config + checkpoint) is kept outside the module tree: it is
     never in ``state_dict``, never in the optimiser, always in eval mode and run without gradients.
@@ -49,6 +82,9 @@ class PanoDistiller(VolumeEncoderDecoder):
         distill_loss (dict): Defaults to ``PanoramicKDLoss`` with tau 20.
         cache_teacher_logits (bool): Keep each room's teacher logits (float16, CPU) after the
             first visit; the teacher is frozen, so they never change. Defaults to True.
+        max_cached_rooms (int, optional): Rooms whose rays and teacher logits are kept (least
+            recently used dropped). Per room at 256 x 512: about 20 MB of rays and 8 MB of
+            logits. Defaults to 256; None keeps every room.
         **kwargs: :class:`VolumeEncoderDecoder` arguments.
     """
 
@@ -60,6 +96,7 @@ class PanoDistiller(VolumeEncoderDecoder):
                  raycaster: dict = dict(type='TSDFRaycaster', height=256, width=512),
                  distill_loss: dict = dict(type='PanoramicKDLoss', tau=20.0),
                  cache_teacher_logits: bool = True,
+                 max_cached_rooms: Optional[int] = 256,
                  **kwargs) -> None:
         super().__init__(backbone, decode_head, **kwargs)
         teacher = self._build_teacher(teacher_config, teacher_checkpoint)
@@ -68,8 +105,8 @@ class PanoDistiller(VolumeEncoderDecoder):
         self.raycaster = TASK_UTILS.build(raycaster)
         self.distill_loss = MODELS.build(distill_loss)
         self.cache_teacher_logits = cache_teacher_logits
-        self._hits: Dict[str, RayHits] = {}
-        self._teacher_logits: Dict[str, Tensor] = {}
+        self._geometry = RoomCache(max_cached_rooms)  # room -> (hits, projector)
+        self._teacher_logits = RoomCache(max_cached_rooms)
 
     def _build_teacher(self, config, checkpoint: Optional[str]):
         cfg = Config.fromfile(config) if isinstance(config, str) else Config(dict(config))
@@ -97,42 +134,54 @@ class PanoDistiller(VolumeEncoderDecoder):
         return self
 
     # ------------------------------------------------------------------ per-room caches
-    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample) -> RayHits:
-        """Pixel -> surface hits of a room, cast once from its camera and reused."""
+    def _room_geometry(self, tsdf: Tensor,
+                       sample: VolumeDataSample) -> Tuple[RayHits, HitProjector]:
+        """Rays of a room cast once from its camera, with their projector, and reused."""
         key = sample.metainfo.get('room_id')
-        hits = self._hits.get(key) if key is not None else None
-        if hits is None:
+        cached = self._geometry.get(key) if key is not None else None
+        if cached is None:
             camera = sample.metainfo.get('camera')
             if camera is None:  # rooms without a camera: the volume centre
                 camera = [(s - 1) / 2 for s in tsdf.shape]
-            hits = self.raycaster.cast(tsdf.detach().float(),
-                                       torch.as_tensor(camera, dtype=torch.float32,
-                                                       device=tsdf.device))
-            hits = RayHits(hits.points.cpu(), hits.depth.cpu(), hits.valid.cpu())
+            tsdf = tsdf.detach().float()
+            hits = self.raycaster.cast(tsdf, torch.as_tensor(camera, dtype=torch.float32,
+                                                             device=tsdf.device))
+            cached = (hits, HitProjector(hits, tsdf.shape))
             if key is not None:
-                self._hits[key] = hits
-        return hits.to(tsdf.device)
+                self._geometry.put(key, cached)
+        return cached
+
+    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample) -> RayHits:
+        """Pixel -> surface hits of a room (cast once per room)."""
+        return self._room_geometry(tsdf, sample)[0]
 
     @torch.no_grad()
     def teacher_logits(self, sample: VolumeDataSample, device) -> Tensor:
         """(K, H, W) teacher logits of the room's panorama at the raycaster's resolution."""
-        key = sample.metainfo.get('room_id')
-        if self.cache_teacher_logits and key in self._teacher_logits:
-            return self._teacher_logits[key].to(device).float()
         if 'panorama' not in sample:
-            raise ValueError(f"PanoDistiller: room {key} has no 'panorama'; add LoadPanorama "
-                             f'to the pipeline and set data_prefix.img_path')
+            raise ValueError(f"PanoDistiller: room {sample.metainfo.get('room_id')} has no "
+                             f"'panorama'; add LoadPanorama to the pipeline and set "
+                             f'data_prefix.img_path')
         self.teacher.to(device)
-        logits = panorama_logits(self.teacher, sample.panorama.to(device),
-                                 (self.raycaster.height, self.raycaster.width))
-        if self.cache_teacher_logits and key is not None:
-            self._teacher_logits[key] = logits.half().cpu()
-        return logits
+        return panorama_logits(self.teacher, sample.panorama.to(device),
+                               (self.raycaster.height, self.raycaster.width))
+
+    def teacher_rows(self, sample: VolumeDataSample, projector: HitProjector) -> Tensor:
+        """(P, K) teacher logits at the pixels whose ray hit (``projector.pixels``), kept
+        (float16, CPU) per room after the first visit when ``cache_teacher_logits``."""
+        key = sample.metainfo.get('room_id')
+        rows = self._teacher_logits.get(key) if self.cache_teacher_logits else None
+        if rows is None:
+            logits = self.teacher_logits(sample, projector.device)
+            rows = logits.flatten(1).index_select(1, projector.pixels).t().contiguous()
+            if self.cache_teacher_logits and key is not None:
+                self._teacher_logits.put(key, rows.half().cpu())
+        return rows.to(projector.device, torch.float32)
 
     # ------------------------------------------------------------------ training
-    def student_panorama(self, logits: Tensor, hits: RayHits) -> Tensor:
-        """Project (K, X, Y, Z) student logits at the hits: (K, H, W), differentiable."""
-        return self.raycaster.project(logits, hits)
+    def student_panorama(self, logits: Tensor, projector: HitProjector) -> Tensor:
+        """Project (K, X, Y, Z) student logits at a room's hits: (K, H, W), differentiable."""
+        return projector(logits)
 
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
         logits = self.encode_decode(inputs)
@@ -142,9 +191,9 @@ class PanoDistiller(VolumeEncoderDecoder):
         for volume, room_logits, sample in zip(inputs, logits, data_samples):
             shape = sample.metainfo.get('padded_from', volume.shape[1:])
             tsdf = volume[0, :shape[0], :shape[1], :shape[2]]
-            hits = self.room_hits(tsdf, sample)
-            student = self.student_panorama(room_logits[:, :shape[0], :shape[1], :shape[2]], hits)
-            dist.append(self.distill_loss(student, self.teacher_logits(sample, inputs.device),
-                                          hits.valid))
+            projector = self._room_geometry(tsdf, sample)[1]
+            # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensors
+            student = projector.sample(room_logits[:, :shape[0], :shape[1], :shape[2]])
+            dist.append(self.distill_loss(student, self.teacher_rows(sample, projector)))
         losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
         return losses

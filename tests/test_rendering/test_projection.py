@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from segmenter3d.rendering import HitProjector, RayHits, TSDFRaycaster
+from test_raycaster import box_room_tsdf
+
+
+def _hits(shape=(24, 20, 18)):
+    caster = TSDFRaycaster(16, 32)
+    hits = caster.cast(box_room_tsdf(shape, (3., 3., 3.), (20., 16., 14.)), (11.5, 9.5, 8.5))
+    hits.valid[0, :5] = False  # some pixels without a hit
+    return caster, hits
+
+
+def test_equals_grid_sample_projection_values_and_gradients():
+    caster, hits = _hits()
+    values = torch.randn(5, 24, 20, 18, requires_grad=True)
+    projector = HitProjector(hits, values.shape[1:], fill=-1.)
+    got, want = projector(values), caster.project(values, hits, fill=-1.)
+    assert got.shape == (5, 16, 32) and (got[:, 0, :5] == -1).all()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(got)
+    g_got, = torch.autograd.grad((got * weights).sum(), values)
+    g_want, = torch.autograd.grad((want * weights).sum(), values)
+    torch.testing.assert_close(g_got, g_want, atol=1e-5, rtol=1e-5)
+
+
+def test_points_on_and_beyond_the_border_clamp_like_grid_sample():
+    shape = (4, 3, 1)  # a one-voxel axis too
+    points = torch.tensor([[[0., 0., 0.], [3., 2., 0.], [5., -1., 0.3], [1.5, 0.25, 0.]]])
+    hits = RayHits(points, torch.ones(1, 4), torch.ones(1, 4, dtype=torch.bool))
+    values = torch.arange(12.).view(1, *shape)
+    got = HitProjector(hits, shape)(values)
+    torch.testing.assert_close(got, TSDFRaycaster.project(values, hits))
+    # by hand: value = 3 * x + y on this grid
+    torch.testing.assert_close(got[0, 0], torch.tensor([0., 11., 9., 4.75]))
+
+
+def test_float64_gradcheck():
+    _, hits = _hits((10, 9, 8))
+    values = torch.randn(2, 10, 9, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(HitProjector(hits, (10, 9, 8)), (values, ))
+
+
+def test_bad_shapes_are_named():
+    _, hits = _hits()
+    projector = HitProjector(hits, (24, 20, 18))
+    with pytest.raises(ValueError, match=r'shape \(C, 24, 20, 18\)'):
+        projector(torch.zeros(3, 24, 20, 17))
+    with pytest.raises(ValueError, match='volume_shape'):
+        HitProjector(hits, (24, 20))
