@@ -143,5 +143,5 @@ class ChunkedCrossEntropyLoss(nn.Module):
         if reduction == 'mean':  # mmseg adds eps: no voxel left gives 0, not NaN
             scale = scale / (avg_factor + torch.finfo(torch.float32).eps)
         logits = cls_score.reshape(B, K, -1)
-        loss = _ChunkedSoftmaxCrossEntropy.apply(logits, target, scale)
-        return self.loss_weight * loss.to(cls_score.dtype)
+        # float32 (or float64) whatever the logits' precision, as F.cross_entropy under autocast
+        return self.loss_weight * _ChunkedSoftmaxCrossEntropy.apply(logits, target, scale)

@@ -1,0 +1,55 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+
+def _head(skip=True):
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='LinearSkipHead', in_channels=16, num_classes=5,
+                             volume_channels=4, skip=skip, ignore_index=255,
+                             loss_decode=dict(type='ChunkedCrossEntropyLoss')))
+    for p in head.parameters():  # non-trivial biases too
+        torch.nn.init.normal_(p, std=0.5)
+    return head
+
+
+def _straightforward(head, tokens, volume):
+    """The paper's decoder as written: linear per token, upsample, concat, linear."""
+    y = head.token_cls(tokens.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+    y = F.interpolate(y, size=volume.shape[2:], mode='trilinear', align_corners=False)
+    if not head.skip:
+        return y
+    joined = torch.cat([y, volume], 1).permute(0, 2, 3, 4, 1)
+    return head.skip_cls(joined).permute(0, 4, 1, 2, 3)
+
+
+@pytest.mark.parametrize('skip', [True, False])
+def test_folded_head_equals_the_straightforward_decoder_values_and_gradients(skip):
+    head = _head(skip)
+    tokens = torch.randn(2, 16, 3, 4, 5, requires_grad=True)
+    volume = torch.randn(2, 4, 24, 32, 40)
+    got = head([tokens], volume)
+    want = _straightforward(head, tokens, volume)
+    assert got.shape == (2, 5, 24, 32, 40) and got.is_contiguous()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(got)
+    params = [tokens] + list(head.parameters())
+    g_got = torch.autograd.grad((got * weights).sum(), params)
+    g_want = torch.autograd.grad((want * weights).sum(), params)
+    for g, w in zip(g_got, g_want):
+        torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
+
+
+def test_volume_of_a_size_that_is_not_a_token_multiple():
+    head = _head()
+    tokens = torch.randn(1, 16, 2, 3, 2)
+    volume = torch.randn(1, 4, 13, 20, 7)  # not 8x the token grid
+    torch.testing.assert_close(head([tokens], volume), _straightforward(head, tokens, volume),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_wrong_volume_channels_are_named():
+    head = _head()
+    with pytest.raises(ValueError, match='volume has 3 channels, volume_channels is 4'):
+        head([torch.randn(1, 16, 2, 2, 2)], torch.randn(1, 3, 16, 16, 16))
