@@ -3,7 +3,8 @@ import torch
 
 from conftest import build_model_from_config
 from segmenter3d.models.backbones import SwinTransformer3D
-from segmenter3d.models.backbones.swin3d_blocks import SwinBlock3D, relative_position_index
+from segmenter3d.models.backbones.swin3d_blocks import SwinBlock3D
+from segmenter3d.models.backbones.window_layout import relative_position_index
 
 EXPECTED_PARAMS = {'t': 375_036, 'b': 618_966, 'm': 1_549_524, 'l': 4_430_544}
 

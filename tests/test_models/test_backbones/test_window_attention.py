@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from reference_net import slice_mask
+import torch.nn.functional as F
+
+from reference_net import partition, slice_mask
 from segmenter3d.models.backbones import window_attention as wa
-from segmenter3d.models.backbones.swin3d_blocks import (shifted_window_groups, window_partition,
-                                                        window_reverse)
+from segmenter3d.models.backbones.window_layout import window_layout
 
 
 def _reference(q, k, v, bias, masks):
@@ -79,32 +80,38 @@ def test_no_grad_and_dropout():
     assert dropped.grad_fn is not None and not torch.allclose(dropped, out)
 
 
-@pytest.mark.parametrize('grid,window,shift', [
+@pytest.mark.parametrize('size,window,shift', [
     ((16, 16, 16), (8, 8, 8), (4, 4, 4)),
     ((12, 8, 20), (4, 8, 4), (2, 0, 2)),  # an unshifted axis (one window along it)
-    ((6, 9, 6), (3, 3, 2), (1, 1, 1)),
+    ((5, 9, 7), (3, 3, 2), (1, 1, 1)),  # padded on every axis
+    ((10, 6, 6), (4, 4, 4), (0, 0, 0)),  # plain windows, padded
 ])
-def test_window_groups_reproduce_swins_slice_built_masks(grid, window, shift):
-    groups = shifted_window_groups(grid, window, shift, torch.device('cpu'))
-    nW = len(groups.order)
-    assert sorted(groups.order.tolist()) == list(range(nW))
-    assert torch.equal(groups.order[groups.inverse], torch.arange(nW))
-    assert groups.ranges[0][0] == 0 and groups.ranges[-1][1] == nW
-    assert all(a[1] == b[0] for a, b in zip(groups.ranges, groups.ranges[1:]))
-    masks = torch.zeros(nW, *([window[0] * window[1] * window[2]] * 2))
-    for start, end, mask in groups.ranges:
+def test_layout_equals_pad_roll_partition_and_swins_masks(size, window, shift):
+    """The gather reproduces Video Swin's pad -> roll -> partition, grouped by mask."""
+    layout = window_layout(size, window, shift, torch.device('cpu'))
+    B, C = 2, 3
+    x = torch.randn(B, *size, C)
+    tokens = torch.cat([x.view(B, -1, C), torch.zeros(B, 1, C)], 1)
+    windows = tokens.index_select(1, layout.gather).view(B, layout.num_windows, -1, C)
+    grid = [-(-s // w) * w for s, w in zip(size, window)]
+    padded = F.pad(x, (0, 0, 0, grid[2] - size[2], 0, grid[1] - size[1], 0, grid[0] - size[0]))
+    rolled = torch.roll(padded, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
+    reference = partition(rolled, window).view(B, layout.num_windows, -1, C)  # raster order
+    torch.testing.assert_close(windows, reference[:, layout.order])
+    assert layout.padded == (list(grid) != list(size))
+    # round trip: every token comes back from its window position
+    torch.testing.assert_close(windows.reshape(B, -1, C).index_select(1, layout.scatter),
+                               x.view(B, -1, C))
+    # the groups tile the windows, and each group's mask is Swin's mask of its windows
+    assert sorted(layout.order.tolist()) == list(range(layout.num_windows))
+    assert layout.ranges[0][0] == 0 and layout.ranges[-1][1] == layout.num_windows
+    assert all(a[1] == b[0] for a, b in zip(layout.ranges, layout.ranges[1:]))
+    N = window[0] * window[1] * window[2]
+    masks = torch.zeros(layout.num_windows, N, N)
+    for start, end, mask in layout.ranges:
         if mask is not None:
-            masks[groups.order[start:end]] = mask
-    # the Video Swin construction: label 27 slabs of the padded volume, compare windows
-    torch.testing.assert_close(masks, slice_mask(*grid, window, shift))
-
-
-def test_unshifted_grid_has_no_groups_and_partition_round_trips():
-    assert shifted_window_groups((8, 8, 8), (4, 4, 4), (0, 0, 0), torch.device('cpu')) is None
-    x = torch.arange(2 * 8 * 16 * 4 * 3, dtype=torch.float).view(2, 8, 16, 4, 3)
-    w = window_partition(x, (4, 8, 2))
-    assert w.shape == (2 * 2 * 2, 2, 64, 3)  # window-major: (nW, B, N, C)
-    # the first window of each sample holds x[:, :4, :8, :2] in raster order
-    torch.testing.assert_close(w[0], x[:, :4, :8, :2].reshape(2, 64, 3))
-    torch.testing.assert_close(w[1], x[:, :4, :8, 2:4].reshape(2, 64, 3))
-    torch.testing.assert_close(window_reverse(w, (4, 8, 2), (8, 16, 4)), x)
+            masks[layout.order[start:end]] = mask
+    if any(shift):
+        torch.testing.assert_close(masks, slice_mask(*grid, window, shift))
+    else:
+        assert len(layout.ranges) == 1 and layout.ranges[0][2] is None

@@ -1,12 +1,10 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""Building blocks of the isotropic 3D Swin Transformer (helpers first, then modules).
+"""Building blocks of the isotropic 3D Swin Transformer (window geometry: window_layout.py).
 
 Tensors inside the blocks are channels-last: ``(B, D, H, W, C)`` where ``(D, H, W)`` are the
 volume axes ``(X, Y, Z)``.
 """
-import itertools
-from functools import lru_cache
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -16,116 +14,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
 from .window_attention import explicit_window_attention, window_attention
-
-Triple = Tuple[int, int, int]
-
-# Attention logits between tokens of different shifted regions get this value, as in Swin.
-MASK_VALUE = -100.0
-
-
-def get_window_size(x_size: Sequence[int], window_size: Triple,
-                    shift_size: Triple) -> Tuple[Triple, Triple]:
-    """Window and shift actually used for a token grid, as in Video Swin.
-
-    An axis whose token count is not larger than the window takes the whole axis as its window
-    and is not shifted.
-    """
-    use_window, use_shift = list(window_size), list(shift_size)
-    for i, size in enumerate(x_size):
-        if size <= window_size[i]:
-            use_window[i] = size
-            use_shift[i] = 0
-    return tuple(use_window), tuple(use_shift)
-
-
-def window_partition(x: torch.Tensor, window_size: Triple) -> torch.Tensor:
-    """(B, D, H, W, C) -> (nW, B, N, C) with N = prod(window_size), windows in raster order.
-
-    Window-major (the batch inside): a range of windows is then contiguous for every sample.
-    """
-    B, D, H, W, C = x.shape
-    wd, wh, ww = window_size
-    x = x.view(B, D // wd, wd, H // wh, wh, W // ww, ww, C)
-    x = x.permute(1, 3, 5, 0, 2, 4, 6, 7)
-    return x.reshape(-1, B, wd * wh * ww, C)
-
-
-def window_reverse(windows: torch.Tensor, window_size: Triple,
-                   grid: Triple) -> torch.Tensor:
-    """(nW, B, N, C) -> (B, D, H, W, C); the inverse of :func:`window_partition`."""
-    B, C = windows.shape[1], windows.shape[-1]
-    D, H, W = grid
-    wd, wh, ww = window_size
-    x = windows.view(D // wd, H // wh, W // ww, B, wd, wh, ww, C)
-    x = x.permute(3, 0, 4, 1, 5, 2, 6, 7)
-    return x.reshape(B, D, H, W, C)
-
-
-@lru_cache(maxsize=16)
-def relative_position_index(window_size: Triple) -> torch.Tensor:
-    """Video Swin's (N, N) index into the ((2wd-1)(2wh-1)(2ww-1), nH) bias table."""
-    coords = torch.stack(
-        torch.meshgrid(*[torch.arange(w) for w in window_size], indexing='ij')).flatten(1)
-    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    wd, wh, ww = window_size
-    rel = rel + torch.tensor([wd - 1, wh - 1, ww - 1])
-    strides = torch.tensor([(2 * wh - 1) * (2 * ww - 1), 2 * ww - 1, 1])
-    return (rel * strides).sum(-1)
-
-
-class WindowGroups(NamedTuple):
-    """Windows of a shifted grid ordered so that each range shares one shift mask.
-
-    After the cyclic shift only the last window along a shifted axis straddles the wrap-around
-    (its first ``window - shift`` positions come from one region, the rest from another); every
-    other window lies inside one region. A window's mask therefore depends only on which axes
-    it is last along: at most 8 distinct (N, N) masks, and none for interior windows.
-    """
-    order: torch.Tensor  # (nW,) raster window index of each grouped position
-    inverse: torch.Tensor  # (nW,) grouped position of each raster window
-    ranges: Tuple[Tuple[int, int, Optional[torch.Tensor]], ...]  # (start, end, mask or None)
-
-
-def _window_mask(window_size: Triple, shift_size: Triple, last: Tuple[bool, ...]) -> torch.Tensor:
-    """Additive (N, N) mask of a window that is last along the axes flagged in ``last``."""
-    ids = []
-    for w, s, is_last in zip(window_size, shift_size, last):
-        axis = torch.zeros(w, dtype=torch.long)
-        if is_last:  # positions w - s .. w - 1 wrapped around from the volume's start
-            axis[w - s:] = 1
-        ids.append(axis)
-    region = (ids[0][:, None, None] * 4 + ids[1][None, :, None] * 2 +
-              ids[2][None, None, :]).flatten()
-    same = region[:, None] == region[None, :]
-    return torch.zeros(same.shape).masked_fill_(~same, MASK_VALUE)
-
-
-@lru_cache(maxsize=32)
-def shifted_window_groups(grid: Triple, window_size: Triple, shift_size: Triple,
-                          device: torch.device) -> Optional[WindowGroups]:
-    """:class:`WindowGroups` of a padded ``grid``; None when nothing is shifted."""
-    if not any(shift_size):
-        return None
-    counts = [g // w for g, w in zip(grid, window_size)]
-    index = torch.arange(counts[0] * counts[1] * counts[2]).view(*counts)
-    patterns = []
-    for last in itertools.product((False, True), repeat=3):
-        if any(is_last and not s for is_last, s in zip(last, shift_size)):
-            continue  # an unshifted axis has no straddling window
-        sel = [slice(c - 1, c) if is_last else slice(0, c - 1 if s else c)
-               for c, s, is_last in zip(counts, shift_size, last)]
-        members = index[tuple(sel)].flatten()
-        if members.numel():
-            mask = _window_mask(window_size, shift_size, last) if any(last) else None
-            patterns.append((members, mask))
-    order = torch.cat([m for m, _ in patterns])
-    ranges, start = [], 0
-    for members, mask in patterns:
-        ranges.append((start, start + members.numel(),
-                       None if mask is None else mask.to(device)))
-        start += members.numel()
-    return WindowGroups(order.to(device), torch.argsort(order).to(device), tuple(ranges))
-
+from .window_layout import Triple, get_window_size, relative_position_index, window_layout
 
 class WindowAttention3D(BaseModule):
     """Multi-head self attention inside 3D windows with a relative position bias.
@@ -277,29 +166,17 @@ class SwinBlock3D(BaseModule):
     def _attention(self, x: torch.Tensor) -> torch.Tensor:
         B, D, H, W, C = x.shape
         window, shift = get_window_size((D, H, W), self.window_size, self.shift_size)
-        x = self.norm1(x)
-        # Pad (after the norm, with zeros, as the reference) to whole windows.
-        pads = [(w - s % w) % w for s, w in zip((D, H, W), window)]
-        if any(pads):
-            x = F.pad(x, (0, 0, 0, pads[2], 0, pads[1], 0, pads[0]))
-        grid = tuple(x.shape[1:4])
-        if any(shift):
-            x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
-        windows = window_partition(x, window)  # (nW, B, N, C)
-        nW, B = windows.shape[:2]
-        groups = shifted_window_groups(grid, window, shift, x.device)
-        if groups is None:
-            windows = self.attn(windows.flatten(0, 1))
-        else:  # windows sharing a shift mask side by side
-            ranges = [(s * B, e * B, m) for s, e, m in groups.ranges]
-            windows = self.attn(windows.index_select(0, groups.order).flatten(0, 1), ranges)
-            windows = windows.view(nW, B, *windows.shape[1:]).index_select(0, groups.inverse)
-        x = window_reverse(windows.view(nW, B, *windows.shape[-2:]), window, grid)
-        if any(shift):
-            x = torch.roll(x, shifts=shift, dims=(1, 2, 3))
-        if any(pads):
-            x = x[:, :D, :H, :W].contiguous()
-        return x
+        layout = window_layout((D, H, W), window, shift, x.device)
+        tokens = self.norm1(x).view(B, -1, C)
+        if layout.padded:  # padding positions read a zero token (after the norm, as Swin)
+            tokens = torch.cat([tokens, tokens.new_zeros(B, 1, C)], dim=1)
+        # pad + roll + window partition + grouping by mask: one gather
+        windows = tokens.index_select(1, layout.gather).view(B, layout.num_windows, -1, C)
+        windows = windows.transpose(0, 1)  # window-major: (nW, B, N, C)
+        ranges = [(s * B, e * B, m) for s, e, m in layout.ranges]
+        out = self.attn(windows.reshape(-1, windows.shape[2], C), ranges)
+        out = out.view(layout.num_windows, B, -1, C).transpose(0, 1).reshape(B, -1, C)
+        return out.index_select(1, layout.scatter).view(B, D, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D, H, W, C) -> (B, D, H, W, C)."""

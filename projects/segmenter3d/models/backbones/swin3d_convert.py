@@ -20,7 +20,7 @@ from typing import Dict, Mapping, Tuple
 
 import torch
 
-from .swin3d_blocks import relative_position_index
+from .window_layout import relative_position_index
 
 REF_PREFIX = 'encoder.patch_embed.'
 _BLOCK = re.compile(r'^encoder\.patch_embed\.layers\.(\d+)\.(blocks\.\d+\..+|downsample\..+)$')

@@ -7,8 +7,8 @@ for 3DSeg-L at 128^3), keeps the probabilities for backward, and adds a per-wind
 Here
 
 * windows arrive grouped so that all windows of a group share one (N, N) shift mask (see
-  ``shifted_window_groups`` in ``swin3d_blocks.py``): the additive term of a group is one
-  (nH, N, N) tensor broadcast over its windows, never a per-window copy;
+  ``window_layout.py``): the additive term of a group is one (nH, N, N) tensor broadcast over
+  its windows, never a per-window copy;
 * on CPU the forward is torch's flash-attention kernel, which also returns each row's
   log-sum-exp; the backward recomputes the probabilities a window or two at a time from
   ``q, k`` and that log-sum-exp (the flash-attention recipe, in cache-sized chunks), and sums
