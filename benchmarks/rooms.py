@@ -5,8 +5,10 @@
 
 Rooms come in three sizes (sides clamped to 4, 6 and 8 m) so the table also shows how time
 grows with room volume. MONAI's BasicUNet and SwinUNETR run too when MONAI is installed. Each
-model runs in its own process with the same thread count (random weights: speed only); peak
-memory is that process's peak RSS. Appends to benchmarks/RESULTS.md.
+model runs in its own process with the same thread count (random weights: speed only), smallest
+rooms first, so the process's peak RSS after each room size (minus its RSS before inference) is
+the peak up to that size.
+Appends to benchmarks/RESULTS.md.
 """
 import argparse
 import json
@@ -26,6 +28,14 @@ MODELS = {
     'UNet3D': 'unet3d/unet3d_panorooms.py',
 }
 EXTENTS = (4.0, 6.0, 8.0)
+
+
+def rss_mb() -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def rooms(n: int, voxel_size: float):
@@ -56,23 +66,23 @@ def child(name: str, n: int, voxel_size: float, threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
     model, forward = build(name)
-    data = rooms(n, voxel_size)
+    # smallest rooms first: the process's peak memory after each size is that size's peak
+    data = sorted(rooms(n, voxel_size), key=lambda r: r[0])
     per_size = {e: [0.0, 0] for e in EXTENTS}
-    total = 0.0
+    peak, base = {}, rss_mb()
     with torch.no_grad():
         forward(torch.from_numpy(data[0][1])[None])  # warm-up
         for extent, volume in data:
             x = torch.from_numpy(volume)[None]
             t = time.perf_counter()
             forward(x)
-            dt = time.perf_counter() - t
-            total += dt
-            per_size[extent][0] += dt
+            per_size[extent][0] += time.perf_counter() - t
             per_size[extent][1] += volume[0].size
-    return dict(total=total, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            peak[str(extent)] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    return dict(total=sum(t for t, _ in per_size.values()), peak_mb=max(peak.values()),
                 params=sum(p.numel() for p in model.parameters()),
                 per_size={str(e): (t / max(v, 1) * 1e6) for e, (t, v) in per_size.items()},
-                voxels={str(e): v for e, (t, v) in per_size.items()})
+                voxels={str(e): v for e, (t, v) in per_size.items()}, peak_by_size=peak)
 
 
 def main():
@@ -95,13 +105,15 @@ def main():
         res[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(name, res[name], flush=True)
     unet = res['UNet3D']['total']
-    rows = [f"| {n} | {r['params']:,} | {r['total']:.1f} | {unet / r['total']:.2f}x | "
-            f"{r['peak_mb']:.0f} | " + ' | '.join(f"{r['per_size'][str(e)]:.2f}" for e in EXTENTS)
-            + ' |' for n, r in res.items()]
+    rows = [f"| {n} | {r['params']:,} | {r['total']:.1f} | {unet / r['total']:.2f}x | " +
+            ' | '.join(f"{r['per_size'][str(e)]:.2f}" for e in EXTENTS) + ' | ' +
+            ' / '.join(f"{r['peak_by_size'][str(e)]:.0f}" for e in EXTENTS) + ' |'
+            for n, r in res.items()]
     vox = res['UNet3D']['voxels']
-    header = ('| model | parameters | total (s) | speed-up vs UNet3D | peak MB | ' +
+    header = ('| model | parameters | total (s) | speed-up vs UNet3D | ' +
               ' | '.join(f'us/voxel, {e:.0f} m rooms ({vox[str(e)] / 1e6:.1f} M voxels)'
-                         for e in EXTENTS) + ' |\n' + '|---' * (5 + len(EXTENTS)) + '|')
+                         for e in EXTENTS) + ' | peak MB over the model, after the 4 / 6 / 8 m rooms |\n' +
+              '|---' * (5 + len(EXTENTS)) + '|')
     text = (f'\n## rooms.py, {time.strftime("%Y-%m-%d")}\n\n{args.rooms} generated rooms at '
             f'{args.voxel_size * 100:.0f} cm (sides clamped to 4/6/8 m), whole-room inference, '
             f'batch 1, {args.threads} threads, random weights.\n\nCommand: `python '

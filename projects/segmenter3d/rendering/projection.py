@@ -17,14 +17,11 @@ from torch import Tensor
 from .raycaster import RayHits
 
 
-def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape) -> Tensor:
-    """A CSR matrix from COO entries (duplicates summed), with int32 indices."""
+def _csr(crow: Tensor, col: Tensor, values: Tensor, shape) -> Tensor:
+    """A CSR matrix with int32 indices (columns need not be sorted or unique)."""
     with warnings.catch_warnings():  # torch flags sparse CSR as beta
         warnings.simplefilter('ignore', UserWarning)
-        coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape).coalesce()
-        csr = coo.to_sparse_csr()
-        return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(),
-                                       csr.values(), shape)
+        return torch.sparse_csr_tensor(crow.int(), col.int(), values, shape)
 
 
 def _spmm(matrix: Tensor, dense: Tensor) -> Tensor:
@@ -92,11 +89,22 @@ class HitProjector:
             index.append((ids[0] * Y + ids[1]) * Z + ids[2])
             weight.append(w[0] * w[1] * w[2])
         index, weight = torch.stack(index, 1), torch.stack(weight, 1).float()
-        self.voxels, column = torch.unique(index, return_inverse=True)
-        rows = torch.arange(len(self.pixels), device=index.device).repeat_interleave(8)
-        shape = (len(self.pixels), len(self.voxels))
-        self.matrix = _csr(rows, column.reshape(-1), weight.reshape(-1), shape)
-        self.matrix_t = _csr(column.reshape(-1), rows, weight.reshape(-1), shape[::-1])
+        # One sort of the 8P corner indices gives the used voxels (U), each entry's column,
+        # and the transpose's row order: no COO coalescing.
+        flat, weight = index.reshape(-1), weight.reshape(-1)
+        order = flat.argsort(stable=True)
+        ordered = flat[order]
+        first = torch.ones_like(ordered, dtype=torch.bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        self.voxels = ordered[first]
+        column = torch.empty_like(flat)
+        column[order] = first.long().cumsum(0) - 1
+        P, U = len(self.pixels), len(self.voxels)
+        step8 = torch.arange(0, 8 * P + 1, 8, device=flat.device)
+        self.matrix = _csr(step8, column, weight, (P, U))  # row p: its 8 corners
+        counts = torch.bincount(column, minlength=U)
+        crow_t = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        self.matrix_t = _csr(crow_t, order // 8, weight[order], (U, P))
 
     @property
     def device(self) -> torch.device:
