@@ -25,17 +25,10 @@ import time
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, osp.join(HERE, '..', 'tests'))
+from measure import rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 
 IMPLS = ('plain', 'ours')
-
-
-def rss_mb() -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def build(variant: str, impl: str):

@@ -1,8 +1,9 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """TSDFRaycaster speed: panorama hits for a generated 4 cm room, and projection of 30-class
-logits at the cached hits with backward (the per-step cost of distillation): through the
-room's ``HitProjector`` (what the distiller uses; built once per room) and, for comparison,
-through ``grid_sample`` at the hit points (``TSDFRaycaster.project``).
+logits at the cached hits, forward and backward from a given upstream gradient (the per-step
+cost of distillation): through the room's ``HitProjector`` (what the distiller uses; built once
+per room) and, for comparison, through ``grid_sample`` at the hit points
+(``TSDFRaycaster.project``).
 
     python benchmarks/raycast.py [--height 512 --width 1024 --repeats 5]
 
@@ -50,16 +51,20 @@ def main():
         t_build = median_time(lambda: HitProjector(hits, tsdf.shape), args.repeats)
         projector = HitProjector(hits, tsdf.shape)
 
+        # backward from a dense upstream gradient, as the distillation loss gives
+        grad_rows = torch.randn(len(projector.pixels), 30)
+        grad_pano = torch.randn(30, args.height, args.width)
+
         def rows():  # the distiller's step: (P, 30) rows at the hit pixels
-            projector.sample(logits).sum().backward()
+            projector.sample(logits).backward(grad_rows)
             logits.grad = None
 
         def panorama():  # the same as a (30, H, W) panorama
-            projector(logits).sum().backward()
+            projector(logits).backward(grad_pano)
             logits.grad = None
 
         def grid():
-            caster.project(logits, hits).sum().backward()
+            caster.project(logits, hits).backward(grad_pano)
             logits.grad = None
 
         t_rows, t_pano, t_grid = (median_time(f, args.repeats) for f in (rows, panorama, grid))

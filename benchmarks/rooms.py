@@ -21,6 +21,7 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
+from measure import rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 MODELS = {
     '3DSeg-T': '3dseg/3dseg-t_panorooms.py', '3DSeg-B': '3dseg/3dseg-b_panorooms.py',
@@ -28,14 +29,6 @@ MODELS = {
     'UNet3D': 'unet3d/unet3d_panorooms.py',
 }
 EXTENTS = (4.0, 6.0, 8.0)
-
-
-def rss_mb() -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def rooms(n: int, voxel_size: float):

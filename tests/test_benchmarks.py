@@ -28,3 +28,13 @@ def test_monai_basic_unet_runs_on_an_odd_room():
         assert net(torch.rand(1, 4, 40, 36, 20)).shape == (1, 30, 40, 36, 20)
     with pytest.raises(ValueError, match='unknown peer'):
         peers.build_peer('UNETR++')
+
+
+def test_backbone_benchmark_compares_the_same_network():
+    """The plain reference the speed goals are measured against gives our logits."""
+    import backbone
+    assert backbone.agreement('t') < 1e-4
+    forward, module, loss = backbone.build('t', 'ours')
+    x, labels = torch.rand(1, 4, 16, 16, 16), torch.randint(0, 30, (1, 16, 16, 16))
+    loss(forward(x), labels).backward()
+    assert all(p.grad is not None for p in module.parameters())
