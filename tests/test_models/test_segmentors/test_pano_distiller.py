@@ -163,3 +163,21 @@ def test_panorama_of_another_resolution_is_resized_for_teacher_and_rays():
     assert model.teacher_logits(samples[0], inputs.device).shape == (30, 8, 16)
     assert torch.isfinite(losses[model.distill_loss.loss_name]) and \
         losses[model.distill_loss.loss_name] > 0
+
+
+def test_room_caches_keep_the_most_recently_used_rooms():
+    model = build(max_cached_rooms=2)
+    calls = []
+    inference = model.teacher.inference
+    model.teacher.inference = lambda *a, **k: calls.append(1) or inference(*a, **k)
+    batches = {seed: room_batch(seed) for seed in (6, 7, 8)}
+    with torch.no_grad():
+        for seed in (6, 7, 6, 8):  # 8 evicts 7, the least recently used
+            model.loss(*batches[seed])
+    assert model._geometry.keys() == ['room6', 'room8'] == model._teacher_logits.keys()
+    assert len(calls) == 3  # room6's second visit came from the cache
+    with torch.no_grad():
+        model.loss(*batches[7])
+    assert len(calls) == 4 and model._geometry.keys() == ['room8', 'room7']
+    with pytest.raises(ValueError, match='max_cached_rooms'):
+        build(max_cached_rooms=0)
