@@ -110,6 +110,18 @@ class HitProjector:
     def device(self) -> torch.device:
         return self.pixels.device
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the projector's tensors."""
+        total = 0
+        for value in self.__dict__.values():
+            if isinstance(value, Tensor) and value.layout == torch.sparse_csr:
+                total += sum(t.nbytes for t in (value.crow_indices(), value.col_indices(),
+                                                value.values()))
+            elif isinstance(value, Tensor):
+                total += value.nbytes
+        return total
+
     def to(self, device) -> 'HitProjector':
         """This projector on ``device`` (itself when already there)."""
         if torch.device(device) == self.device:

@@ -104,7 +104,7 @@ def test_hits_and_teacher_logits_are_computed_once_per_room():
     with torch.no_grad():
         first = model.loss(inputs, samples)['loss_dist']
         second = model.loss(inputs, samples)['loss_dist']
-    assert len(calls) == 1 and model._geometry.keys() == ['room2']
+    assert len(calls) == 1 and model._rooms.keys() == ['room2']
     torch.testing.assert_close(first, second, rtol=2e-3, atol=1e-4)  # cached in float16
 
 
@@ -165,19 +165,26 @@ def test_panorama_of_another_resolution_is_resized_for_teacher_and_rays():
         losses[model.distill_loss.loss_name] > 0
 
 
-def test_room_caches_keep_the_most_recently_used_rooms():
-    model = build(max_cached_rooms=2)
+def test_room_cache_keeps_the_most_recently_used_rooms_within_its_budget():
+    batches = {seed: room_batch(seed) for seed in (6, 7, 8)}
+    sizes = {}
+    unlimited = build(room_cache_mb=None)
+    with torch.no_grad():
+        for seed in (6, 7, 8):
+            unlimited.loss(*batches[seed])
+            sizes[seed] = unlimited._rooms.get(f'room{seed}').nbytes
+    budget = max(sizes[6] + sizes[7], sizes[6] + sizes[8])  # two rooms fit, not three
+    model = build(room_cache_mb=budget / 2**20)
     calls = []
     inference = model.teacher.inference
     model.teacher.inference = lambda *a, **k: calls.append(1) or inference(*a, **k)
-    batches = {seed: room_batch(seed) for seed in (6, 7, 8)}
     with torch.no_grad():
         for seed in (6, 7, 6, 8):  # 8 evicts 7, the least recently used
             model.loss(*batches[seed])
-    assert model._geometry.keys() == ['room6', 'room8'] == model._teacher_logits.keys()
+    assert model._rooms.keys() == ['room6', 'room8'] and model._rooms.nbytes <= budget
     assert len(calls) == 3  # room6's second visit came from the cache
     with torch.no_grad():
         model.loss(*batches[7])
-    assert len(calls) == 4 and model._geometry.keys() == ['room8', 'room7']
-    with pytest.raises(ValueError, match='max_cached_rooms'):
-        build(max_cached_rooms=0)
+    assert len(calls) == 4 and model._rooms.keys() == ['room8', 'room7']
+    with pytest.raises(ValueError, match='room_cache_mb'):
+        build(room_cache_mb=0)

@@ -12,7 +12,9 @@ Here
 * on CPU the forward is torch's flash-attention kernel, which also returns each row's
   log-sum-exp; the backward recomputes the probabilities a window or two at a time from
   ``q, k`` and that log-sum-exp (the flash-attention recipe, in cache-sized chunks), and sums
-  the bias gradient over windows, which torch's fused CPU backward cannot give;
+  the bias gradient over windows, which torch's fused CPU backward cannot give; masked pairs
+  get exactly 0 there (their weight, below exp(-100), would be a float32 denormal, and
+  denormals slow every later product down many times);
 * elsewhere (CUDA), or with attention dropout, each group is one
   ``scaled_dot_product_attention`` call, whose own kernels differentiate the additive mask.
 """
@@ -30,6 +32,8 @@ WindowGroups = Sequence[Tuple[int, int, Optional[Tensor]]]
 CHUNK_BYTES = 8 * 2**20
 # Log-probabilities are clamped to [EXP_FLOOR, 0] before exp (exp(-80) ~ 2e-35).
 EXP_FLOOR = -80.
+# torch's CPU flash kernel with its log-sum-exp (a private op; torch >= 2.3 has it)
+HAS_FLASH_CPU = hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu')
 
 
 def _flash_cpu(q: Tensor, k: Tensor, v: Tensor, term: Tensor) -> Tuple[Tensor, Tensor]:
@@ -128,6 +132,7 @@ def window_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, groups: Wind
     Returns:
         Tensor: (nW', nH, N, hd).
     """
-    if q.device.type == 'cpu' and dropout_p == 0 and q.dtype in (torch.float32, torch.float64):
+    if (HAS_FLASH_CPU and q.device.type == 'cpu' and dropout_p == 0
+            and q.dtype in (torch.float32, torch.float64)):
         return _CPUWindowAttention.apply(q, k, v, bias, groups)
     return _attention_by_group(q, k, v, bias, groups, dropout_p)

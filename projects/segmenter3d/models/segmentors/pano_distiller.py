@@ -1,7 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """2D panorama -> 3D distillation (the paper's contribution)."""
-from collections import OrderedDict
-from typing import Hashable, List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +11,7 @@ from torch import Tensor
 
 from ...rendering import HitProjector, RayHits
 from ...structures import VolumeDataSample
+from .room_cache import RoomCache, RoomEntry
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
 
@@ -27,47 +27,18 @@ def panorama_logits(segmentor, image: Tensor, size) -> Tensor:
                          align_corners=False)[0]
 
 
-class RoomCache:
-    """Per-room values kept for later visits; beyond ``size`` rooms (None: no limit) the least
-    recently used is dropped."""
-
-    def __init__(self, size: Optional[int] = None) -> None:
-        if size is not None and size < 1:
-            raise ValueError(f'max_cached_rooms must be positive or None, got {size}')
-        self.size = size
-        self._data: 'OrderedDict[Hashable, object]' = OrderedDict()
-
-    def get(self, key: Hashable):
-        if key not in self._data:
-            return None
-        self._data.move_to_end(key)
-        return self._data[key]
-
-    def put(self, key: Hashable, value) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if self.size is not None and len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._data
-
-    def keys(self) -> List[Hashable]:
-        return list(self._data)
-
-
 @MODELS.register_module()
 class PanoDistiller(VolumeEncoderDecoder):
     """A 3D Segmenter student distilled from a frozen 2D panorama teacher.
 
     The distiller *is* the student (its backbone and head sit where a
     :class:`VolumeEncoderDecoder` has them, so its checkpoints load into a plain one and
-    ``tools/test.py`` evaluates the student). Per room: student logits on the whole room, projected
-    at the room's cached ray hits (one ``grid_sample``), against the teacher's logits on the room's
-    panorama; ``loss = CE + loss_dist`` (:class:`PanoramicKDLoss` over pixels whose ray hit).
-    The rays of a room are cast once and kept as a :class:`HitProjector` (a sparse matrix), and
-    the teacher's logits at the hit pixels are kept too: a step samples the student with one
-    sparse matrix product and compares (P, K) rows.
+    ``tools/test.py`` evaluates the student). Per room: student logits on the whole room, sampled
+    at the room's ray hits, against the teacher's logits on the room's panorama;
+    ``loss = CE + loss_dist`` (:class:`PanoramicKDLoss` over pixels whose ray hit). The rays of a
+    room are cast once and kept as a :class:`HitProjector` (a sparse matrix), with the teacher's
+    logits at the hit pixels: a step samples the student with one sparse matrix product and
+    compares (P, K) rows.
 
     The teacher (any mmseg segmentor config + checkpoint) is kept outside the module tree: it is
     never in ``state_dict``, never in the optimiser, always in eval mode and run without gradients.
@@ -80,11 +51,12 @@ class PanoDistiller(VolumeEncoderDecoder):
         raycaster (dict): ``TSDFRaycaster`` config; its height x width is the distillation
             panorama. Defaults to 256 x 512.
         distill_loss (dict): Defaults to ``PanoramicKDLoss`` with tau 20.
-        cache_teacher_logits (bool): Keep each room's teacher logits (float16, CPU) after the
-            first visit; the teacher is frozen, so they never change. Defaults to True.
-        max_cached_rooms (int, optional): Rooms whose rays and teacher logits are kept (least
-            recently used dropped). Per room at 256 x 512: about 20 MB of rays and 8 MB of
-            logits. Defaults to 256; None keeps every room.
+        cache_teacher_logits (bool): Keep each room's teacher logits at the hit pixels
+            (float16) after the first visit; the teacher is frozen, so they never change.
+            Defaults to True.
+        room_cache_mb (float, optional): CPU memory for the rooms' rays, projectors and teacher
+            logits (least recently used rooms dropped beyond it). A room takes about 29 MB at
+            256 x 512, 111 MB at 512 x 1024. Defaults to 4096; None keeps every room.
         **kwargs: :class:`VolumeEncoderDecoder` arguments.
     """
 
@@ -96,7 +68,7 @@ class PanoDistiller(VolumeEncoderDecoder):
                  raycaster: dict = dict(type='TSDFRaycaster', height=256, width=512),
                  distill_loss: dict = dict(type='PanoramicKDLoss', tau=20.0),
                  cache_teacher_logits: bool = True,
-                 max_cached_rooms: Optional[int] = 256,
+                 room_cache_mb: Optional[float] = 4096,
                  **kwargs) -> None:
         super().__init__(backbone, decode_head, **kwargs)
         teacher = self._build_teacher(teacher_config, teacher_checkpoint)
@@ -105,8 +77,7 @@ class PanoDistiller(VolumeEncoderDecoder):
         self.raycaster = TASK_UTILS.build(raycaster)
         self.distill_loss = MODELS.build(distill_loss)
         self.cache_teacher_logits = cache_teacher_logits
-        self._geometry = RoomCache(max_cached_rooms)  # room -> (hits, projector)
-        self._teacher_logits = RoomCache(max_cached_rooms)
+        self._rooms = RoomCache(room_cache_mb)
 
     def _build_teacher(self, config, checkpoint: Optional[str]):
         cfg = Config.fromfile(config) if isinstance(config, str) else Config(dict(config))
@@ -134,26 +105,25 @@ class PanoDistiller(VolumeEncoderDecoder):
         return self
 
     # ------------------------------------------------------------------ per-room caches
-    def _room_geometry(self, tsdf: Tensor,
-                       sample: VolumeDataSample) -> Tuple[RayHits, HitProjector]:
-        """Rays of a room cast once from its camera, with their projector, and reused."""
+    def _room(self, tsdf: Tensor, sample: VolumeDataSample) -> RoomEntry:
+        """A room's rays cast from its camera with their projector (on the CPU), kept."""
         key = sample.metainfo.get('room_id')
-        cached = self._geometry.get(key) if key is not None else None
-        if cached is None:
+        entry = self._rooms.get(key) if key is not None else None
+        if entry is None:
             camera = sample.metainfo.get('camera')
             if camera is None:  # rooms without a camera: the volume centre
                 camera = [(s - 1) / 2 for s in tsdf.shape]
             tsdf = tsdf.detach().float()
             hits = self.raycaster.cast(tsdf, torch.as_tensor(camera, dtype=torch.float32,
                                                              device=tsdf.device))
-            cached = (hits, HitProjector(hits, tsdf.shape))
+            entry = RoomEntry(hits.to('cpu'), HitProjector(hits, tsdf.shape).to('cpu'))
             if key is not None:
-                self._geometry.put(key, cached)
-        return cached
+                self._rooms.put(key, entry)
+        return entry
 
     def room_hits(self, tsdf: Tensor, sample: VolumeDataSample) -> RayHits:
         """Pixel -> surface hits of a room (cast once per room)."""
-        return self._room_geometry(tsdf, sample)[0]
+        return self._room(tsdf, sample).hits
 
     @torch.no_grad()
     def teacher_logits(self, sample: VolumeDataSample, device) -> Tensor:
@@ -166,17 +136,18 @@ class PanoDistiller(VolumeEncoderDecoder):
         return panorama_logits(self.teacher, sample.panorama.to(device),
                                (self.raycaster.height, self.raycaster.width))
 
-    def teacher_rows(self, sample: VolumeDataSample, projector: HitProjector) -> Tensor:
-        """(P, K) teacher logits at the pixels whose ray hit (``projector.pixels``), kept
-        (float16, CPU) per room after the first visit when ``cache_teacher_logits``."""
-        key = sample.metainfo.get('room_id')
-        rows = self._teacher_logits.get(key) if self.cache_teacher_logits else None
+    def teacher_rows(self, sample: VolumeDataSample, entry: RoomEntry, device) -> Tensor:
+        """(P, K) teacher logits at the room's hit pixels, kept with the room when
+        ``cache_teacher_logits``."""
+        rows = entry.teacher_rows if self.cache_teacher_logits else None
         if rows is None:
-            logits = self.teacher_logits(sample, projector.device)
-            rows = logits.flatten(1).index_select(1, projector.pixels).t().contiguous()
+            logits = self.teacher_logits(sample, device)
+            rows = logits.flatten(1).index_select(1, entry.projector.pixels.to(device)).t()
+            key = sample.metainfo.get('room_id')
             if self.cache_teacher_logits and key is not None:
-                self._teacher_logits.put(key, rows.half().cpu())
-        return rows.to(projector.device, torch.float32)
+                entry.teacher_rows = rows.half().cpu()
+                self._rooms.put(key, entry)  # it grew
+        return rows.to(device, torch.float32)
 
     # ------------------------------------------------------------------ training
     def student_panorama(self, logits: Tensor, projector: HitProjector) -> Tensor:
@@ -191,9 +162,11 @@ class PanoDistiller(VolumeEncoderDecoder):
         for volume, room_logits, sample in zip(inputs, logits, data_samples):
             shape = sample.metainfo.get('padded_from', volume.shape[1:])
             tsdf = volume[0, :shape[0], :shape[1], :shape[2]]
-            projector = self._room_geometry(tsdf, sample)[1]
+            entry = self._room(tsdf, sample)
             # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensors
-            student = projector.sample(room_logits[:, :shape[0], :shape[1], :shape[2]])
-            dist.append(self.distill_loss(student, self.teacher_rows(sample, projector)))
+            student = entry.projector.to(inputs.device).sample(
+                room_logits[:, :shape[0], :shape[1], :shape[2]])
+            dist.append(self.distill_loss(student,
+                                          self.teacher_rows(sample, entry, inputs.device)))
         losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
         return losses

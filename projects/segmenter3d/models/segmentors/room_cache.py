@@ -1,0 +1,63 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""What distillation keeps per room between visits, within a memory budget."""
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Hashable, List, Optional
+
+from torch import Tensor
+
+from ...rendering import HitProjector, RayHits
+
+
+@dataclass
+class RoomEntry:
+    """A room's rays (cast once), their projector and, once computed, the teacher's logits at
+    the hit pixels; kept on the CPU."""
+    hits: RayHits
+    projector: HitProjector
+    teacher_rows: Optional[Tensor] = None  # (P, K) float16
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.hits.points, self.hits.depth, self.hits.valid]
+        if self.teacher_rows is not None:
+            tensors.append(self.teacher_rows)
+        return sum(t.nbytes for t in tensors) + self.projector.nbytes
+
+
+class RoomCache:
+    """Room entries for later visits, least recently used dropped beyond ``max_mb`` megabytes.
+
+    Args:
+        max_mb (float, optional): Budget; None keeps every room.
+    """
+
+    def __init__(self, max_mb: Optional[float] = None) -> None:
+        if max_mb is not None and max_mb <= 0:
+            raise ValueError(f'room_cache_mb must be positive or None, got {max_mb}')
+        self.max_bytes = None if max_mb is None else max_mb * 2**20
+        self._entries: 'OrderedDict[Hashable, RoomEntry]' = OrderedDict()
+        self._sizes = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self._sizes.values())
+
+    def get(self, key: Hashable) -> Optional[RoomEntry]:
+        if key not in self._entries:
+            return None
+        self._entries.move_to_end(key)
+        return self._entries[key]
+
+    def put(self, key: Hashable, entry: RoomEntry) -> None:
+        """Keep (or re-measure, after it grew) ``entry``; then drop rooms over the budget,
+        oldest first (a room larger than the whole budget is not kept)."""
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        self._sizes[key] = entry.nbytes
+        while self.max_bytes is not None and self._entries and self.nbytes > self.max_bytes:
+            old, _ = self._entries.popitem(last=False)
+            del self._sizes[old]
+
+    def keys(self) -> List[Hashable]:
+        return list(self._entries)
