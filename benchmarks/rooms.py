@@ -105,7 +105,8 @@ def main():
     vox = res['UNet3D']['voxels']
     header = ('| model | parameters | total (s) | speed-up vs UNet3D | ' +
               ' | '.join(f'us/voxel, {e:.0f} m rooms ({vox[str(e)] / 1e6:.1f} M voxels)'
-                         for e in EXTENTS) + ' | peak MB over the model, after the 4 / 6 / 8 m rooms |\n' +
+                         for e in EXTENTS) +
+              ' | peak MB over the model, after the 4 / 6 / 8 m rooms |\n' +
               '|---' * (5 + len(EXTENTS)) + '|')
     text = (f'\n## rooms.py, {time.strftime("%Y-%m-%d")}\n\n{args.rooms} generated rooms at '
             f'{args.voxel_size * 100:.0f} cm (sides clamped to 4/6/8 m), whole-room inference, '

@@ -16,6 +16,7 @@ from mmengine.model.weight_init import trunc_normal_
 from .window_attention import explicit_window_attention, window_attention
 from .window_layout import Triple, get_window_size, relative_position_index, window_layout
 
+
 class WindowAttention3D(BaseModule):
     """Multi-head self attention inside 3D windows with a relative position bias.
 
