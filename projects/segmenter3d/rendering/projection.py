@@ -126,10 +126,8 @@ class HitProjector:
         """This projector on ``device`` (itself when already there)."""
         if torch.device(device) == self.device:
             return self
-        moved = object.__new__(HitProjector)
-        moved.__dict__.update({k: v.to(device) if isinstance(v, Tensor) else v
-                               for k, v in self.__dict__.items()})
-        return moved
+        return self._replace(**{k: v.to(device) for k, v in self.__dict__.items()
+                                if isinstance(v, Tensor)})
 
     def sample(self, values: Tensor) -> Tensor:
         """(C, X, Y, Z) -> (P, C): the values at the P pixels whose ray hit (``pixels``, in
@@ -155,7 +153,10 @@ class HitProjector:
 
     def _with_dtype(self, dtype: torch.dtype) -> 'HitProjector':
         """A shallow copy whose matrices hold ``dtype`` (float64 checks, half on GPU)."""
+        return self._replace(matrix=self.matrix.to(dtype), matrix_t=self.matrix_t.to(dtype))
+
+    def _replace(self, **fields) -> 'HitProjector':
+        """A shallow copy with some fields replaced."""
         other = object.__new__(HitProjector)
-        other.__dict__.update(self.__dict__)
-        other.matrix, other.matrix_t = self.matrix.to(dtype), self.matrix_t.to(dtype)
+        other.__dict__.update(self.__dict__, **fields)
         return other

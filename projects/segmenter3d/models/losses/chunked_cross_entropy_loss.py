@@ -18,39 +18,49 @@ from torch import Tensor
 CHUNK_BYTES = 4 * 2**20  # logits of one chunk of voxels
 
 
+def _chunks(logits: Tensor):
+    """(b, voxel slice) over (B, K, V) logits, ``CHUNK_BYTES`` of logits at a time."""
+    B, K, V = logits.shape
+    step = max(1, CHUNK_BYTES // (K * logits.element_size()))
+    for b in range(B):
+        for s in range(0, V, step):
+            yield b, slice(s, s + step)
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in ('mean', 'sum'):
+        raise ValueError(f"ChunkedCrossEntropyLoss: reduction must be 'mean' or 'sum', got "
+                         f'{reduction!r}')
+    return reduction
+
+
 class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
     """``sum_v scale_v * (logsumexp(x_v) - x_v[t_v])`` over (B, K, V) logits."""
 
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, scale: Tensor) -> Tensor:
-        B, K, V = logits.shape
-        step = max(1, CHUNK_BYTES // (K * logits.element_size()))
         acc = torch.promote_types(logits.dtype, torch.float32)  # half logits: float32 sums
-        lse = logits.new_empty((B, V), dtype=acc)
+        lse = logits.new_empty((logits.shape[0], logits.shape[2]), dtype=acc)
         total = logits.new_zeros((), dtype=acc)
-        for b in range(B):
-            for s in range(0, V, step):
-                x = logits[b, :, s:s + step].to(acc)  # (K, v)
-                top = x.amax(0)
-                chunk_lse = (x - top).exp_().sum(0).log_().add_(top)
-                lse[b, s:s + step] = chunk_lse
-                picked = x.gather(0, target[b, s:s + step].unsqueeze(0))[0]
-                total += ((chunk_lse - picked) * scale[b, s:s + step]).sum()
+        for b, v in _chunks(logits):
+            x = logits[b, :, v].to(acc)  # (K, v)
+            top = x.amax(0)
+            chunk_lse = (x - top).exp_().sum(0).log_().add_(top)
+            lse[b, v] = chunk_lse
+            picked = x.gather(0, target[b, v].unsqueeze(0))[0]
+            total += ((chunk_lse - picked) * scale[b, v]).sum()
         ctx.save_for_backward(logits, target, scale, lse)
         return total
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         logits, target, scale, lse = ctx.saved_tensors
-        B, K, V = logits.shape
-        step = max(1, CHUNK_BYTES // (K * logits.element_size()))
         grad_logits = torch.empty_like(logits)
-        for b in range(B):
-            for s in range(0, V, step):
-                w = scale[b, s:s + step] * grad  # (v,)
-                g = (logits[b, :, s:s + step].to(lse.dtype) - lse[b, s:s + step]).exp_().mul_(w)
-                g.scatter_add_(0, target[b, s:s + step].unsqueeze(0), -w.unsqueeze(0))
-                grad_logits[b, :, s:s + step] = g
+        for b, v in _chunks(logits):
+            w = scale[b, v] * grad  # (v,)
+            g = (logits[b, :, v].to(lse.dtype) - lse[b, v]).exp_().mul_(w)
+            g.scatter_add_(0, target[b, v].unsqueeze(0), -w.unsqueeze(0))
+            grad_logits[b, :, v] = g
         return grad_logits, None, None
 
 
@@ -85,11 +95,8 @@ class ChunkedCrossEntropyLoss(nn.Module):
         if use_sigmoid:
             raise ValueError('ChunkedCrossEntropyLoss: use_sigmoid=True is not supported; use '
                              "mmseg's CrossEntropyLoss for sigmoid cross entropy")
-        if reduction not in ('mean', 'sum'):
-            raise ValueError(f"ChunkedCrossEntropyLoss: reduction must be 'mean' or 'sum', got "
-                             f'{reduction!r}')
+        self.reduction = _check_reduction(reduction)
         self.class_weight = None if class_weight is None else list(class_weight)
-        self.reduction = reduction
         self.loss_weight = loss_weight
         self.avg_non_ignore = avg_non_ignore
         self._loss_name = loss_name
@@ -118,10 +125,7 @@ class ChunkedCrossEntropyLoss(nn.Module):
         Returns:
             Tensor: Scalar loss.
         """
-        reduction = reduction_override or self.reduction
-        if reduction not in ('mean', 'sum'):
-            raise ValueError(f"ChunkedCrossEntropyLoss: reduction must be 'mean' or 'sum', got "
-                             f'{reduction!r}')
+        reduction = _check_reduction(reduction_override or self.reduction)
         B, K = cls_score.shape[:2]
         if label.shape != (B, ) + cls_score.shape[2:]:
             raise ValueError(f'ChunkedCrossEntropyLoss: labels {tuple(label.shape)} do not match '

@@ -150,10 +150,6 @@ class PanoDistiller(VolumeEncoderDecoder):
         return rows.to(device, torch.float32)
 
     # ------------------------------------------------------------------ training
-    def student_panorama(self, logits: Tensor, projector: HitProjector) -> Tensor:
-        """Project (K, X, Y, Z) student logits at a room's hits: (K, H, W), differentiable."""
-        return projector(logits)
-
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
         logits = self.encode_decode(inputs)
         losses = {f'decode.{k}': v
