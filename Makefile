@@ -10,11 +10,11 @@ CONSTRAINTS := -c requirements/constraints.txt
 STAMP := $(VENV)/.installed
 TEST_ARGS ?=
 
-.PHONY: install test demo clean-venv
+.PHONY: install lint test demo clean-venv
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/runtime.txt requirements/mminstall.txt requirements/optional.txt requirements/tests.txt requirements/constraints.txt
+$(STAMP): setup.py setup.cfg requirements/runtime.txt requirements/mminstall.txt requirements/optional.txt requirements/tests.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel ninja $(CONSTRAINTS) setuptools
 	@# torch first: keep an installed build, else take the pinned one (the CPU wheel on this machine).
@@ -28,6 +28,9 @@ $(STAMP): setup.py requirements/runtime.txt requirements/mminstall.txt requireme
 	$(PIP) install -q --no-build-isolation $(CONSTRAINTS) --no-deps -e .
 	$(PY) -c "import mmcv.ops, mmseg, segmenter3d; print('installed: mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'segmenter3d', segmenter3d.__version__)"
 	@touch $(STAMP)
+
+lint: install
+	$(PY) -m ruff check .
 
 test: install
 	$(PY) -m pytest tests -q $(TEST_ARGS)
