@@ -3,7 +3,7 @@
 
     python benchmarks/backbone.py [--variants t l] [--sizes 64 128] [--repeats 3]
 
-"plain" is ``tests/reference_net.py``: the network written the straightforward way (Video
+"plain" is ``segmenter3d.testing.reference_net``: the network written the straightforward way (Video
 Swin's explicit softmax with per-window shift masks, trilinear upsampling, concatenation and a
 per-voxel linear), loaded with the same weights as ours (the outputs are checked to agree before
 timing). A training step is forward, cross entropy against random labels (``F.cross_entropy``
@@ -24,7 +24,6 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, osp.join(HERE, '..', 'tests'))
 from measure import rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 
@@ -43,12 +42,13 @@ def build(variant: str, impl: str):
     if impl in PEERS:
         peer = build_peer(impl)
         return peer, peer, plain_loss
-    import segmenter3d  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    from reference_net import REFERENCE_VARIANTS, ReferenceSegmenter3D
+
+    import segmenter3d  # noqa: F401
     from segmenter3d.models.backbones.swin3d_convert import ours_to_reference
+    from segmenter3d.testing import REFERENCE_VARIANTS, ReferenceSegmenter3D
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(HERE, '..', 'configs', '3dseg', f'3dseg-{variant}_panorooms.py'))
     cfg.model.backbone.drop_path_rate = 0.

@@ -23,6 +23,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
 from measure import rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
+
 MODELS = {
     '3DSeg-T': '3dseg/3dseg-t_panorooms.py', '3DSeg-B': '3dseg/3dseg-b_panorooms.py',
     '3DSeg-M': '3dseg/3dseg-m_panorooms.py', '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
@@ -47,8 +48,9 @@ def build(name: str):
     if name in PEERS:
         net = build_peer(name)
         return net, net
-    from segmenter3d.apis import init_segmentor
     from mmengine.config import Config
+
+    from segmenter3d.apis import init_segmentor
     cfg = Config.fromfile(osp.join(HERE, '..', 'configs', MODELS[name]))
     cfg.model.test_cfg = dict(mode='whole')
     model = init_segmentor(cfg)

@@ -7,15 +7,15 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tests'))
 CONFIGS = osp.join(ROOT, 'configs')
-SHARED = osp.join(osp.dirname(ROOT), 'shared')
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 
 @pytest.fixture(autouse=True, scope='session')
 def _registry():
-    import segmenter3d  # noqa: F401  (registers our modules)
     from mmengine.registry import init_default_scope
+
+    import segmenter3d  # noqa: F401  (registers our modules)
     init_default_scope('mmseg')
 
 

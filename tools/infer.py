@@ -18,13 +18,13 @@ import sys
 
 import numpy as np
 
-from segmenter3d.apis import inference_room, init_segmentor
+from segmenter3d.apis import init_segmentor, predict_room
 from segmenter3d.datasets import load_room, mesh_to_volume, room_to_input
-from segmenter3d.datasets.room_io import TRUNCATION
 from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
+from segmenter3d.encoding import observed
 from segmenter3d.evaluation import vertex_predictions
+from segmenter3d.fileio import save_npz_atomic, write_text_atomic
 from segmenter3d.taxonomy import PANOROOMS3D_PALETTE, SCANNET20_PALETTE
-from segmenter3d.utils import save_npz_atomic
 from segmenter3d.visualization import label_mesh, panorama_figure, write_ply, write_png
 
 
@@ -51,7 +51,7 @@ def read_input(args):
     if args.flip_normals:
         faces = faces[:, ::-1].copy()
     room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
-    room['observed'] = room['tsdf'] < TRUNCATION
+    room['observed'] = observed(room['tsdf'])
     return room, (verts, faces, room.pop('vertex_voxel'))
 
 
@@ -66,8 +66,7 @@ def main(argv=None) -> int:
     palette = (model.dataset_meta or {}).get('palette') or (
         SCANNET20_PALETTE if model.num_classes == len(SCANNET20_PALETTE) else PANOROOMS3D_PALETTE)
     volume = room_to_input(room)
-    logits = inference_room(model, volume, progress=True)
-    labels = logits.argmax(0).numpy().astype(np.uint8)
+    labels = predict_room(model, volume, progress=True)  # no room-sized logits held
     name = osp.splitext(osp.basename(args.room))[0]
     os.makedirs(args.out, exist_ok=True)
     out = osp.join(args.out, name)
@@ -84,9 +83,7 @@ def main(argv=None) -> int:
         if len(palette) == len(CLASS_TO_NYU40):  # a ScanNet model: benchmark submission file
             scene = name[:-len('_vh_clean_2')] if name.endswith('_vh_clean_2') else name
             txt = osp.join(args.out, scene + '.txt')
-            with open(txt + '.tmp', 'w') as f:
-                f.write('\n'.join(map(str, CLASS_TO_NYU40[vert_labels])) + '\n')
-            os.replace(txt + '.tmp', txt)
+            write_text_atomic(txt, '\n'.join(map(str, CLASS_TO_NYU40[vert_labels])) + '\n')
     save_npz_atomic(out + '_labels.npz', labels=labels, **extra)
     write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
     camera = room.get('camera')

@@ -8,8 +8,8 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from segmenter3d.utils import (check_cfg_options, load_weights, setup_cpu_distributed,
-                               trust_own_checkpoints)
+from segmenter3d.checkpoint_io import load_weights
+from segmenter3d.engine.runtime import check_cfg_options, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -31,6 +31,24 @@ def parse_args(argv=None):
     return args
 
 
+def check_output_dirs(cfg: Config, dirs: dict) -> None:
+    """Predictions never go where the run's inputs are: refuse output folders inside a data
+    root of the run's dataloaders (the rooms, panoramas and split files live there)."""
+    roots = []
+    for split in ('train', 'val', 'test'):
+        dataset = (cfg.get(f'{split}_dataloader') or {}).get('dataset') or {}
+        if dataset.get('data_root'):
+            roots.append(osp.realpath(dataset['data_root']))
+    for option, folder in dirs.items():
+        if not folder:
+            continue
+        real = osp.realpath(folder)
+        for root in roots:
+            if real == root or real.startswith(root + os.sep):
+                raise ValueError(f'--{option.replace("_", "-")} {folder}: inside the data root '
+                                 f'{root}, which holds the inputs; write predictions elsewhere')
+
+
 def build_runner(args) -> Runner:
     """The Runner of the config and options, after checking what can be checked up front."""
     cfg = Config.fromfile(args.config)
@@ -44,13 +62,19 @@ def build_runner(args) -> Runner:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.show_dir or args.out:
-        hooks = cfg.get('custom_hooks', None) or []
-        hooks.append(dict(type='VolumeVisualizationHook', show_dir=args.show_dir,
-                          out_dir=args.out))
-        cfg.custom_hooks = hooks
+        check_output_dirs(cfg, dict(out=args.out, show_dir=args.show_dir))
+        # as mmseg's tools/test.py: switch the config's visualization hook on
+        hook = cfg.default_hooks.get('visualization') or dict(type='VolumeVisualizationHook')
+        if hook.get('type') != 'VolumeVisualizationHook':
+            raise ValueError(f"default_hooks.visualization is {hook.get('type')!r}; --out and "
+                             f'--show-dir need VolumeVisualizationHook')
+        hook.update(draw=bool(args.show_dir), show_dir=args.show_dir, out_dir=args.out)
+        cfg.default_hooks.visualization = hook
     setup_cpu_distributed(cfg)
-    trust_own_checkpoints()
-    runner = Runner.from_cfg(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except KeyError as err:  # a registry type typo: mmengine's message, one line
+        raise ValueError(f'{args.config}: {err.args[0] if err.args else err}') from None
     # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
     load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)
     return runner

@@ -10,8 +10,14 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from segmenter3d.utils import (check_cfg_options, guard_work_dir, read_state_dict,
-                               setup_cpu_distributed, trust_own_checkpoints, weight_mismatches)
+from segmenter3d.checkpoint_io import read_state_dict, weight_mismatches
+from segmenter3d.engine.runtime import (
+    check_cfg_options,
+    check_train_schedule,
+    guard_work_dir,
+    lock_work_dir,
+    setup_cpu_distributed,
+)
 
 
 def parse_args(argv=None):
@@ -71,10 +77,15 @@ def build_runner(args) -> Runner:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    check_train_schedule(cfg)
     guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
+    lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
+    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
     setup_cpu_distributed(cfg)
-    trust_own_checkpoints()
-    runner = Runner.from_cfg(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+    except KeyError as err:  # a registry type typo: mmengine's message, one line
+        raise ValueError(f'{args.config}: {err.args[0] if err.args else err}') from None
     check_load_from(runner)
     return runner
 

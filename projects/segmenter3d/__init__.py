@@ -17,7 +17,18 @@ if not (digit_version(MMENGINE_MIN) <= digit_version(mmengine.__version__) <
     raise ImportError(f'segmenter3d needs {MMENGINE_MIN} <= mmengine < {MMENGINE_MAX}, found '
                       f'{mmengine.__version__}; run `make install`')
 
-from . import datasets, evaluation, models, rendering, structures, visualization  # noqa
-from . import apis, engine, synth  # noqa: E402,F401
+# mmengine's loading of local checkpoints goes through the weights-only loader (no code runs)
+from . import (  # noqa  # noqa: E402,F401
+    apis,
+    checkpoint_io,  # noqa: E402,F401
+    datasets,
+    engine,
+    evaluation,
+    models,
+    rendering,
+    structures,
+    synth,
+    visualization,
+)
 
 __all__ = ['__version__', 'datasets', 'evaluation', 'models', 'rendering', 'structures']

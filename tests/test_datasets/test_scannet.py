@@ -10,8 +10,14 @@ import torch
 
 from conftest import ROOT
 from scannet_fixture import COLOURS, write_scannet_scene
-from segmenter3d.datasets import (ScanNetVolumeDataset, load_room, mesh_to_volume,
-                                  read_label_map, read_scene, scannet_scene_to_volume)
+from segmenter3d.datasets import (
+    ScanNetVolumeDataset,
+    load_room,
+    mesh_to_volume,
+    read_label_map,
+    read_scene,
+    scannet_scene_to_volume,
+)
 from segmenter3d.datasets.scannet_io import read_mesh, read_vertex_labels, scene_files
 from segmenter3d.evaluation import MeshPointIoUMetric
 from segmenter3d.taxonomy import SCANNET20_CLASSES

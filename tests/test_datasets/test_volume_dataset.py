@@ -44,7 +44,10 @@ def test_our_format_round_trip(tmp_path):
     np.testing.assert_allclose(got['camera'], room.camera)
     inp = room_to_input(got)
     assert inp.shape == (4, ) + room.tsdf.shape
-    assert (inp[1:, room.tsdf >= 3] == 0).all() and inp[1:].min() >= -1 and inp[1:].max() <= 1
+    # the official encoding: free space -3, its colour -1; observed voxels keep theirs
+    assert (inp[0, room.tsdf >= 3] == -3).all() and (inp[1:, room.tsdf >= 3] == -1).all()
+    assert inp[1:].min() >= -1 and inp[1:].max() <= 1
+    np.testing.assert_allclose(inp[0], -np.clip(got['tsdf'], -3, 3))
 
 
 @pytest.mark.parametrize('over,error,match', [
@@ -53,7 +56,7 @@ def test_our_format_round_trip(tmp_path):
     (dict(labels=np.zeros((6, 7), np.uint8)), ValueError, "field 'labels' has shape"),
     (dict(tsdf=np.full((6, 7, 8), np.nan, np.float32)), ValueError, 'NaN or Inf'),
     (dict(labels=np.full((6, 7, 8), 31, np.uint8)), ValueError, 'out of range'),
-    (dict(labels=np.zeros((6, 7, 8), np.float32)), ValueError, 'must be integer'),
+    (dict(labels=np.full((6, 7, 8), 3.7, np.float32)), ValueError, 'non-integer ids'),
     (dict(tsdf=np.full((6, 7, 8), 3.0, np.float32)), ValueError, 'empty room'),
 ])
 def test_bad_room_files_raise_named_errors(tmp_path, over, error, match):
@@ -87,7 +90,7 @@ def test_dataset_and_pipeline(tmp_path):
     assert item['inputs'].shape == (4, 16, 16, 80)  # Z padded past the room height
     assert item['data_samples'].gt_sem_seg.data.shape == (1, 16, 16, 80)
     assert (item['data_samples'].gt_sem_seg.data[0, :, :, -1] == 255).all()
-    assert (item['inputs'][0, :, :, -1] == 3).all()
+    assert (item['inputs'][0, :, :, -1] == -3).all() and (item['inputs'][1:, :, :, -1] == -1).all()
     (tmp_path / 'bad_split.txt').write_text('room_0\nroom_9\n')
     with pytest.raises(FileNotFoundError, match='room_9.npz'):
         VolumeDataset(ann_file='bad_split.txt', data_root=str(tmp_path))

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from test_raycaster import box_room_tsdf
 
 from segmenter3d.rendering import HitProjector, RayHits, TSDFRaycaster
-from test_raycaster import box_room_tsdf
 
 
 def _hits(shape=(24, 20, 18)):

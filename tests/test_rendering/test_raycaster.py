@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from segmenter3d.rendering import (TSDFRaycaster, cube_face_directions, cube_to_equirect,
-                                   directions_to_cube, directions_to_equirect,
-                                   equirect_directions)
+from segmenter3d.rendering import (
+    TSDFRaycaster,
+    cube_face_directions,
+    cube_to_equirect,
+    directions_to_cube,
+    directions_to_equirect,
+    equirect_directions,
+)
 
 
 def box_room_tsdf(shape, lo, hi, trunc=3.0):

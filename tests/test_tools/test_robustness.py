@@ -14,8 +14,8 @@ import torch
 
 from conftest import CONFIGS, ROOT, build_model_from_config
 from segmenter3d.apis import init_segmentor
+from segmenter3d.checkpoint_io import load_weights, weight_mismatches
 from segmenter3d.datasets.transforms import LoadPanorama
-from segmenter3d.utils import load_weights, weight_mismatches
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
 
@@ -81,7 +81,8 @@ def test_misspelt_config_keys_are_refused(tmp_path, option, match):
 
 def test_known_and_runner_keys_pass(tmp_path):
     from mmengine.config import Config
-    from segmenter3d.utils import check_cfg_options
+
+    from segmenter3d.engine.runtime import check_cfg_options
     cfg = Config.fromfile(T_CFG)
     check_cfg_options(cfg, {'train_cfg.max_iters': 2, 'model.backbone.arch': 'b',
                             'train_dataloader.dataset.pipeline.1.crop_size': 16,

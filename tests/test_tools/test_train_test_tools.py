@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from segmenter3d.checkpoint_io import load_checkpoint_file
 from segmenter3d.synth import generate_dataset
 
 
@@ -34,6 +35,7 @@ def _run(args):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_train_resume_and_test_with_pictures(rooms, tmp_path):
     cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
     work = str(tmp_path / 'work')
@@ -50,6 +52,7 @@ def test_train_resume_and_test_with_pictures(rooms, tmp_path):
     assert osp.isfile(osp.join(show, 'room_00003_pano.png'))
 
 
+@pytest.mark.slow
 def test_two_process_cpu_training_counts_each_room_once(tmp_path):
     import re
     import socket
@@ -99,26 +102,28 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ['iter_2.pth']  # and no temporary file is left
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(rooms, tmp_path):
     """4 iterations in one go == 2 iterations, stop, --resume to 4: the same weights.
 
     Checks data order (mmengine replays the consumed batches, redrawing the numpy
     augmentations), optimiser state, LR schedule and stochastic depth (RNGStateHook carries
-    torch's random state in the checkpoint).
+    torch's random state in the checkpoint), with a validation pass right after the
+    checkpoint the resumed run starts from, as the shipped schedules do.
     """
     import torch
     cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
     extra = ['randomness.seed=0', 'model.backbone.drop_path_rate=0.3',
-             'train_cfg.val_interval=100']
+             'train_cfg.val_interval=2']
     whole, split = str(tmp_path / 'whole'), str(tmp_path / 'split')
     _run(['tools/train.py', cfg, '--work-dir', whole] + _options(rooms, 4) + extra)
     _run(['tools/train.py', cfg, '--work-dir', split] + _options(rooms, 2) + extra)
     _run(['tools/train.py', cfg, '--work-dir', split, '--resume'] + _options(rooms, 4) + extra)
-    a = torch.load(osp.join(whole, 'iter_4.pth'), weights_only=False)
-    b = torch.load(osp.join(split, 'iter_4.pth'), weights_only=False)
+    a = load_checkpoint_file(osp.join(whole, 'iter_4.pth'))
+    b = load_checkpoint_file(osp.join(split, 'iter_4.pth'))
     assert a['meta']['iter'] == b['meta']['iter'] == 4
     for k, v in a['state_dict'].items():
-        assert torch.allclose(v, b['state_dict'][k], atol=1e-6, rtol=0), k
+        assert torch.allclose(v, b['state_dict'][k], atol=1e-8, rtol=0), k
     # the schedule continued too: Adam's step counts agree
     steps = [s['step'] for s in b['optimizer']['state'].values()]
     assert steps and all(float(s) == 4 for s in steps)

@@ -60,7 +60,7 @@ def main():
         volume = torch.from_numpy(room_to_input(room))
         labels = torch.from_numpy(room['labels'].astype(np.int64))
         camera = torch.from_numpy(room['camera'])
-        hits = caster.cast(volume[0], camera)
+        hits = caster.cast(torch.from_numpy(room['tsdf']), camera)
         inside = hits.behind(camera)
         gt_pano = caster.project(labels[None].float(), inside, mode='nearest',
                                  fill=255)[0].long()

@@ -20,6 +20,7 @@ import sys
 from mmengine.utils import track_iter_progress
 
 from segmenter3d.datasets import load_room
+from segmenter3d.fileio import write_text_atomic
 
 SPLITS = {'training': ('training', 'train'), 'validation': ('validation', 'val'),
           'test': ('test', )}
@@ -71,15 +72,11 @@ def write(root: str, info: dict) -> None:
         keep = osp.join(root, 'splits', f'{split}.orig.txt')
         if not osp.isfile(keep):
             shutil.copyfile(s['source'], keep)
-        with open(target + '.tmp', 'w') as f:
-            f.write(''.join(f'{n}\n' for n in s['rooms']))
-        os.replace(target + '.tmp', target)
+        write_text_atomic(target, ''.join(f'{n}\n' for n in s['rooms']))
     summary = {k: v for k, v in info.items()}
     summary['splits'] = {k: {kk: vv for kk, vv in v.items() if kk != 'rooms'}
                          for k, v in info['splits'].items()}
-    with open(osp.join(root, 'dataset_info.json.tmp'), 'w') as f:
-        json.dump(summary, f, indent=2)
-    os.replace(osp.join(root, 'dataset_info.json.tmp'), osp.join(root, 'dataset_info.json'))
+    write_text_atomic(osp.join(root, 'dataset_info.json'), json.dumps(summary, indent=2))
 
 
 def main(argv=None) -> int:

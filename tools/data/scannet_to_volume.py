@@ -23,7 +23,7 @@ from mmengine.utils import track_iter_progress, track_parallel_progress
 
 from segmenter3d.datasets import read_label_map, scannet_scene_to_volume
 from segmenter3d.taxonomy import SCANNET20_CLASSES
-from segmenter3d.utils import save_npz_atomic
+from segmenter3d.fileio import save_npz_atomic, write_text_atomic
 
 SPLITS = dict(training='scannetv2_train.txt', validation='scannetv2_val.txt',
               test='scannetv2_test.txt')
@@ -97,8 +97,8 @@ def main(argv=None) -> int:
         list_path = osp.join(args.root, list_name)
         if osp.isfile(list_path):
             listed = [n for n in open(list_path).read().split() if n in names]
-            with open(osp.join(args.out, 'splits', f'{split}.txt'), 'w') as f:
-                f.write(''.join(n + '\n' for n in listed))
+            write_text_atomic(osp.join(args.out, 'splits', f'{split}.txt'),
+                              ''.join(n + '\n' for n in listed))
             print(f'{split}: {len(listed)} scenes')
     done = [c for c in counts if c is not None]
     print(f'\n{len(done)} scenes converted, {len(counts) - len(done)} already there -> {args.out}')

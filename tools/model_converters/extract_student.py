@@ -8,8 +8,6 @@ optimiser, schedulers and message hub. The teacher is never in a distillation ch
 result loads strictly into the plain ``VolumeEncoderDecoder`` config of the student.
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 import torch
@@ -18,22 +16,15 @@ STUDENT_PREFIXES = ('backbone.', 'decode_head.')
 
 
 def extract(src: str, dst: str) -> int:
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'{src}: no such checkpoint')
-    from segmenter3d.utils import trust_own_checkpoints
-    trust_own_checkpoints()
-    try:
-        ckpt = torch.load(src, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise ValueError(f'{src}: cannot be read as a torch checkpoint ({err})') from err
-    state = ckpt.get('state_dict', ckpt)
+    from segmenter3d.checkpoint_io import read_state_dict
+    ckpt, state = read_state_dict(src, 'distillation checkpoint')
     student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}
     if not student:
         raise ValueError(f'{src}: no backbone.* / decode_head.* weights to extract')
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in ('dataset_meta', 'iter')}
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(dict(state_dict=student, meta=meta), dst + '.tmp')
-    os.replace(dst + '.tmp', dst)
+    from segmenter3d.fileio import atomic_path
+    with atomic_path(dst) as tmp:
+        torch.save(dict(state_dict=student, meta=meta), tmp)
     return len(student)
 
 

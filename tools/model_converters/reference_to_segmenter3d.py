@@ -8,7 +8,6 @@ With ``--config`` the converted weights are loaded strictly into the model that 
 so a checkpoint of another variant or class count is refused before anything is written.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -31,12 +30,8 @@ def infer_arch(state: dict) -> dict:
 
 
 def load_state(path: str) -> dict:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such checkpoint')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # corrupt, truncated or not a torch file
-        raise ValueError(f'{path}: cannot be read as a torch checkpoint ({err})') from err
+    from segmenter3d.checkpoint_io import load_checkpoint_file
+    ckpt = load_checkpoint_file(path, 'cpu', 'reference checkpoint')
     state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state:
         raise ValueError(f'{path}: holds no state dict')
@@ -59,10 +54,9 @@ def convert(src: str, dst: str, config: str = None) -> dict:
                              f'{unexpected}')
     meta = dict(converted_from=osp.abspath(src), arch=arch,
                 num_classes=int(converted['decode_head.token_cls.weight'].shape[0]))
-    tmp = dst + '.tmp'
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=meta), tmp)
-    os.replace(tmp, dst)  # atomic: an existing dst is never left half written
+    from segmenter3d.fileio import atomic_path
+    with atomic_path(dst) as tmp:  # an existing dst is never left half written
+        torch.save(dict(state_dict=converted, meta=meta), tmp)
     return meta
 
 

@@ -3,7 +3,7 @@ num_classes = 30
 model = dict(
     type='VolumeEncoderDecoder',
     data_preprocessor=dict(
-        type='VolumeDataPreprocessor', pad_values=(3., 0., 0., 0.), seg_pad_val=255),
+        type='VolumeDataPreprocessor', pad_values=(-3., -1., -1., -1.), seg_pad_val=255),
     backbone=dict(
         type='SwinTransformer3D',
         arch='t',

@@ -12,8 +12,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # atomic_local: a run killed while saving never leaves a truncated checkpoint
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=8000, max_keep_ckpts=3,
+    # a run killed while saving never leaves a truncated checkpoint (atomic_local) nor loses
+    # the one it had (CrashSafeCheckpointHook deletes old checkpoints after the new is saved)
+    checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False, interval=8000, max_keep_ckpts=3,
                     save_best='mIoU', rule='greater', backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook', draw=False))
+    visualization=dict(type='VolumeVisualizationHook', draw=False))

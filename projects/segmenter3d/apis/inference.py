@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Building a trained segmentor and running it on whole rooms."""
+import inspect
 from typing import Optional, Union
 
 import numpy as np
@@ -8,7 +9,26 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from ..utils import load_weights
+from ..checkpoint_io import load_weights
+
+
+def student_config(model_cfg: dict) -> dict:
+    """The plain segmentor inside a model config: a distiller (any subclass of
+    :class:`VolumeEncoderDecoder` registered in ``MODELS``) becomes a ``VolumeEncoderDecoder``
+    with exactly the arguments that class takes; other configs are returned unchanged.
+
+    The arguments are read from the two classes' signatures, so a new distiller argument
+    needs no change here.
+    """
+    from ..models.segmentors import VolumeEncoderDecoder
+    cls = MODELS.get(model_cfg['type']) if isinstance(model_cfg['type'], str) else model_cfg['type']
+    if cls is None or cls is VolumeEncoderDecoder or not (
+            isinstance(cls, type) and issubclass(cls, VolumeEncoderDecoder)):
+        return model_cfg
+    keep = set(inspect.signature(VolumeEncoderDecoder.__init__).parameters) - {'self'}
+    student = {k: v for k, v in dict(model_cfg).items() if k in keep}
+    student['type'] = 'VolumeEncoderDecoder'
+    return type(model_cfg)(student) if isinstance(model_cfg, dict) else student
 
 
 def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -16,13 +36,7 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
     """A segmentor in eval mode from a config (a distiller is reduced to its student)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model_cfg = cfg.model
-    if model_cfg.type == 'PanoDistiller':  # inference needs the student only
-        for key in ('teacher_config', 'teacher_checkpoint', 'raycaster', 'distill_loss',
-                    'cache_teacher_logits'):
-            model_cfg.pop(key, None)
-        model_cfg.type = 'VolumeEncoderDecoder'
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(student_config(cfg.model))
     if checkpoint is not None:
         ckpt = load_weights(model, checkpoint)
         model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
@@ -39,3 +53,13 @@ def inference_room(model, volume: np.ndarray, progress: bool = False) -> np.ndar
     inputs = torch.from_numpy(np.ascontiguousarray(volume)).float()[None].to(device)
     model.test_cfg['progress'] = progress
     return model.inference(inputs)[0].cpu()
+
+
+@torch.no_grad()
+def predict_room(model, volume: np.ndarray, progress: bool = False) -> np.ndarray:
+    """(X, Y, Z) uint8 labels of a (C, X, Y, Z) room volume; with a ``slide`` ``test_cfg``
+    peak memory grows with the window, not the room (no room-sized logits)."""
+    device = next(model.parameters()).device
+    inputs = torch.from_numpy(np.ascontiguousarray(volume)).float()[None].to(device)
+    model.test_cfg['progress'] = progress
+    return model.predict_labels(inputs)[0].cpu().numpy().astype(np.uint8)

@@ -14,9 +14,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .room_io import TRUNCATION
-
-IGNORE = 255
+from ..encoding import IGNORE_INDEX as IGNORE
+from ..encoding import TRUNCATION
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float,

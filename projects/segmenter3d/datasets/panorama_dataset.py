@@ -1,9 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Equirectangular room panoramas for the 2D teacher (an mmseg ``BaseSegDataset``)."""
-import numpy as np
-from mmcv.transforms import BaseTransform
 from mmseg.datasets import BaseSegDataset
-from mmseg.registry import DATASETS, TRANSFORMS
+from mmseg.registry import DATASETS
 
 from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 
@@ -19,21 +17,3 @@ class PanoramaDataset(BaseSegDataset):
                  reduce_zero_label: bool = False, **kwargs) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
-
-
-@TRANSFORMS.register_module()
-class RandomPanoramaRoll(BaseTransform):
-    """Rotate an equirectangular panorama about the vertical axis: a circular shift of columns,
-    applied alike to the image and its label map (the scene is unchanged, only the heading)."""
-
-    def __init__(self, prob: float = 1.0) -> None:
-        self.prob = prob
-
-    def transform(self, results: dict) -> dict:
-        if np.random.rand() >= self.prob:
-            return results
-        shift = np.random.randint(results['img'].shape[1])
-        results['img'] = np.roll(results['img'], shift, axis=1)
-        for key in results.get('seg_fields', []):
-            results[key] = np.roll(results[key], shift, axis=1)
-        return results

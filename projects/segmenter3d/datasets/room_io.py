@@ -6,9 +6,10 @@ Our format (``.npz``): ``tsdf`` (X, Y, Z) voxel units, positive in free space, t
 optional ``voxel_size``, ``origin`` (3,), ``camera`` (3,) in voxel coordinates.
 
 Release format (``.npz``): ``sdf128`` (the reference's ``-3 * sdf128`` is +3 solid and -3 empty,
-so our tsdf is ``3 * sdf128``), ``color128`` packed ``b * 65536 + g * 256 + r``,
-``semanticlabel`` raw 3D-FRONT ids 0..98 merged to 30 classes. Colours and labels are kept only
-where the surface band or solid is (tsdf < 3), as in the reference.
+so our stored tsdf, positive in free space, is ``3 * sdf128``), ``color128`` packed
+``b * 65536 + g * 256 + r``, ``semanticlabel`` raw 3D-FRONT ids 0..98 merged to 30 classes.
+Colours and labels are kept only where the surface band or solid is (tsdf < 3), as in the
+reference.
 """
 import os.path as osp
 import zipfile
@@ -16,9 +17,9 @@ from typing import Dict
 
 import numpy as np
 
+from ..encoding import TRUNCATION, encode_input
 from ..taxonomy import PANOROOMS3D_RAW_TO_CLASS, raw_to_class_lut
 
-TRUNCATION = 3.0
 OUR_KEYS = ('tsdf', 'rgb', 'labels')
 RELEASE_KEYS = ('sdf128', 'color128', 'semanticlabel')
 _RAW_LUT = raw_to_class_lut(PANOROOMS3D_RAW_TO_CLASS)
@@ -28,12 +29,19 @@ def _fail(path: str, message: str):
     raise ValueError(f'{path}: {message}')
 
 
+OPTIONAL_KEYS = ('voxel_size', 'origin', 'camera')
+
+
 def _open(path: str) -> Dict[str, np.ndarray]:
+    """The arrays of a room that are used, and only those (an .npz may hold anything else:
+    nothing unused is decompressed)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: room volume not found')
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            names = set(npz.files)
+            keys = OUR_KEYS if all(k in names for k in OUR_KEYS) else RELEASE_KEYS
+            return {k: npz[k] for k in keys + OPTIONAL_KEYS if k in names}, sorted(names)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
 
@@ -56,24 +64,71 @@ def load_room(path: str, num_classes: int = 30) -> Dict[str, np.ndarray]:
         ValueError: naming the file and the field: unreadable file, missing key, shape or dtype
             mismatch, NaN/Inf, labels out of range, or a room without any surface.
     """
-    data = _open(path)
+    data, found = _open(path)
     if all(k in data for k in OUR_KEYS):
         room = _from_ours(path, data, num_classes)
     elif all(k in data for k in RELEASE_KEYS):
         room = _from_release(path, data)
     else:
-        missing_ours = [k for k in OUR_KEYS if k not in data]
-        missing_rel = [k for k in RELEASE_KEYS if k not in data]
+        missing_ours = [k for k in OUR_KEYS if k not in found]
+        missing_rel = [k for k in RELEASE_KEYS if k not in found]
         _fail(path, f'missing keys: neither our format (lacks {missing_ours}) nor the release '
-              f'format (lacks {missing_rel}); found {sorted(data)}')
+              f'format (lacks {missing_rel}); found {found}')
     observed = room['tsdf'] < TRUNCATION
     if not (np.abs(room['tsdf']) < 1).any():
         _fail(path, "field 'tsdf' has no surface (no |tsdf| < 1): empty room")
     room['observed'] = observed
-    for key in ('voxel_size', 'origin', 'camera'):
+    for key in OPTIONAL_KEYS:
         if key in data:
-            room[key] = np.asarray(data[key], np.float32)
+            room[key] = _check_geometry(path, key, data[key])
     return room
+
+
+def _check_geometry(path: str, key: str, value: np.ndarray) -> np.ndarray:
+    """``voxel_size`` a positive scalar; ``origin`` and ``camera`` three finite numbers."""
+    if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.complexfloating):
+        _fail(path, f"field '{key}' must be numeric, got {value.dtype}")
+    shape = () if key == 'voxel_size' else (3, )
+    if value.shape != shape and not (key == 'voxel_size' and value.shape == (1, )):
+        _fail(path, f"field '{key}' must have shape {shape}, got {value.shape}")
+    value = np.asarray(value, np.float32).reshape(shape)
+    if not np.isfinite(value).all():
+        _fail(path, f"field '{key}' contains NaN or Inf")
+    if key == 'voxel_size' and value <= 0:
+        _fail(path, f"field 'voxel_size' must be positive, got {float(value)}")
+    return value
+
+
+def _integer_labels(path: str, name: str, labels: np.ndarray) -> np.ndarray:
+    """Labels as int64: integers, or floats holding whole numbers (anything else is refused,
+    never truncated)."""
+    if np.issubdtype(labels.dtype, np.integer):
+        return labels.astype(np.int64)
+    if not np.issubdtype(labels.dtype, np.floating):
+        _fail(path, f"field '{name}' must hold integer class ids, got {labels.dtype}")
+    if not np.isfinite(labels).all():
+        _fail(path, f"field '{name}' contains NaN or Inf")
+    if (labels != np.round(labels)).any():
+        bad = labels[labels != np.round(labels)][:3]
+        _fail(path, f"field '{name}' holds non-integer ids, e.g. {bad.tolist()}")
+    return labels.astype(np.int64)
+
+
+def _colours(path: str, rgb: np.ndarray) -> np.ndarray:
+    """uint8 colours. Other numeric types must hold 0..255 (rounded); float colours that all
+    lie in 0..1 with fractions are refused: they are 0..1 colours, to be scaled by 255."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    if not np.issubdtype(rgb.dtype, np.number) or rgb.dtype == np.bool_:
+        _fail(path, f"field 'rgb' must be uint8 or numbers in 0..255, got {rgb.dtype}")
+    if np.issubdtype(rgb.dtype, np.floating):
+        if not np.isfinite(rgb).all():
+            _fail(path, "field 'rgb' contains NaN or Inf")
+        if rgb.size and rgb.max() <= 1.0 and (rgb != np.round(rgb)).any():
+            _fail(path, "field 'rgb' holds floats in 0..1; colours are 0..255 (multiply by 255)")
+    if rgb.size and (rgb.min() < 0 or rgb.max() > 255):
+        _fail(path, f"field 'rgb' must be in 0..255, got {rgb.min()}..{rgb.max()}")
+    return np.round(rgb).astype(np.uint8)
 
 
 def _from_ours(path: str, data: Dict[str, np.ndarray], num_classes: int) -> Dict:
@@ -86,17 +141,13 @@ def _from_ours(path: str, data: Dict[str, np.ndarray], num_classes: int) -> Dict
         _fail(path, f"field 'rgb' has shape {rgb.shape}, expected {(3, ) + tsdf.shape}")
     if labels.shape != tsdf.shape:
         _fail(path, f"field 'labels' has shape {labels.shape}, expected {tsdf.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        _fail(path, f"field 'labels' must be integer, got {labels.dtype}")
+    labels = _integer_labels(path, 'labels', labels)
     _check_finite(path, 'tsdf', tsdf)
     bad = (labels >= num_classes) & (labels != 255) | (labels < 0)
     if bad.any():
         _fail(path, f"field 'labels' has values out of range {sorted(np.unique(labels[bad]))[:5]}"
               f' (classes 0..{num_classes - 1}, 255 = ignore)')
-    if rgb.dtype != np.uint8:
-        if not np.issubdtype(rgb.dtype, np.number) or rgb.min() < 0 or rgb.max() > 255:
-            _fail(path, f"field 'rgb' must be uint8 or 0..255, got {rgb.dtype}")
-        rgb = rgb.astype(np.uint8)
+    rgb = _colours(path, rgb)
     return dict(tsdf=np.clip(tsdf.astype(np.float32), -TRUNCATION, TRUNCATION), rgb=rgb,
                 labels=labels.astype(np.uint8), format='ours')
 
@@ -109,6 +160,7 @@ def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
         if arr.shape != sdf.shape:
             _fail(path, f"field '{name}' has shape {arr.shape}, expected {sdf.shape}")
     _check_finite(path, 'sdf128', sdf)
+    raw = _integer_labels(path, 'semanticlabel', raw)
     if raw.min() < 0 or raw.max() > 98:
         _fail(path, f"field 'semanticlabel' has raw ids outside 0..98 "
               f'(min {raw.min()}, max {raw.max()})')
@@ -117,13 +169,12 @@ def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
     packed = color.astype(np.int64)
     rgb = np.stack([packed % 256, (packed // 256) % 256, (packed // 65536) % 256]).astype(np.uint8)
     rgb[:, ~keep] = 0
-    labels = _RAW_LUT[raw.astype(np.int64)]
+    labels = _RAW_LUT[raw]
     labels[~keep] = 0
     return dict(tsdf=tsdf, rgb=rgb, labels=labels, format='release')
 
 
 def room_to_input(room: Dict[str, np.ndarray]) -> np.ndarray:
-    """(4, X, Y, Z) float32 network input: tsdf, then rgb in [-1, 1] (0 where unobserved)."""
-    colour = room['rgb'].astype(np.float32) / 127.5 - 1.0
-    colour *= room['observed'][None]
-    return np.concatenate([room['tsdf'][None], colour], axis=0)
+    """(4, X, Y, Z) float32 network input of a loaded room, in the reference release's encoding
+    (:func:`segmenter3d.encoding.encode_input`: -tsdf, then colour 2c - 1, -1 where unobserved)."""
+    return encode_input(room['tsdf'], room['rgb'])

@@ -15,10 +15,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from plyfile import PlyData
 
+from ..encoding import IGNORE_INDEX as IGNORE
 from ..taxonomy import SCANNET20_NYU40_TO_CLASS, raw_to_class_lut
 from .mesh_to_volume import mesh_to_volume
 
-IGNORE = 255
 NYU40_LUT = raw_to_class_lut(SCANNET20_NYU40_TO_CLASS, size=256, default=IGNORE)
 CLASS_TO_NYU40 = np.array([nyu for nyu, _ in sorted(SCANNET20_NYU40_TO_CLASS.items(),
                                                     key=lambda kv: kv[1])], np.int64)

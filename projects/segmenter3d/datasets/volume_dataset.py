@@ -48,9 +48,14 @@ class VolumeDataset(BaseDataset):
                                     f'tools/data/generate_synthrooms.py or point data_root at '
                                     f'the dataset)')
         with open(self.ann_file) as f:
-            names = [line.strip() for line in f if line.strip()]
-        if not names:
+            lines = [(i, line.strip()) for i, line in enumerate(f, 1) if line.strip()]
+        if not lines:
             raise ValueError(f'{self.ann_file}: split file lists no rooms')
+        for number, name in lines:  # split files are untrusted: names stay inside data_root
+            if osp.isabs(name) or '..' in name.replace('\\', '/').split('/'):
+                raise ValueError(f'{self.ann_file}: line {number}: room name {name!r} must be a '
+                                 f'relative path without ".." (rooms stay inside data_root)')
+        names = [name for _, name in lines]
         prefix = self.data_prefix
         data_list, missing = [], []
         for name in names:

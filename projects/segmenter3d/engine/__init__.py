@@ -1,4 +1,6 @@
 from .atomic_local_backend import AtomicLocalBackend
-from .rng_state_hook import RNGStateHook
+from .hooks import CrashSafeCheckpointHook, RNGStateHook, VolumeVisualizationHook
 
-__all__ = ['AtomicLocalBackend', 'RNGStateHook']
+__all__ = [
+    'AtomicLocalBackend', 'CrashSafeCheckpointHook', 'RNGStateHook', 'VolumeVisualizationHook'
+]

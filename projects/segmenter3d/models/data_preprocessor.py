@@ -6,35 +6,25 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from mmseg.registry import MODELS
 
-
-def pad_volume(volume: torch.Tensor, size: Sequence[int],
-               values: Sequence[float]) -> torch.Tensor:
-    """Pad (C, D, H, W) at the end of each axis to ``size``, channel c with ``values[c]``."""
-    pads = [t - s for s, t in zip(volume.shape[1:], size)]
-    if not any(pads):
-        return volume
-    out = volume.new_empty((volume.shape[0], *size))
-    out[:] = torch.as_tensor(values, dtype=volume.dtype, device=volume.device).view(-1, 1, 1, 1)
-    out[:, :volume.shape[1], :volume.shape[2], :volume.shape[3]] = volume
-    return out
+from ..encoding import EMPTY_INPUT, IGNORE_INDEX, pad_input
 
 
 @MODELS.register_module()
 class VolumeDataPreprocessor(BaseDataPreprocessor):
     """Moves volumes to the device and stacks them, padding each to the batch's largest size
-    (optionally rounded up to ``size_divisor``) with empty space: tsdf = +truncation, colour 0,
-    label ``seg_pad_val``.
+    (optionally rounded up to ``size_divisor``) with empty space in the network's encoding
+    (tsdf channel -3, colour -1; ``segmenter3d.encoding.EMPTY_INPUT``), label ``seg_pad_val``.
 
     Args:
         pad_values (Sequence[float]): One pad value per input channel; its length is the
-            number of channels the data must have. Defaults to ``(3, 0, 0, 0)`` (tsdf, r, g, b).
+            number of channels the data must have. Defaults to ``(-3, -1, -1, -1)``.
         seg_pad_val (int): Label of padded voxels. Defaults to 255.
         size_divisor (int, optional): Round padded sizes up to a multiple. Defaults to None.
     """
 
     def __init__(self,
-                 pad_values: Sequence[float] = (3., 0., 0., 0.),
-                 seg_pad_val: int = 255,
+                 pad_values: Sequence[float] = EMPTY_INPUT,
+                 seg_pad_val: int = IGNORE_INDEX,
                  size_divisor: Optional[int] = None,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking)
@@ -58,12 +48,12 @@ class VolumeDataPreprocessor(BaseDataPreprocessor):
         size = [max(v.shape[d] for v in inputs) for d in (1, 2, 3)]
         if self.size_divisor:
             size = [-(-s // self.size_divisor) * self.size_divisor for s in size]
-        batch = torch.stack([pad_volume(v.float(), size, self.pad_values) for v in inputs])
+        batch = torch.stack([pad_input(v.float(), size, self.pad_values) for v in inputs])
         if samples is not None:
             for vol, sample in zip(inputs, samples):
                 sample.set_metainfo(dict(batch_input_shape=tuple(size),
                                          padded_from=tuple(vol.shape[1:])))
                 if 'gt_sem_seg' in sample:
-                    sample.gt_sem_seg.data = pad_volume(sample.gt_sem_seg.data, size,
-                                                        [self.seg_pad_val])
+                    sample.gt_sem_seg.data = pad_input(sample.gt_sem_seg.data, size,
+                                                       (self.seg_pad_val, ))
         return dict(inputs=batch, data_samples=samples)

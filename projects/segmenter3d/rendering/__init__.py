@@ -1,5 +1,10 @@
-from .panorama import (cube_face_directions, cube_to_equirect, directions_to_cube,
-                       directions_to_equirect, equirect_directions)
+from .panorama import (
+                       cube_face_directions,
+                       cube_to_equirect,
+                       directions_to_cube,
+                       directions_to_equirect,
+                       equirect_directions,
+)
 from .projection import HitProjector
 from .raycaster import RayHits, TSDFRaycaster, sample_volume
 

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
+from ..fileio import write_text_atomic
 from .room import generate_room
 from .scan import simulate_scan
 from .writer import SPLITS, is_complete, room_paths, write_room
@@ -74,10 +75,8 @@ def generate_dataset(out_dir: str,
     os.makedirs(osp.join(out_dir, 'splits'), exist_ok=True)
     for split in SPLITS:
         names = [r['name'] for r in results if r['split'] == split]
-        tmp = osp.join(out_dir, 'splits', f'{split}.txt.tmp')
-        with open(tmp, 'w') as f:
-            f.write(''.join(f'{n}\n' for n in names))
-        os.replace(tmp, osp.join(out_dir, 'splits', f'{split}.txt'))
+        write_text_atomic(osp.join(out_dir, 'splits', f'{split}.txt'),
+                          ''.join(f'{n}\n' for n in names))
     hist = np.sum([r['hist'] for r in results], axis=0)
     return dict(rooms=len(results), skipped=sum(r['skipped'] for r in results),
                 voxels=int(sum(r['voxels'] for r in results)), hist=hist,

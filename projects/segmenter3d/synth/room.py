@@ -10,9 +10,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ..encoding import TRUNCATION
 from .furniture import CLS, FLOOR_ITEMS, ROOM_TYPES, Part, material
 
-TRUNCATION = 3.0  # voxels
 WALL_THICKNESS = 0.12  # metres of wall kept around the interior
 
 

@@ -13,17 +13,15 @@ with ``<split>`` in ``training``, ``validation``, ``test``. Every file of a room
 a temporary name and renamed into place, the volume last, so an interrupted run leaves no half
 room and a rerun skips what is complete.
 """
-import os
 import os.path as osp
 from typing import Dict, Tuple
 
-import cv2
 import numpy as np
 import torch
 
+from ..fileio import save_npz_atomic, write_png_atomic
 from ..rendering import TSDFRaycaster
 from ..rendering.raycaster import sample_volume
-from ..utils import save_npz_atomic
 from .room import Room
 
 SPLITS = ('training', 'validation', 'test')
@@ -64,20 +62,8 @@ def is_complete(out_dir: str, name: str, split: str) -> bool:
     return all(osp.isfile(p) for p in room_paths(out_dir, name, split).values())
 
 
-def _atomic_png(path: str, image: np.ndarray) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    ok, buf = cv2.imencode('.png', image)
-    if not ok:
-        raise RuntimeError(f'could not encode {path}')
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
-
-
 def save_room_volume(room: Room, path: str) -> None:
     """Write a room's arrays to ``path`` (.npz) atomically."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
     save_npz_atomic(path, tsdf=room.tsdf.astype(np.float16), rgb=room.rgb, labels=room.labels,
                     voxel_size=np.float32(room.voxel_size), origin=room.origin,
                     camera=room.camera)
@@ -90,9 +76,9 @@ def write_room(room: Room, out_dir: str, name: str, split: str,
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
     paths = room_paths(out_dir, name, split)
     pano = render_panorama(room, *pano_size)
-    _atomic_png(paths['image'], pano['rgb'][..., ::-1])  # cv2 writes BGR
-    _atomic_png(paths['annotation'], pano['labels'])
-    _atomic_png(paths['depth'], np.clip(pano['depth'] * 1000, 0, 65535).astype(np.uint16))
+    write_png_atomic(paths['image'], pano['rgb'][..., ::-1])  # cv2 writes BGR
+    write_png_atomic(paths['annotation'], pano['labels'])
+    write_png_atomic(paths['depth'], np.clip(pano['depth'] * 1000, 0, 65535).astype(np.uint16))
     save_room_volume(room, paths['volume'])
     return dict(hist=np.bincount(room.labels.ravel(), minlength=256)[:256],
                 voxels=np.int64(room.labels.size))

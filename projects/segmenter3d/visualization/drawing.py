@@ -1,13 +1,13 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Pictures of volumes: palette colouring, horizontal slices and prediction panoramas."""
-import os
-import os.path as osp
 from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
 
+from ..encoding import input_tsdf
+from ..fileio import write_png_atomic
 from ..rendering import TSDFRaycaster
 
 
@@ -53,7 +53,7 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
     caster = TSDFRaycaster(*size)
     vol = torch.from_numpy(np.ascontiguousarray(volume)).float()
     camera = torch.as_tensor(camera, dtype=torch.float32)
-    hits = caster.cast(vol[0], camera)
+    hits = caster.cast(input_tsdf(vol[0]), camera)
     rgb = caster.project(vol[1:], hits)
     rows = [_label(((rgb.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8),
                    'input')]
@@ -66,5 +66,5 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
 
 
 def write_png(path: str, rgb: np.ndarray) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    cv2.imwrite(path, np.ascontiguousarray(rgb[..., ::-1]))
+    """An RGB picture as PNG, atomically."""
+    write_png_atomic(path, rgb[..., ::-1])

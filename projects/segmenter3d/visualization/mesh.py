@@ -1,7 +1,5 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Coloured surface meshes of label volumes (marching cubes on the TSDF, PLY output)."""
-import os
-import os.path as osp
 from typing import Optional, Sequence
 
 import numpy as np
@@ -9,6 +7,7 @@ from plyfile import PlyData, PlyElement
 from scipy import ndimage
 from skimage import measure
 
+from ..fileio import atomic_path
 from .drawing import colorize
 
 
@@ -46,7 +45,6 @@ def write_ply(path: str, verts: np.ndarray, faces: np.ndarray, colors: np.ndarra
         vertex['label'] = labels
     face = np.empty(len(faces), dtype=[('vertex_indices', 'i4', (3, ))])
     face['vertex_indices'] = faces
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    PlyData([PlyElement.describe(vertex, 'vertex'), PlyElement.describe(face, 'face')]).write(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        PlyData([PlyElement.describe(vertex, 'vertex'),
+                 PlyElement.describe(face, 'face')]).write(tmp)

@@ -1,11 +1,10 @@
 import pytest
 import torch
-
 import torch.nn.functional as F
 
-from reference_net import partition, slice_mask
 from segmenter3d.models.backbones import window_attention as wa
 from segmenter3d.models.backbones.window_layout import window_layout
+from segmenter3d.testing import partition, slice_mask
 
 
 def _reference(q, k, v, bias, masks):

@@ -29,7 +29,7 @@ def test_folded_head_equals_the_straightforward_decoder_values_and_gradients(ski
     head = _head(skip)
     tokens = torch.randn(2, 16, 3, 4, 5, requires_grad=True)
     volume = torch.randn(2, 4, 24, 32, 40)
-    got = head([tokens], volume)
+    got = head([tokens, volume])
     want = _straightforward(head, tokens, volume)
     assert got.shape == (2, 5, 24, 32, 40) and got.is_contiguous()
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
@@ -45,11 +45,33 @@ def test_volume_of_a_size_that_is_not_a_token_multiple():
     head = _head()
     tokens = torch.randn(1, 16, 2, 3, 2)
     volume = torch.randn(1, 4, 13, 20, 7)  # not 8x the token grid
-    torch.testing.assert_close(head([tokens], volume), _straightforward(head, tokens, volume),
+    torch.testing.assert_close(head([tokens, volume]), _straightforward(head, tokens, volume),
                                atol=1e-5, rtol=1e-5)
 
 
 def test_wrong_volume_channels_are_named():
     head = _head()
     with pytest.raises(ValueError, match='volume has 3 channels, volume_channels is 4'):
-        head([torch.randn(1, 16, 2, 2, 2)], torch.randn(1, 3, 16, 16, 16))
+        head([torch.randn(1, 16, 2, 2, 2), torch.randn(1, 3, 16, 16, 16)])
+
+
+def test_inherited_loss_and_predict_keep_the_decode_head_contract():
+    """BaseDecodeHead.loss / predict call forward(inputs): the volume rides in inputs."""
+    from segmenter3d.structures import VolumeData, VolumeDataSample
+    head = _head()
+    tokens = torch.randn(1, 16, 2, 2, 2)
+    volume = torch.randn(1, 4, 16, 16, 16)
+    sample = VolumeDataSample()
+    labels = torch.randint(0, 5, (1, 16, 16, 16))
+    sample.gt_sem_seg = VolumeData(data=labels)
+    losses = head.loss([tokens, volume], [sample], train_cfg={})
+    want = F.cross_entropy(_straightforward(head, tokens, volume), labels)
+    torch.testing.assert_close(losses['loss_ce'], want, atol=1e-5, rtol=1e-5)
+    logits = head.predict([tokens, volume], [dict(img_shape=(16, 16, 16))], test_cfg={})
+    torch.testing.assert_close(logits, _straightforward(head, tokens, volume), atol=1e-5,
+                               rtol=1e-5)
+
+
+def test_inputs_without_a_volume_are_refused():
+    with pytest.raises(ValueError, match='followed by the raw input volume'):
+        _head()([torch.randn(1, 16, 2, 2, 2)])

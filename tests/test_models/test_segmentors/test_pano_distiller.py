@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 
 from conftest import CONFIGS
 from segmenter3d.datasets import room_to_input
-from segmenter3d.datasets.room_io import TRUNCATION
+from segmenter3d.encoding import TRUNCATION, input_tsdf
 from segmenter3d.structures import VolumeData, VolumeDataSample
 from segmenter3d.synth import generate_room
 
@@ -82,7 +82,7 @@ def test_distillation_gradient_reaches_exactly_the_voxels_rays_hit():
     model.encode_decode = lambda x, metas=None: logits
     model.loss(inputs, samples)['loss_dist'].backward()
     touched = logits.grad.abs().sum((0, 1)) > 0
-    hits = model.room_hits(inputs[0, 0], samples[0])
+    hits = model.room_hits(input_tsdf(inputs[0, 0]), samples[0])
     corners = torch.zeros_like(touched)
     p = hits.points[hits.valid]
     upper = torch.tensor(touched.shape) - 1
@@ -90,7 +90,7 @@ def test_distillation_gradient_reaches_exactly_the_voxels_rays_hit():
         ids = torch.minimum(p.floor().long() + c, upper)
         corners[ids[:, 0], ids[:, 1], ids[:, 2]] = True
     assert touched.any() and not (touched & ~corners).any()
-    free = inputs[0, 0] >= TRUNCATION  # free space away from surfaces: no ray stops there
+    free = inputs[0, 0] <= -TRUNCATION  # free space away from surfaces: no ray stops there
     assert not (touched & free & ~corners).any() and (corners & touched).sum() > 0.5 * (
         corners.sum())
 

@@ -4,6 +4,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from conftest import CONFIGS, build_model_from_config
+from segmenter3d.encoding import pad_input
 from segmenter3d.models.segmentors.volume_encoder_decoder import slide_windows
 from segmenter3d.structures import VolumeData, VolumeDataSample
 
@@ -66,23 +67,32 @@ def test_loss_ignores_255_and_equals_cross_entropy():
     torch.testing.assert_close(loss, expected)
 
 
-def test_predict_crops_batch_padding_and_fills_samples():
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py').eval()
+@pytest.mark.parametrize('mode', ['whole', 'slide'])
+def test_predict_crops_batch_padding_and_fills_samples(mode):
+    test_cfg = dict(mode=mode, crop_size=16, stride=8) if mode == 'slide' else dict(mode=mode)
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py', test_cfg=test_cfg).eval()
     vols = [torch.rand(4, 20, 24, 16), torch.rand(4, 12, 30, 16)]
     samples = [_sample(torch.zeros(v.shape[1:], dtype=torch.long)) for v in vols]
     data = model.data_preprocessor(dict(inputs=vols, data_samples=samples))
     assert data['inputs'].shape == (2, 4, 20, 30, 16)
-    # empty-space padding: tsdf +3, colour 0, label 255
-    assert (data['inputs'][1, 0, 12:] == 3).all() and (data['inputs'][1, 1:, 12:] == 0).all()
+    # empty-space padding in the official encoding: tsdf -3, colour -1, label 255
+    assert (data['inputs'][1, 0, 12:] == -3).all() and (data['inputs'][1, 1:, 12:] == -1).all()
     assert (data['data_samples'][1].gt_sem_seg.data[:, 12:] == 255).all()
     with torch.no_grad():
         out = model(**data, mode='predict')
+        logits = model.inference(data['inputs'])
     assert out[0].pred_sem_seg.shape == (20, 24, 16)
-    assert out[1].seg_logits.data.shape == (30, 12, 30, 16)
-    torch.testing.assert_close(out[1].pred_sem_seg.data[0], out[1].seg_logits.data.argmax(0))
+    assert out[1].pred_sem_seg.shape == (12, 30, 16)
+    torch.testing.assert_close(out[1].pred_sem_seg.data[0], logits[1, :, :12].argmax(0))
+    if mode == 'whole':
+        assert out[1].seg_logits.data.shape == (30, 12, 30, 16)
+    else:  # slide keeps no room-sized logits
+        assert 'seg_logits' not in out[1]
 
 
-def test_slide_equals_whole_when_one_window_fits():
+def test_slide_pads_small_rooms_to_the_window_with_empty_space():
+    """A room smaller than the window is seen as the training crop: padded with empty space
+    to the window, never run on a clipped window."""
     torch.manual_seed(0)
     whole = build_model_from_config('3dseg/3dseg-t_panorooms.py', test_cfg=dict(mode='whole'))
     slide = build_model_from_config('3dseg/3dseg-t_panorooms.py',
@@ -91,8 +101,22 @@ def test_slide_equals_whole_when_one_window_fits():
     slide.load_state_dict(whole.state_dict())
     whole.eval(), slide.eval()
     x = torch.rand(1, 4, 40, 56, 64)
+    padded = torch.stack([pad_input(x[0], (64, 64, 64))])
+    assert (padded[0, 0, 40:] == -3).all() and (padded[0, 1:, :, 56:] == -1).all()
     with torch.no_grad():
-        torch.testing.assert_close(slide.inference(x), whole.inference(x))
+        want = whole.inference(padded)[:, :, :40, :56]
+        torch.testing.assert_close(slide.inference(x), want)
+        torch.testing.assert_close(slide.slide_labels(x), want.argmax(1))
+
+
+def test_slide_labels_hold_one_slab_and_equal_the_logits_argmax():
+    torch.manual_seed(1)
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+                                    test_cfg=dict(mode='slide', crop_size=16, stride=8)).eval()
+    model.init_weights()
+    x = torch.rand(2, 4, 44, 24, 16)  # 5 window starts along the first axis, the last clamped
+    with torch.no_grad():
+        torch.testing.assert_close(model.slide_labels(x), model.slide_inference(x).argmax(1))
 
 
 def test_slide_averages_overlapping_windows():

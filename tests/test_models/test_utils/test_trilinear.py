@@ -2,8 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segmenter3d.models.utils import (interpolation_matrix, trilinear_upsample,
-                                      trilinear_upsample_add_projection)
+from segmenter3d.models.utils import (
+    interpolation_matrix,
+    trilinear_upsample,
+    trilinear_upsample_add_projection,
+)
 
 
 @pytest.mark.parametrize('shape,size', [

@@ -1,5 +1,13 @@
-from .volume_transforms import (LoadPanorama, LoadVolume, PackVolumeInputs, PadVolume,
-                                RandomFlipRotateZ, RandomVolumeCrop, VolumeColorJitter)
+from .panorama_transforms import RandomPanoramaRoll
+from .volume_transforms import (
+                                LoadPanorama,
+                                LoadVolume,
+                                PackVolumeInputs,
+                                PadVolume,
+                                RandomFlipRotateZ,
+                                RandomVolumeCrop,
+                                VolumeColorJitter,
+)
 
 __all__ = ['LoadVolume', 'LoadPanorama', 'PadVolume', 'RandomVolumeCrop', 'RandomFlipRotateZ',
-           'VolumeColorJitter', 'PackVolumeInputs']
+           'VolumeColorJitter', 'PackVolumeInputs', 'RandomPanoramaRoll']

@@ -1,7 +1,8 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Data pipeline for voxel rooms: load, crop blocks on the fly, augment, pack.
 
-Inside the pipeline ``results['volume']`` is (4, X, Y, Z) float32 (tsdf, r, g, b) and
+Inside the pipeline ``results['volume']`` is (4, X, Y, Z) float32 in the network's encoding
+(``segmenter3d.encoding``: -tsdf, then colour 2c - 1, -1 where unobserved) and
 ``results['gt_seg']`` is (X, Y, Z) uint8.
 """
 import os.path as osp
@@ -13,11 +14,10 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from ...encoding import IGNORE_INDEX, input_observed, pad_input
 from ...structures import VolumeData, VolumeDataSample
 from ...utils import to_triple
-from ..room_io import TRUNCATION, load_room, room_to_input
-
-EMPTY = np.array([TRUNCATION, 0., 0., 0.], np.float32)  # what padding and unobserved look like
+from ..room_io import load_room, room_to_input
 
 
 @TRANSFORMS.register_module()
@@ -45,15 +45,7 @@ class LoadVolume(BaseTransform):
 
 def pad_to(volume: np.ndarray, labels: np.ndarray, size: Sequence[int]):
     """Pad (4, X, Y, Z) with empty space and labels with 255 at the end of short axes."""
-    pads = [max(0, t - s) for s, t in zip(labels.shape, size)]
-    if not any(pads):
-        return volume, labels
-    out = np.empty((4, ) + tuple(s + p for s, p in zip(labels.shape, pads)), np.float32)
-    out[:] = EMPTY[:, None, None, None]
-    out[:, :labels.shape[0], :labels.shape[1], :labels.shape[2]] = volume
-    lab = np.full(out.shape[1:], 255, np.uint8)
-    lab[:labels.shape[0], :labels.shape[1], :labels.shape[2]] = labels
-    return out, lab
+    return pad_input(volume, size), pad_input(labels[None], size, (IGNORE_INDEX, ))[0]
 
 
 @TRANSFORMS.register_module()
@@ -130,19 +122,33 @@ class RandomFlipRotateZ(BaseTransform):
 
 @TRANSFORMS.register_module()
 class VolumeColorJitter(BaseTransform):
-    """Brightness/contrast jitter of observed colours (unobserved stay 0)."""
+    """Brightness/contrast jitter of observed colours (unobserved stay -1)."""
 
     def __init__(self, brightness: float = 0.1, contrast: float = 0.1) -> None:
         self.brightness, self.contrast = brightness, contrast
 
     def transform(self, results: Dict) -> Dict:
         vol = results['volume'].copy()
-        observed = vol[0] < TRUNCATION
+        observed = input_observed(vol[0])
         scale = 1 + np.random.uniform(-self.contrast, self.contrast)
         shift = np.random.uniform(-self.brightness, self.brightness)
-        vol[1:] = np.where(observed, np.clip(vol[1:] * scale + shift, -1, 1), 0)
+        vol[1:] = np.where(observed, np.clip(vol[1:] * scale + shift, -1, 1), -1)
         results['volume'] = vol
         return results
+
+
+def to_bgr_uint8(path: str, image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 BGR from a decoded picture: grey is repeated, alpha dropped, and
+    16-bit pictures are scaled by their bit depth (x 255 / 65535), never cut to the low byte."""
+    if image.dtype == np.uint16:
+        image = np.round(image.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f'{path}: panorama pixels are {image.dtype}; 8- or 16-bit expected')
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f'{path}: panorama of shape {image.shape}; expected (H, W, 3)')
+    return np.ascontiguousarray(image[..., :3])
 
 
 @TRANSFORMS.register_module()
@@ -157,9 +163,10 @@ class LoadPanorama(BaseTransform):
                              f"data_prefix.img_path in the dataset config")
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path}: panorama not found')
-        image = mmcv.imread(path, flag='color')
+        image = mmcv.imread(path, flag='unchanged')
         if image is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
+        image = to_bgr_uint8(path, image)
         h, w = image.shape[:2]
         if w != 2 * h:
             raise ValueError(f'{path}: panorama is {h}x{w}; an equirectangular panorama is '

@@ -14,6 +14,12 @@ def _rng_state() -> dict:
     return state
 
 
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state['cpu'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
 @HOOKS.register_module()
 class RNGStateHook(Hook):
     """Save torch's CPU (and CUDA) generator state with every checkpoint and put it back at the
@@ -25,12 +31,26 @@ class RNGStateHook(Hook):
     last finished iteration (hooks that run at the end of training may draw more before the
     last checkpoint is written), and it is restored right before the first new iteration,
     after the replay, which draws no torch numbers.
+
+    Validation is kept out of the training stream: its dataloader draws a seed from torch's
+    generator each pass, so a run validated between a checkpoint and its end would otherwise
+    differ from the same run resumed from that checkpoint. The state before each validation
+    pass is put back after it.
     """
     priority = 'NORMAL'  # after_train_iter before the CheckpointHook (VERY_LOW) saves
 
     def __init__(self) -> None:
         self._last_iter_state: Optional[dict] = None
         self._state_to_restore: Optional[dict] = None
+        self._before_val_state: Optional[dict] = None
+
+    def before_val(self, runner) -> None:
+        self._before_val_state = _rng_state()
+
+    def after_val(self, runner) -> None:
+        if self._before_val_state is not None:
+            _set_rng_state(self._before_val_state)
+            self._before_val_state = None
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._last_iter_state = _rng_state()
@@ -44,7 +64,5 @@ class RNGStateHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self._state_to_restore is None:
             return
-        torch.set_rng_state(self._state_to_restore['cpu'])
-        if 'cuda' in self._state_to_restore and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(self._state_to_restore['cuda'])
+        _set_rng_state(self._state_to_restore)
         self._state_to_restore = None

@@ -1,15 +1,17 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Isotropic 3D Swin Transformer, the encoder of 3D Segmenter (ICLR 2023)."""
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.registry import MODELS
 
+from ...checkpoint_io import read_state_dict, weight_mismatches
 from ...utils import to_triple
 from .swin3d_blocks import SwinStage3D
 from .swin3d_convert import backbone_state_from_any
@@ -44,15 +46,24 @@ class SwinTransformer3D(BaseModule):
             Defaults to 0.2.
         out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to ``(-1,)``.
         final_norm (bool): The second LayerNorm after the last stage. Defaults to True.
-        frozen_stages (int): Freeze patch embedding (0) and stages up to this index;
-            -1 freezes nothing. Defaults to -1.
+        frozen_stages (int): As in mmseg's Swin: 0 freezes the patch embedding, ``n > 0``
+            also the first ``n`` stages with their output norms (parameters fixed, eval
+            mode); -1 freezes nothing. Defaults to -1.
         with_cp (bool): Activation checkpointing of each block. Defaults to False.
+        norm_cfg (dict): Every norm layer, built by mmcv's ``build_norm_layer``.
+            Defaults to ``dict(type='LN')``.
+        act_cfg (dict): MLP activation, built by mmcv's ``build_activation_layer``.
+            Defaults to ``dict(type='GELU')``.
         fused_attention (bool): Fused window attention that keeps no (windows, N, N)
             tensor, forward or backward; ``False`` spells the softmax out (the reference the
             tests compare against). Defaults to True.
-        pretrained (str, optional): Checkpoint of this backbone (ours or the reference layout).
+        pretrained (str, optional): Deprecated alias of
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``, as in mmseg.
             Defaults to None.
-        init_cfg (dict | list[dict], optional): Defaults to TruncNormal on Linear and
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained', checkpoint=...,
+            prefix=...)`` loads a checkpoint of this backbone (ours, a whole segmentor's with
+            ``prefix='backbone.'``, or the reference layout) strictly: a checkpoint that does
+            not fit raises a ValueError naming the keys. Defaults to TruncNormal on Linear and
             Constant on LayerNorm.
 
     Example:
@@ -82,9 +93,17 @@ class SwinTransformer3D(BaseModule):
                  final_norm: bool = True,
                  frozen_stages: int = -1,
                  with_cp: bool = False,
+                 norm_cfg: dict = dict(type='LN'),
+                 act_cfg: dict = dict(type='GELU'),
                  fused_attention: bool = True,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('SwinTransformer3D: init_cfg and pretrained cannot both be set')
+            warnings.warn('SwinTransformer3D: pretrained is deprecated, use '
+                          "init_cfg=dict(type='Pretrained', checkpoint=...)", DeprecationWarning)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         if init_cfg is None:
             init_cfg = [
                 dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
@@ -100,7 +119,6 @@ class SwinTransformer3D(BaseModule):
         self.window_size = to_triple(window_size, 'SwinTransformer3D window_size')
         self.out_indices = self._parse_out_indices(out_indices)
         self.frozen_stages = frozen_stages
-        self.pretrained = pretrained
         self.stage_channels = [self.embed_dims * 2**i for i in range(self.num_stages)]
 
         self.patch_embed = nn.Conv3d(in_channels, self.embed_dims, self.patch_size,
@@ -115,14 +133,15 @@ class SwinTransformer3D(BaseModule):
                             dpr[start:start + depth], downsample=i < self.num_stages - 1,
                             with_cp=with_cp, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                             drop=drop_rate, attn_drop=attn_drop_rate,
-                            fused=fused_attention))
+                            fused=fused_attention, norm_cfg=norm_cfg, act_cfg=act_cfg))
         # One LayerNorm per returned stage; the last stage's is Swin's closing norm.
         for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(self.stage_channels[i]))
+            self.add_module(f'norm{i}', build_norm_layer(norm_cfg, self.stage_channels[i])[1])
         last = self.num_stages - 1
         if last in self.out_indices:
             self.out_drop = nn.Dropout(drop_rate)
-            self.final_norm = nn.LayerNorm(self.stage_channels[last]) if final_norm else None
+            self.final_norm = (build_norm_layer(norm_cfg, self.stage_channels[last])[1]
+                               if final_norm else None)
         self._freeze_stages()
 
     # ------------------------------------------------------------------ configuration
@@ -164,23 +183,41 @@ class SwinTransformer3D(BaseModule):
 
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
-        if self.pretrained is None:
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
             super().init_weights()
             return
-        ckpt = CheckpointLoader.load_checkpoint(self.pretrained, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
+        if 'checkpoint' not in cfg:
+            raise ValueError("SwinTransformer3D: init_cfg type='Pretrained' needs 'checkpoint'")
+        path, prefix = cfg['checkpoint'], cfg.get('prefix')
+        _, state = read_state_dict(path, 'pretrained backbone checkpoint')
+        if prefix:
+            prefix = prefix if prefix.endswith('.') else prefix + '.'
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if not state:
+                raise ValueError(f'{path}: no keys start with init_cfg.prefix {prefix!r}')
         state = backbone_state_from_any(state, self.num_stages)
-        result = self.load_state_dict(state, strict=False)
-        print_log(f'SwinTransformer3D: loaded {self.pretrained}: {result}', logger='current')
+        problems = weight_mismatches(self, state)
+        if problems:
+            raise ValueError(f'{path}: does not fit SwinTransformer3D (another variant, or a '
+                             f'wrong init_cfg.prefix?): ' + '; '.join(problems))
+        self.load_state_dict(state, strict=True)
+        print_log(f'SwinTransformer3D: loaded every weight from {path}', logger='current')
 
     def _freeze_stages(self) -> None:
+        """mmseg's Swin rule: 0 freezes the patch embedding, n also stages 0..n-1 (norms too)."""
+        frozen = []
         if self.frozen_stages >= 0:
-            self.patch_embed.eval()
-            for p in self.patch_embed.parameters():
-                p.requires_grad = False
-        for i in range(min(self.frozen_stages + 1, self.num_stages)):
-            self.stages[i].eval()
-            for p in self.stages[i].parameters():
+            frozen.append(self.patch_embed)
+        for i in range(min(self.frozen_stages, self.num_stages)):
+            frozen.append(self.stages[i])
+            if i in self.out_indices:
+                frozen.append(getattr(self, f'norm{i}'))
+            if i == self.num_stages - 1 and getattr(self, 'final_norm', None) is not None:
+                frozen.append(self.final_norm)
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
                 p.requires_grad = False
 
     def train(self, mode: bool = True) -> 'SwinTransformer3D':

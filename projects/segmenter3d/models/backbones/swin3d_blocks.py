@@ -9,6 +9,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
@@ -52,7 +53,6 @@ class WindowAttention3D(BaseModule):
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.window_size = tuple(window_size)
-        self.scale = (embed_dims // num_heads)**-0.5
         self.fused = fused
         self.attn_drop = attn_drop
         num_rel = (2 * window_size[0] - 1) * (2 * window_size[1] - 1) * (2 * window_size[2] - 1)
@@ -65,21 +65,26 @@ class WindowAttention3D(BaseModule):
         super().init_weights()
         trunc_normal_(self.relative_position_bias_table, std=.02)
 
-    def relative_position_bias(self, num_tokens: int) -> torch.Tensor:
-        """(nH, N, N) bias for windows of ``num_tokens`` tokens.
+    def relative_position_bias(self, window: Optional[Triple] = None) -> torch.Tensor:
+        """(nH, N, N) bias for windows of shape ``window`` (N tokens).
 
-        As in Video Swin (and so in released checkpoints), a window smaller than ``window_size``
-        uses the top-left ``N x N`` block of the full window's index table.
+        A window clipped to a small token grid reads each token pair's true relative offset
+        from the full window's table (see :func:`relative_position_index`); for full windows
+        this is Video Swin's bias, so released checkpoints give the reference's logits.
+
+        Args:
+            window (tuple[int], optional): Window actually used. Defaults to ``window_size``.
         """
+        window = self.window_size if window is None else tuple(window)
         table = self.relative_position_bias_table
-        index = relative_position_index(self.window_size).to(table.device)
-        index = index[:num_tokens, :num_tokens].reshape(-1)
+        index = relative_position_index(window, self.window_size).to(table.device).reshape(-1)
+        n = window[0] * window[1] * window[2]
         # one gather straight into the (nH, N, N) layout
-        return table.t().index_select(1, index).view(-1, num_tokens, num_tokens)
+        return table.t().index_select(1, index).view(-1, n, n)
 
     def forward(self, x: torch.Tensor,
-                groups: Optional[Sequence[Tuple[int, int, Optional[torch.Tensor]]]] = None
-                ) -> torch.Tensor:
+                groups: Optional[Sequence[Tuple[int, int, Optional[torch.Tensor]]]] = None,
+                window: Optional[Triple] = None) -> torch.Tensor:
         """Attend within windows.
 
         Args:
@@ -87,6 +92,8 @@ class WindowAttention3D(BaseModule):
             groups (Sequence[tuple], optional): ``(start, end, mask)`` ranges of windows
                 sharing an additive (N, N) shift mask (or None). Defaults to all windows,
                 unmasked.
+            window (tuple[int], optional): Shape of the windows (N tokens), smaller than
+                ``window_size`` where the token grid is. Defaults to ``window_size``.
 
         Returns:
             Tensor: Shape (nW', N, C).
@@ -97,7 +104,11 @@ class WindowAttention3D(BaseModule):
             groups = ((0, nW, None), )
         qkv = self.qkv(x).view(nW, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (nW', nH, N, hd)
-        bias = self.relative_position_bias(N).to(q.dtype)  # (nH, N, N)
+        window = self.window_size if window is None else tuple(window)
+        if window[0] * window[1] * window[2] != N:
+            raise ValueError(f'WindowAttention3D: windows of {N} tokens do not have the shape '
+                             f'{window}')
+        bias = self.relative_position_bias(window).to(q.dtype)  # (nH, N, N)
         drop = self.attn_drop if self.training else 0.
         if self.fused:
             out = window_attention(q, k, v, bias, groups, dropout_p=drop)
@@ -108,16 +119,17 @@ class WindowAttention3D(BaseModule):
 
 
 class Mlp(BaseModule):
-    """Linear -> GELU -> Dropout -> Linear -> Dropout."""
+    """Linear -> activation (GELU) -> Dropout -> Linear -> Dropout."""
 
     def __init__(self,
                  in_features: int,
                  hidden_features: int,
                  drop: float = 0.,
+                 act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.fc1 = nn.Linear(in_features, hidden_features)
-        self.act = nn.GELU()
+        self.act = build_activation_layer(act_cfg)
         self.fc2 = nn.Linear(hidden_features, in_features)
         self.drop = nn.Dropout(drop)
 
@@ -139,6 +151,8 @@ class SwinBlock3D(BaseModule):
         attn_drop (float): Attention dropout rate. Defaults to 0.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         fused (bool): See :class:`WindowAttention3D`. Defaults to True.
+        norm_cfg (dict): Norm layers, built by mmcv. Defaults to ``dict(type='LN')``.
+        act_cfg (dict): MLP activation, built by mmcv. Defaults to ``dict(type='GELU')``.
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -153,16 +167,18 @@ class SwinBlock3D(BaseModule):
                  attn_drop: float = 0.,
                  drop_path: float = 0.,
                  fused: bool = True,
+                 norm_cfg: dict = dict(type='LN'),
+                 act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.window_size = tuple(window_size)
         self.shift_size = tuple(w // 2 for w in window_size) if shift else (0, 0, 0)
-        self.norm1 = nn.LayerNorm(embed_dims)
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.attn = WindowAttention3D(embed_dims, num_heads, window_size, qkv_bias, attn_drop,
                                       drop, fused)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
-        self.norm2 = nn.LayerNorm(embed_dims)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop, act_cfg)
 
     def _attention(self, x: torch.Tensor) -> torch.Tensor:
         B, D, H, W, C = x.shape
@@ -175,7 +191,7 @@ class SwinBlock3D(BaseModule):
         windows = tokens.index_select(1, layout.gather).view(B, layout.num_windows, -1, C)
         windows = windows.transpose(0, 1)  # window-major: (nW, B, N, C)
         ranges = [(s * B, e * B, m) for s, e, m in layout.ranges]
-        out = self.attn(windows.reshape(-1, windows.shape[2], C), ranges)
+        out = self.attn(windows.reshape(-1, windows.shape[2], C), ranges, window)
         out = out.view(layout.num_windows, B, -1, C).transpose(0, 1).reshape(B, -1, C)
         return out.index_select(1, layout.scatter).view(B, D, H, W, C)
 
@@ -193,9 +209,10 @@ class PatchMerging3D(BaseModule):
     zero-padded at their end.
     """
 
-    def __init__(self, embed_dims: int, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, embed_dims: int, norm_cfg: dict = dict(type='LN'),
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.norm = nn.LayerNorm(8 * embed_dims)
+        self.norm = build_norm_layer(norm_cfg, 8 * embed_dims)[1]
         self.reduction = nn.Linear(8 * embed_dims, 2 * embed_dims, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -231,7 +248,8 @@ class SwinStage3D(BaseModule):
             SwinBlock3D(embed_dims, num_heads, window_size, shift=i % 2 == 1,
                         drop_path=drop_paths[i], **block_kwargs) for i in range(depth)
         ])
-        self.downsample = PatchMerging3D(embed_dims) if downsample else None
+        norm_cfg = block_kwargs.get('norm_cfg', dict(type='LN'))
+        self.downsample = PatchMerging3D(embed_dims, norm_cfg) if downsample else None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         for block in self.blocks:

@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Key conversion between the reference 3D Segmenter release and our modules.
 
-The reference layout (``shared/reference/official_checkpoint_keys.txt``)::
+The reference layout (every key and shape: ``tests/data/official_checkpoint_keys.txt``)::
 
     encoder.patch_embed.patch_embed.proj.*        -> backbone.patch_embed.*
     encoder.patch_embed.layers.{i}.blocks.{j}.*   -> backbone.stages.{i}.blocks.{j}.*

@@ -37,14 +37,26 @@ def get_window_size(x_size: Sequence[int], window_size: Triple,
 
 
 @lru_cache(maxsize=16)
-def relative_position_index(window_size: Triple) -> torch.Tensor:
-    """Video Swin's (N, N) index into the ((2wd-1)(2wh-1)(2ww-1), nH) bias table."""
+def relative_position_index(window_size: Triple,
+                            table_window: Optional[Triple] = None) -> torch.Tensor:
+    """(N, N) index into the ((2wd-1)(2wh-1)(2ww-1), nH) bias table of ``table_window``.
+
+    With ``table_window`` equal to ``window_size`` (the default) this is Video Swin's index.
+    A window clipped to a small token grid (``window_size`` below ``table_window`` on some
+    axis) gets each token pair's true relative offset in the full window's table. Video Swin
+    instead slices the full index, ``index[:N, :N]``, which is the same only when the leading
+    axis alone is clipped; clipped windows on other axes would read biases of wrong offsets.
+    """
+    table_window = tuple(window_size if table_window is None else table_window)
+    if any(w > t for w, t in zip(window_size, table_window)):
+        raise ValueError(f'window {window_size} is larger than the bias table window '
+                         f'{table_window}')
     coords = torch.stack(
         torch.meshgrid(*[torch.arange(w) for w in window_size], indexing='ij')).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    wd, wh, ww = window_size
-    rel = rel + torch.tensor([wd - 1, wh - 1, ww - 1])
-    strides = torch.tensor([(2 * wh - 1) * (2 * ww - 1), 2 * ww - 1, 1])
+    td, th, tw = table_window
+    rel = rel + torch.tensor([td - 1, th - 1, tw - 1])
+    strides = torch.tensor([(2 * th - 1) * (2 * tw - 1), 2 * tw - 1, 1])
     return (rel * strides).sum(-1)
 
 

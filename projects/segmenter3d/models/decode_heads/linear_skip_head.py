@@ -18,6 +18,10 @@ class LinearSkipHead(BaseDecodeHead):
     """Token-wise Linear(C -> K), trilinear upsampling, then Linear(K + C_in -> K) on
     ``[upsampled logits, raw input]`` per voxel.
 
+    Keeps :class:`BaseDecodeHead`'s contract, ``forward(inputs)``: the raw (padded) input
+    volume travels as the last entry of ``inputs``, after the backbone's feature maps, so the
+    inherited ``loss`` and ``predict`` work unchanged.
+
     Computed in an equivalent folded form (:meth:`folded_token_classifier`): the first layer
     and the token part of the second are merged at token resolution, upsampled by three 1-D
     interpolation GEMMs, and the raw-input part is added by one batched GEMM; no
@@ -76,18 +80,22 @@ class LinearSkipHead(BaseDecodeHead):
         return (w_tok @ self.token_cls.weight,
                 w_tok @ self.token_cls.bias + self.skip_cls.bias)
 
-    def forward(self, inputs: Sequence[Tensor], volume: Tensor) -> Tensor:
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Per-voxel logits.
 
         Args:
-            inputs (Sequence[Tensor]): Backbone outputs; ``in_index`` selects one of shape
-                (B, in_channels, d, h, w).
-            volume (Tensor): The (padded) input volume, (B, volume_channels, D, H, W).
+            inputs (Sequence[Tensor]): Backbone outputs, then the (padded) input volume of
+                shape (B, volume_channels, D, H, W) last; ``in_index`` selects a backbone
+                output of shape (B, in_channels, d, h, w).
 
         Returns:
             Tensor: Logits of shape (B, K, D, H, W), contiguous.
         """
-        x = self._transform_inputs(inputs)
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError('LinearSkipHead: inputs must be the backbone outputs followed by '
+                             'the raw input volume')
+        *features, volume = inputs
+        x = self._transform_inputs(features)
         if volume.shape[1] != self.volume_channels:
             raise ValueError(f'LinearSkipHead: volume has {volume.shape[1]} channels, '
                              f'volume_channels is {self.volume_channels}')
@@ -101,6 +109,10 @@ class LinearSkipHead(BaseDecodeHead):
         # + W2_vol x, written into the upsampled logits as they are made
         return trilinear_upsample_add_projection(
             logits, self.skip_cls.weight[:, self.out_channels:], volume)
+
+    def predict_by_feat(self, seg_logits: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """Logits are already at the input volume's size (no 2D resize as in mmseg)."""
+        return seg_logits
 
     def loss_by_feat(self, seg_logits: Tensor, batch_data_samples: List) -> dict:
         """Losses of (B, K, D, H, W) logits already at the label size."""

@@ -9,6 +9,7 @@ from mmengine.logging import print_log
 from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
+from ...encoding import input_tsdf
 from ...rendering import HitProjector, RayHits
 from ...structures import VolumeDataSample
 from .room_cache import RoomCache, RoomEntry
@@ -87,7 +88,7 @@ class PanoDistiller(VolumeEncoderDecoder):
             model_cfg['backbone'].pop('init_cfg', None)
         teacher = MODELS.build(model_cfg)
         if checkpoint is not None:
-            from ...utils import load_weights
+            from ...checkpoint_io import load_weights
             load_weights(teacher, checkpoint, what='teacher checkpoint')
             print_log(f'PanoDistiller: teacher weights from {checkpoint}', logger='current')
         classes = getattr(teacher.decode_head, 'num_classes', None)
@@ -157,7 +158,8 @@ class PanoDistiller(VolumeEncoderDecoder):
         dist = []
         for volume, room_logits, sample in zip(inputs, logits, data_samples):
             shape = sample.metainfo.get('padded_from', volume.shape[1:])
-            tsdf = volume[0, :shape[0], :shape[1], :shape[2]]
+            # the raycaster marches the stored convention (positive in free space)
+            tsdf = input_tsdf(volume[0, :shape[0], :shape[1], :shape[2]])
             entry = self._room(tsdf, sample)
             # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensors
             student = entry.projector.to(inputs.device).sample(

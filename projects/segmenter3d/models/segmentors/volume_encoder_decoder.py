@@ -3,6 +3,7 @@
 import itertools
 from typing import List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from mmengine.utils import ProgressBar
@@ -10,8 +11,12 @@ from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...encoding import EMPTY_INPUT, pad_input
 from ...structures import VolumeData, VolumeDataSample
 from ...utils import to_triple
+
+#: keys ``test_cfg`` may hold
+TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'progress')
 
 
 def slide_windows(size: Sequence[int], crop: Sequence[int],
@@ -57,7 +62,6 @@ class VolumeEncoderDecoder(BaseSegmentor):
         self.decode_head = MODELS.build(decode_head)
         self.num_classes = self.decode_head.num_classes
         self.out_channels = self.decode_head.out_channels
-        self.align_corners = False
         self.train_cfg = train_cfg
         self.test_cfg = dict(mode='whole') if test_cfg is None else dict(test_cfg)
         self.pad_to_divisor = pad_to_divisor
@@ -87,6 +91,9 @@ class VolumeEncoderDecoder(BaseSegmentor):
         if in_ch is not None and data_ch is not None and in_ch != data_ch:
             raise ValueError(f'backbone.in_channels={in_ch} but the data has {data_ch} channels '
                              f'(data_preprocessor.pad_values has one entry per channel)')
+        unknown = sorted(set(self.test_cfg) - set(TEST_CFG_KEYS))
+        if unknown:
+            raise ValueError(f'test_cfg has unknown keys {unknown}; it takes {list(TEST_CFG_KEYS)}')
         mode = self.test_cfg.get('mode', 'whole')
         if mode not in ('whole', 'slide'):
             raise ValueError(f"test_cfg.mode must be 'whole' or 'slide', got {mode!r}")
@@ -111,7 +118,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
         """(B, C, D, H, W) -> logits (B, K, D, H, W)."""
         D, H, W = inputs.shape[2:]
         padded = self._pad(inputs)
-        logits = self.decode_head(self.extract_feat(padded), padded)
+        # the head's contract: backbone outputs, then the raw volume for its skip
+        logits = self.decode_head(tuple(self.extract_feat(padded)) + (padded, ))
         return logits[:, :, :D, :H, :W]
 
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
@@ -123,42 +131,105 @@ class VolumeEncoderDecoder(BaseSegmentor):
         return self.encode_decode(inputs)
 
     # ------------------------------------------------------------------ inference
-    def slide_inference(self, inputs: Tensor) -> Tensor:
-        """Average logits of overlapping ``crop_size`` windows (each run separately)."""
+    def _slide(self, inputs: Tensor, labels_only: bool) -> Tensor:
+        """Slide ``crop_size`` windows over the volume and average overlapping logits.
+
+        A room smaller than the window along some axis is first padded with empty space
+        (the data preprocessor's ``pad_values``), so every window the network sees has the
+        training crop's size and so the window layout it was trained on.
+
+        With ``labels_only`` memory grows with the window, not the room: windows run in
+        order of their first-axis start, and the logits of a slab of the first axis are
+        reduced to labels (and dropped) as soon as no later window reaches it; only the
+        slab under the current windows is ever held as float logits.
+        """
         crop = to_triple(self.test_cfg['crop_size'], 'test_cfg.crop_size')
         stride = to_triple(self.test_cfg['stride'], 'test_cfg.stride')
+        size = inputs.shape[2:]
+        if any(s < c for s, c in zip(size, crop)):
+            values = getattr(self.data_preprocessor, 'pad_values', EMPTY_INPUT)
+            inputs = torch.stack([pad_input(v, crop, values) for v in inputs])
+            out = self._slide(inputs, labels_only)
+            return out[..., :size[0], :size[1], :size[2]]
         B, _, D, H, W = inputs.shape
-        logits = inputs.new_zeros((B, self.out_channels, D, H, W))
-        count = inputs.new_zeros((1, 1, D, H, W))
-        windows = slide_windows((D, H, W), crop, stride)
+        windows = slide_windows((D, H, W), crop, stride)  # first-axis starts ascending
         bar = ProgressBar(len(windows)) if self.test_cfg.get('progress') else None
+        if not labels_only:
+            logits = inputs.new_zeros((B, self.out_channels, D, H, W))
+            count = inputs.new_zeros((1, 1, D, H, W))
+            for window in windows:
+                index = (slice(None), slice(None)) + window
+                logits[index] += self.encode_decode(inputs[index])
+                count[index] += 1
+                if bar is not None:
+                    bar.update()
+            return logits / count
+        labels = torch.empty((B, D, H, W), dtype=torch.long, device=inputs.device)
+        start = 0  # first-axis voxel where the held slab begins
+        slab = count = None
         for window in windows:
-            index = (slice(None), slice(None)) + window
-            logits[index] += self.encode_decode(inputs[index])
+            x0, x1 = window[0].start, window[0].stop
+            if slab is not None and x0 > start:  # voxels before x0 are final
+                done = x0 - start
+                labels[:, start:x0] = (slab[:, :, :done] / count[:, :, :done]).argmax(1)
+                slab, count, start = slab[:, :, done:], count[:, :, done:], x0
+            if slab is None or x1 - start > slab.shape[2]:  # grow the slab to this window
+                grow = x1 - start - (0 if slab is None else slab.shape[2])
+                extra = inputs.new_zeros((B, self.out_channels, grow, H, W))
+                extra_count = inputs.new_zeros((1, 1, grow, H, W))
+                slab = extra if slab is None else torch.cat([slab, extra], 2)
+                count = extra_count if count is None else torch.cat([count, extra_count], 2)
+            index = (slice(None), slice(None), slice(x0 - start, x1 - start)) + window[1:]
+            slab[index] += self.encode_decode(inputs[(slice(None), slice(None)) + window])
             count[index] += 1
             if bar is not None:
                 bar.update()
-        return logits / count
+        labels[:, start:] = (slab / count).argmax(1)
+        return labels
+
+    def slide_inference(self, inputs: Tensor) -> Tensor:
+        """(B, K, D, H, W) logits averaged over overlapping ``crop_size`` windows."""
+        return self._slide(inputs, labels_only=False)
+
+    def slide_labels(self, inputs: Tensor) -> Tensor:
+        """(B, D, H, W) labels of :meth:`slide_inference`, holding logits of one slab only."""
+        return self._slide(inputs, labels_only=True)
 
     def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         if self.test_cfg.get('mode', 'whole') == 'slide':
             return self.slide_inference(inputs)
         return self.encode_decode(inputs)
 
+    def predict_labels(self, inputs: Tensor) -> Tensor:
+        """(B, D, H, W) labels; in ``slide`` mode without full-room logits in memory."""
+        if self.test_cfg.get('mode', 'whole') == 'slide':
+            return self.slide_labels(inputs)
+        return self.encode_decode(inputs).argmax(1)
+
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[VolumeDataSample]] = None) -> List[VolumeDataSample]:
+        """``pred_sem_seg`` of each sample (``seg_logits`` too in ``whole`` mode; slide mode
+        keeps no room-sized logits, see :meth:`slide_labels`)."""
+        if self.test_cfg.get('mode', 'whole') == 'slide':
+            return self.postprocess_result(None, data_samples, self.slide_labels(inputs))
         return self.postprocess_result(self.inference(inputs), data_samples)
 
-    def postprocess_result(self, seg_logits: Tensor,
-                           data_samples: Optional[List[BaseDataElement]] = None) -> list:
-        """Crop batch padding off each sample and attach ``seg_logits`` / ``pred_sem_seg``."""
+    def postprocess_result(self, seg_logits: Optional[Tensor],
+                           data_samples: Optional[List[BaseDataElement]] = None,
+                           labels: Optional[Tensor] = None) -> list:
+        """Crop batch padding off each sample and attach ``pred_sem_seg`` (from ``labels``
+        when given) and, when there are logits, ``seg_logits``."""
         if data_samples is None:
-            data_samples = [VolumeDataSample() for _ in range(seg_logits.shape[0])]
-        for logits, sample in zip(seg_logits, data_samples):
-            D, H, W = sample.metainfo.get('padded_from', logits.shape[1:])
-            logits = logits[:, :D, :H, :W]
+            n = (seg_logits if seg_logits is not None else labels).shape[0]
+            data_samples = [VolumeDataSample() for _ in range(n)]
+        for i, sample in enumerate(data_samples):
+            full = (seg_logits if seg_logits is not None else labels)[i].shape[-3:]
+            D, H, W = sample.metainfo.get('padded_from', full)
             if 'gt_sem_seg' in sample:
                 sample.gt_sem_seg.data = sample.gt_sem_seg.data[:, :D, :H, :W]
-            sample.seg_logits = VolumeData(data=logits)
-            sample.pred_sem_seg = VolumeData(data=logits.argmax(dim=0, keepdim=True))
+            if seg_logits is not None:
+                logits = seg_logits[i][:, :D, :H, :W]
+                sample.seg_logits = VolumeData(data=logits)
+            pred = (labels[i] if labels is not None else logits.argmax(0))[:D, :H, :W]
+            sample.pred_sem_seg = VolumeData(data=pred[None])
         return data_samples

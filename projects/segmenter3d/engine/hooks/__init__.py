@@ -1,0 +1,5 @@
+from .crash_safe_checkpoint_hook import CrashSafeCheckpointHook
+from .rng_state_hook import RNGStateHook
+from .volume_vis_hook import VolumeVisualizationHook
+
+__all__ = ['CrashSafeCheckpointHook', 'RNGStateHook', 'VolumeVisualizationHook']
