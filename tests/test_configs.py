@@ -23,3 +23,24 @@ def test_config_parses_and_its_parts_are_registered(path):
     if model.type == 'PanoDistiller':
         teacher = Config.fromfile(osp.join(osp.dirname(CONFIGS), model.teacher_config))
         assert teacher.model.decode_head.num_classes == model.decode_head.num_classes
+
+
+@pytest.mark.parametrize('path', LEAVES, ids=[osp.relpath(p, CONFIGS) for p in LEAVES])
+def test_init_segmentor_builds_every_config(path):
+    """Distillers become their student by the classes' signatures (every distiller argument,
+    room_cache_mb included, is dropped); everything else builds as it is."""
+    import torch
+
+    from segmenter3d.apis import init_segmentor
+    from segmenter3d.models.segmentors import PanoDistiller, VolumeEncoderDecoder
+    model = init_segmentor(path)
+    assert not model.training
+    cfg = Config.fromfile(path)
+    if cfg.model.type == 'PanoDistiller':
+        assert type(model) is VolumeEncoderDecoder and not isinstance(model, PanoDistiller)
+        cfg.model.room_cache_mb = 64  # a distiller-only argument set in the config
+        assert type(init_segmentor(cfg)) is VolumeEncoderDecoder
+    if isinstance(model, VolumeEncoderDecoder):
+        with torch.no_grad():
+            out = model(torch.zeros(1, model.backbone.in_channels, 16, 16, 16), mode='tensor')
+        assert out.shape == (1, model.num_classes, 16, 16, 16)

@@ -10,44 +10,16 @@
 6. print where the numbers and pictures are.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
-import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from segmenter3d.apis.experiments import ROOT, iters_options, last_checkpoint, last_metrics, run
+
 CONFIG = 'configs/3dseg/3dseg-t_synthrooms.py'
 TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
-DISTILL = 'configs/distill/3dseg-t_segmenter-t_synthrooms.py'
-
-
-def run(cmd, log):
-    print(f'\n$ {" ".join(cmd)}\n  (log: {log})', flush=True)
-    start = time.time()
-    with open(log, 'w') as f:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        for line in proc.stdout:
-            f.write(line)
-            # Keep the terminal short: progress lines and results only.
-            if any(k in line for k in ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')) or (
-                    'Iter(train)' in line and '00/' in line):
-                print('  ' + line.rstrip()[-160:], flush=True)
-        if proc.wait():
-            sys.exit(f'command failed ({proc.returncode}); see {log}')
-    return time.time() - start
-
-
-def last_metrics(test_dir):
-    results = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
-    return json.load(open(results[-1])) if results else {}
-
-
-def last_checkpoint(work_dir):
-    return open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+DISTILL = 'configs/distill/panokd_segmenter-t_3dseg-t_synthrooms.py'
 
 
 def main():
@@ -105,13 +77,6 @@ def main():
     if 'report' in summary:
         print(f"  teacher panorama test mIoU {summary['teacher_metrics'].get('mIoU', 0):.2f}")
         print(open(summary['report']).read())
-
-
-def iters_options(iters):
-    if not iters:
-        return []
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}']
 
 
 def distill(args, py, student_ckpt, timings):

@@ -1,1 +1,1 @@
-_base_ = ['./3dseg-t_2xb2-3k_synthrooms-32.py']
+_base_ = ['./3dseg-t_1xb2-3k_synthrooms-32.py']

@@ -1,1 +1,1 @@
-_base_ = ['./unet3d_2xb2-3k_synthrooms-32.py']
+_base_ = ['./unet3d_1xb2-3k_synthrooms-32.py']

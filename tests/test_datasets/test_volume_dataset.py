@@ -51,13 +51,21 @@ def test_our_format_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize('over,error,match', [
-    (dict(labels=None), ValueError, "missing keys"),
+    (dict(rgb=None), ValueError, "missing keys"),  # labels may be missing, colour not
     (dict(rgb=np.zeros((3, 6, 7, 9), np.uint8)), ValueError, "field 'rgb' has shape"),
     (dict(labels=np.zeros((6, 7), np.uint8)), ValueError, "field 'labels' has shape"),
     (dict(tsdf=np.full((6, 7, 8), np.nan, np.float32)), ValueError, 'NaN or Inf'),
     (dict(labels=np.full((6, 7, 8), 31, np.uint8)), ValueError, 'out of range'),
     (dict(labels=np.full((6, 7, 8), 3.7, np.float32)), ValueError, 'non-integer ids'),
     (dict(tsdf=np.full((6, 7, 8), 3.0, np.float32)), ValueError, 'empty room'),
+    (dict(rgb=np.full((3, 6, 7, 8), 0.4, np.float32)), ValueError, 'floats in 0..1'),
+    (dict(rgb=np.full((3, 6, 7, 8), np.nan, np.float32)), ValueError, "'rgb' contains NaN"),
+    (dict(rgb=np.full((3, 6, 7, 8), 300.0, np.float32)), ValueError, "'rgb' must be in 0..255"),
+    (dict(camera=np.zeros(2, np.float32)), ValueError, r"'camera' must have shape \(3,\)"),
+    (dict(camera=np.array(['a', 'b', 'c'])), ValueError, "'camera' must be numeric"),
+    (dict(camera=np.array([1., np.nan, 2.])), ValueError, "'camera' contains NaN"),
+    (dict(voxel_size=np.array([0.04, 0.04])), ValueError, "'voxel_size' must have shape"),
+    (dict(voxel_size=np.float32(0)), ValueError, "'voxel_size' must be positive"),
 ])
 def test_bad_room_files_raise_named_errors(tmp_path, over, error, match):
     path = tmp_path / 'bad.npz'
@@ -120,6 +128,8 @@ def test_crop_prefers_surface_and_flip_rotate_keeps_pairs():
     ('semanticlabel', np.full((6, 7, 8), 120, np.int64), "'semanticlabel' has raw ids outside"),
     ('color128', np.zeros((6, 7), np.int64), "field 'color128' has shape"),
     ('sdf128', np.full((6, 7, 8), np.inf, np.float32), "'sdf128' contains NaN or Inf"),
+    ('semanticlabel', np.full((6, 7, 8), np.nan), "'semanticlabel' contains NaN"),
+    ('semanticlabel', np.full((6, 7, 8), 3.7), "'semanticlabel' holds non-integer ids"),
 ])
 def test_bad_release_files_raise_named_errors(tmp_path, field, value, match):
     data = dict(sdf128=np.linspace(-1, 1, 336).reshape(6, 7, 8).astype(np.float32),
@@ -138,3 +148,33 @@ def test_missing_or_empty_split_file(tmp_path):
     (tmp_path / 'empty.txt').write_text('\n\n')
     with pytest.raises(ValueError, match=r'empty\.txt: split file lists no rooms'):
         VolumeDataset(ann_file='empty.txt', data_root=str(tmp_path))
+
+
+def test_float_colours_in_0_255_are_rounded_not_truncated(tmp_path):
+    rgb = np.full((3, 6, 7, 8), 200.6, np.float32)
+    _ours(tmp_path / 'f.npz', rgb=rgb)
+    assert (load_room(str(tmp_path / 'f.npz'))['rgb'] == 201).all()
+
+
+def test_split_file_names_stay_inside_the_data_root(tmp_path):
+    (tmp_path / 'volumes').mkdir()
+    _ours(tmp_path / 'volumes' / 'a.npz')
+    for bad in ('../../outside/room_x', '/tmp/room_y', 'sub/../../z'):
+        (tmp_path / 'split.txt').write_text(f'a\n{bad}\n')
+        with pytest.raises(ValueError, match=r'split\.txt: line 2: room name .* without "\.\."'):
+            VolumeDataset(ann_file='split.txt', data_root=str(tmp_path))
+    (tmp_path / 'split.txt').write_text('a\n')
+    assert len(VolumeDataset(ann_file='split.txt', data_root=str(tmp_path))) == 1
+
+
+def test_unread_keys_are_never_decompressed(tmp_path):
+    """load_room reads only the arrays it uses: a huge unused array costs nothing."""
+    import tracemalloc
+    data = _ours(tmp_path / 'r.npz')
+    np.savez_compressed(tmp_path / 'big.npz', junk=np.zeros(50_000_000, np.uint8), **data)
+    assert (tmp_path / 'big.npz').stat().st_size < 2_000_000
+    tracemalloc.start()
+    load_room(str(tmp_path / 'big.npz'))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5_000_000  # the 50 MB array was never read

@@ -1,4 +1,4 @@
-"""tools/analysis/paper_tables.py: which runs it makes and the tables it writes."""
+"""tools/analysis/paper_tables.py: equal-time budgets, schedules and the tables it writes."""
 import argparse
 import os.path as osp
 import sys
@@ -9,23 +9,31 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import paper_tables  # noqa: E402
 
 
-def test_requested_runs_pull_in_what_they_start_from():
-    names = [n for n, _, _ in paper_tables.plan(['3dseg-t+distill'])]
-    assert names == ['3dseg-t', 'teacher', '3dseg-t+distill']
-    assert [n for n, _, _ in paper_tables.plan(['unet3d'])] == ['unet3d']
-    configs = {n: c for n, c, _ in paper_tables.plan(paper_tables.ORDER)}
-    assert all(osp.isfile(osp.join(ROOT, c)) for c in configs.values())
+def test_every_run_has_a_config():
+    assert all(osp.isfile(osp.join(ROOT, c)) for c in paper_tables.CONFIGS.values())
+    assert paper_tables.ORDER.index('3dseg-t') < paper_tables.ORDER.index('unet3d')
 
 
-def test_tables_report_the_metrics_params_and_speed_ups_given():
-    args = argparse.Namespace(data='data/synthrooms', out='o', seed=0, iters=None)
-    m = lambda v: dict(mIoU=v, mAcc=v + 1, aAcc=v + 2, surface_mIoU=v - 1)  # noqa: E731
-    results = {'3dseg-t': ('a', m(20.0)), 'unet3d': ('b', m(15.5)),
-               '3dseg-t-noskip': ('c', m(18.25)), '3dseg-t+room': ('d', m(21.0)),
-               'teacher': ('e', dict(mIoU=14.0)), '3dseg-t+distill': ('f', m(22.0))}
-    timing = {'3dseg-t': (375036, 2.0), 'unet3d': (1403054, 5.0)}
-    text = paper_tables.tables(args, results, timing, 6)
-    assert '| 3dseg-t | 20.00 | 21.00 | 22.00 | 19.00 | 375,036 | 2.00 | 2.50x |' in text
-    assert '| unet3d | 15.50 | 16.50 | 17.50 | 14.50 | 1,403,054 | 5.00 | 1.00x |' in text
-    assert '| 3dseg-t-noskip | 18.25 |' in text and '| 3dseg-t+distill | 22.00 |' in text
-    assert 'Panorama teacher (ViT-T, 2D test mIoU): 14.00' in text
+def test_equal_wall_clock_scales_iterations_by_measured_speed():
+    # the U-Net took 600 s for 3000 iterations; 3DSeg-T took 150 s: a quarter of the steps
+    assert paper_tables.equal_time_iters(3000, 150.0, 600.0) == 750
+    assert paper_tables.equal_time_iters(3000, 600.0, 600.0) == 3000
+    assert paper_tables.equal_time_iters(10, 0.01, 100.0) == 1
+
+
+def test_schedule_stretches_the_decay_to_the_run():
+    opts = paper_tables.schedule_options(750)
+    assert 'train_cfg.max_iters=750' in opts and 'param_scheduler.1.end=750' in opts
+
+
+def test_tables_give_mean_and_std_over_seeds():
+    args = argparse.Namespace(data='data/x', out='o', seeds=[0, 1, 2])
+    results = {'3dseg-t': dict(mIoU=[40.0, 42.0, 44.0], surface_mIoU=[30.0, 30.0, 30.0],
+                               mAcc=[1.0, 1.0, 1.0], aAcc=[2.0, 2.0, 2.0],
+                               iters=[3000, 3000, 3000], train_seconds=[100.0, 110.0, 120.0],
+                               params=375036, inference_seconds=1.5)}
+    text = paper_tables.tables(args, results, 24)
+    assert '24 test rooms, seeds 0 1 2' in text
+    assert ('| 3dseg-t | 42.00 ± 2.00 | 30.00 ± 0.00 | 1.00 ± 0.00 | 2.00 ± 0.00 | 3000 | '
+            '110.00 ± 10.00 | 375,036 | 1.50 |') in text
+    assert paper_tables.mean_std([5.0]) == '5.00' and paper_tables.mean_std([]) == '-'

@@ -97,8 +97,8 @@ def test_unknown_argument_of_a_part_is_named_at_build():
 def test_checkpoint_of_another_variant_or_class_count_is_refused(t_checkpoint, tmp_path):
     with pytest.raises(ValueError, match=r't\.pth: the checkpoint does not fit.*missing keys.*'
                                          r'backbone\.stages\.1\.blocks\.2'):
-        init_segmentor(f'{CONFIGS}/3dseg/3dseg-b_2xb2-3k_synthrooms-32.py', t_checkpoint)
-    scannet = _build('3dseg/3dseg-l_scannet.py', backbone=dict(arch='t'),
+        init_segmentor(f'{CONFIGS}/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py', t_checkpoint)
+    scannet = _build('3dseg/3dseg-l_scannet.py', backbone=dict(arch='t', patch_size=2),
                      decode_head=dict(in_channels=96))
     with pytest.raises(ValueError, match=r'shape mismatches, e\.g\. decode_head\.token_cls\.'
                                          r'weight: \(30, .*\) in the file, \(20, .*\) in the'):
@@ -125,7 +125,7 @@ def test_missing_and_corrupt_checkpoints(t_checkpoint, tmp_path):
 
 def test_test_tool_refuses_a_mismatched_checkpoint(t_checkpoint, tmp_path):
     test = _tool('test')
-    args = test.parse_args([f'{CONFIGS}/3dseg/3dseg-b_2xb2-3k_synthrooms-32.py', t_checkpoint,
+    args = test.parse_args([f'{CONFIGS}/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py', t_checkpoint,
                             '--work-dir', str(tmp_path / 'w')])
     with pytest.raises(ValueError, match='does not fit VolumeEncoderDecoder'):
         test.build_runner(args)

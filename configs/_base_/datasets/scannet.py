@@ -3,7 +3,6 @@
 # splits/{training,validation,test}.txt (from scannetv2_{train,val,test}.txt).
 # Evaluated twice: voxels of the surface band, and mesh vertices (the benchmark's protocol,
 # through mmdet3d's seg_eval).
-_base_ = ['./synthrooms.py']
 dataset_type = 'ScanNetVolumeDataset'
 data_root = 'data/scannet'
 crop_size = 128
@@ -15,18 +14,23 @@ train_pipeline = [
     dict(type='PackVolumeInputs'),
 ]
 test_pipeline = [dict(type='LoadVolume', num_classes=20), dict(type='PackVolumeInputs')]
-scannet_prefix = dict(_delete_=True, volume_path='volumes', vertex_path='vertices')
+
+
+def _split(name, pipeline):
+    return dict(type=dataset_type, data_root=data_root, ann_file=f'splits/{name}.txt',
+                data_prefix=dict(volume_path='volumes', vertex_path='vertices'),
+                pipeline=pipeline)
+
+
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    dataset=dict(type=dataset_type, data_root=data_root, data_prefix=scannet_prefix,
-                 pipeline=train_pipeline))
+    batch_size=1, num_workers=4, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=_split('training', train_pipeline))
 val_dataloader = dict(
-    dataset=dict(type=dataset_type, data_root=data_root, data_prefix=scannet_prefix,
-                 pipeline=test_pipeline))
+    batch_size=1, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=_split('validation', test_pipeline))
 # the benchmark's test labels are hidden: tools/test.py scores the validation scenes
-test_dataloader = dict(
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='splits/validation.txt',
-                 data_prefix=scannet_prefix, pipeline=test_pipeline))
+test_dataloader = val_dataloader
 val_evaluator = [dict(type='VolumeIoUMetric'), dict(type='MeshPointIoUMetric')]
 test_evaluator = val_evaluator

@@ -5,10 +5,11 @@ the files the tools write."""
 import glob
 import json
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
 #: the repository root (tools/ and configs/ live here)
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -65,3 +66,59 @@ def iters_options(iters: Optional[int], val_interval: Optional[int] = None) -> L
 
 def data_options(data_root: str) -> List[str]:
     return [f'{k}_dataloader.dataset.data_root={data_root}' for k in ('train', 'val', 'test')]
+
+
+def schedule_options(iters: int) -> List[str]:
+    """A block-training run of ``iters`` iterations with its decay stretched to the end
+    (``param_scheduler.1`` is the decay after the warm-up in our CPU schedules)."""
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
+
+
+def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefix: str,
+                   split: str = 'test',
+                   keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')) -> Dict:
+    """Train ``config`` (unless ``work_dir`` holds a finished record) and test it on the
+    ``split`` rooms; the record: metrics, training seconds (wall-clock of the training
+    process) and the checkpoint. Kept as ``work_dir/record.json``."""
+    record_path = osp.join(work_dir, f'record_{split}.json')
+    if osp.isfile(record_path):
+        return json.load(open(record_path))
+    options = list(options)
+    seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
+                              '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
+    ckpt = last_checkpoint(work_dir)
+    test_options = options + [f'test_dataloader.dataset.ann_file=splits/{split}.txt']
+    run(python_tool('tools/test.py', config, ckpt, '--work-dir', osp.join(work_dir, split),
+                    '--cfg-options', *test_options), log_prefix + f'_{split}.log', quiet=True)
+    metrics = last_metrics(osp.join(work_dir, split))
+    record = dict(metrics={k: metrics[k] for k in keys if k in metrics},
+                  train_seconds=round(seconds, 1), checkpoint=ckpt)
+    with open(record_path, 'w') as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def time_inference(config: str, ckpt: str, volumes: Sequence, repeats: int = 3):
+    """Parameters and the median over ``repeats`` of the total inference seconds of a model
+    over network-input ``volumes`` (its own ``test_cfg``)."""
+    from .inference import inference_room, init_segmentor
+    model = init_segmentor(config, ckpt)
+    params = sum(p.numel() for p in model.parameters())
+    inference_room(model, volumes[0])  # warm-up: allocator, thread pool
+    totals = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for volume in volumes:
+            inference_room(model, volume)
+        totals.append(time.perf_counter() - start)
+    return params, statistics.median(totals)
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``mean ± std`` (sample std) of a few seeds' numbers, or the number for one seed."""
+    if not values:
+        return '-'
+    if len(values) == 1:
+        return f'{values[0]:.2f}'
+    return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'

@@ -17,7 +17,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..encoding import TRUNCATION, encode_input
+from ..encoding import IGNORE_INDEX, TRUNCATION, encode_input
 from ..taxonomy import PANOROOMS3D_RAW_TO_CLASS, raw_to_class_lut
 
 OUR_KEYS = ('tsdf', 'rgb', 'labels')
@@ -40,7 +40,8 @@ def _open(path: str) -> Dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = set(npz.files)
-            keys = OUR_KEYS if all(k in names for k in OUR_KEYS) else RELEASE_KEYS
+            ours = all(k in names for k in OUR_KEYS[:2])  # labels are optional
+            keys = OUR_KEYS if ours else RELEASE_KEYS
             return {k: npz[k] for k in keys + OPTIONAL_KEYS if k in names}, sorted(names)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
@@ -51,8 +52,12 @@ def _check_finite(path: str, name: str, arr: np.ndarray) -> None:
         _fail(path, f"field '{name}' contains NaN or Inf")
 
 
-def load_room(path: str, num_classes: int = 30) -> Dict[str, np.ndarray]:
+def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dict[str, np.ndarray]:
     """Read and validate a room in either format.
+
+    Rooms may come without 3D labels (panorama-only rooms for distillation), or their labels
+    may be left unread (``with_labels=False``): every voxel is then labelled 255 (ignored) and
+    ``labeled`` is False.
 
     Returns:
         dict: ``tsdf`` (X, Y, Z) float32, ``rgb`` (3, X, Y, Z) uint8, ``labels`` (X, Y, Z)
@@ -65,6 +70,15 @@ def load_room(path: str, num_classes: int = 30) -> Dict[str, np.ndarray]:
             mismatch, NaN/Inf, labels out of range, or a room without any surface.
     """
     data, found = _open(path)
+    labeled = 'labels' in data or 'semanticlabel' in data
+    if not labeled or not with_labels:  # a room without 3D labels: every voxel ignored
+        shape = (data.get('tsdf') if 'tsdf' in data else data.get('sdf128', np.zeros(0))).shape
+        data.pop('labels', None)
+        data.pop('semanticlabel', None)
+        if 'tsdf' in data:
+            data['labels'] = np.full(shape, IGNORE_INDEX, np.uint8)
+        elif 'sdf128' in data:
+            data['semanticlabel'] = None
     if all(k in data for k in OUR_KEYS):
         room = _from_ours(path, data, num_classes)
     elif all(k in data for k in RELEASE_KEYS):
@@ -78,6 +92,7 @@ def load_room(path: str, num_classes: int = 30) -> Dict[str, np.ndarray]:
     if not (np.abs(room['tsdf']) < 1).any():
         _fail(path, "field 'tsdf' has no surface (no |tsdf| < 1): empty room")
     room['observed'] = observed
+    room['labeled'] = labeled and with_labels
     for key in OPTIONAL_KEYS:
         if key in data:
             room[key] = _check_geometry(path, key, data[key])
@@ -156,6 +171,8 @@ def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
     sdf, color, raw = data['sdf128'], data['color128'], data['semanticlabel']
     if sdf.ndim != 3:
         _fail(path, f"field 'sdf128' must have shape (X, Y, Z), got {sdf.shape}")
+    if raw is None:  # unlabelled: raw id 0 maps to void, then every voxel is ignored below
+        raw = np.zeros(sdf.shape, np.int64)
     for name, arr in (('color128', color), ('semanticlabel', raw)):
         if arr.shape != sdf.shape:
             _fail(path, f"field '{name}' has shape {arr.shape}, expected {sdf.shape}")
@@ -171,6 +188,8 @@ def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
     rgb[:, ~keep] = 0
     labels = _RAW_LUT[raw]
     labels[~keep] = 0
+    if data['semanticlabel'] is None:
+        labels[:] = IGNORE_INDEX
     return dict(tsdf=tsdf, rgb=rgb, labels=labels, format='release')
 
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from segmenter3d.models.losses import PanoramicKDLoss
 
@@ -8,7 +9,23 @@ def _direct_float64(student, teacher, valid, tau):
     s, t = student.double() / tau, teacher.double() / tau
     p_t = t.softmax(1)
     kl = (p_t * (p_t.log() - s.log_softmax(1))).sum(1)
-    return tau**2 * kl[valid].mean()
+    return tau**2 * kl[valid].mean() / student.shape[1]
+
+
+@pytest.mark.parametrize('tau', [1.0, 20.0])
+def test_equals_the_official_formula_on_the_same_tensors(tau):
+    """Official: kl_div(log_softmax(s / T), softmax(t / T), reduction='sum') * T^2 / numel."""
+    torch.manual_seed(3)
+    student, teacher = torch.randn(1, 30, 8, 16) * 5, torch.randn(1, 30, 8, 16) * 5
+    official = F.kl_div(F.log_softmax(student / tau, dim=1), F.softmax(teacher / tau, dim=1),
+                        reduction='sum') * tau**2 / student.numel()
+    torch.testing.assert_close(PanoramicKDLoss(tau=tau)(student, teacher), official)
+    # the same pixels as (P, K) rows (what the distiller passes): the same value
+    rows = PanoramicKDLoss(tau=tau)(student[0].flatten(1).t(), teacher[0].flatten(1).t())
+    torch.testing.assert_close(rows, official)
+    # without the class mean: K times the official value
+    heavy = PanoramicKDLoss(tau=tau, class_mean=False)(student, teacher)
+    torch.testing.assert_close(heavy, 30 * official)
 
 
 def test_zero_when_student_equals_teacher():
@@ -37,6 +54,7 @@ def test_gradient_is_tau_times_probability_difference():
     valid = torch.rand(1, 4, 8) > 0.3
     PanoramicKDLoss(tau=tau)(student, teacher, valid).backward()
     expected = tau * ((student / tau).softmax(1) - (teacher / tau).softmax(1)) / valid.sum()
+    expected = expected / 30  # the official class mean
     expected = expected * valid[:, None]
     torch.testing.assert_close(student.grad, expected.detach(), rtol=1e-4, atol=1e-8)
 
@@ -54,6 +72,7 @@ def test_no_valid_pixel_gives_zero_and_bad_shapes_raise():
     loss = PanoramicKDLoss()(s, torch.randn(30, 4, 4), torch.zeros(4, 4, dtype=torch.bool))
     assert loss.item() == 0
     loss.backward()
+    assert s.grad is not None and (s.grad == 0).all()  # a gradient path, and zero
     with pytest.raises(ValueError, match='differ in shape'):
         PanoramicKDLoss()(s, torch.randn(29, 4, 4))
     with pytest.raises(ValueError, match='tau'):

@@ -188,3 +188,33 @@ def test_room_cache_keeps_the_most_recently_used_rooms_within_its_budget():
     assert len(calls) == 4 and model._rooms.keys() == ['room8', 'room7']
     with pytest.raises(ValueError, match='room_cache_mb'):
         build(room_cache_mb=0)
+
+
+def test_a_room_without_3d_labels_trains_on_the_kd_term_alone(tmp_path):
+    """Panorama-only rooms: LoadVolume gives every voxel 255, cross entropy is exactly 0 and
+    the student still gets the KD gradient."""
+    from segmenter3d.datasets.transforms import LoadVolume
+    from segmenter3d.fileio import save_npz_atomic
+    torch.manual_seed(0)
+    room = generate_room(2, voxel_size=0.2)
+    path = str(tmp_path / 'unlabelled.npz')
+    save_npz_atomic(path, tsdf=room.tsdf, rgb=room.rgb, camera=room.camera)  # no labels
+    loaded = LoadVolume().transform(dict(volume_path=path))
+    assert not loaded['labeled'] and (loaded['gt_seg'] == 255).all()
+    # labelled files can be read as unlabelled too (the label-scarce mix)
+    labelled = str(tmp_path / 'labelled.npz')
+    save_npz_atomic(labelled, tsdf=room.tsdf, rgb=room.rgb, labels=room.labels)
+    assert (LoadVolume(with_labels=False).transform(
+        dict(volume_path=labelled))['gt_seg'] == 255).all()
+    model = build()
+    model.init_weights()
+    model.train()
+    sample = VolumeDataSample(metainfo=dict(room_id='u', camera=room.camera))
+    sample.gt_sem_seg = VolumeData(data=torch.from_numpy(loaded['gt_seg'].astype(np.int64))[None])
+    sample.panorama = torch.randint(0, 256, (3, ) + PANO, dtype=torch.uint8)
+    inputs = torch.from_numpy(loaded['volume'])[None]
+    losses = model(inputs, [sample], mode='loss')
+    assert losses['decode.loss_ce'].item() == 0 and losses['loss_dist'] > 0
+    (losses['decode.loss_ce'] + losses['loss_dist']).backward()
+    grads = [p.grad for p in model.decode_head.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)

@@ -26,17 +26,23 @@ class LoadVolume(BaseTransform):
 
     Args:
         num_classes (int): Labels must be below this or 255. Defaults to 30.
+        with_labels (bool): Read the room's 3D labels. ``False`` treats the rooms as
+            unlabelled (every voxel 255, ignored by the loss): panorama-only rooms for
+            distillation, in a dataset mixed with labelled ones. Rooms stored without labels
+            are unlabelled either way. Defaults to True.
     """
 
-    def __init__(self, num_classes: int = 30) -> None:
+    def __init__(self, num_classes: int = 30, with_labels: bool = True) -> None:
         self.num_classes = num_classes
+        self.with_labels = with_labels
 
     def transform(self, results: Dict) -> Dict:
-        room = load_room(results['volume_path'], self.num_classes)
+        room = load_room(results['volume_path'], self.num_classes, self.with_labels)
         results['volume'] = room_to_input(room)
         results['gt_seg'] = room['labels']
         results['ori_shape'] = room['tsdf'].shape
         results['room_format'] = room['format']
+        results['labeled'] = room['labeled']
         for key in ('voxel_size', 'origin', 'camera'):
             if key in room:
                 results[key] = room[key]
@@ -180,7 +186,8 @@ class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
     META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
-                 'crop_start', 'room_format', 'image_path', 'seg_map_path', 'vertex_path')
+                 'crop_start', 'room_format', 'labeled', 'image_path', 'seg_map_path',
+                 'vertex_path')
 
     def transform(self, results: Dict) -> Dict:
         sample = VolumeDataSample()

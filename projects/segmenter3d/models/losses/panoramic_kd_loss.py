@@ -11,8 +11,14 @@ from torch import Tensor
 
 @MODELS.register_module()
 class PanoramicKDLoss(nn.Module):
-    """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))`` per pixel, summed over
-    classes and averaged over valid pixels (rays that hit a surface).
+    """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))`` over valid pixels
+    (rays that hit a surface), reduced as the official code reduces it.
+
+    The official loss is ``kl_div(log_s, p_t, reduction='sum') * tau^2 / numel`` with
+    ``numel = K * H * W``: the per-pixel KL (summed over classes) averaged over pixels and
+    divided by the class count K. With ``class_mean=True`` (the default) this loss is exactly
+    that, over the valid pixels only; ``class_mean=False`` drops the 1 / K (a KD term K times
+    heavier relative to cross entropy, what this project used before).
 
     Computed in float32 whatever the input dtype (log-softmax, so large logits and small
     probabilities stay finite in float16 too).
@@ -20,16 +26,18 @@ class PanoramicKDLoss(nn.Module):
     Args:
         tau (float): Temperature. Defaults to 20 (the paper's).
         loss_weight (float): Defaults to 1.0.
+        class_mean (bool): Divide by the class count, as the official code. Defaults to True.
         loss_name (str): Key in the loss dict. Defaults to ``'loss_dist'``.
     """
 
-    def __init__(self, tau: float = 20.0, loss_weight: float = 1.0,
+    def __init__(self, tau: float = 20.0, loss_weight: float = 1.0, class_mean: bool = True,
                  loss_name: str = 'loss_dist') -> None:
         super().__init__()
         if tau <= 0:
             raise ValueError(f'PanoramicKDLoss: tau must be positive, got {tau}')
         self.tau = tau
         self.loss_weight = loss_weight
+        self.class_mean = class_mean
         self._loss_name = loss_name
 
     @property
@@ -51,7 +59,10 @@ class PanoramicKDLoss(nn.Module):
         if student.shape != teacher.shape:
             raise ValueError(f'PanoramicKDLoss: student {tuple(student.shape)} and teacher '
                              f'{tuple(teacher.shape)} logits differ in shape')
-        if student.dim() == 3:
+        if student.dim() == 2:  # (P, K) rows: classes on dim 1 already
+            student, teacher = student.t()[None, :, :, None], teacher.t()[None, :, :, None]
+            valid = valid[None, :, None] if valid is not None else None
+        elif student.dim() == 3:
             student, teacher = student[None], teacher[None]
             valid = valid[None] if valid is not None else None
         log_s = F.log_softmax(student.float() / self.tau, dim=1)
@@ -64,4 +75,6 @@ class PanoramicKDLoss(nn.Module):
                              f'logits {tuple(kl.shape)}')
         count = valid.sum()
         loss = torch.where(valid, kl, torch.zeros_like(kl)).sum() / count.clamp(min=1)
+        if self.class_mean:
+            loss = loss / student.shape[1]
         return self.loss_weight * self.tau**2 * loss

@@ -1,0 +1,179 @@
+"""Runs that a crash, a second run or a careless option must not damage (docs/robustness.md).
+
+Checkpoint rotation, the work-dir lock, orphan temporary files, options checked at every
+depth, schedule numbers, registry typos, outputs kept away from inputs, 16-bit panoramas.
+"""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from conftest import CONFIGS, ROOT
+from segmenter3d.engine.runtime import check_cfg_options, lock_work_dir
+from segmenter3d.fileio import remove_orphans
+
+T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
+
+
+class _Toy(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.w(torch.stack(inputs) if isinstance(inputs, list) else inputs)
+        return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
+
+
+def _toy_runner(work_dir, hook_type, max_iters=3):
+    return Runner(
+        model=_Toy(), work_dir=str(work_dir), default_scope='mmseg',
+        train_dataloader=dict(dataset=[dict(inputs=torch.randn(2)) for _ in range(8)],
+                              sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type=hook_type, by_epoch=False, interval=1,
+                                           max_keep_ckpts=1,
+                                           backend_args=dict(backend='atomic_local'))))
+
+
+@pytest.mark.parametrize('hook', ['CrashSafeCheckpointHook', 'CheckpointHook'])
+def test_a_kill_during_a_save_leaves_a_resumable_run(tmp_path, hook):
+    """With max_keep_ckpts=1, the process dies while iter_2 is being written."""
+    import segmenter3d.engine  # noqa: F401  (atomic_local, CrashSafeCheckpointHook)
+    runner = _toy_runner(tmp_path, hook)
+    save = runner.save_checkpoint
+
+    def dies_on_the_second_save(out_dir, filename, *args, **kwargs):
+        if filename == 'iter_2.pth':
+            raise KeyboardInterrupt  # kill -9 before the new file is complete
+        return save(out_dir, filename, *args, **kwargs)
+
+    runner.save_checkpoint = dies_on_the_second_save
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    last = open(osp.join(tmp_path, 'last_checkpoint')).read().strip()
+    if hook == 'CheckpointHook':  # mmengine deletes iter_1 first: nothing left to resume
+        assert not osp.isfile(last)
+        return
+    assert osp.basename(last) == 'iter_1.pth' and osp.isfile(last)
+    resumed = _toy_runner(tmp_path, hook, max_iters=3)
+    resumed._resume = True
+    resumed.train()
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.pth')) == ['iter_3.pth']
+
+
+def test_a_second_run_on_a_busy_work_dir_is_refused(tmp_path):
+    work = str(tmp_path / 'work')
+    code = ('import sys, time; from segmenter3d.engine.runtime import lock_work_dir; '
+            f'lock_work_dir({work!r}); print("locked", flush=True); time.sleep(60)')
+    holder = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(ValueError, match=r'work: another run is using this work dir'):
+            lock_work_dir(work)
+    finally:
+        holder.kill()
+        holder.wait()
+    lock_work_dir(work)  # the kernel dropped the dead run's lock: no stale lock
+
+
+def test_orphan_temporary_files_of_dead_processes_are_removed(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])
+    try:
+        dead = tmp_path / 'iter_4.pth.tmp999999999'
+        alive = tmp_path / f'iter_6.pth.tmp{sleeper.pid}'
+        mine = tmp_path / 'room.tmp999999998.npz'
+        keep = tmp_path / 'iter_2.pth'
+        for f in (dead, alive, mine, keep):
+            f.write_bytes(b'x')
+        removed = remove_orphans(str(tmp_path))
+        assert sorted(osp.basename(p) for p in removed) == sorted([dead.name, mine.name])
+        assert alive.exists() and keep.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize('key,match', [
+    ('default_hooks.checkpoint.intervall', r"checkpoint\.intervall'.*did you mean "
+                                           r"'default_hooks\.checkpoint\.interval'"),
+    ('model.test_cfg.strde', r"test_cfg\.strde'.*did you mean 'model\.test_cfg\.stride'"),
+    ('model.backbone.archh', r"SwinTransformer3D takes no such argument.*'model\.backbone\.arch'"),
+    ('train_dataloader.dataset.pipeline.1.crop_sise', r"RandomVolumeCrop takes no such"),
+])
+def test_misspelt_leaf_options_are_refused_with_a_suggestion(key, match):
+    with pytest.raises(ValueError, match=match):
+        check_cfg_options(Config.fromfile(T_CFG), {key: 1})
+
+
+def test_new_leaves_the_target_takes_are_accepted():
+    check_cfg_options(Config.fromfile(T_CFG), {
+        'model.backbone.norm_cfg': dict(type='LN'),  # an argument of SwinTransformer3D
+        'default_hooks.checkpoint.save_last': True,  # of CheckpointHook
+        'default_hooks.checkpoint.filename': 'x.pth',  # forwarded to Runner.save_checkpoint
+        'model.test_cfg.progress': True,
+    })
+
+
+def _train_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools',
+                                                                         'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('option,match', [
+    ('train_cfg.max_iters=-5', r'train_cfg\.max_iters must be an integer >= 1, got -5'),
+    ('train_cfg.max_iters=abc', r"train_cfg\.max_iters must be an integer >= 1, got 'abc'"),
+    ('train_cfg.val_interval=0', r'train_cfg\.val_interval must be an integer >= 1, got 0'),
+    ('model.backbone.type=SwinTransformer3d', r'SwinTransformer3d is not in the .*registry'),
+])
+def test_bad_schedule_numbers_and_registry_typos_are_one_line_errors(tmp_path, option, match):
+    train = _train_tool()
+    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option])
+    with pytest.raises(ValueError, match=match):
+        train.build_runner(args)
+    assert not osp.exists(tmp_path / 'w' / 'last_checkpoint')
+
+
+def test_test_outputs_inside_a_data_root_are_refused(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools',
+                                                                        'test.py'))
+    test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test)
+    data = tmp_path / 'rooms'
+    (data / 'volumes').mkdir(parents=True)
+    room = data / 'volumes' / 'room_00005.npz'
+    room.write_bytes(b'an input room')
+    for flag in ('--out', '--show-dir'):
+        args = test.parse_args([T_CFG, str(tmp_path / 'any.pth'), flag, str(data / 'volumes'),
+                                '--cfg-options', f'test_dataloader.dataset.data_root={data}'])
+        with pytest.raises(ValueError, match=rf'{flag} .*volumes: inside the data root'):
+            test.build_runner(args)
+    assert room.read_bytes() == b'an input room'
+
+
+def test_sixteen_bit_panoramas_are_scaled_by_their_bit_depth(tmp_path):
+    import cv2
+
+    from segmenter3d.datasets.transforms import LoadPanorama
+    image = np.zeros((8, 16, 3), np.uint16)
+    image[..., 0] = 65535
+    image[..., 1] = 257 * 100
+    cv2.imwrite(str(tmp_path / 'p.png'), image)
+    out = LoadPanorama().transform(dict(image_path=str(tmp_path / 'p.png')))['panorama']
+    assert out.dtype == np.uint8 and (out[..., 0] == 255).all() and (out[..., 1] == 100).all()
