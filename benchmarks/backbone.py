@@ -13,7 +13,6 @@ the model ran. Prints a table and appends it to benchmarks/RESULTS.md with the m
 """
 import argparse
 import json
-import os
 import os.path as osp
 import platform
 import resource
@@ -24,7 +23,7 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
-from measure import rss_mb  # noqa: E402
+from measure import add_benchmark_arguments, record, rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 
 IMPLS = ('plain', 'ours')
@@ -121,9 +120,7 @@ def main():
     p.add_argument('--variants', nargs='+', default=['t', 'l'])
     p.add_argument('--sizes', type=int, nargs='+', default=[64, 128])
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--threads', type=int, default=os.cpu_count())
-    p.add_argument('--no-peers', action='store_true', help='skip the MONAI peers')
-    p.add_argument('--child', help=argparse.SUPPRESS)
+    add_benchmark_arguments(p)
     args = p.parse_args()
     if args.child:
         v, s, impl = args.child.split(',')
@@ -175,9 +172,7 @@ def main():
         text += ('\nPeers (MONAI defaults, 30 classes, random weights):\n\n| model | input | '
                  'parameters | fwd (s) | train step (s) | peak MB | fwd GFLOP/s (% of GEMM '
                  'peak) |\n' + '|---' * 7 + '|\n' + '\n'.join(lines) + '\n')
-    print(text)
-    with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
-        f.write(text)
+    record(text)
 
 
 if __name__ == '__main__':

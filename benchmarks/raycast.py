@@ -13,6 +13,7 @@ import argparse
 import os
 import os.path as osp
 import statistics
+import sys
 import time
 
 import torch
@@ -21,6 +22,8 @@ from segmenter3d.rendering import HitProjector, TSDFRaycaster
 from segmenter3d.synth import generate_room
 
 HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, HERE)
+from measure import record  # noqa: E402
 
 
 def median_time(fn, repeats):
@@ -79,9 +82,7 @@ def main():
             '| mode | room voxels | panorama | rays that hit | hits (s) | projector build, once '
             'per room (s) | project 30 classes + backward: rows at hits (s) | as a panorama (s) '
             '| grid_sample (s) | speed-up |\n' + '|---' * 10 + '|\n' + '\n'.join(table) + '\n')
-    print(text)
-    with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
-        f.write(text)
+    record(text)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ Appends to benchmarks/RESULTS.md.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import resource
 import subprocess
@@ -21,7 +20,7 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
-from measure import rss_mb  # noqa: E402
+from measure import add_benchmark_arguments, record, rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 
 MODELS = {
@@ -84,9 +83,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--rooms', type=int, default=20)
     p.add_argument('--voxel-size', type=float, default=0.08)
-    p.add_argument('--threads', type=int, default=os.cpu_count())
-    p.add_argument('--no-peers', action='store_true', help='skip the MONAI peers')
-    p.add_argument('--child', help=argparse.SUPPRESS)
+    add_benchmark_arguments(p)
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.rooms, args.voxel_size, args.threads)))
@@ -115,9 +112,7 @@ def main():
             f'batch 1, {args.threads} threads, random weights.\n\nCommand: `python '
             f'benchmarks/rooms.py --rooms {args.rooms} --voxel-size {args.voxel_size}`\n\n'
             f'{header}\n' + '\n'.join(rows) + '\n')
-    print(text)
-    with open(osp.join(HERE, 'RESULTS.md'), 'a') as f:
-        f.write(text)
+    record(text)
 
 
 if __name__ == '__main__':

@@ -1,23 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. On machines without CUDA the processes
-# test on the CPU over gloo (GPUS is then the number of processes).
+# The launch is tools/dist_train.sh's (NNODES, NODE_RANK, MASTER_ADDR, PORT, PYTHON; gloo on
+# the CPU), running test.py.
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-$PYTHON -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/test.py \
-    $CONFIG $CHECKPOINT \
-    --launcher pytorch ${@:4}
+SCRIPT=test.py exec "$(dirname "$0")/dist_train.sh" "$CONFIG" "$GPUS" "$CHECKPOINT" "${@:4}"

@@ -3,13 +3,12 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from segmenter3d.checkpoint_io import load_weights
-from segmenter3d.engine.runtime import check_cfg_options, setup_cpu_distributed
+from segmenter3d.engine import runtime
 
 
 def parse_args(argv=None):
@@ -20,15 +19,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump predictions (label volumes, .npz) to this dir')
     parser.add_argument('--show-dir', help='write PNG slices and panoramas of predictions '
                         'next to the ground truth into this dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value (xxx=yyy format)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    runtime.add_runner_arguments(parser)
+    return runtime.parse_runner_arguments(parser, argv)
 
 
 def check_output_dirs(cfg: Config, dirs: dict) -> None:
@@ -51,15 +43,7 @@ def check_output_dirs(cfg: Config, dirs: dict) -> None:
 
 def build_runner(args) -> Runner:
     """The Runner of the config and options, after checking what can be checked up front."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runtime.load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     if args.show_dir or args.out:
         check_output_dirs(cfg, dict(out=args.out, show_dir=args.show_dir))
@@ -70,19 +54,11 @@ def build_runner(args) -> Runner:
                              f'--show-dir need VolumeVisualizationHook')
         hook.update(draw=bool(args.show_dir), show_dir=args.show_dir, out_dir=args.out)
         cfg.default_hooks.visualization = hook
-    setup_cpu_distributed(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
-    except KeyError as err:  # a registry type typo: mmengine's message, one line
-        raise ValueError(f'{args.config}: {err.args[0] if err.args else err}') from None
+    runner = runtime.runner_from_cfg(cfg, args.config)
     # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
     load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)
     return runner
 
 
 if __name__ == '__main__':
-    try:
-        runner = build_runner(parse_args())
-    except (ValueError, FileNotFoundError) as err:  # bad input: one line, not a stack trace
-        sys.exit(f'error: {err}')
-    runner.test()
+    runtime.run_tool(build_runner, parse_args, 'test')

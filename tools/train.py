@@ -2,22 +2,12 @@
 """Train a segmentor with the mmengine Runner (mmseg v1.x conventions)."""
 import argparse
 import logging
-import os
-import os.path as osp
-import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from segmenter3d.checkpoint_io import read_state_dict, weight_mismatches
-from segmenter3d.engine.runtime import (
-    check_cfg_options,
-    check_train_schedule,
-    guard_work_dir,
-    lock_work_dir,
-    setup_cpu_distributed,
-)
+from segmenter3d.engine import runtime
 
 
 def parse_args(argv=None):
@@ -30,16 +20,8 @@ def parse_args(argv=None):
                         help='start a new run in a work_dir that already holds one')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic-mixed-precision training')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value (xxx=yyy format)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torchrun passes --local-rank; older launchers --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    runtime.add_runner_arguments(parser)
+    return runtime.parse_runner_arguments(parser, argv)
 
 
 def check_load_from(runner: Runner) -> None:
@@ -59,16 +41,7 @@ def check_load_from(runner: Runner) -> None:
 
 def build_runner(args) -> Runner:
     """The Runner of the config and options, after checking what can be checked up front."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    # work_dir priority: CLI > config > config file name
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runtime.load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('AMP training is already enabled in your config.', logger='current',
@@ -77,22 +50,14 @@ def build_runner(args) -> Runner:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    check_train_schedule(cfg)
-    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
-    lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
-    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
-    setup_cpu_distributed(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
-    except KeyError as err:  # a registry type typo: mmengine's message, one line
-        raise ValueError(f'{args.config}: {err.args[0] if err.args else err}') from None
+    runtime.check_train_schedule(cfg)
+    runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
+    runtime.lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
+    runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
+    runner = runtime.runner_from_cfg(cfg, args.config)
     check_load_from(runner)
     return runner
 
 
 if __name__ == '__main__':
-    try:
-        runner = build_runner(parse_args())
-    except (ValueError, FileNotFoundError) as err:  # bad input: one line, not a stack trace
-        sys.exit(f'error: {err}')
-    runner.train()
+    runtime.run_tool(build_runner, parse_args, 'train')

@@ -113,6 +113,7 @@ def _metric(scannet_out, pred_fn):
     return metric.compute_metrics(metric.results)
 
 
+@pytest.mark.slow
 def test_tool_converts_resumes_and_point_miou_follows_the_protocol(scannet_root, tmp_path):
     root, info = scannet_root
     for split in ('train', 'val'):

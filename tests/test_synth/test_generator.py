@@ -67,6 +67,15 @@ def test_generate_dataset_writes_layout_and_resumes(tmp_path):
     assert again['skipped'] == 3 and (again['hist'] == summary['hist']).all()
     assert open(f'{out}/volumes/room_00001.npz', 'rb').read() == before
     assert not [f for _, _, fs in os.walk(out) for f in fs if '.tmp' in f]
+    # a rerun with other parameters would keep the old rooms: refused, naming the difference
+    with pytest.raises(ValueError, match=r'generator\.json: .*voxel_size: 0\.12 there, 0\.2 '
+                                         r'now.*use another --out'):
+        generate_dataset(out, 4, seed=1, voxel_size=0.2, pano_size=(16, 32),
+                         split_ratios=(2, 1, 1))
+    with pytest.raises(ValueError, match=r'seed: 1 there, 2 now'):
+        generate_dataset(out, 4, seed=2, voxel_size=0.12, pano_size=(16, 32),
+                         split_ratios=(2, 1, 1))
+    assert open(f'{out}/volumes/room_00001.npz', 'rb').read() == before
 
 
 def test_assign_splits():

@@ -41,8 +41,16 @@ def test_train_resume_and_test_with_pictures(rooms, tmp_path):
     work = str(tmp_path / 'work')
     _run(['tools/train.py', cfg, '--work-dir', work] + _options(rooms, 2))
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    # a hostile meta['config'] (mmengine's resume would execute it): dropped, nothing runs
+    import torch
+    ckpt_path = osp.join(work, 'iter_2.pth')
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    marker = tmp_path / 'pwned'
+    ckpt['meta']['config'] = f"open({str(marker)!r}, 'w').write('ran')\n"
+    torch.save(ckpt, ckpt_path)
     log = _run(['tools/train.py', cfg, '--work-dir', work, '--resume'] + _options(rooms, 4))
     assert 'resumed' in log.lower() and 'iter_2.pth' in log
+    assert not marker.exists()
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
     show = str(tmp_path / 'show')
     log = _run(['tools/test.py', cfg, osp.join(work, 'iter_4.pth'), '--work-dir',

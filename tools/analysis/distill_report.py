@@ -23,8 +23,8 @@ from segmenter3d.datasets import load_room, room_to_input
 from segmenter3d.evaluation import VolumeIoUMetric
 from segmenter3d.models.segmentors import panorama_logits
 from segmenter3d.rendering import TSDFRaycaster
-from segmenter3d.taxonomy import PANOROOMS3D_PALETTE
-from segmenter3d.visualization import colorize, write_png
+from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
+from segmenter3d.visualization import colorize, label_tile, legend, write_png
 
 
 def mean_iou(areas):
@@ -78,22 +78,28 @@ def main():
             pano[key].append(IoUMetric.intersect_and_union(pred, gt_pano, 30, 255))
         rgb = ((caster.project(volume[1:], hits).permute(1, 2, 0).numpy() + 1) *
                127.5).clip(0, 255).astype(np.uint8)
-        tiles = [rgb, colorize(gt_pano.numpy(), PANOROOMS3D_PALETTE)] + [
-            colorize(np.where(hits.valid.numpy(), preds[k].numpy(), 255), PANOROOMS3D_PALETTE)
-            for k in ('teacher', 'before', 'after')
-        ]
+        tiles = [label_tile(rgb, 'input'),
+                 label_tile(colorize(gt_pano.numpy(), PANOROOMS3D_PALETTE), 'ground truth')]
+        for key, title in (('teacher', 'teacher'), ('before', 'student before'),
+                           ('after', 'student after')):
+            shown = np.where(hits.valid.numpy(), preds[key].numpy(), 255)
+            tiles.append(label_tile(colorize(shown, PANOROOMS3D_PALETTE), title))
+        present = sorted(set(np.unique(gt_pano.numpy()).tolist()) - {255})
+        tiles.append(legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, present, rgb.shape[1]))
         write_png(osp.join(args.out, f'{name}_distill.png'), np.concatenate(tiles, axis=0))
 
     rows = [('student before distillation', mean_iou(voxel['before']),
              mean_iou(surface['before']), mean_iou(pano['before'])),
             ('student after distillation', mean_iou(voxel['after']), mean_iou(surface['after']),
              mean_iou(pano['after'])),
-            ('2D teacher (panorama only)', float('nan'), float('nan'), mean_iou(pano['teacher']))]
-    table = ['| model | voxel mIoU | surface mIoU | panorama mIoU |', '|---|---|---|---|']
-    table += [f'| {n} | {a:.2f} | {b:.2f} | {c:.2f} |' for n, a, b, c in rows]
+            ('2D teacher (panorama only)', None, None, mean_iou(pano['teacher']))]
+    table = ['| model | voxel mIoU | surface mIoU | panorama mIoU (pixels with a surface) |',
+             '|---|---|---|---|']
+    table += ['| ' + ' | '.join([n] + ['—' if v is None else f'{v:.2f}' for v in values]) + ' |'
+              for n, *values in rows]
     text = (f'# Distillation, {len(names)} {args.split} rooms of {args.data_root}\n\n'
             + '\n'.join(table) + '\n\nPictures: <room>_distill.png = panorama RGB | ground truth |'
-            ' teacher | student before | student after.\n')
+            ' teacher | student before | student after, and a legend of the classes in view.\n')
     with open(osp.join(args.out, 'distill_report.md'), 'w') as f:
         f.write(text)
     print('\n' + text)

@@ -39,7 +39,8 @@ def load_state(path: str) -> dict:
 
 
 def convert(src: str, dst: str, config: str = None) -> dict:
-    from segmenter3d.models.backbones.swin3d_convert import check_shapes, reference_to_ours
+    from segmenter3d.checkpoint_io import weight_mismatches
+    from segmenter3d.models.backbones.swin3d_convert import reference_to_ours
     state = load_state(src)
     if not any(k.startswith('encoder.patch_embed.') for k in state):
         raise ValueError(f'{src}: not in the reference layout (no encoder.patch_embed.* keys)')
@@ -48,10 +49,10 @@ def convert(src: str, dst: str, config: str = None) -> dict:
     if config is not None:
         from segmenter3d.apis import init_segmentor
         model = init_segmentor(config)
-        missing, unexpected = check_shapes(converted, model.state_dict(), source=src)
-        if missing or unexpected:
-            raise ValueError(f'{src} does not fit {config}: missing {missing}, unexpected '
-                             f'{unexpected}')
+        problems = weight_mismatches(model, converted)
+        if problems:
+            raise ValueError(f'{src} does not fit {config} (wrong variant or class count?): '
+                             + '; '.join(problems))
     meta = dict(converted_from=osp.abspath(src), arch=arch,
                 num_classes=int(converted['decode_head.token_cls.weight'].shape[0]))
     from segmenter3d.fileio import atomic_path

@@ -182,3 +182,58 @@ def lock_work_dir(work_dir: str) -> None:
     f.flush()
     _LOCKS[key] = f
     remove_orphans(work_dir)
+
+
+def load_config(config: str, cfg_options=None, work_dir=None, launcher: str = 'none') -> Config:
+    """The config of a tool run: options checked then merged, the launcher recorded, and the
+    work dir by mmseg's priority (command line > config > ``work_dirs/<config name>``)."""
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def runner_from_cfg(cfg: Config, config: str):
+    """``Runner.from_cfg`` after the CPU distributed set-up; a registry type typo becomes a
+    one-line ``ValueError`` naming the config."""
+    from mmengine.runner import Runner
+    setup_cpu_distributed(cfg)
+    try:
+        return Runner.from_cfg(cfg)
+    except KeyError as err:  # mmengine's "X is not in the mmseg::model registry" message
+        raise ValueError(f'{config}: {err.args[0] if err.args else err}') from None
+
+
+def add_runner_arguments(parser) -> None:
+    """``--cfg-options``, ``--launcher`` and both spellings of the local rank (torchrun passes
+    ``--local-rank``, older launchers ``--local_rank``), as mmseg's tools take them."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_arguments(parser, argv=None):
+    """Parse, and export ``LOCAL_RANK`` for mmengine when the launcher did not."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def run_tool(build_runner, parse_args, action: str) -> None:
+    """A tool's entry point: build the Runner, where bad input ends in one ``error:`` line
+    (not a stack trace), then ``runner.<action>()``."""
+    import sys
+    try:
+        runner = build_runner(parse_args())
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
+    getattr(runner, action)()

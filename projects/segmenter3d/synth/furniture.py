@@ -103,22 +103,21 @@ def sofa(fp, rng) -> List[Part]:
     return parts
 
 
-def cabinet(fp, rng) -> List[Part]:
-    x0, y0, x1, y1 = fp
-    return [('box', (x0, y0, 0.0, x1, y1, rng.uniform(0.5, 1.0)), CLS['cabinets'],
-             material('cabinets', rng))]
+def _standing_box(name: str, low: float, high: float):
+    """A piece that is one box on the floor over its footprint, of a random height."""
+
+    def make(fp, rng) -> List[Part]:
+        x0, y0, x1, y1 = fp
+        return [('box', (x0, y0, 0.0, x1, y1, rng.uniform(low, high)), CLS[name],
+                 material(name, rng))]
+
+    make.__name__ = name
+    return make
 
 
-def wardrobe(fp, rng) -> List[Part]:
-    x0, y0, x1, y1 = fp
-    return [('box', (x0, y0, 0.0, x1, y1, rng.uniform(1.8, 2.2)), CLS['wardrobes'],
-             material('wardrobes', rng))]
-
-
-def appliance(fp, rng) -> List[Part]:
-    x0, y0, x1, y1 = fp
-    return [('box', (x0, y0, 0.0, x1, y1, rng.uniform(0.85, 1.8)), CLS['appliances'],
-             material('appliances', rng))]
+cabinet = _standing_box('cabinets', 0.5, 1.0)
+wardrobe = _standing_box('wardrobes', 1.8, 2.2)
+appliance = _standing_box('appliances', 0.85, 1.8)
 
 
 def stool(fp, rng) -> List[Part]:

@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Generates a whole procedural room set: parallel, resumable, with a progress bar."""
+import json
 import os
 import os.path as osp
 from functools import partial
@@ -47,6 +48,33 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
     return dict(name=name, split=split, skipped=False, **stats)
 
 
+PARAMETERS_FILE = 'generator.json'
+
+
+def check_parameters(out_dir: str, params: Dict) -> None:
+    """Rooms are only ever added to a folder generated with the same parameters.
+
+    The first run records them in ``<out_dir>/generator.json``; a rerun with other ones
+    (voxel size, panorama size, seed, ...) would keep the old rooms and call the set
+    complete, so it is refused, naming what differs.
+    """
+    path = osp.join(out_dir, PARAMETERS_FILE)
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
+        if diff:
+            raise ValueError(f'{path}: {out_dir} holds rooms generated with other parameters ('
+                             + ', '.join(f'{k}: {a} there, {b} now' for k, (a, b) in
+                                         diff.items()) + '); use another --out')
+        return
+    if osp.isdir(osp.join(out_dir, 'volumes')) and os.listdir(osp.join(out_dir, 'volumes')):
+        raise ValueError(f'{out_dir}: holds rooms but no {PARAMETERS_FILE}; their parameters '
+                         'are unknown, use another --out')
+    os.makedirs(out_dir, exist_ok=True)
+    write_text_atomic(path, json.dumps(params, indent=1))
+
+
 def generate_dataset(out_dir: str,
                      num_rooms: int,
                      seed: int = 0,
@@ -64,6 +92,10 @@ def generate_dataset(out_dir: str,
     if num_rooms <= 0:
         raise ValueError(f'num_rooms must be positive, got {num_rooms}')
     splits = assign_splits(num_rooms, split_ratios)
+    check_parameters(out_dir, dict(
+        num_rooms=num_rooms, seed=seed, voxel_size=voxel_size, pano_size=list(pano_size),
+        split_ratios=[float(r) for r in split_ratios], max_extent=max_extent,
+        scan_cameras=scan_cameras))
     tasks = list(enumerate(splits))
     func = partial(_make_one, out_dir=out_dir, seed=seed, voxel_size=voxel_size,
                    pano_size=tuple(pano_size), max_extent=max_extent,

@@ -216,9 +216,10 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
         occ |= mask
 
     # Signed distance in voxels, zero half way between occupied and free voxel centres.
-    dist_out = ndimage.distance_transform_edt(~occ, return_indices=False)
-    dist_in, nearest = ndimage.distance_transform_edt(occ, return_indices=True)
-    _, nearest_occ = ndimage.distance_transform_edt(~occ, return_indices=True)
+    # One transform of the free space gives both its distances and each free voxel's
+    # nearest occupied voxel (whose label and colour the surface band takes).
+    dist_out, nearest_occ = ndimage.distance_transform_edt(~occ, return_indices=True)
+    dist_in = ndimage.distance_transform_edt(occ, return_indices=False)
     tsdf = np.where(occ, -(dist_in - 0.5), dist_out - 0.5).clip(-TRUNCATION, TRUNCATION)
     # Free voxels in the truncation band carry the label and colour of the nearest surface.
     band = ~occ & (tsdf < TRUNCATION)
@@ -228,7 +229,6 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
     far = ~occ & ~band
     labels[far] = CLS['void']
     rgb[:, far] = 0
-    del nearest
 
     camera_world = np.array([(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2,
                              rng.uniform(1.4, 1.8)])

@@ -23,8 +23,24 @@ def _rgb_of(volume: np.ndarray) -> np.ndarray:
     return ((np.moveaxis(volume[1:], 0, -1) + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
-    img = np.ascontiguousarray(img)
+def legend(palette, class_names: Sequence[str], ids: Sequence[int], width: int,
+           row_height: int = 16) -> np.ndarray:
+    """(h, width, 3) RGB strip of colour swatches with the names of classes ``ids``."""
+    ids = [int(i) for i in ids if 0 <= int(i) < len(class_names)]
+    per_row = max(1, width // 150)
+    rows = -(-len(ids) // per_row) if ids else 1
+    out = np.full((rows * row_height, width, 3), 255, np.uint8)
+    for n, i in enumerate(ids):
+        y, x = (n // per_row) * row_height, (n % per_row) * 150
+        out[y + 3:y + row_height - 3, x + 4:x + 16] = palette[i]
+        cv2.putText(out, f'{i} {class_names[i]}', (x + 20, y + row_height - 4),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def label_tile(img: np.ndarray, text: str) -> np.ndarray:
+    """A copy of the picture with ``text`` written in its top-left corner."""
+    img = np.array(img, dtype=np.uint8, copy=True, order='C')
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                 cv2.LINE_AA)
     return img
@@ -43,7 +59,7 @@ def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray,
         tiles.append(colorize(pred[:, :, z], palette))
         tiles = [np.kron(t, np.ones((scale, scale, 1), np.uint8)) for t in tiles]
         names = ['input z=%d' % z] + (['ground truth'] if gt is not None else []) + ['prediction']
-        rows.append(np.concatenate([_label(t, n) for t, n in zip(tiles, names)], axis=1))
+        rows.append(np.concatenate([label_tile(t, n) for t, n in zip(tiles, names)], axis=1))
     return np.concatenate(rows, axis=0)
 
 
@@ -55,13 +71,13 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
     camera = torch.as_tensor(camera, dtype=torch.float32)
     hits = caster.cast(input_tsdf(vol[0]), camera)
     rgb = caster.project(vol[1:], hits)
-    rows = [_label(((rgb.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8),
+    rows = [label_tile(((rgb.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8),
                    'input')]
     for name, labels in layers.items():
         lab = caster.project(torch.from_numpy(np.asarray(labels, np.float32))[None],
                              hits.behind(camera), mode='nearest',
                              fill=255)[0].numpy().astype(np.uint8)
-        rows.append(_label(colorize(lab, palette), name))
+        rows.append(label_tile(colorize(lab, palette), name))
     return np.concatenate(rows, axis=0)
 
 

@@ -24,7 +24,8 @@ def label_mesh(tsdf: np.ndarray, labels: np.ndarray, palette: Sequence[Sequence[
     verts, faces, _, _ = measure.marching_cubes(tsdf.astype(np.float32), level=0.0)
     # Colour each vertex with the label of the nearest solid (tsdf < 0) voxel: surface vertices
     # lie between a free and a solid voxel, and the solid one is the object.
-    _, nearest = ndimage.distance_transform_edt(tsdf >= 0, return_indices=True)
+    nearest = ndimage.distance_transform_edt(tsdf >= 0, return_distances=False,
+                                             return_indices=True)
     ids = np.clip(np.rint(verts).astype(np.int64), 0, np.array(tsdf.shape) - 1)
     solid = tuple(nearest[a][ids[:, 0], ids[:, 1], ids[:, 2]] for a in range(3))
     vert_labels = labels[solid].astype(np.uint8)

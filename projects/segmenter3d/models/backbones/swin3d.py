@@ -181,6 +181,13 @@ class SwinTransformer3D(BaseModule):
     def padded_size(self, size: Sequence[int]) -> Tuple[int, int, int]:
         return tuple(-(-s // d) * d for s, d in zip(size, self.size_divisor))
 
+    def pad_to_divisor(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-pad (B, C, D, H, W) at the end of each axis to :meth:`padded_size`, as the
+        reference release pads inside its network (zeros, not the empty-space encoding:
+        what released checkpoints saw)."""
+        pads = [p - s for s, p in zip(x.shape[2:], self.padded_size(x.shape[2:]))]
+        return F.pad(x, (0, pads[2], 0, pads[1], 0, pads[0])) if any(pads) else x
+
     # ------------------------------------------------------------------ weights
     def init_weights(self) -> None:
         cfg = self.init_cfg
@@ -240,10 +247,7 @@ class SwinTransformer3D(BaseModule):
         if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(f'SwinTransformer3D expects input of shape (B, {self.in_channels}, '
                              f'D, H, W), got {tuple(x.shape)}')
-        pads = [p - s for s, p in zip(x.shape[2:], self.padded_size(x.shape[2:]))]
-        if any(pads):
-            x = F.pad(x, (0, pads[2], 0, pads[1], 0, pads[0]))
-        x = self.pos_drop(self.patch_embed(x).permute(0, 2, 3, 4, 1))
+        x = self.pos_drop(self.patch_embed(self.pad_to_divisor(x)).permute(0, 2, 3, 4, 1))
         outs = []
         for i, stage in enumerate(self.stages):
             out, merged = stage(x)

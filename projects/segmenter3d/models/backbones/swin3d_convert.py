@@ -16,7 +16,7 @@ dropped (and regenerated when writing the reference layout).
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping
 
 import torch
 
@@ -117,16 +117,3 @@ def backbone_state_from_any(state: Mapping[str, torch.Tensor],
     if any(k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     return dict(state)
-
-
-def check_shapes(converted: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor],
-                 source: str = 'checkpoint') -> Tuple[list, list]:
-    """Raise a ValueError naming every key whose shape differs; return (missing, unexpected)."""
-    bad = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_state[k].shape)}'
-           for k, v in converted.items() if k in model_state and v.shape != model_state[k].shape]
-    if bad:
-        raise ValueError(f'{source} does not fit this model (wrong variant or class count?):\n  '
-                         + '\n  '.join(bad))
-    missing = sorted(set(model_state) - set(converted))
-    unexpected = sorted(set(converted) - set(model_state))
-    return missing, unexpected

@@ -4,7 +4,6 @@ import itertools
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from mmengine.utils import ProgressBar
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -108,11 +107,9 @@ class VolumeEncoderDecoder(BaseSegmentor):
         return self.backbone(inputs)
 
     def _pad(self, inputs: Tensor) -> Tensor:
-        divisor = getattr(self.backbone, 'size_divisor', None)
-        if not self.pad_to_divisor or divisor is None:
-            return inputs
-        pads = [(-s) % d for s, d in zip(inputs.shape[2:], divisor)]
-        return F.pad(inputs, (0, pads[2], 0, pads[1], 0, pads[0])) if any(pads) else inputs
+        """The backbone's own padding (the head then sees the volume the backbone saw)."""
+        pad = getattr(self.backbone, 'pad_to_divisor', None)
+        return pad(inputs) if self.pad_to_divisor and pad is not None else inputs
 
     def encode_decode(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """(B, C, D, H, W) -> logits (B, K, D, H, W)."""

@@ -1,0 +1,59 @@
+"""Pictures: the class legend, labelled tiles and the visualization hook's switches."""
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from segmenter3d.engine.hooks import VolumeVisualizationHook
+from segmenter3d.structures import VolumeData, VolumeDataSample
+from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
+from segmenter3d.visualization import label_tile, legend
+
+
+def test_legend_has_one_swatch_per_class_in_its_colour():
+    strip = legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, [0, 3, 17, 29, 99], 300)
+    assert strip.shape == (2 * 16, 300, 3)  # 2 per row at 300 px, class 99 does not exist
+    for n, cls in enumerate([0, 3, 17, 29]):
+        y, x = (n // 2) * 16 + 8, (n % 2) * 150 + 10
+        assert tuple(strip[y, x]) == tuple(PANOROOMS3D_PALETTE[cls])
+
+
+def test_label_tile_writes_into_the_corner_only():
+    tile = np.zeros((40, 80, 3), np.uint8)
+    out = label_tile(tile, 'teacher')
+    assert out[:18].any() and not out[20:].any() and not tile.any()
+
+
+class _Visualizer:
+    def __init__(self):
+        self.images = []
+
+    def add_image(self, name, image, step=0):
+        self.images.append((name, step))
+
+
+def _sample(room):
+    s = VolumeDataSample(metainfo=dict(room_id=room))
+    s.pred_sem_seg = VolumeData(data=torch.full((1, 6, 5, 4), 3))
+    s.gt_sem_seg = VolumeData(data=torch.full((1, 6, 5, 4), 2))
+    return s
+
+
+def test_hook_draws_every_interval_and_writes_every_prediction(tmp_path):
+    runner = SimpleNamespace(
+        test_dataloader=SimpleNamespace(dataset=SimpleNamespace(
+            metainfo=dict(palette=PANOROOMS3D_PALETTE))), visualizer=_Visualizer())
+    hook = VolumeVisualizationHook(interval=2, show_dir=str(tmp_path / 'show'),
+                                   out_dir=str(tmp_path / 'out'))
+    for i in range(4):  # mmseg's rule: batches 1, 3, ... for interval 2
+        hook.after_test_iter(runner, i, dict(inputs=[torch.zeros(4, 6, 5, 4)]),
+                             [_sample(f'r{i}')])
+    assert sorted(p.name for p in (tmp_path / 'show').iterdir()) == [
+        'r1_slices.png', 'r3_slices.png']
+    assert runner.visualizer.images == [('r1_slices', 1), ('r3_slices', 3)]
+    for i in range(4):
+        labels = np.load(tmp_path / 'out' / f'r{i}_pred.npz')['labels']
+        assert labels.shape == (6, 5, 4) and (labels == 3).all()
+    off = VolumeVisualizationHook(draw=False, show_dir=str(tmp_path / 'off'))
+    off.after_test_iter(runner, 0, dict(inputs=[torch.zeros(4, 6, 5, 4)]), [_sample('x')])
+    assert not (tmp_path / 'off').exists()

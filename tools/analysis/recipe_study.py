@@ -1,0 +1,131 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""CPU recipe study on generated rooms, scored on the VALIDATION rooms (never the test rooms).
+
+    python tools/analysis/recipe_study.py --data data/study --out work_dirs/recipe_study
+
+Each row trains one model under one recipe (patch size, crop, iterations) with the CPU
+schedule (warm-up, then linear decay stretched to the run's length) and slides the 32^3 test
+window (stride 16) over the validation rooms. Rows compare at equal iterations and at about
+equal training wall-clock (3DSeg-T at patch 4 does about 4 steps in the time of one at
+patch 2 or of a 3D U-Net step). Writes ``OUT/recipe_study.md`` and ``OUT/recipe_study.json``
+(``{row: {"mIoU", "surface_mIoU", "train_seconds", "iters", "params",
+"inference_seconds"}}``). A row whose work dir already holds a finished run is re-tested,
+not re-trained (its training seconds read from its log).
+"""
+import argparse
+import datetime
+import json
+import os
+import os.path as osp
+import re
+import sys
+
+from mmengine.config import Config, DictAction
+
+from segmenter3d.apis import experiments
+from segmenter3d.apis.experiments import ROOT, data_options, schedule_options, time_inference
+from segmenter3d.datasets import load_room, room_to_input
+
+T = 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py'
+B = 'configs/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py'
+UNET = 'configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py'
+# row -> (config, iterations, extra options); every row tests with 32^3 windows, stride 16
+ROWS = {
+    't-p2-1k': (T, 1000, ['model.backbone.patch_size=2']),
+    'unet-1k': (UNET, 1000, []),
+    't-p4-4k': (T, 4000, ['model.backbone.patch_size=4']),
+    't-p2-3k': (T, 3000, ['model.backbone.patch_size=2']),
+    'b-p2-1k': (B, 1000, ['model.backbone.patch_size=2']),
+    'unet-3k': (UNET, 3000, []),
+}
+TEST_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
+_STAMP = re.compile(r'^(\d\d/\d\d \d\d:\d\d:\d\d) - mmengine')
+
+
+def seconds_from_log(log: str) -> float:
+    """Wall-clock from the first to the last timestamp of an mmengine training log."""
+    stamps = [m.group(1) for m in map(_STAMP.match, open(log)) if m]
+    first, last = (datetime.datetime.strptime(s, '%m/%d %H:%M:%S') for s in (stamps[0],
+                                                                            stamps[-1]))
+    return (last - first).total_seconds()
+
+
+def adopt_finished_run(work_dir: str, log: str) -> None:
+    """A run trained before this script kept records: write its record from its files."""
+    record = osp.join(work_dir, 'record_validation.json')
+    if osp.isfile(record) or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        return
+    if not osp.isfile(log):
+        return
+    os.makedirs(work_dir, exist_ok=True)
+    ckpt = experiments.last_checkpoint(work_dir)
+    partial = dict(metrics=None, train_seconds=round(seconds_from_log(log), 1), checkpoint=ckpt)
+    with open(osp.join(work_dir, 'trained.json'), 'w') as f:
+        json.dump(partial, f)
+
+
+def run_row(args, name):
+    config, iters, extra = ROWS[name]
+    w = osp.join(args.out, name)
+    options = (data_options(args.data) + schedule_options(iters) + TEST_WINDOW + extra +
+               ['randomness.seed=0'])
+    trained = osp.join(w, 'trained.json')
+    adopt_finished_run(w, osp.join(args.out, f'{name}.train.log'))
+    record_path = osp.join(w, 'record_validation.json')
+    if osp.isfile(trained) and not osp.isfile(record_path):  # test the finished run only
+        partial = json.load(open(trained))
+        options_test = options + ['test_dataloader.dataset.ann_file=splits/validation.txt']
+        experiments.run(experiments.python_tool('tools/test.py', config, partial['checkpoint'],
+                                                '--work-dir', osp.join(w, 'validation'),
+                                                '--cfg-options', *options_test),
+                        osp.join(args.out, f'{name}_validation.log'), quiet=True)
+        metrics = experiments.last_metrics(osp.join(w, 'validation'))
+        partial['metrics'] = {k: metrics[k] for k in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')}
+        with open(record_path, 'w') as f:
+            json.dump(partial, f, indent=1)
+    record = experiments.train_and_test(w, config, options, osp.join(args.out, name),
+                                        split='validation')
+    record['iters'] = iters
+    return record, config, options
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--data', default='data/study')
+    p.add_argument('--out', default='work_dirs/recipe_study')
+    p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:3])
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    os.makedirs(args.out, exist_ok=True)
+    names = experiments.ensure_rooms(args.data, 96, args.out, split='validation')
+    volumes = [room_to_input(load_room(osp.join(args.data, 'volumes', f'{n}.npz')))
+               for n in names]
+    results = {}
+    for name in args.rows:
+        record, config, options = run_row(args, name)
+        cfg = Config.fromfile(config)  # the row's model, as --cfg-options parse its values
+        cfg.merge_from_dict({k: DictAction._parse_iterable(v)
+                             for k, v in (o.split('=', 1) for o in options
+                                          if o.startswith('model.'))})
+        params, seconds = time_inference(cfg, record['checkpoint'], volumes, repeats=1)
+        results[name] = dict(**record['metrics'], train_seconds=record['train_seconds'],
+                             iters=record['iters'], params=params,
+                             inference_seconds=round(seconds, 2))
+    lines = [f'## Recipe study on {args.data} ({len(volumes)} validation rooms, seed 0)', '',
+             '| row | mIoU | surface mIoU | iterations | train s | params | '
+             'inference s (validation rooms) |', '|---' * 7 + '|']
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['mIoU']:.2f} | {r['surface_mIoU']:.2f} | {r['iters']} | "
+                     f"{r['train_seconds']:.0f} | {r['params']:,} | "
+                     f"{r['inference_seconds']:.1f} |")
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(args.out, 'recipe_study.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(args.out, 'recipe_study.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
