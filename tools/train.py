@@ -24,11 +24,28 @@ def parse_args(argv=None):
     return runtime.parse_runner_arguments(parser, argv)
 
 
+def check_resume(runner: Runner) -> None:
+    """``--resume`` continues the same model: a checkpoint of another variant or class count
+    (mmengine would load it non-strictly and train half-random weights) is refused."""
+    from mmengine.runner import find_latest_checkpoint
+    path = runner.cfg.get('load_from') or find_latest_checkpoint(runner.work_dir)
+    if not path:
+        return
+    _, state = read_state_dict(path, 'checkpoint to resume')
+    problems = weight_mismatches(getattr(runner.model, 'module', runner.model), state)
+    if problems:
+        raise ValueError(f'{path}: --resume with a checkpoint of another model (another '
+                         f'variant or class count?): ' + '; '.join(problems))
+
+
 def check_load_from(runner: Runner) -> None:
     """``load_from`` must be readable and share weights with the model. Partial fits are
     allowed (fine-tuning to another class count is legitimate) but listed."""
     path = runner.cfg.get('load_from')
-    if not path or runner.cfg.get('resume'):
+    if runner.cfg.get('resume'):
+        check_resume(runner)
+        return
+    if not path:
         return
     _, state = read_state_dict(path, 'load_from checkpoint')
     model = getattr(runner.model, 'module', runner.model)

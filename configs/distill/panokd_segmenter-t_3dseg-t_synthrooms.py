@@ -1,1 +1,1 @@
-_base_ = ['./panokd_logits_segmenter-vit-t_3dseg-t_1xb1-360_synthrooms.py']
+_base_ = ['./panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py']

@@ -49,3 +49,27 @@ def test_bad_shapes_are_named():
         projector(torch.zeros(3, 24, 20, 17))
     with pytest.raises(ValueError, match='volume_shape'):
         HitProjector(hits, (24, 20))
+
+
+def test_surface_coverage_counts_surface_voxels_with_a_nonzero_trilinear_weight():
+    from segmenter3d.rendering import surface_coverage
+    shape = (24, 20, 18)
+    tsdf = box_room_tsdf(shape, (3., 3., 3.), (20., 16., 14.))
+    caster = TSDFRaycaster(16, 32)
+    hits = caster.cast(tsdf, (11.5, 9.5, 8.5))
+    projector = HitProjector(hits, shape)
+    # independent: the corners of every hit point whose trilinear weight is not zero
+    reached = torch.zeros(shape, dtype=torch.bool)
+    for p in hits.points[hits.valid]:
+        p = torch.minimum(p.clamp(min=0), torch.tensor(shape, dtype=p.dtype) - 1)
+        lo = torch.minimum(p.floor(), torch.tensor(shape, dtype=p.dtype) - 2)
+        f = p - lo
+        for c in torch.cartesian_prod(*[torch.tensor([0, 1])] * 3):
+            w = torch.prod(torch.where(c.bool(), f, 1 - f))
+            if w > 0:
+                reached[tuple((lo + c).long())] = True
+    surface = tsdf.abs() < 1
+    want = float((reached & surface).sum() / surface.sum())
+    assert abs(surface_coverage([projector], tsdf) - want) < 1e-6 and 0 < want < 1
+    with pytest.raises(ValueError, match='no surface voxel'):
+        surface_coverage([projector], torch.full(shape, 3.0))

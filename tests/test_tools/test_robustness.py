@@ -180,3 +180,17 @@ def test_load_from_fits_partly_with_a_warning_or_not_at_all_with_an_error(t_chec
     with pytest.raises(ValueError, match=r'unrelated\.pth: load_from shares no weight'):
         train.build_runner(train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'b'),
                                              '--cfg-options', f'load_from={unrelated}']))
+
+
+def test_resume_with_a_checkpoint_of_another_variant_is_refused(t_checkpoint, tmp_path):
+    import shutil
+    train = _tool('train')
+    work = tmp_path / 'work'
+    work.mkdir()
+    shutil.copy(t_checkpoint, work / 'iter_4.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
+    args = train.parse_args([f'{CONFIGS}/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py', '--work-dir',
+                             str(work), '--resume'])
+    with pytest.raises(ValueError, match=r'iter_4\.pth: --resume with a checkpoint of another '
+                                         r'model.*missing keys'):
+        train.build_runner(args)

@@ -5,9 +5,11 @@ from .panorama import (
                        directions_to_equirect,
                        equirect_directions,
 )
-from .projection import HitProjector
+from .projection import HitProjector, surface_coverage
 from .raycaster import RayHits, TSDFRaycaster, sample_volume
 
-__all__ = ['HitProjector', 'RayHits', 'TSDFRaycaster', 'sample_volume', 'equirect_directions',
-           'directions_to_equirect', 'cube_face_directions', 'directions_to_cube',
-           'cube_to_equirect']
+__all__ = [
+    'HitProjector', 'surface_coverage', 'RayHits', 'TSDFRaycaster', 'sample_volume',
+    'equirect_directions', 'directions_to_equirect', 'cube_face_directions', 'directions_to_cube',
+    'cube_to_equirect'
+]

@@ -160,3 +160,29 @@ class HitProjector:
         other = object.__new__(HitProjector)
         other.__dict__.update(self.__dict__, **fields)
         return other
+
+
+def surface_coverage(projectors: Sequence[HitProjector], tsdf: Tensor,
+                     threshold: float = 1.0) -> float:
+    """Share of a room's surface voxels (``|tsdf| < threshold``) that the hits of the given
+    views read: what a panorama teacher can say anything about.
+
+    A voxel is reached when some hit samples it with a non-zero trilinear weight.
+    """
+    surface = (tsdf.abs() < threshold).reshape(-1)
+    total = int(surface.sum())
+    if total == 0:
+        raise ValueError('surface_coverage: the TSDF has no surface voxel')
+    reached = torch.zeros_like(surface)
+    for projector in projectors:
+        if tuple(tsdf.shape) != projector.volume_shape:
+            raise ValueError(f'surface_coverage: a projector of a {projector.volume_shape} '
+                             f'room for a TSDF of shape {tuple(tsdf.shape)}')
+        matrix_t = projector.matrix_t  # (U, P): row u holds the weights voxel u gets
+        per_row = matrix_t.crow_indices().diff()
+        rows = torch.repeat_interleave(torch.arange(len(per_row), device=per_row.device),
+                                       per_row)
+        weight = torch.zeros(len(per_row), dtype=matrix_t.dtype, device=per_row.device)
+        weight.index_add_(0, rows, matrix_t.values())
+        reached[projector.voxels[weight > 0].to(reached.device)] = True
+    return float((reached & surface).sum()) / total

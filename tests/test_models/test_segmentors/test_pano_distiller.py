@@ -104,7 +104,7 @@ def test_hits_and_teacher_logits_are_computed_once_per_room():
     with torch.no_grad():
         first = model.loss(inputs, samples)['loss_dist']
         second = model.loss(inputs, samples)['loss_dist']
-    assert len(calls) == 1 and model._rooms.keys() == ['room2']
+    assert len(calls) == 1 and model._rooms.keys() == [('room2', 0)]
     torch.testing.assert_close(first, second, rtol=2e-3, atol=1e-4)  # cached in float16
 
 
@@ -172,7 +172,7 @@ def test_room_cache_keeps_the_most_recently_used_rooms_within_its_budget():
     with torch.no_grad():
         for seed in (6, 7, 8):
             unlimited.loss(*batches[seed])
-            sizes[seed] = unlimited._rooms.get(f'room{seed}').nbytes
+            sizes[seed] = unlimited._rooms.get((f'room{seed}', 0)).nbytes
     budget = max(sizes[6] + sizes[7], sizes[6] + sizes[8])  # two rooms fit, not three
     model = build(room_cache_mb=budget / 2**20)
     calls = []
@@ -181,11 +181,11 @@ def test_room_cache_keeps_the_most_recently_used_rooms_within_its_budget():
     with torch.no_grad():
         for seed in (6, 7, 6, 8):  # 8 evicts 7, the least recently used
             model.loss(*batches[seed])
-    assert model._rooms.keys() == ['room6', 'room8'] and model._rooms.nbytes <= budget
+    assert model._rooms.keys() == [('room6', 0), ('room8', 0)] and model._rooms.nbytes <= budget
     assert len(calls) == 3  # room6's second visit came from the cache
     with torch.no_grad():
         model.loss(*batches[7])
-    assert len(calls) == 4 and model._rooms.keys() == ['room8', 'room7']
+    assert len(calls) == 4 and model._rooms.keys() == [('room8', 0), ('room7', 0)]
     with pytest.raises(ValueError, match='room_cache_mb'):
         build(room_cache_mb=0)
 
@@ -218,3 +218,46 @@ def test_a_room_without_3d_labels_trains_on_the_kd_term_alone(tmp_path):
     (losses['decode.loss_ce'] + losses['loss_dist']).backward()
     grads = [p.grad for p in model.decode_head.parameters()]
     assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_multi_view_kd_fuses_the_hits_of_every_view():
+    """V panoramas from V cameras: the KD term is the per-hit average over all views' hits,
+    i.e. the single-view terms weighted by their hit counts."""
+    from segmenter3d.rendering import surface_coverage
+    torch.manual_seed(0)
+    model = build()
+    model.init_weights()
+    model.eval()  # no drop path: the same logits in every call
+    inputs, samples = room_batch(3)
+    room = samples[0]
+    second = torch.as_tensor(room.metainfo['camera']) + torch.tensor([3.0, -2.0, 0.0])
+    tsdf = input_tsdf(inputs[0, 0])
+    assert tsdf[tuple(second.round().long())] >= 1  # the second camera stands in free space
+    panoramas = torch.randint(0, 256, (2, 3) + PANO, dtype=torch.uint8)
+
+    def kd(cameras, panos, room_id):
+        s = VolumeDataSample(metainfo=dict(room_id=room_id, cameras=cameras, camera=cameras[0]))
+        s.gt_sem_seg = room.gt_sem_seg
+        s.panorama = panos
+        return s, model(inputs, [s], mode='loss')['loss_dist']
+
+    cams = [torch.as_tensor(room.metainfo['camera']), second]
+    both_sample, both = kd(torch.stack(cams), panoramas, 'both')
+    singles = [kd(c[None], p[None], f'v{i}') for i, (c, p) in enumerate(zip(cams, panoramas))]
+    counts = [len(model.room_hits(tsdf, s, 0).valid.nonzero()) for s, _ in singles]
+    want = sum(n * loss for n, (_, loss) in zip(counts, singles)) / sum(counts)
+    torch.testing.assert_close(both, want, rtol=1e-4, atol=1e-6)
+    # two views reach more of the room's surface than either alone
+    projectors = model.room_projectors(tsdf, both_sample)
+    assert len(projectors) == 2
+    one, two = (surface_coverage(projectors[:1], tsdf), surface_coverage(projectors, tsdf))
+    assert 0 < one < two <= 1
+    assert surface_coverage(projectors[1:], tsdf) < two
+
+
+def test_views_need_one_camera_per_panorama():
+    model = build()
+    inputs, samples = room_batch(0)
+    samples[0].panorama = torch.zeros((2, 3) + PANO, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="has 2 panoramas but cameras None"):
+        model(inputs, samples, mode='loss')

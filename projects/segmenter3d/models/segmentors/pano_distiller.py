@@ -1,6 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """2D panorama -> 3D distillation (the paper's contribution)."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -106,48 +106,80 @@ class PanoDistiller(VolumeEncoderDecoder):
         return self
 
     # ------------------------------------------------------------------ per-room caches
-    def _room(self, tsdf: Tensor, sample: VolumeDataSample) -> RoomEntry:
-        """A room's rays cast from its camera with their projector (on the CPU), kept."""
-        key = sample.metainfo.get('room_id')
+    @staticmethod
+    def views(sample: VolumeDataSample, volume_shape) -> List[Tuple[Tensor, Optional[Tensor]]]:
+        """``(camera, panorama)`` of each view of a room.
+
+        A room has one panorama ``(3, H, W)`` from ``metainfo['camera']`` (the paper's
+        centre view; the volume centre when no camera is known), or ``V`` panoramas
+        ``(V, 3, H, W)`` from ``metainfo['cameras']`` (V, 3): several views reach surfaces
+        that one view sees occluded.
+        """
+        pano = sample.get('panorama')
+        cameras = sample.metainfo.get('cameras')
+        if pano is not None and pano.dim() == 4:
+            if cameras is None or len(cameras) != pano.shape[0]:
+                raise ValueError(f"PanoDistiller: room {sample.metainfo.get('room_id')} has "
+                                 f'{pano.shape[0]} panoramas but cameras '
+                                 f'{None if cameras is None else len(cameras)}; '
+                                 "metainfo['cameras'] needs one (x, y, z) per panorama")
+            return [(torch.as_tensor(c, dtype=torch.float32), p) for c, p in zip(cameras, pano)]
+        camera = sample.metainfo.get('camera')
+        if camera is None:
+            camera = [(s - 1) / 2 for s in volume_shape]
+        return [(torch.as_tensor(camera, dtype=torch.float32), pano)]
+
+    def _room(self, tsdf: Tensor, sample: VolumeDataSample, view: int = 0,
+              camera: Optional[Tensor] = None) -> RoomEntry:
+        """One view's rays cast from its camera with their projector (on the CPU), kept."""
+        room_id = sample.metainfo.get('room_id')
+        key = None if room_id is None else (room_id, view)
         entry = self._rooms.get(key) if key is not None else None
         if entry is None:
-            camera = sample.metainfo.get('camera')
-            if camera is None:  # rooms without a camera: the volume centre
-                camera = [(s - 1) / 2 for s in tsdf.shape]
+            if camera is None:
+                camera = self.views(sample, tsdf.shape)[view][0]
             tsdf = tsdf.detach().float()
-            hits = self.raycaster.cast(tsdf, torch.as_tensor(camera, dtype=torch.float32,
-                                                             device=tsdf.device))
+            hits = self.raycaster.cast(tsdf, camera.to(tsdf.device))
             entry = RoomEntry(hits.to('cpu'), HitProjector(hits, tsdf.shape).to('cpu'))
             if key is not None:
                 self._rooms.put(key, entry)
         return entry
 
-    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample) -> RayHits:
-        """Pixel -> surface hits of a room (cast once per room)."""
-        return self._room(tsdf, sample).hits
+    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample, view: int = 0) -> RayHits:
+        """Pixel -> surface hits of a room's view (cast once per room and view)."""
+        return self._room(tsdf, sample, view).hits
+
+    def room_projectors(self, tsdf: Tensor, sample: VolumeDataSample) -> List[HitProjector]:
+        """The projector of every view of a room (for coverage: ``surface_coverage``)."""
+        return [self._room(tsdf, sample, v, camera).projector
+                for v, (camera, _) in enumerate(self.views(sample, tsdf.shape))]
 
     @torch.no_grad()
-    def teacher_logits(self, sample: VolumeDataSample, device) -> Tensor:
-        """(K, H, W) teacher logits of the room's panorama at the raycaster's resolution."""
-        if 'panorama' not in sample:
+    def teacher_logits(self, sample: VolumeDataSample, device,
+                       image: Optional[Tensor] = None) -> Tensor:
+        """(K, H, W) teacher logits of a panorama (the room's, by default) at the raycaster's
+        resolution."""
+        image = sample.get('panorama') if image is None else image
+        if image is None:
             raise ValueError(f"PanoDistiller: room {sample.metainfo.get('room_id')} has no "
                              f"'panorama'; add LoadPanorama to the pipeline and set "
                              f'data_prefix.img_path')
         self.teacher.to(device)
-        return panorama_logits(self.teacher, sample.panorama.to(device),
+        return panorama_logits(self.teacher, image.to(device),
                                (self.raycaster.height, self.raycaster.width))
 
-    def teacher_rows(self, sample: VolumeDataSample, entry: RoomEntry, device) -> Tensor:
-        """(P, K) teacher logits at the room's hit pixels, kept with the room when
+    def teacher_rows(self, sample: VolumeDataSample, entry: RoomEntry, device,
+                     image: Optional[Tensor] = None, view: int = 0) -> Tensor:
+        """(P, K) teacher logits at a view's hit pixels, kept with the view when
         ``cache_teacher_logits``."""
         rows = entry.teacher_rows if self.cache_teacher_logits else None
         if rows is None:
-            logits = self.teacher_logits(sample, device)
+            logits = self.teacher_logits(sample, device, image)
             rows = logits.flatten(1).index_select(1, entry.projector.pixels.to(device)).t()
-            key = sample.metainfo.get('room_id')
-            if self.cache_teacher_logits and key is not None:
+            room_id = sample.metainfo.get('room_id')
+            if self.cache_teacher_logits and room_id is not None:
                 entry.teacher_rows = rows.half().cpu()
-                self._rooms.put(key, entry)  # it grew
+                self._rooms.put((room_id, view), entry)  # it grew
         return rows.to(device, torch.float32)
 
     # ------------------------------------------------------------------ training
@@ -160,11 +192,14 @@ class PanoDistiller(VolumeEncoderDecoder):
             shape = sample.metainfo.get('padded_from', volume.shape[1:])
             # the raycaster marches the stored convention (positive in free space)
             tsdf = input_tsdf(volume[0, :shape[0], :shape[1], :shape[2]])
-            entry = self._room(tsdf, sample)
-            # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensors
-            student = entry.projector.to(inputs.device).sample(
-                room_logits[:, :shape[0], :shape[1], :shape[2]])
-            dist.append(self.distill_loss(student,
-                                          self.teacher_rows(sample, entry, inputs.device)))
+            room_logits = room_logits[:, :shape[0], :shape[1], :shape[2]]
+            students, teachers = [], []
+            for view, (camera, image) in enumerate(self.views(sample, shape)):
+                entry = self._room(tsdf, sample, view, camera)
+                # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensor
+                students.append(entry.projector.to(inputs.device).sample(room_logits))
+                teachers.append(self.teacher_rows(sample, entry, inputs.device, image, view))
+            # the views' hits fused: every hit pixel of every view is one row of the KD term
+            dist.append(self.distill_loss(torch.cat(students), torch.cat(teachers)))
         losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
         return losses

@@ -2,7 +2,7 @@
 # the embedded ViT-T panorama teacher, whole rooms at batch 1 (`make demo` runs it). Everything
 # but the teacher is the room-level fine-tuning config it inherits. Checkpoints come from the
 # command line: --cfg-options load_from=STUDENT model.teacher_checkpoint=TEACHER.
-_base_ = ['../3dseg/3dseg-t_1xb1-360_synthrooms-room.py']
+_base_ = ['../3dseg/3dseg-t_1xb1-120_synthrooms-room.py']
 model = dict(
     type='PanoDistiller',
     teacher_config='configs/teacher/segmenter_vit-t_synthrooms.py',

@@ -5,8 +5,9 @@
 _base_ = ['./3dseg-t_1xb2-3k_synthrooms-32.py']
 room_pipeline = [dict(type='LoadVolume'), dict(type='PackVolumeInputs')]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=room_pipeline))
-# a decaying schedule in the official shape: halved at a third and two thirds of the run
+# A decaying schedule in the official shape (halved at a third and two thirds of the run);
+# 120 whole-room steps: at patch 2 a 6 m room takes about 1.5 s a step on 2 CPU cores.
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[120, 240], gamma=0.5)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=360, val_interval=120)
+param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[40, 80], gamma=0.5)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=120, val_interval=120)
 default_hooks = dict(checkpoint=dict(interval=120, max_keep_ckpts=1))
