@@ -75,3 +75,18 @@ def test_inherited_loss_and_predict_keep_the_decode_head_contract():
 def test_inputs_without_a_volume_are_refused():
     with pytest.raises(ValueError, match='followed by the raw input volume'):
         _head()([torch.randn(1, 16, 2, 2, 2)])
+
+
+def test_initialised_skip_head_starts_as_the_head_without_skip():
+    """Identity token part of the second layer: the skip adds only a small input term."""
+    torch.manual_seed(0)
+    cfg = dict(type='LinearSkipHead', in_channels=16, num_classes=5, volume_channels=4,
+               ignore_index=255, loss_decode=dict(type='ChunkedCrossEntropyLoss'))
+    skip, plain = MODELS.build(dict(cfg, skip=True)), MODELS.build(dict(cfg, skip=False))
+    skip.init_weights()
+    plain.init_weights()
+    plain.token_cls.load_state_dict(skip.token_cls.state_dict())
+    torch.testing.assert_close(skip.skip_cls.weight[:, :5], torch.eye(5))
+    assert skip.skip_cls.weight[:, 5:].abs().max() < 0.1 and (skip.skip_cls.bias == 0).all()
+    tokens, volume = torch.randn(1, 16, 2, 2, 2), torch.zeros(1, 4, 16, 16, 16)
+    torch.testing.assert_close(skip([tokens, volume]), plain([tokens, volume]))

@@ -62,6 +62,19 @@ class LinearSkipHead(BaseDecodeHead):
         self.skip_cls = nn.Linear(self.out_channels + volume_channels,
                                   self.out_channels) if skip else None
 
+    def init_weights(self) -> None:
+        """TruncNormal (std 0.02) for both layers, then the token part of the second layer
+        set to the identity: at initialisation the head with the skip equals the head without
+        it (plus a small term of the raw input), and the first layer is trained at full
+        strength. With both layers small the product ``W2_tok W1`` starts near zero and its
+        gradients are scaled down by the other factor, which made the skip head train far
+        slower (see benchmarks/RESULTS.md). Checkpoints overwrite all of it."""
+        super().init_weights()
+        if self.skip_cls is not None:
+            with torch.no_grad():
+                self.skip_cls.weight[:, :self.out_channels].copy_(
+                    torch.eye(self.out_channels, dtype=self.skip_cls.weight.dtype))
+
     def folded_token_classifier(self) -> Tuple[Tensor, Tensor]:
         """(K, C) weight and (K,) bias taking tokens straight to the upsampled part of the
         output logits.
