@@ -28,7 +28,7 @@ import sys
 
 import torch
 
-from segmenter3d.apis import experiments
+from segmenter3d.apis import experiments, init_segmentor
 from segmenter3d.apis.experiments import (
     ROOT,
     data_options,
@@ -133,7 +133,8 @@ def main(argv=None):
     p.add_argument('--first-seed-only', nargs='*', choices=ORDER, default=[],
                    help='runs made for the first seed only (said in the table)')
     p.add_argument('--iters', type=int, default=3000, help='block-training iterations')
-    p.add_argument('--repeats', type=int, default=3, help='timing repeats (median)')
+    p.add_argument('--repeats', type=int, default=3,
+                   help='timing repeats (median); 0 skips the inference timing')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
@@ -172,8 +173,12 @@ def main(argv=None):
     for name in results:
         run_dir = name if osp.isdir(osp.join(first, name)) else 'unet3d-equal-iters'
         ckpt = json.load(open(osp.join(first, run_dir, 'record_test.json')))['checkpoint']
-        params, seconds = time_inference(CONFIGS[name], ckpt, volumes, args.repeats)
-        results[name].update(params=params, inference_seconds=round(seconds, 3))
+        if args.repeats > 0:
+            params, seconds = time_inference(CONFIGS[name], ckpt, volumes, args.repeats)
+            results[name].update(params=params, inference_seconds=round(seconds, 3))
+        else:  # timing skipped: parameters only
+            model = init_segmentor(CONFIGS[name])
+            results[name].update(params=sum(p.numel() for p in model.parameters()))
     with open(osp.join(args.out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     text = tables(args, results, len(volumes))
