@@ -11,9 +11,10 @@ chunk by chunk, while the chunk is in cache.
 from typing import Optional, Sequence
 
 import torch
-import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
+
+from .named_loss import NamedLoss
 
 CHUNK_BYTES = 4 * 2**20  # logits of one chunk of voxels
 
@@ -65,7 +66,7 @@ class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
 
 
 @MODELS.register_module()
-class ChunkedCrossEntropyLoss(nn.Module):
+class ChunkedCrossEntropyLoss(NamedLoss):
     """Softmax cross entropy with mmseg's ``CrossEntropyLoss`` interface, computed a chunk of
     voxels at a time (memory of one gradient-sized tensor instead of three).
 
@@ -91,19 +92,13 @@ class ChunkedCrossEntropyLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_ce',
                  avg_non_ignore: bool = False) -> None:
-        super().__init__()
+        super().__init__(loss_weight, loss_name)
         if use_sigmoid:
             raise ValueError('ChunkedCrossEntropyLoss: use_sigmoid=True is not supported; use '
                              "mmseg's CrossEntropyLoss for sigmoid cross entropy")
         self.reduction = _check_reduction(reduction)
         self.class_weight = None if class_weight is None else list(class_weight)
-        self.loss_weight = loss_weight
         self.avg_non_ignore = avg_non_ignore
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
 
     def forward(self,
                 cls_score: Tensor,

@@ -3,14 +3,15 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from .named_loss import NamedLoss
+
 
 @MODELS.register_module()
-class PanoramicKDLoss(nn.Module):
+class PanoramicKDLoss(NamedLoss):
     """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))`` over valid pixels
     (rays that hit a surface), reduced as the official code reduces it.
 
@@ -32,17 +33,11 @@ class PanoramicKDLoss(nn.Module):
 
     def __init__(self, tau: float = 20.0, loss_weight: float = 1.0, class_mean: bool = True,
                  loss_name: str = 'loss_dist') -> None:
-        super().__init__()
+        super().__init__(loss_weight, loss_name)
         if tau <= 0:
             raise ValueError(f'PanoramicKDLoss: tau must be positive, got {tau}')
         self.tau = tau
-        self.loss_weight = loss_weight
         self.class_mean = class_mean
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
 
     def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         """
