@@ -26,3 +26,29 @@ def build_model_from_config(path: str, **model_overrides):
     cfg = Config.fromfile(osp.join(CONFIGS, path))
     cfg.model.update(model_overrides)
     return MODELS.build(cfg.model)
+
+
+@pytest.fixture(scope='session')
+def tiny_rooms(tmp_path_factory):
+    """Four generated rooms at 20 cm (2 training, 1 validation, 1 test): what a tool run needs
+    to find its split files and rooms."""
+    from segmenter3d.synth import generate_dataset
+    out = tmp_path_factory.mktemp('tiny_rooms')
+    generate_dataset(str(out), 4, seed=3, voxel_size=0.2, pano_size=(16, 32),
+                     split_ratios=(2, 1, 1))
+    return str(out)
+
+
+def data_root_options(rooms: str) -> list:
+    """``--cfg-options`` values pointing every dataloader of a config at ``rooms``."""
+    return [f'{split}_dataloader.dataset.data_root={rooms}' for split in ('train', 'val', 'test')]
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tool_{name}',
+                                                  osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

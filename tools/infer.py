@@ -46,7 +46,11 @@ def parse_args(argv=None):
 def read_input(args):
     """The room, and for a mesh its (vertices, faces, vertex voxel)."""
     if not args.room.lower().endswith('.ply'):
-        return load_room(args.room), None
+        room = load_room(args.room)
+        if min(room['tsdf'].shape) < 2:  # marching cubes and the raycaster need cells
+            raise ValueError(f"{args.room}: tsdf has shape {tuple(room['tsdf'].shape)}; a room "
+                             'needs at least 2 voxels along every axis')
+        return room, None
     verts, faces, colors = read_mesh(args.room)
     if args.flip_normals:
         faces = faces[:, ::-1].copy()
@@ -70,11 +74,17 @@ def main(argv=None) -> int:
     name = osp.splitext(osp.basename(args.room))[0]
     os.makedirs(args.out, exist_ok=True)
     out = osp.join(args.out, name)
-    extra = {}
+    extra, written = {}, [f'{out}_labels.npz']
     if mesh is None:
         voxel = float(room.get('voxel_size', args.voxel_size or 1.0))
-        verts, faces, colors, vert_labels = label_mesh(room['tsdf'], labels, palette, voxel,
-                                                       room.get('origin'))
+        tsdf = room['tsdf']
+        if tsdf.min() < 0 < tsdf.max():
+            verts, faces, colors, vert_labels = label_mesh(tsdf, labels, palette, voxel,
+                                                           room.get('origin'))
+        else:  # all free space or all solid: labels, but no surface to mesh
+            verts = None
+            print(f'{args.room}: the TSDF has no zero crossing; no mesh written',
+                  file=sys.stderr)
     else:
         verts, faces, vertex_voxel = mesh
         vert_labels = vertex_predictions(labels, vertex_voxel)
@@ -85,14 +95,16 @@ def main(argv=None) -> int:
             txt = osp.join(args.out, scene + '.txt')
             write_text_atomic(txt, '\n'.join(map(str, CLASS_TO_NYU40[vert_labels])) + '\n')
     save_npz_atomic(out + '_labels.npz', labels=labels, **extra)
-    write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
+    if verts is not None:
+        write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
+        written.append(f'{out}_pred.ply ({len(verts)} vertices)')
     camera = room.get('camera')
     if camera is None:
         camera = (np.array(room['tsdf'].shape) - 1) / 2
     write_png(out + '_pano.png', panorama_figure(volume, camera, {'prediction': labels}, palette))
+    written.append(f'{out}_pano.png')
     counts = np.bincount(labels.ravel(), minlength=len(palette))
-    print(f'\n{name}: {labels.shape} voxels -> {out}_labels.npz, {out}_pred.ply '
-          f'({len(verts)} vertices), {out}_pano.png; classes present: '
+    print(f'\n{name}: {labels.shape} voxels -> {", ".join(written)}; classes present: '
           f'{int((counts > 0).sum())}')
     return 0
 

@@ -54,6 +54,7 @@ def build_runner(args) -> Runner:
                              f'--show-dir need VolumeVisualizationHook')
         hook.update(draw=bool(args.show_dir), show_dir=args.show_dir, out_dir=args.out)
         cfg.default_hooks.visualization = hook
+    runtime.check_datasets(cfg, ['test'])
     runner = runtime.runner_from_cfg(cfg, args.config)
     # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
     load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)

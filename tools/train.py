@@ -69,6 +69,7 @@ def build_runner(args) -> Runner:
     cfg.resume = args.resume
     runtime.check_train_schedule(cfg)
     runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
+    runtime.check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
     runtime.lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
     runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
     runner = runtime.runner_from_cfg(cfg, args.config)

@@ -67,3 +67,30 @@ def test_infer_on_a_scannet_mesh_writes_vertex_labels_and_the_benchmark_file(tmp
     ply = PlyData.read(str(tmp_path / 'out' / 'scene0000_00_vh_clean_2_pred.ply'))
     np.testing.assert_array_equal(ply['vertex']['label'], vertex_labels)
     assert len(ply['face'].data) == len(info['faces'])
+
+
+def test_infer_one_voxel_and_surface_free_rooms(tmp_path, capsys):
+    """A room too small to mesh is a named error before any model is loaded; a room whose TSDF
+    never changes sign (observed, but no surface crossing) still gets its labels and panorama,
+    and no mesh."""
+    torch.manual_seed(0)
+    model = build_model_from_config('3dseg/3dseg-t_synthrooms.py')
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
+    args = ['--config', f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py', '--checkpoint',
+            str(tmp_path / 'model.pth'), '--out', str(tmp_path / 'out')]
+    one = dict(tsdf=np.zeros((1, 1, 1), np.float16), rgb=np.zeros((3, 1, 1, 1), np.uint8),
+               voxel_size=np.float32(0.08))
+    np.savez(tmp_path / 'one.npz', **one)
+    assert infer.main([str(tmp_path / 'one.npz')] + args) == 1
+    assert 'one.npz: tsdf has shape (1, 1, 1); a room needs at least 2 voxels along every ' \
+        'axis' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+    empty = dict(tsdf=np.full((6, 5, 4), 0.5, np.float16), rgb=np.zeros((3, 6, 5, 4), np.uint8),
+                 voxel_size=np.float32(0.08))
+    np.savez(tmp_path / 'empty.npz', **empty)
+    assert infer.main([str(tmp_path / 'empty.npz')] + args) == 0
+    assert 'empty.npz: the TSDF has no zero crossing; no mesh written' in \
+        capsys.readouterr().err
+    assert np.load(tmp_path / 'out' / 'empty_labels.npz')['labels'].shape == (6, 5, 4)
+    assert (tmp_path / 'out' / 'empty_pano.png').exists()
+    assert not (tmp_path / 'out' / 'empty_pred.ply').exists()

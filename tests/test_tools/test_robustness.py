@@ -4,7 +4,6 @@ docs/robustness.md lists every bad input tried; this file holds the ones that co
 configs and checkpoints (file-format cases sit with their readers' tests).
 """
 import hashlib
-import importlib.util
 import os.path as osp
 
 import mmcv
@@ -12,20 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, ROOT, build_model_from_config
+from conftest import CONFIGS, build_model_from_config, data_root_options, load_tool
 from segmenter3d.apis import init_segmentor
 from segmenter3d.checkpoint_io import load_weights, weight_mismatches
 from segmenter3d.datasets.transforms import LoadPanorama
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
-
-
-def _tool(name):
-    path = osp.join(ROOT, 'tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _build(config, **overrides):
@@ -51,7 +42,7 @@ def t_checkpoint(tmp_path_factory):
 
 
 def test_train_refuses_a_work_dir_that_holds_a_run(tmp_path):
-    train = _tool('train')
+    train = load_tool('train')
     work = tmp_path / 'work'
     work.mkdir()
     ckpt = work / 'iter_4.pth'
@@ -72,7 +63,7 @@ def test_train_refuses_a_work_dir_that_holds_a_run(tmp_path):
      r"no 'train_dataloader.dataset.pipeline.9'"),
 ])
 def test_misspelt_config_keys_are_refused(tmp_path, option, match):
-    train = _tool('train')
+    train = load_tool('train')
     with pytest.raises(ValueError, match=match):
         train.build_runner(train.parse_args([T_CFG, '--work-dir', str(tmp_path),
                                              '--cfg-options', option]))
@@ -123,10 +114,11 @@ def test_missing_and_corrupt_checkpoints(t_checkpoint, tmp_path):
         init_segmentor(T_CFG, str(other))
 
 
-def test_test_tool_refuses_a_mismatched_checkpoint(t_checkpoint, tmp_path):
-    test = _tool('test')
+def test_test_tool_refuses_a_mismatched_checkpoint(t_checkpoint, tmp_path, tiny_rooms):
+    test = load_tool('test')
     args = test.parse_args([f'{CONFIGS}/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py', t_checkpoint,
-                            '--work-dir', str(tmp_path / 'w')])
+                            '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                            *data_root_options(tiny_rooms)])
     with pytest.raises(ValueError, match='does not fit VolumeEncoderDecoder'):
         test.build_runner(args)
 
@@ -134,7 +126,7 @@ def test_test_tool_refuses_a_mismatched_checkpoint(t_checkpoint, tmp_path):
 def test_infer_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
     from segmenter3d.synth import generate_room, save_room_volume
     save_room_volume(generate_room(1, voxel_size=0.3), str(tmp_path / 'r.npz'))
-    infer = _tool('infer')
+    infer = load_tool('infer')
     (tmp_path / 'bad.pth').write_bytes(b'not a checkpoint')
     code = infer.main([str(tmp_path / 'r.npz'), '--config', T_CFG, '--checkpoint',
                        str(tmp_path / 'bad.pth'), '--out', str(tmp_path / 'out')])
@@ -163,15 +155,15 @@ def test_missing_and_undecodable_panoramas(tmp_path):
 
 
 def test_load_from_fits_partly_with_a_warning_or_not_at_all_with_an_error(t_checkpoint,
-                                                                          tmp_path):
-    train = _tool('train')
+                                                                          tmp_path, tiny_rooms):
+    train = load_tool('train')
     messages = []
     train.print_log = lambda msg, **kwargs: messages.append(msg)
-    scannet = f'{CONFIGS}/3dseg/3dseg-l_scannet.py'
+    rooms = data_root_options(tiny_rooms)
     # fine-tuning a 30-class T into a 20-class T: allowed, the head mismatch is listed
     runner = train.build_runner(train.parse_args([
-        scannet, '--work-dir', str(tmp_path / 'a'), '--cfg-options', 'model.backbone.arch=t',
-        'model.decode_head.in_channels=96', f'load_from={t_checkpoint}']))
+        T_CFG, '--work-dir', str(tmp_path / 'a'), '--cfg-options',
+        'model.decode_head.num_classes=20', f'load_from={t_checkpoint}', *rooms]))
     assert runner.cfg.load_from == t_checkpoint
     assert len(messages) == 1 and 'decode_head.token_cls.weight: (30, 96) in the file' in \
         messages[0]
@@ -179,18 +171,21 @@ def test_load_from_fits_partly_with_a_warning_or_not_at_all_with_an_error(t_chec
     torch.save({'state_dict': {'something.else': torch.zeros(3)}}, unrelated)
     with pytest.raises(ValueError, match=r'unrelated\.pth: load_from shares no weight'):
         train.build_runner(train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'b'),
-                                             '--cfg-options', f'load_from={unrelated}']))
+                                             '--cfg-options', f'load_from={unrelated}',
+                                             *rooms]))
 
 
-def test_resume_with_a_checkpoint_of_another_variant_is_refused(t_checkpoint, tmp_path):
+def test_resume_with_a_checkpoint_of_another_variant_is_refused(t_checkpoint, tmp_path,
+                                                               tiny_rooms):
     import shutil
-    train = _tool('train')
+    train = load_tool('train')
     work = tmp_path / 'work'
     work.mkdir()
     shutil.copy(t_checkpoint, work / 'iter_4.pth')
     (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
     args = train.parse_args([f'{CONFIGS}/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py', '--work-dir',
-                             str(work), '--resume'])
+                             str(work), '--resume', '--cfg-options',
+                             *data_root_options(tiny_rooms)])
     with pytest.raises(ValueError, match=r'iter_4\.pth: --resume with a checkpoint of another '
                                          r'model.*missing keys'):
         train.build_runner(args)

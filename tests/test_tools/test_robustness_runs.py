@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from conftest import CONFIGS, ROOT
+from conftest import CONFIGS, data_root_options, load_tool
 from segmenter3d.engine.runtime import check_cfg_options, lock_work_dir
 from segmenter3d.fileio import remove_orphans
 
@@ -126,35 +126,48 @@ def test_new_leaves_the_target_takes_are_accepted():
     })
 
 
-def _train_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools',
-                                                                         'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('option,match', [
     ('train_cfg.max_iters=-5', r'train_cfg\.max_iters must be an integer >= 1, got -5'),
     ('train_cfg.max_iters=abc', r"train_cfg\.max_iters must be an integer >= 1, got 'abc'"),
     ('train_cfg.val_interval=0', r'train_cfg\.val_interval must be an integer >= 1, got 0'),
     ('model.backbone.type=SwinTransformer3d', r'SwinTransformer3d is not in the .*registry'),
 ])
-def test_bad_schedule_numbers_and_registry_typos_are_one_line_errors(tmp_path, option, match):
-    train = _train_tool()
-    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option])
+def test_bad_schedule_numbers_and_registry_typos_are_one_line_errors(tmp_path, option, match,
+                                                                     tiny_rooms):
+    train = load_tool('train')
+    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option,
+                             *data_root_options(tiny_rooms)])
     with pytest.raises(ValueError, match=match):
         train.build_runner(args)
     assert not osp.exists(tmp_path / 'w' / 'last_checkpoint')
 
 
+def test_missing_rooms_are_one_line_errors_before_the_runner_starts(tmp_path, tiny_rooms):
+    """A split file or a listed room that is missing stops train.py and test.py before the
+    Runner makes its work dir or builds the model."""
+    import shutil
+    rooms = tmp_path / 'rooms'
+    shutil.copytree(tiny_rooms, rooms)
+    with open(rooms / 'splits' / 'training.txt', 'a') as f:
+        f.write('room_gone\n')
+    train = load_tool('train')
+    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                             *data_root_options(str(rooms))])
+    with pytest.raises(FileNotFoundError, match=r'training\.txt: 1 listed room volume\(s\) not '
+                                                r"found, e\.g\. \[.*room_gone\.npz'\]"):
+        train.build_runner(args)
+    assert not osp.exists(tmp_path / 'w')
+    os.remove(rooms / 'splits' / 'test.txt')
+    test = load_tool('test')
+    args = test.parse_args([T_CFG, str(tmp_path / 'any.pth'), '--work-dir', str(tmp_path / 'v'),
+                            '--cfg-options', *data_root_options(str(rooms))])
+    with pytest.raises(FileNotFoundError, match=r'test\.txt: split file not found'):
+        test.build_runner(args)
+    assert not osp.exists(tmp_path / 'v')
+
+
 def test_test_outputs_inside_a_data_root_are_refused(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools',
-                                                                        'test.py'))
-    test = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(test)
+    test = load_tool('test')
     data = tmp_path / 'rooms'
     (data / 'volumes').mkdir(parents=True)
     room = data / 'volumes' / 'room_00005.npz'

@@ -5,22 +5,18 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, data_root_options
 from segmenter3d.checkpoint_io import load_checkpoint_file
 from segmenter3d.synth import generate_dataset
 
 
 @pytest.fixture(scope='module')
-def rooms(tmp_path_factory):
-    out = tmp_path_factory.mktemp('rooms')
-    generate_dataset(str(out), 4, seed=3, voxel_size=0.2, pano_size=(16, 32),
-                     split_ratios=(2, 1, 1))
-    return str(out)
+def rooms(tiny_rooms):
+    return tiny_rooms
 
 
 def _options(rooms, iters):
-    return ['--cfg-options'] + [f'{k}_dataloader.dataset.data_root={rooms}'
-                                for k in ('train', 'val', 'test')] + [
+    return ['--cfg-options'] + data_root_options(rooms) + [
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',

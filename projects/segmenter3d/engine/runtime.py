@@ -199,6 +199,24 @@ def load_config(config: str, cfg_options=None, work_dir=None, launcher: str = 'n
     return cfg
 
 
+def check_datasets(cfg: Config, splits) -> None:
+    """Build the datasets of ``<split>_dataloader`` for each split the run will use, so a split
+    file or a listed room that is missing is a one-line error before the Runner makes its work
+    dir and builds the model (mmengine builds dataloaders only when the loop starts)."""
+    import copy
+
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or not loader.get('dataset'):
+            continue
+        dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
+        if getattr(dataset, '_fully_initialized', True) is False:  # lazy_init=True
+            dataset.full_init()
+
+
 def runner_from_cfg(cfg: Config, config: str):
     """``Runner.from_cfg`` after the CPU distributed set-up; a registry type typo becomes a
     one-line ``ValueError`` naming the config."""
