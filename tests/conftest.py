@@ -45,10 +45,30 @@ def data_root_options(rooms: str) -> list:
 
 
 def load_tool(name: str):
-    """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    """``tools/<name>.py`` as a module (the tools are scripts, not a package); ``name`` may
+    have a folder, ``'data/render_views'``."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
+    spec = importlib.util.spec_from_file_location(f"tool_{name.replace('/', '_')}",
                                                   osp.join(ROOT, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+PANO = (16, 32)  # panorama size of the tiny teacher
+
+
+def tiny_teacher(num_classes=30):
+    """mmseg's own Segmenter (ViT + mask transformer head), shrunk for a CPU test."""
+    return dict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
+                               bgr_to_rgb=True, size=PANO, pad_val=0, seg_pad_val=255),
+        backbone=dict(type='VisionTransformer', img_size=PANO, patch_size=8, embed_dims=32,
+                      num_layers=1, num_heads=2, with_cls_token=True, final_norm=True,
+                      norm_cfg=dict(type='LN', eps=1e-6)),
+        decode_head=dict(type='SegmenterMaskTransformerHead', in_channels=32, channels=32,
+                         num_classes=num_classes, num_layers=1, num_heads=2, embed_dims=32,
+                         dropout_ratio=0.0,
+                         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False)),
+        test_cfg=dict(mode='whole'))

@@ -1,11 +1,12 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Room volumes listed by a split file (our generated rooms or the PanoRooms3D release)."""
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
+from ..synth.views import view_name
 from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 
 
@@ -19,11 +20,20 @@ class VolumeDataset(BaseDataset):
     (used by distillation and visualisation); when ``data_prefix.vertex_path`` is set, the
     room's mesh vertex table ``<vertex_path>/<room>.npz`` (point-level evaluation).
 
+    With ``num_views > 1`` a room has several panoramas: its own and ``<room>_view<k>``
+    (k = 1..N-1), with their cameras in ``<camera_path>/<room>.npy`` (see
+    :mod:`segmenter3d.synth.views`; ``tools/data/render_views.py`` renders them).
+
     Args:
         ann_file (str): Split file. Example: ``'splits/training.txt'``.
         volume_suffix (str): Defaults to ``'.npz'``.
         img_suffix (str): Defaults to ``'.png'``.
         seg_map_suffix (str): Defaults to ``'.png'``.
+        num_views (int): Panoramas per room (distillation). Defaults to 1.
+        labelled_rooms (int, optional): Only the first N rooms of the split keep their 3D
+            labels; the others are read as panorama-only rooms (every voxel 255: the KD term
+            alone trains on them). The label-scarce setting of distillation. Defaults to None
+            (every room's labels).
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments (``data_root``,
             ``data_prefix=dict(volume_path=..., img_path=..., seg_map_path=...)``,
             ``pipeline``, ``test_mode``, ``indices``, ...).
@@ -36,7 +46,22 @@ class VolumeDataset(BaseDataset):
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  data_prefix: dict = dict(volume_path='volumes'),
+                 num_views: int = 1,
+                 labelled_rooms: Optional[int] = None,
                  **kwargs) -> None:
+        if not isinstance(num_views, int) or num_views < 1:
+            raise ValueError(f'VolumeDataset: num_views must be an integer >= 1, got '
+                             f'{num_views!r}')
+        if num_views > 1 and not (data_prefix.get('img_path') and
+                                  data_prefix.get('camera_path')):
+            raise ValueError('VolumeDataset: num_views > 1 needs data_prefix.img_path and '
+                             "data_prefix.camera_path (e.g. 'cameras')")
+        if labelled_rooms is not None and (not isinstance(labelled_rooms, int) or
+                                           labelled_rooms < 0):
+            raise ValueError(f'VolumeDataset: labelled_rooms must be an integer >= 0 or None, '
+                             f'got {labelled_rooms!r}')
+        self.num_views = num_views
+        self.labelled_rooms = labelled_rooms
         self.volume_suffix = volume_suffix
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
@@ -58,13 +83,20 @@ class VolumeDataset(BaseDataset):
         names = [name for _, name in lines]
         prefix = self.data_prefix
         data_list, missing = [], []
-        for name in names:
+        for index, name in enumerate(names):
             info = dict(room_id=name,
                         volume_path=osp.join(prefix['volume_path'], name + self.volume_suffix))
+            if self.labelled_rooms is not None:
+                info['with_labels'] = index < self.labelled_rooms
             if not osp.isfile(info['volume_path']):
                 missing.append(info['volume_path'])
             if prefix.get('img_path'):
                 info['image_path'] = osp.join(prefix['img_path'], name + self.img_suffix)
+            if self.num_views > 1:
+                info['image_paths'] = [
+                    osp.join(prefix['img_path'], view_name(name, v) + self.img_suffix)
+                    for v in range(self.num_views)]
+                info['cameras_path'] = osp.join(prefix['camera_path'], name + '.npy')
             if prefix.get('vertex_path'):  # mesh vertex -> voxel table (ScanNet)
                 info['vertex_path'] = osp.join(prefix['vertex_path'], name + '.npz')
             if prefix.get('seg_map_path'):

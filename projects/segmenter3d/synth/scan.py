@@ -14,19 +14,15 @@ from scipy import ndimage
 
 from ..rendering import TSDFRaycaster
 from .room import TRUNCATION, Room
+from .views import eye_level_cameras
 
 
 def observed_mask(room: Room, num_cameras: int, rng: np.random.Generator,
                   rays: tuple = (128, 256)) -> np.ndarray:
     """Boolean (X, Y, Z): voxels within the truncation band of any surface point hit."""
     tsdf = torch.from_numpy(room.tsdf)
-    free = np.argwhere(room.tsdf >= TRUNCATION)
-    heights = (free[:, 2] * room.voxel_size + room.origin[2])
-    eye_level = free[(heights >= 1.4) & (heights <= 1.8)]
-    if len(eye_level) == 0:
-        eye_level = free
-    picks = rng.choice(len(eye_level), size=num_cameras - 1)
-    cameras = [room.camera] + [eye_level[i] for i in picks]
+    cameras = [room.camera] + list(eye_level_cameras(room.tsdf, room.voxel_size, room.origin,
+                                                     num_cameras - 1, rng))
     caster = TSDFRaycaster(*rays)
     hit_grid = np.zeros(room.tsdf.shape, bool)
     for cam in cameras:

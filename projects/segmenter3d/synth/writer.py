@@ -14,7 +14,7 @@ a temporary name and renamed into place, the volume last, so an interrupted run 
 room and a rerun skips what is complete.
 """
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,11 +27,14 @@ from .room import Room
 SPLITS = ('training', 'validation', 'test')
 
 
-def render_panorama(room: Room, height: int, width: int) -> Dict[str, np.ndarray]:
-    """Shaded RGB (H, W, 3) uint8, labels (H, W) uint8, depth (H, W) float metres."""
+def render_panorama(room: Room, height: int, width: int,
+                    camera: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """Shaded RGB (H, W, 3) uint8, labels (H, W) uint8, depth (H, W) float metres, seen from
+    ``camera`` (voxel coordinates; the room's own camera by default)."""
     tsdf = torch.from_numpy(room.tsdf)
     caster = TSDFRaycaster(height, width)
-    camera = torch.from_numpy(room.camera).float()
+    camera = torch.from_numpy(np.asarray(room.camera if camera is None else camera,
+                                         np.float32))
     hits = caster.cast(tsdf, camera)
     rgb = caster.project(torch.from_numpy(room.rgb).float(), hits)
     labels = caster.project(torch.from_numpy(room.labels)[None].float(), hits.behind(camera),

@@ -6,29 +6,11 @@ import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
-from conftest import CONFIGS
+from conftest import CONFIGS, PANO, tiny_teacher
 from segmenter3d.datasets import room_to_input
 from segmenter3d.encoding import TRUNCATION, input_tsdf
 from segmenter3d.structures import VolumeData, VolumeDataSample
 from segmenter3d.synth import generate_room
-
-PANO = (16, 32)
-
-
-def tiny_teacher(num_classes=30):
-    """mmseg's own Segmenter (ViT + mask transformer head), shrunk for a CPU test."""
-    return dict(
-        type='EncoderDecoder',
-        data_preprocessor=dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
-                               bgr_to_rgb=True, size=PANO, pad_val=0, seg_pad_val=255),
-        backbone=dict(type='VisionTransformer', img_size=PANO, patch_size=8, embed_dims=32,
-                      num_layers=1, num_heads=2, with_cls_token=True, final_norm=True,
-                      norm_cfg=dict(type='LN', eps=1e-6)),
-        decode_head=dict(type='SegmenterMaskTransformerHead', in_channels=32, channels=32,
-                         num_classes=num_classes, num_layers=1, num_heads=2, embed_dims=32,
-                         dropout_ratio=0.0,
-                         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False)),
-        test_cfg=dict(mode='whole'))
 
 
 def build(num_classes=30, **kw):

@@ -16,6 +16,7 @@ from mmseg.registry import TRANSFORMS
 
 from ...encoding import IGNORE_INDEX, input_observed, pad_input
 from ...structures import VolumeData, VolumeDataSample
+from ...synth.views import load_cameras
 from ...utils import to_triple
 from ..room_io import load_room, room_to_input
 
@@ -29,7 +30,8 @@ class LoadVolume(BaseTransform):
         with_labels (bool): Read the room's 3D labels. ``False`` treats the rooms as
             unlabelled (every voxel 255, ignored by the loss): panorama-only rooms for
             distillation, in a dataset mixed with labelled ones. Rooms stored without labels
-            are unlabelled either way. Defaults to True.
+            are unlabelled either way; so are rooms the dataset marks
+            ``with_labels=False`` (``VolumeDataset(labelled_rooms=N)``). Defaults to True.
     """
 
     def __init__(self, num_classes: int = 30, with_labels: bool = True) -> None:
@@ -37,7 +39,8 @@ class LoadVolume(BaseTransform):
         self.with_labels = with_labels
 
     def transform(self, results: Dict) -> Dict:
-        room = load_room(results['volume_path'], self.num_classes, self.with_labels)
+        with_labels = self.with_labels and results.get('with_labels', True)
+        room = load_room(results['volume_path'], self.num_classes, with_labels)
         results['volume'] = room_to_input(room)
         results['gt_seg'] = room['labels']
         results['ori_shape'] = room['tsdf'].shape
@@ -160,13 +163,31 @@ def to_bgr_uint8(path: str, image: np.ndarray) -> np.ndarray:
 @TRANSFORMS.register_module()
 class LoadPanorama(BaseTransform):
     """Read the room's panorama (``results['image_path']``) as BGR uint8 (H, W, 3), as mmseg's
-    ``LoadImageFromFile`` does, for the distillation teacher."""
+    ``LoadImageFromFile`` does, for the distillation teacher.
+
+    A room with several views (``results['image_paths']`` and ``results['cameras_path']``, from
+    ``VolumeDataset(num_views=N)``) gets ``panorama`` (N, H, W, 3) and ``cameras`` (N, 3).
+    """
 
     def transform(self, results: Dict) -> Dict:
-        path = results.get('image_path')
-        if path is None:
-            raise ValueError(f"{results.get('volume_path')}: no panorama path; set "
-                             f"data_prefix.img_path in the dataset config")
+        paths = results.get('image_paths')
+        if paths is None:
+            path = results.get('image_path')
+            if path is None:
+                raise ValueError(f"{results.get('volume_path')}: no panorama path; set "
+                                 f"data_prefix.img_path in the dataset config")
+            results['panorama'] = self._read(path)
+            return results
+        images = [self._read(p) for p in paths]
+        if any(im.shape != images[0].shape for im in images):
+            raise ValueError(f'{paths[0]}: the views of a room must share one size, got '
+                             f'{sorted({im.shape[:2] for im in images})}')
+        results['panorama'] = np.stack(images)
+        results['cameras'] = load_cameras(results['cameras_path'], len(paths))
+        return results
+
+    @staticmethod
+    def _read(path: str) -> np.ndarray:
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path}: panorama not found')
         image = mmcv.imread(path, flag='unchanged')
@@ -177,8 +198,7 @@ class LoadPanorama(BaseTransform):
         if w != 2 * h:
             raise ValueError(f'{path}: panorama is {h}x{w}; an equirectangular panorama is '
                              'twice as wide as it is high')
-        results['panorama'] = image
-        return results
+        return image
 
 
 @TRANSFORMS.register_module()
@@ -186,7 +206,7 @@ class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
     META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
-                 'crop_start', 'room_format', 'labeled', 'image_path', 'seg_map_path',
+                 'cameras', 'crop_start', 'room_format', 'labeled', 'image_path', 'seg_map_path',
                  'vertex_path')
 
     def transform(self, results: Dict) -> Dict:
@@ -195,8 +215,8 @@ class PackVolumeInputs(BaseTransform):
             sample.gt_sem_seg = VolumeData(
                 data=torch.from_numpy(results['gt_seg'].astype(np.int64))[None])
         sample.set_metainfo({k: results[k] for k in self.META_KEYS if k in results})
-        if 'panorama' in results:  # (3, H, W) uint8 BGR
-            sample.panorama = torch.from_numpy(
-                np.ascontiguousarray(results['panorama'].transpose(2, 0, 1)))
+        if 'panorama' in results:  # (3, H, W), or (V, 3, H, W) for several views; uint8 BGR
+            pano = results['panorama']
+            sample.panorama = torch.from_numpy(np.ascontiguousarray(np.moveaxis(pano, -1, -3)))
         return dict(inputs=torch.from_numpy(np.ascontiguousarray(results['volume'])),
                     data_samples=sample)

@@ -1,4 +1,4 @@
-from .pano_distiller import PanoDistiller, panorama_logits
+from .pano_distiller import PanoDistiller, panorama_logits, pipeline_resize
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
-__all__ = ['VolumeEncoderDecoder', 'PanoDistiller', 'panorama_logits']
+__all__ = ['VolumeEncoderDecoder', 'PanoDistiller', 'panorama_logits', 'pipeline_resize']

@@ -2,6 +2,8 @@
 """2D panorama -> 3D distillation (the paper's contribution)."""
 from typing import List, Optional, Tuple
 
+import mmcv
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -16,10 +18,29 @@ from .room_cache import RoomCache, RoomEntry
 from .volume_encoder_decoder import VolumeEncoderDecoder
 
 
+def pipeline_resize(cfg: Config) -> Optional[dict]:
+    """The ``Resize`` of an mmseg config's test pipeline (``scale`` (w, h), ``keep_ratio``), or
+    None: what the teacher saw of a panorama when it was trained and tested."""
+    loader = cfg.get('test_dataloader') or {}
+    pipeline = (loader.get('dataset') or {}).get('pipeline') or cfg.get('test_pipeline') or []
+    for step in pipeline:
+        if step.get('type') in ('Resize', 'mmseg.Resize', 'mmcv.Resize') and step.get('scale'):
+            return dict(scale=tuple(step['scale']), keep_ratio=bool(step.get('keep_ratio')))
+    return None
+
+
 @torch.no_grad()
-def panorama_logits(segmentor, image: Tensor, size) -> Tensor:
+def panorama_logits(segmentor, image: Tensor, size, resize: Optional[dict] = None) -> Tensor:
     """(K, H, W) logits of an mmseg segmentor on one (3, h, w) uint8 BGR panorama (as mmseg
-    loads images), bilinearly resized to ``size``."""
+    loads images), bilinearly resized to ``size``. ``resize`` (``scale`` (w, h),
+    ``keep_ratio``) first resizes the image as mmseg's ``Resize`` does (cv2, bilinear), so
+    the teacher sees the input size it was trained on."""
+    if resize is not None:
+        array = image.permute(1, 2, 0).cpu().numpy()
+        resized = (mmcv.imrescale if resize['keep_ratio'] else mmcv.imresize)(
+            array, resize['scale'])
+        image = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))).to(
+            image.device)
     data = segmentor.data_preprocessor(dict(inputs=[image]), False)
     meta = dict(img_shape=tuple(image.shape[1:]), ori_shape=tuple(image.shape[1:]),
                 pad_shape=tuple(data['inputs'].shape[2:]))
@@ -43,6 +64,8 @@ class PanoDistiller(VolumeEncoderDecoder):
 
     The teacher (any mmseg segmentor config + checkpoint) is kept outside the module tree: it is
     never in ``state_dict``, never in the optimiser, always in eval mode and run without gradients.
+    It sees each panorama as its config's test pipeline resizes it (:func:`pipeline_resize`): the
+    input it was trained and tested on, whatever the size of the stored panorama.
 
     Args:
         backbone, decode_head: The student, as for :class:`VolumeEncoderDecoder`.
@@ -98,6 +121,7 @@ class PanoDistiller(VolumeEncoderDecoder):
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
+        self.teacher_resize = pipeline_resize(cfg)
         return teacher
 
     def train(self, mode: bool = True) -> 'PanoDistiller':
@@ -166,7 +190,7 @@ class PanoDistiller(VolumeEncoderDecoder):
                              f'data_prefix.img_path')
         self.teacher.to(device)
         return panorama_logits(self.teacher, image.to(device),
-                               (self.raycaster.height, self.raycaster.width))
+                               (self.raycaster.height, self.raycaster.width), self.teacher_resize)
 
     def teacher_rows(self, sample: VolumeDataSample, entry: RoomEntry, device,
                      image: Optional[Tensor] = None, view: int = 0) -> Tensor:

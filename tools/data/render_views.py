@@ -1,0 +1,71 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Render more panoramas per room: N-1 eye-level cameras beside the room's own one.
+
+    python tools/data/render_views.py --data data/synthrooms --views 4 --splits training
+
+Writes ``images|annotations|depth/<split>/<room>_view<k>.png`` and ``cameras/<room>.npy``
+(see :mod:`segmenter3d.synth.views`). Rooms that have their cameras file are skipped, so an
+interrupted run is resumed by running it again. A distillation config reads the views with
+``VolumeDataset(num_views=N, data_prefix=dict(..., camera_path='cameras'))``; the teacher's
+``PanoramaDataset`` finds them in ``images/<split>`` like any panorama.
+"""
+import argparse
+import os.path as osp
+import sys
+from functools import partial
+
+import mmcv
+from mmengine.utils import track_parallel_progress, track_progress
+
+from segmenter3d.synth import render_views
+
+
+def _render(task, data, views, pano_size, seed):
+    import torch
+    torch.set_num_threads(1)  # parallelism comes from the worker processes
+    room, split = task
+    return render_views(data, room, split, views, pano_size, seed) is not None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--data', required=True, help='generated rooms (volumes/, splits/, images/)')
+    p.add_argument('--views', type=int, required=True, help='panoramas per room, with its own')
+    p.add_argument('--splits', nargs='+', default=['training'],
+                   choices=['training', 'validation', 'test'])
+    p.add_argument('--pano-size', type=int, nargs=2, default=None, metavar=('H', 'W'),
+                   help='default: the size of the rooms\' own panoramas')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--workers', type=int, default=1)
+    args = p.parse_args(argv)
+    if args.views < 2:
+        sys.exit(f'error: --views {args.views}: a room already has its own view; ask for 2 '
+                 'or more')
+    tasks = []
+    for split in args.splits:
+        path = osp.join(args.data, 'splits', f'{split}.txt')
+        if not osp.isfile(path):
+            sys.exit(f'error: {path}: split file not found')
+        tasks += [(name, split) for name in open(path).read().split()]
+    if not tasks:
+        sys.exit(f'error: no rooms listed in {args.data}/splits for {args.splits}')
+    pano_size = args.pano_size
+    if pano_size is None:
+        first = osp.join(args.data, 'images', tasks[0][1], f'{tasks[0][0]}.png')
+        if not osp.isfile(first):
+            sys.exit(f'error: {first}: not found; pass --pano-size H W')
+        pano_size = mmcv.imread(first).shape[:2]
+    func = partial(_render, data=args.data, views=args.views, pano_size=tuple(pano_size),
+                   seed=args.seed)
+    try:
+        done = (track_parallel_progress(func, tasks, nproc=args.workers) if args.workers > 1
+                else track_progress(func, tasks))
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
+    print(f'\n{sum(done)} rooms rendered, {len(done) - sum(done)} already complete: '
+          f'{args.views} views each, {tuple(pano_size)} pixels, in {args.data}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
