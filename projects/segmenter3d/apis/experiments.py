@@ -77,10 +77,12 @@ def schedule_options(iters: int) -> List[str]:
 
 def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefix: str,
                    split: str = 'test',
-                   keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')) -> Dict:
+                   keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc'),
+                   test_options: Sequence[str] = ()) -> Dict:
     """Train ``config`` (unless ``work_dir`` holds a finished record) and test it on the
-    ``split`` rooms; the record: metrics, training seconds (wall-clock of the training
-    process) and the checkpoint. Kept as ``work_dir/record.json``."""
+    ``split`` rooms (``test_options`` added for the test only); the record: metrics, training
+    seconds (wall-clock of the training process) and the checkpoint. Kept as
+    ``work_dir/record_<split>.json``."""
     record_path = osp.join(work_dir, f'record_{split}.json')
     if osp.isfile(record_path):
         return json.load(open(record_path))
@@ -88,7 +90,8 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
                               '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
     ckpt = last_checkpoint(work_dir)
-    test_options = options + [f'test_dataloader.dataset.ann_file=splits/{split}.txt']
+    test_options = options + [f'test_dataloader.dataset.ann_file=splits/{split}.txt',
+                              *test_options]
     run(python_tool('tools/test.py', config, ckpt, '--work-dir', osp.join(work_dir, split),
                     '--cfg-options', *test_options), log_prefix + f'_{split}.log', quiet=True)
     metrics = last_metrics(osp.join(work_dir, split))
