@@ -37,3 +37,19 @@ def test_tables_give_mean_and_std_over_seeds():
     assert ('| 3dseg-t | 42.00 ± 2.00 | 30.00 ± 0.00 | 1.00 ± 0.00 | 2.00 ± 0.00 | 3000 | '
             '110.00 ± 10.00 | 375,036 | 1.50 |') in text
     assert paper_tables.mean_std([5.0]) == '5.00' and paper_tables.mean_std([]) == '-'
+
+
+def test_distillation_configs_exist_and_the_table_marks_what_does_not_apply():
+    assert all(osp.isfile(osp.join(ROOT, c)) for c in paper_tables.DISTILL_CONFIGS.values())
+    assert osp.isfile(osp.join(ROOT, paper_tables.TEACHER))
+    results = {'3dseg-t': dict(mIoU=[40.0, 42.0], surface_mIoU=[30.0, 32.0],
+                               panorama_mIoU=[50.0, 52.0]),
+               '3dseg-t+distill-multiview': dict(mIoU=[41.0, 41.0], surface_mIoU=[31.0, 31.0],
+                                                 panorama_mIoU=[51.0, 53.0],
+                                                 surface_coverage=71.25),
+               'teacher': dict(panorama_mIoU=[33.5])}
+    lines = paper_tables.distillation_table(results)
+    assert '| 3dseg-t | 41.00 ± 1.41 | 31.00 ± 1.41 | 51.00 ± 1.41 | — |' in lines
+    assert '| 3dseg-t+distill-multiview | 41.00 ± 0.00 | 31.00 ± 0.00 | 52.00 ± 1.41 | 71.2 |' \
+        in lines
+    assert '| teacher | — | — | 33.50 | — |' in lines

@@ -26,7 +26,9 @@ import platform
 import shutil
 import sys
 
+import numpy as np
 import torch
+from mmengine.config import Config
 
 from segmenter3d.apis import experiments, init_segmentor
 from segmenter3d.apis.experiments import (
@@ -34,10 +36,12 @@ from segmenter3d.apis.experiments import (
     data_options,
     ensure_rooms,
     mean_std,
+    python_tool,
     schedule_options,
     time_inference,
 )
 from segmenter3d.datasets import load_room, room_to_input
+from segmenter3d.evaluation import rendered_panorama_miou
 
 CONFIGS = {
     '3dseg-t': 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
@@ -47,6 +51,20 @@ CONFIGS = {
     '3dseg-t-noskip': 'configs/3dseg/3dseg-t-noskip_1xb2-3k_synthrooms-32.py',
 }
 ORDER = list(CONFIGS)
+# The distillation experiments (--distill): room-level fine-tuning of the block-trained
+# student with and without the teacher, with all 3D labels or a quarter of them.
+ROOM = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'
+DISTILL = 'configs/distill/panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py'
+DISTILL_CONFIGS = {
+    '3dseg-t+room': ROOM,  # the control: same rooms, iterations and schedule, no KD
+    '3dseg-t+distill': DISTILL,
+    '3dseg-t-scarce': CONFIGS['3dseg-t'],  # block training on the labelled quarter only
+    '3dseg-t+room-scarce': ROOM,
+    '3dseg-t+distill-scarce': DISTILL,
+    '3dseg-t+distill-multiview': DISTILL.replace('.py', '-8views.py'),
+}
+TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
+VIEWS = 8
 # equal wall-clock within this fraction of the iterations: the equal-iteration run is reused
 SAME_RUN = 0.05
 METRICS = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')
@@ -69,6 +87,90 @@ def train_and_test(args, name, seed, iters):
     return record
 
 
+def student_panorama_miou(args, run_dir, config, ckpt):
+    """The test rooms' labels a run predicts, rendered into their panoramas (its mIoU there);
+    the predictions are written once, by ``tools/test.py --out``."""
+    out = osp.join(run_dir, 'test_pred')
+    names = open(osp.join(args.data, 'splits', 'test.txt')).read().split()
+    if not all(osp.isfile(osp.join(out, f'{n}_pred.npz')) for n in names):
+        experiments.run(python_tool('tools/test.py', config, ckpt, '--work-dir',
+                                    osp.join(run_dir, 'test_out'), '--out', out,
+                                    '--cfg-options', *data_options(args.data)),
+                        osp.join(run_dir, 'test_out.log'), quiet=True)
+    return rendered_panorama_miou(out, args.data, 'test')['mIoU']
+
+
+def view_coverage(args, views: int):
+    """Mean share of the training rooms' surface voxels the teacher's rays reach, from the
+    room's own view and from ``views`` views (rays at the distillation resolution)."""
+    from mmengine.config import Config
+
+    from segmenter3d.rendering import HitProjector, TSDFRaycaster, surface_coverage
+    from segmenter3d.synth.views import cameras_path, load_cameras
+    size = Config.fromfile(osp.join(ROOT, DISTILL)).model.raycaster
+    caster = TSDFRaycaster(size.height, size.width)
+    one, many = [], []
+    for name in open(osp.join(args.data, 'splits', 'training.txt')).read().split():
+        tsdf = torch.from_numpy(load_room(osp.join(args.data, 'volumes', f'{name}.npz'),
+                                          with_labels=False)['tsdf'])
+        projectors = [HitProjector(caster.cast(tsdf, torch.from_numpy(c)), tsdf.shape)
+                      for c in load_cameras(cameras_path(args.data, name), views)]
+        one.append(surface_coverage(projectors[:1], tsdf))
+        many.append(surface_coverage(projectors, tsdf))
+    return 100 * float(np.mean(one)), 100 * float(np.mean(many))
+
+
+def distillation_runs(args, seed, student, teacher_ckpt):
+    """The student, its no-KD control and its distilled runs, full and label-scarce, for one
+    seed: ``{run: record}`` with ``panorama_mIoU`` added."""
+    data = data_options(args.data) + [f'randomness.seed={seed}']
+    room = data + ['train_cfg.val_interval=100000']  # tested below, not validated meanwhile
+    kd = [f'model.teacher_checkpoint={teacher_ckpt}']
+    scarce = [f'train_dataloader.dataset.labelled_rooms={args.labelled_rooms}']
+    records = {'3dseg-t': dict(student)}
+    records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
+        args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
+        student['checkpoint'])
+    plan = [('3dseg-t-scarce', data + schedule_options(args.iters) +
+             [f'train_dataloader.dataset.indices={args.labelled_rooms}'])]
+    for suffix, base in (('', '3dseg-t'), ('-scarce', '3dseg-t-scarce')):
+        plan += [(f'3dseg-t+room{suffix}', room + (scarce if suffix else []), base),
+                 (f'3dseg-t+distill{suffix}', room + kd + (scarce if suffix else []), base)]
+    plan.append(('3dseg-t+distill-multiview', room + kd, '3dseg-t'))
+    for name, options, *base in plan:
+        if base:
+            options = options + [f"load_from={records[base[0]]['checkpoint']}"]
+        run_dir = osp.join(args.out, f'seed{seed}', name)
+        record = experiments.train_and_test(
+            run_dir, DISTILL_CONFIGS[name], options, osp.join(args.out, f'seed{seed}_{name}'),
+            test_args=['--out', osp.join(run_dir, 'test_pred')])
+        record['panorama_mIoU'] = rendered_panorama_miou(osp.join(run_dir, 'test_pred'),
+                                                         args.data, 'test')['mIoU']
+        record['iters'] = args.iters if name == '3dseg-t-scarce' else Config.fromfile(
+            osp.join(ROOT, DISTILL_CONFIGS[name])).train_cfg.max_iters
+        records[name] = record
+        print(f'  seed {seed} {name:<26} ' + '  '.join(
+            f'{k} {v:.2f}' for k, v in record['metrics'].items() if k in METRICS[:2]) +
+            f"  panorama_mIoU {record['panorama_mIoU']:.2f}", flush=True)
+    return records
+
+
+def distillation_table(results):
+    lines = ['', '### Distillation (room-level fine-tuning of the block-trained student)', '',
+             '| run | voxel mIoU | surface mIoU | panorama mIoU | teacher surface coverage % |',
+             '|---|---|---|---|---|']
+    for name in ['3dseg-t'] + list(DISTILL_CONFIGS) + ['teacher']:
+        r = results.get(name)
+        if r is None:
+            continue
+        cover = r.get('surface_coverage')
+        lines.append(f'| {name} | ' + ' | '.join(mean_std(r[k]) if r.get(k) else '—'
+                                                 for k in ('mIoU', 'surface_mIoU',
+                                                           'panorama_mIoU')) +
+                     f" | {'—' if cover is None else f'{cover:.1f}'} |")
+    return lines
+
+
 def tables(args, results, n_rooms):
     lines = [f'## Paper tables on {args.data} ({n_rooms} test rooms, seeds '
              f'{" ".join(map(str, args.seeds))}; mean ± std over seeds)', '',
@@ -85,13 +187,15 @@ def tables(args, results, n_rooms):
             f'| {name} | ' + ' | '.join(mean_std(r[k]) for k in METRICS) +
             f" | {mean_std(r['iters']).split('.')[0]} | {mean_std(r['train_seconds'])} | "
             f"{r.get('params', 0):,} | {r.get('inference_seconds', float('nan')):.2f} |")
-    partial = [n for n, r in results.items() if len(r['mIoU']) < len(args.seeds)]
+    partial = [n for n, r in results.items() if n in ORDER and len(r['mIoU']) < len(args.seeds)]
     if partial:
         lines.append(f"\n{', '.join(f'`{n}`' for n in partial)}: first seed only (time).")
     shared = {n: r['shared_with_seeds'] for n, r in results.items() if 'shared_with_seeds' in r}
     for name, seeds in shared.items():
         lines.append(f'\n`{name}`: for seeds {seeds} the equal-wall-clock budget came within '
                      f'{SAME_RUN:.0%} of the equal-iteration one, so that run is reported.')
+    if 'teacher' in results:
+        lines += distillation_table(results)
     return '\n'.join(lines) + '\n'
 
 
@@ -135,6 +239,12 @@ def main(argv=None):
     p.add_argument('--iters', type=int, default=3000, help='block-training iterations')
     p.add_argument('--repeats', type=int, default=3,
                    help='timing repeats (median); 0 skips the inference timing')
+    p.add_argument('--distill', action='store_true',
+                   help='also the distillation runs (teacher, controls, label-scarce, views)')
+    p.add_argument('--labelled-rooms', type=int, default=12,
+                   help='rooms that keep their 3D labels in the label-scarce runs')
+    p.add_argument('--teacher-iters', type=int, default=None,
+                   help="the teacher's iterations (default: its config's)")
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
@@ -142,6 +252,18 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     names = ensure_rooms(args.data, args.num_rooms, args.out)
     results = {}
+    teacher_ckpt = None
+    if args.distill:
+        experiments.run(python_tool('tools/data/render_views.py', '--data', args.data,
+                                    '--views', str(VIEWS)),
+                        osp.join(args.out, 'render_views.log'))
+        teacher = experiments.train_and_test(
+            osp.join(args.out, 'teacher'), TEACHER, data_options(args.data) + (
+                schedule_options(args.teacher_iters) if args.teacher_iters else []),
+            osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
+        teacher_ckpt = teacher['checkpoint']
+        results['teacher'] = dict(panorama_mIoU=[teacher['metrics']['mIoU']])
+        print(f"  teacher panorama mIoU {teacher['metrics']['mIoU']:.2f}", flush=True)
     for seed in args.seeds:
         records = {}
         for name in [n for n in ORDER if n in args.only]:
@@ -159,6 +281,10 @@ def main(argv=None):
                     records[name] = dict(unet, shared_with='unet3d-equal-iters')
                     continue
             records[name] = train_and_test(args, name, seed, iters)
+        if args.distill:
+            student = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed,
+                                                               args.iters)
+            records.update(distillation_runs(args, seed, student, teacher_ckpt))
         for name, rec in records.items():
             r = results.setdefault(name, {k: [] for k in METRICS + ('train_seconds', 'iters')})
             if 'shared_with' in rec:
@@ -167,10 +293,16 @@ def main(argv=None):
                 r[k].append(rec['metrics'].get(k, float('nan')))
             r['train_seconds'].append(rec['train_seconds'])
             r['iters'].append(rec['iters'])
+            if 'panorama_mIoU' in rec:
+                r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
+    if args.distill:
+        one, many = view_coverage(args, VIEWS)
+        for name in ('3dseg-t+distill', '3dseg-t+distill-scarce', '3dseg-t+distill-multiview'):
+            results[name]['surface_coverage'] = many if name.endswith('multiview') else one
     volumes = [room_to_input(load_room(osp.join(args.data, 'volumes', f'{n}.npz')))
                for n in names]
     first = osp.join(args.out, f'seed{args.seeds[0]}')
-    for name in results:
+    for name in [n for n in ORDER if n in results]:
         run_dir = name if osp.isdir(osp.join(first, name)) else 'unet3d-equal-iters'
         ckpt = json.load(open(osp.join(first, run_dir, 'record_test.json')))['checkpoint']
         if args.repeats > 0:
@@ -184,7 +316,8 @@ def main(argv=None):
     text = tables(args, results, len(volumes))
     with open(osp.join(args.out, 'paper_tables.md'), 'w') as f:
         f.write(text)
-    loss_curves(args, list(results), osp.join(args.out, 'paper_tables_loss.png'))
+    loss_curves(args, [n for n in ORDER if n in results],
+                osp.join(args.out, 'paper_tables_loss.png'))
     if args.record:
         shutil.copyfile(osp.join(args.out, 'results.json'),
                         osp.join(ROOT, 'benchmarks', 'paper_tables.json'))

@@ -78,9 +78,10 @@ def schedule_options(iters: int) -> List[str]:
 def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefix: str,
                    split: str = 'test',
                    keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc'),
-                   test_options: Sequence[str] = ()) -> Dict:
+                   test_options: Sequence[str] = (), test_args: Sequence[str] = ()) -> Dict:
     """Train ``config`` (unless ``work_dir`` holds a finished record) and test it on the
-    ``split`` rooms (``test_options`` added for the test only); the record: metrics, training
+    ``split`` rooms (``test_options`` added to its ``--cfg-options``, ``test_args`` to its
+    command line); the record: metrics, training
     seconds (wall-clock of the training process) and the checkpoint. Kept as
     ``work_dir/record_<split>.json``."""
     record_path = osp.join(work_dir, f'record_{split}.json')
@@ -93,7 +94,8 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
     test_options = options + [f'test_dataloader.dataset.ann_file=splits/{split}.txt',
                               *test_options]
     run(python_tool('tools/test.py', config, ckpt, '--work-dir', osp.join(work_dir, split),
-                    '--cfg-options', *test_options), log_prefix + f'_{split}.log', quiet=True)
+                    *test_args, '--cfg-options', *test_options), log_prefix + f'_{split}.log',
+        quiet=True)
     metrics = last_metrics(osp.join(work_dir, split))
     record = dict(metrics={k: metrics[k] for k in keys if k in metrics},
                   train_seconds=round(seconds, 1), checkpoint=ckpt)
