@@ -4,9 +4,11 @@
 1. generate procedural rooms (8 cm voxels, skipped when already there),
 2. train 3DSeg-T on 32^3 blocks with the mmengine Runner,
 3. test it on whole held-out rooms (slide inference) and draw the predictions,
-4. train the 2D panorama teacher (mmseg's Segmenter, ViT-T) from scratch and test it,
-5. distil the teacher into the block-trained student on whole rooms, test the student again,
-   and write the before/after table with one picture per test room,
+4. render 7 more panoramas of each training room (2D data is the cheap kind), train the 2D
+   panorama teacher (mmseg's Segmenter, ViT-T) from scratch on all of them and test it,
+5. fine-tune the block-trained student on whole rooms twice, without the teacher (the control)
+   and with it (distillation), and write the before / control / after table with one picture
+   per test room,
 6. print where the numbers and pictures are.
 """
 import argparse
@@ -20,6 +22,8 @@ from segmenter3d.apis.experiments import ROOT, iters_options, last_checkpoint, l
 CONFIG = 'configs/3dseg/3dseg-t_synthrooms.py'
 TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
 DISTILL = 'configs/distill/panokd_segmenter-t_3dseg-t_synthrooms.py'
+CONTROL = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'  # DISTILL without the teacher
+VIEWS = 8
 
 
 def main():
@@ -79,10 +83,13 @@ def main():
 
 
 def distill(args, py, student_ckpt, timings):
-    """Steps 4 and 5: the panorama teacher, then distillation into the student."""
+    """Steps 4 and 5: the panorama teacher, then the control and distillation."""
     w = args.work_dir
     teacher_dir, distill_dir = osp.join(w, 'teacher'), osp.join(w, 'distill')
+    control_dir = osp.join(w, 'control')
     pano = [f'{k}_dataloader.dataset.data_root={args.data}' for k in ('train', 'val', 'test')]
+    timings['views'] = run([py, 'tools/data/render_views.py', '--data', args.data, '--views',
+                            str(VIEWS), '--workers', '2'], osp.join(w, 'views.log'))
     timings['teacher'] = run([py, 'tools/train.py', TEACHER, '--work-dir', teacher_dir,
                               '--overwrite', '--cfg-options'] + pano +
                              iters_options(args.teacher_iters), osp.join(w, 'teacher.log'))
@@ -90,6 +97,10 @@ def distill(args, py, student_ckpt, timings):
     timings['teacher_test'] = run([py, 'tools/test.py', TEACHER, teacher_ckpt, '--work-dir',
                                    osp.join(w, 'teacher_test'), '--cfg-options'] + pano,
                                   osp.join(w, 'teacher_test.log'))
+    timings['control'] = run([py, 'tools/train.py', CONTROL, '--work-dir', control_dir,
+                              '--overwrite', '--cfg-options', f'load_from={student_ckpt}'] +
+                             pano + iters_options(args.distill_iters),
+                             osp.join(w, 'control.log'))
     timings['distill'] = run([py, 'tools/train.py', DISTILL, '--work-dir', distill_dir,
                               '--overwrite', '--cfg-options',
                               f'model.teacher_checkpoint={teacher_ckpt}',
@@ -98,11 +109,12 @@ def distill(args, py, student_ckpt, timings):
     distilled = last_checkpoint(distill_dir)
     report_dir = osp.join(w, 'distill_report')
     timings['report'] = run([py, 'tools/analysis/distill_report.py', CONFIG, student_ckpt,
-                             distilled, '--teacher-config', TEACHER, '--teacher-checkpoint',
+                             distilled, '--control', last_checkpoint(control_dir),
+                             '--teacher-config', TEACHER, '--teacher-checkpoint',
                              teacher_ckpt, '--data-root', args.data, '--out', report_dir],
                             osp.join(w, 'distill_report.log'))
     return dict(teacher_metrics=last_metrics(osp.join(w, 'teacher_test')),
-                distilled_checkpoint=distilled,
+                distilled_checkpoint=distilled, control_checkpoint=last_checkpoint(control_dir),
                 report=osp.join(report_dir, 'distill_report.md'))
 
 

@@ -2,11 +2,13 @@
 """Student before vs after distillation on the same rooms, with the teacher beside them.
 
     python tools/analysis/distill_report.py STUDENT_CONFIG BEFORE.pth AFTER.pth \
-        --teacher-config T.py --teacher-checkpoint T.pth --data-root data/synthrooms --out DIR
+        --control CONTROL.pth --teacher-config T.py --teacher-checkpoint T.pth \
+        --data-root data/synthrooms --out DIR
 
 Writes ``DIR/distill_report.md`` (voxel mIoU over all and surface voxels, panorama mIoU of the
-student projected from the room camera and of the teacher) and ``DIR/<room>_distill.png``
-(panorama RGB | ground truth | teacher | student before | student after).
+students projected from the room camera and of the teacher; with ``--control``, the same
+room-level fine-tuning without the KD term as a row of its own) and ``DIR/<room>_distill.png``
+(panorama RGB | ground truth | teacher | student before | [control] | student after).
 """
 import argparse
 import os
@@ -15,16 +17,23 @@ import os.path as osp
 import mmcv
 import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.utils import track_iter_progress
 from mmseg.evaluation.metrics import IoUMetric
 
 from segmenter3d.apis import init_segmentor
 from segmenter3d.datasets import load_room, room_to_input
 from segmenter3d.evaluation import VolumeIoUMetric
-from segmenter3d.models.segmentors import panorama_logits
+from segmenter3d.models.segmentors import panorama_logits, pipeline_resize
 from segmenter3d.rendering import TSDFRaycaster
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 from segmenter3d.visualization import colorize, label_tile, legend, write_png
+
+TITLES = {'teacher': 'teacher', 'before': 'student before', 'control': 'control (no KD)',
+          'after': 'student after'}
+ROWS = {'before': 'student before distillation',
+        'control': 'control: the same room fine-tuning without KD',
+        'after': 'student after distillation'}
 
 
 def mean_iou(areas):
@@ -37,6 +46,7 @@ def main():
     p.add_argument('config')
     p.add_argument('before')
     p.add_argument('after')
+    p.add_argument('--control', help='the no-KD control: the same fine-tuning without KD')
     p.add_argument('--teacher-config', required=True)
     p.add_argument('--teacher-checkpoint', required=True)
     p.add_argument('--data-root', default='data/synthrooms')
@@ -46,9 +56,12 @@ def main():
     args = p.parse_args()
     torch.set_grad_enabled(False)
     # a distillation config is reduced to its student by init_segmentor
-    students = {'before': init_segmentor(args.config, args.before),
-                'after': init_segmentor(args.config, args.after)}
+    students = {'before': init_segmentor(args.config, args.before)}
+    if args.control:
+        students['control'] = init_segmentor(args.config, args.control)
+    students['after'] = init_segmentor(args.config, args.after)
     teacher = init_segmentor(args.teacher_config, args.teacher_checkpoint)
+    resize = pipeline_resize(Config.fromfile(args.teacher_config))
     caster = TSDFRaycaster(*args.pano_size)
     names = open(osp.join(args.data_root, 'splits', f'{args.split}.txt')).read().split()
     voxel = {k: [] for k in students}
@@ -66,7 +79,7 @@ def main():
                                  fill=255)[0].long()
         image = mmcv.imread(osp.join(args.data_root, 'images', args.split, f'{name}.png'))
         image = torch.from_numpy(image.transpose(2, 0, 1).copy())
-        preds = {'teacher': panorama_logits(teacher, image, args.pano_size).argmax(0)}
+        preds = {'teacher': panorama_logits(teacher, image, args.pano_size, resize).argmax(0)}
         mask = (volume[0].abs() < 1)
         for key, model in students.items():
             logits = model.inference(volume[None])[0]
@@ -80,26 +93,26 @@ def main():
                127.5).clip(0, 255).astype(np.uint8)
         tiles = [label_tile(rgb, 'input'),
                  label_tile(colorize(gt_pano.numpy(), PANOROOMS3D_PALETTE), 'ground truth')]
-        for key, title in (('teacher', 'teacher'), ('before', 'student before'),
-                           ('after', 'student after')):
+        for key, title in TITLES.items():
+            if key not in preds:
+                continue
             shown = np.where(hits.valid.numpy(), preds[key].numpy(), 255)
             tiles.append(label_tile(colorize(shown, PANOROOMS3D_PALETTE), title))
         present = sorted(set(np.unique(gt_pano.numpy()).tolist()) - {255})
         tiles.append(legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, present, rgb.shape[1]))
         write_png(osp.join(args.out, f'{name}_distill.png'), np.concatenate(tiles, axis=0))
 
-    rows = [('student before distillation', mean_iou(voxel['before']),
-             mean_iou(surface['before']), mean_iou(pano['before'])),
-            ('student after distillation', mean_iou(voxel['after']), mean_iou(surface['after']),
-             mean_iou(pano['after'])),
-            ('2D teacher (panorama only)', None, None, mean_iou(pano['teacher']))]
+    rows = [(ROWS[key], mean_iou(voxel[key]), mean_iou(surface[key]), mean_iou(pano[key]))
+            for key in students]
+    rows.append(('2D teacher (panorama only)', None, None, mean_iou(pano['teacher'])))
     table = ['| model | voxel mIoU | surface mIoU | panorama mIoU (pixels with a surface) |',
              '|---|---|---|---|']
     table += ['| ' + ' | '.join([n] + ['—' if v is None else f'{v:.2f}' for v in values]) + ' |'
               for n, *values in rows]
     text = (f'# Distillation, {len(names)} {args.split} rooms of {args.data_root}\n\n'
-            + '\n'.join(table) + '\n\nPictures: <room>_distill.png = panorama RGB | ground truth |'
-            ' teacher | student before | student after, and a legend of the classes in view.\n')
+            + '\n'.join(table) + '\n\nPictures: <room>_distill.png = panorama RGB | ground truth | '
+            + ' | '.join(TITLES[k] for k in ['teacher'] + list(students))
+            + ', and a legend of the classes in view.\n')
     with open(osp.join(args.out, 'distill_report.md'), 'w') as f:
         f.write(text)
     print('\n' + text)
