@@ -125,7 +125,8 @@ def distillation_runs(args, seed, student, teacher_ckpt):
     seed: ``{run: record}`` with ``panorama_mIoU`` added."""
     data = data_options(args.data) + [f'randomness.seed={seed}']
     room = data + ['train_cfg.val_interval=100000']  # tested below, not validated meanwhile
-    kd = [f'model.teacher_checkpoint={teacher_ckpt}']
+    kd = [f'model.teacher_checkpoint={teacher_ckpt}',
+          f'model.teacher_config={args.teacher_config}']
     scarce = [f'train_dataloader.dataset.labelled_rooms={args.labelled_rooms}']
     records = {'3dseg-t': dict(student)}
     records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
@@ -245,6 +246,10 @@ def main(argv=None):
                    help='rooms that keep their 3D labels in the label-scarce runs')
     p.add_argument('--teacher-iters', type=int, default=None,
                    help="the teacher's iterations (default: its config's)")
+    p.add_argument('--teacher-checkpoint', default=None,
+                   help='a teacher trained before (e.g. by teacher_study.py): tested, not '
+                   'trained')
+    p.add_argument('--teacher-config', default=TEACHER)
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
@@ -257,10 +262,19 @@ def main(argv=None):
         experiments.run(python_tool('tools/data/render_views.py', '--data', args.data,
                                     '--views', str(VIEWS)),
                         osp.join(args.out, 'render_views.log'))
-        teacher = experiments.train_and_test(
-            osp.join(args.out, 'teacher'), TEACHER, data_options(args.data) + (
-                schedule_options(args.teacher_iters) if args.teacher_iters else []),
-            osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
+        if args.teacher_checkpoint:
+            experiments.run(python_tool('tools/test.py', args.teacher_config,
+                                        args.teacher_checkpoint, '--work-dir',
+                                        osp.join(args.out, 'teacher', 'test'), '--cfg-options',
+                                        *data_options(args.data)),
+                            osp.join(args.out, 'teacher_test.log'))
+            teacher = dict(checkpoint=args.teacher_checkpoint, metrics=experiments.last_metrics(
+                osp.join(args.out, 'teacher', 'test')))
+        else:
+            teacher = experiments.train_and_test(
+                osp.join(args.out, 'teacher'), args.teacher_config, data_options(args.data) + (
+                    schedule_options(args.teacher_iters) if args.teacher_iters else []),
+                osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
         teacher_ckpt = teacher['checkpoint']
         results['teacher'] = dict(panorama_mIoU=[teacher['metrics']['mIoU']])
         print(f"  teacher panorama mIoU {teacher['metrics']['mIoU']:.2f}", flush=True)
