@@ -23,7 +23,6 @@ TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
 ROWS = {
     'p16-1k': (1000, []),
     'p8-1k': (1000, ['model.backbone.patch_size=8']),
-    'p8-2k': (2000, ['model.backbone.patch_size=8']),
 }
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
               'test_dataloader.dataset.data_prefix.seg_map_path=annotations/validation']
