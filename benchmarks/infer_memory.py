@@ -81,9 +81,10 @@ def main():
             peak_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
             rows.append(f'| {size[0]}x{size[1]}x{size[2]} | {np.prod(size) / 1e6:.1f} M | '
                         f'{peak_mb:.0f} | {time.time() - start:.0f} |')
+    threads = os.environ.get('OMP_NUM_THREADS', os.cpu_count())
     text = (f'\n## infer_memory.py, {time.strftime("%Y-%m-%d")}\n\n`tools/infer.py` with '
             f'`{CONFIG}` (random weights, slide 32^3 windows, stride 16) on generated box rooms, '
-            f'{os.cpu_count()} threads. Goal (#14): 400x400x80 under 1.2 GB peak RSS.\n\n'
+            f'{threads} threads. Goal (#14): 400x400x80 under 1.2 GB peak RSS.\n\n'
             'Command: `python benchmarks/infer_memory.py --sizes ' + ' '.join(args.sizes) +
             '`\n\n| room (voxels) | voxels | peak RSS of tools/infer.py (MB) | seconds |\n'
             '|---|---|---|---|\n' + '\n'.join(rows) + '\n')

@@ -70,6 +70,8 @@ def main(argv=None) -> int:
     palette = (model.dataset_meta or {}).get('palette') or (
         SCANNET20_PALETTE if model.num_classes == len(SCANNET20_PALETTE) else PANOROOMS3D_PALETTE)
     volume = room_to_input(room)
+    for key in ('rgb', 'observed', 'labels'):  # in the input now, or unused: memory back
+        room.pop(key, None)
     labels = predict_room(model, volume, progress=True)  # no room-sized logits held
     name = osp.splitext(osp.basename(args.room))[0]
     os.makedirs(args.out, exist_ok=True)

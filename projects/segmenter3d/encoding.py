@@ -46,12 +46,14 @@ def encode_input(tsdf: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         ndarray: ``[-clip(tsdf, -3, 3), 2 * rgb / 255 - 1]`` with the colour set to -1 where
         ``tsdf >= 3`` (the reference release's encoding).
     """
-    tsdf = np.clip(np.asarray(tsdf, np.float32), -TRUNCATION, TRUNCATION)
-    out = np.empty((4, ) + tsdf.shape, np.float32)
-    np.negative(tsdf, out=out[0])
+    out = np.empty((4, ) + np.shape(tsdf), np.float32)
+    # written in place, channel by channel: no room-sized temporaries beyond one boolean mask
+    np.clip(tsdf, -TRUNCATION, TRUNCATION, out=out[0])
+    free = ~observed(out[0])
+    np.negative(out[0], out=out[0])
     np.multiply(rgb, np.float32(2.0 / 255.0), out=out[1:], casting='unsafe')
     out[1:] -= 1.0
-    out[1:, ~observed(tsdf)] = -1.0
+    np.copyto(out[1:], np.float32(-1.0), where=free[None])
     return out
 
 

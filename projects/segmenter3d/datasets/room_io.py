@@ -89,7 +89,8 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dic
         _fail(path, f'missing keys: neither our format (lacks {missing_ours}) nor the release '
               f'format (lacks {missing_rel}); found {found}')
     observed = room['tsdf'] < TRUNCATION
-    if not (np.abs(room['tsdf']) < 1).any():
+    tsdf = room['tsdf']
+    if not ((tsdf > -1) & (tsdf < 1)).any():
         _fail(path, "field 'tsdf' has no surface (no |tsdf| < 1): empty room")
     room['observed'] = observed
     room['labeled'] = labeled and with_labels
@@ -115,8 +116,10 @@ def _check_geometry(path: str, key: str, value: np.ndarray) -> np.ndarray:
 
 
 def _integer_labels(path: str, name: str, labels: np.ndarray) -> np.ndarray:
-    """Labels as int64: integers, or floats holding whole numbers (anything else is refused,
-    never truncated)."""
+    """Labels as uint8 as stored, or int64: integers, or floats holding whole numbers (anything
+    else is refused, never truncated)."""
+    if labels.dtype == np.uint8:  # the stored type: no room-sized int64 copy
+        return labels
     if np.issubdtype(labels.dtype, np.integer):
         return labels.astype(np.int64)
     if not np.issubdtype(labels.dtype, np.floating):
@@ -163,8 +166,9 @@ def _from_ours(path: str, data: Dict[str, np.ndarray], num_classes: int) -> Dict
         _fail(path, f"field 'labels' has values out of range {sorted(np.unique(labels[bad]))[:5]}"
               f' (classes 0..{num_classes - 1}, 255 = ignore)')
     rgb = _colours(path, rgb)
-    return dict(tsdf=np.clip(tsdf.astype(np.float32), -TRUNCATION, TRUNCATION), rgb=rgb,
-                labels=labels.astype(np.uint8), format='ours')
+    tsdf = tsdf.astype(np.float32)
+    np.clip(tsdf, -TRUNCATION, TRUNCATION, out=tsdf)  # in place: no second room-sized copy
+    return dict(tsdf=tsdf, rgb=rgb, labels=labels.astype(np.uint8, copy=False), format='ours')
 
 
 def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:

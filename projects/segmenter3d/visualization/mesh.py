@@ -4,7 +4,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 from plyfile import PlyData, PlyElement
-from scipy import ndimage
 from skimage import measure
 
 from ..fileio import atomic_path
@@ -21,14 +20,17 @@ def label_mesh(tsdf: np.ndarray, labels: np.ndarray, palette: Sequence[Sequence[
     """
     if tsdf.min() >= 0 or tsdf.max() <= 0:
         raise ValueError('label_mesh: the TSDF has no zero crossing (no surface to mesh)')
-    verts, faces, _, _ = measure.marching_cubes(tsdf.astype(np.float32), level=0.0)
-    # Colour each vertex with the label of the nearest solid (tsdf < 0) voxel: surface vertices
-    # lie between a free and a solid voxel, and the solid one is the object.
-    nearest = ndimage.distance_transform_edt(tsdf >= 0, return_distances=False,
-                                             return_indices=True)
-    ids = np.clip(np.rint(verts).astype(np.int64), 0, np.array(tsdf.shape) - 1)
-    solid = tuple(nearest[a][ids[:, 0], ids[:, 1], ids[:, 2]] for a in range(3))
-    vert_labels = labels[solid].astype(np.uint8)
+    verts, faces, _, _ = measure.marching_cubes(np.asarray(tsdf, np.float32), level=0.0)
+    # Colour each vertex with the label of the solid voxel it belongs to: marching cubes puts
+    # every vertex on an edge between two neighbouring voxels, one solid (tsdf < 0) and one
+    # free; the solid one, the lower TSDF of the two, is the object (and the nearest solid
+    # voxel to the vertex). Per vertex, no room-sized distance transform.
+    top = np.array(tsdf.shape) - 1
+    lo = np.clip(np.floor(verts).astype(np.int64), 0, top)
+    hi = np.clip(np.ceil(verts).astype(np.int64), 0, top)
+    lower = tsdf[lo[:, 0], lo[:, 1], lo[:, 2]] <= tsdf[hi[:, 0], hi[:, 1], hi[:, 2]]
+    solid = np.where(lower[:, None], lo, hi)
+    vert_labels = labels[solid[:, 0], solid[:, 1], solid[:, 2]].astype(np.uint8)
     world = verts * voxel_size + (np.asarray(origin, np.float32) if origin is not None else 0)
     return (world.astype(np.float32), faces.astype(np.int32),
             colorize(vert_labels, palette), vert_labels)

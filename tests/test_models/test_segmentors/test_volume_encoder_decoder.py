@@ -106,17 +106,30 @@ def test_slide_pads_small_rooms_to_the_window_with_empty_space():
     with torch.no_grad():
         want = whole.inference(padded)[:, :, :40, :56]
         torch.testing.assert_close(slide.inference(x), want)
-        torch.testing.assert_close(slide.slide_labels(x), want.argmax(1))
+        torch.testing.assert_close(slide.slide_labels(x).long(), want.argmax(1))
 
 
-def test_slide_labels_hold_one_slab_and_equal_the_logits_argmax():
+@pytest.mark.parametrize('stride', [8, 5, 16, (3, 8, 16)])
+def test_slide_labels_hold_one_slab_and_equal_the_logits_argmax(stride):
+    """The window-deep buffer moved up in place gives the labels of the full-room logits, for
+    strides that move it by half, by odd steps, by a whole window, and a clamped last window."""
     torch.manual_seed(1)
     model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
-                                    test_cfg=dict(mode='slide', crop_size=16, stride=8)).eval()
+                                    test_cfg=dict(mode='slide', crop_size=16,
+                                                  stride=stride)).eval()
     model.init_weights()
-    x = torch.rand(2, 4, 44, 24, 16)  # 5 window starts along the first axis, the last clamped
+    x = torch.rand(2, 4, 44, 24, 16)  # the last window start along the first axis clamped
     with torch.no_grad():
-        torch.testing.assert_close(model.slide_labels(x), model.slide_inference(x).argmax(1))
+        labels = model.slide_labels(x)
+        assert labels.dtype == torch.uint8  # 30 classes: a byte per voxel
+        torch.testing.assert_close(labels.long(), model.slide_inference(x).argmax(1))
+
+
+def test_a_stride_beyond_the_window_is_refused():
+    with pytest.raises(ValueError, match=r'test_cfg.stride \(16, 16, 16\) must not exceed '
+                                         r'test_cfg.crop_size \(8, 8, 8\)'):
+        build_model_from_config('3dseg/3dseg-t_panorooms.py',
+                                test_cfg=dict(mode='slide', crop_size=8, stride=16))
 
 
 def test_slide_averages_overlapping_windows():

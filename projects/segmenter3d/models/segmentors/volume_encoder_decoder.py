@@ -101,6 +101,11 @@ class VolumeEncoderDecoder(BaseSegmentor):
                 if key not in self.test_cfg:
                     raise ValueError(f"test_cfg.mode='slide' needs test_cfg.{key}")
                 to_triple(self.test_cfg[key], f'test_cfg.{key}')
+            crop = to_triple(self.test_cfg['crop_size'], 'test_cfg.crop_size')
+            stride = to_triple(self.test_cfg['stride'], 'test_cfg.stride')
+            if any(s > c for s, c in zip(stride, crop)):
+                raise ValueError(f'test_cfg.stride {stride} must not exceed test_cfg.crop_size '
+                                 f'{crop}: windows would leave voxels between them unseen')
 
     # ------------------------------------------------------------------ core
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
@@ -161,27 +166,39 @@ class VolumeEncoderDecoder(BaseSegmentor):
                 if bar is not None:
                     bar.update()
             return logits / count
-        labels = torch.empty((B, D, H, W), dtype=torch.long, device=inputs.device)
-        start = 0  # first-axis voxel where the held slab begins
-        slab = count = None
+        # labels of up to 256 classes fit a byte: an eighth of a room of int64
+        dtype = torch.uint8 if self.out_channels <= 256 else torch.long
+        labels = torch.empty((B, D, H, W), dtype=dtype, device=inputs.device)
+        # The slab under the current windows, a fixed buffer of one window's depth: windows
+        # start in ascending first-axis order, so once one starts at x0 every voxel before
+        # x0 is final; it is reduced to labels row by row and the buffer moved up in place
+        # (no concatenation, no slab-sized temporaries).
+        depth = crop[0]
+        slab = inputs.new_zeros((B, self.out_channels, depth, H, W))
+        count = inputs.new_zeros((1, 1, depth, H, W))
+        start = 0  # first-axis voxel of the buffer's row 0
+
+        def finish(rows: int) -> None:
+            for r in range(rows):
+                labels[:, start + r] = (slab[:, :, r] / count[:, :, r]).argmax(1).to(dtype)
+
         for window in windows:
             x0, x1 = window[0].start, window[0].stop
-            if slab is not None and x0 > start:  # voxels before x0 are final
-                done = x0 - start
-                labels[:, start:x0] = (slab[:, :, :done] / count[:, :, :done]).argmax(1)
-                slab, count, start = slab[:, :, done:], count[:, :, done:], x0
-            if slab is None or x1 - start > slab.shape[2]:  # grow the slab to this window
-                grow = x1 - start - (0 if slab is None else slab.shape[2])
-                extra = inputs.new_zeros((B, self.out_channels, grow, H, W))
-                extra_count = inputs.new_zeros((1, 1, grow, H, W))
-                slab = extra if slab is None else torch.cat([slab, extra], 2)
-                count = extra_count if count is None else torch.cat([count, extra_count], 2)
+            if x0 > start:
+                done = min(x0 - start, depth)
+                finish(done)
+                for r in range(depth - done):  # ascending: a source row is never overwritten
+                    slab[:, :, r].copy_(slab[:, :, r + done])
+                    count[:, :, r].copy_(count[:, :, r + done])
+                slab[:, :, depth - done:].zero_()
+                count[:, :, depth - done:].zero_()
+                start = x0
             index = (slice(None), slice(None), slice(x0 - start, x1 - start)) + window[1:]
             slab[index] += self.encode_decode(inputs[(slice(None), slice(None)) + window])
             count[index] += 1
             if bar is not None:
                 bar.update()
-        labels[:, start:] = (slab / count).argmax(1)
+        finish(D - start)
         return labels
 
     def slide_inference(self, inputs: Tensor) -> Tensor:
@@ -189,7 +206,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
         return self._slide(inputs, labels_only=False)
 
     def slide_labels(self, inputs: Tensor) -> Tensor:
-        """(B, D, H, W) labels of :meth:`slide_inference`, holding logits of one slab only."""
+        """(B, D, H, W) labels of :meth:`slide_inference` (uint8 for up to 256 classes), holding
+        logits of one window-deep slab only."""
         return self._slide(inputs, labels_only=True)
 
     def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
@@ -208,7 +226,7 @@ class VolumeEncoderDecoder(BaseSegmentor):
         """``pred_sem_seg`` of each sample (``seg_logits`` too in ``whole`` mode; slide mode
         keeps no room-sized logits, see :meth:`slide_labels`)."""
         if self.test_cfg.get('mode', 'whole') == 'slide':
-            return self.postprocess_result(None, data_samples, self.slide_labels(inputs))
+            return self.postprocess_result(None, data_samples, self.slide_labels(inputs).long())
         return self.postprocess_result(self.inference(inputs), data_samples)
 
     def postprocess_result(self, seg_logits: Optional[Tensor],
