@@ -8,7 +8,7 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from conftest import ROOT, build_model_from_config
+from conftest import ROOT, build_model_from_config, data_root_options
 from segmenter3d.checkpoint_io import load_checkpoint_file, load_weights, read_state_dict
 
 
@@ -76,13 +76,14 @@ def _student_state():
 
 @pytest.mark.slow
 @pytest.mark.parametrize('tool', ['infer', 'test', 'extract', 'convert'])
-def test_tools_refuse_the_gadget_with_a_named_error(tmp_path, tool):
+def test_tools_refuse_the_gadget_with_a_named_error(tmp_path, tool, tiny_rooms):
     path = _gadget_checkpoint(tmp_path / 'evil.pth', _student_state())
     cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
     args = {
         'infer': ['tools/infer.py', osp.join(ROOT, 'tests', 'data', 'missing.npz'), '--config',
                   cfg, '--checkpoint', path, '--out', str(tmp_path / 'o')],
-        'test': ['tools/test.py', cfg, path, '--work-dir', str(tmp_path / 'w')],
+        'test': ['tools/test.py', cfg, path, '--work-dir', str(tmp_path / 'w'),
+                 '--cfg-options', *data_root_options(tiny_rooms)],
         'extract': ['tools/model_converters/extract_student.py', path, str(tmp_path / 's.pth')],
         'convert': ['tools/model_converters/reference_to_segmenter3d.py', path,
                     str(tmp_path / 'r.pth')],
