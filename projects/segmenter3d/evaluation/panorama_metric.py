@@ -18,6 +18,7 @@ from mmseg.evaluation.metrics import IoUMetric
 
 from ..encoding import IGNORE_INDEX
 from ..rendering import TSDFRaycaster
+from .volume_iou_metric import VolumeIoUMetric
 
 
 def rendered_panorama_miou(pred_dir: str, data_root: str, split: str = 'test',
@@ -57,6 +58,6 @@ def rendered_panorama_miou(pred_dir: str, data_root: str, split: str = 'test',
         seen = caster.project(torch.from_numpy(pred)[None].float(), hits.behind(camera),
                               mode='nearest', fill=IGNORE_INDEX)[0].round().long()
         areas.append(IoUMetric.intersect_and_union(seen, gt, num_classes, IGNORE_INDEX))
-    inter, union, _, label = (torch.stack(x).sum(0) for x in zip(*areas))
-    return dict(mIoU=round(100 * float(np.nanmean((inter / union).numpy())), 2),
-                aAcc=round(100 * float(inter.sum() / label.sum()), 2), rooms=len(names))
+    summary = VolumeIoUMetric.summarise(areas)  # the voxel metric's reduction, on pixels
+    return dict(mIoU=round(100 * float(np.nanmean(summary['IoU'])), 2),
+                aAcc=round(100 * summary['aAcc'], 2), rooms=len(names))
