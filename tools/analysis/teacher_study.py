@@ -5,9 +5,11 @@
 
 The teacher trains on every panorama in ``images/training`` (the rooms' own views and the
 extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
-validation rooms' own panoramas, the view distillation uses. Rows vary the patch size and the
-schedule. Writes ``OUT/teacher_study.md`` and ``OUT/teacher_study.json`` (``{row: {"mIoU",
-"mAcc", "aAcc", "train_seconds", "iters", "panoramas"}}``); a finished row is reused.
+validation rooms' own panoramas, the view distillation uses. Rows vary the patch size, the
+schedule and the class weighting (``-balanced``: cross entropy weighted by the square root of
+the inverse class frequency of the training annotations). Writes ``OUT/teacher_study.md`` and
+``OUT/teacher_study.json`` (``{row: {"mIoU", "mAcc", "aAcc", "train_seconds", "iters",
+"panoramas"}}``); a finished row is reused.
 """
 import argparse
 import json
@@ -17,12 +19,15 @@ import sys
 
 from segmenter3d.apis import experiments
 from segmenter3d.apis.experiments import ROOT, data_options
+from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
-# row -> (iterations, extra options)
+# row -> (iterations, extra options, class-balanced cross entropy)
 ROWS = {
-    'p16-1k': (1000, []),
-    'p8-1k': (1000, ['model.backbone.patch_size=8']),
+    'p16-1k': (1000, [], False),
+    'p8-1k': (1000, ['model.backbone.patch_size=8'], False),
+    'p16-4k': (4000, [], False),
+    'p16-4k-balanced': (4000, [], True),
 }
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
               'test_dataloader.dataset.data_prefix.seg_map_path=annotations/validation']
@@ -32,6 +37,14 @@ def schedule(iters: int):
     """The teacher's warm-up + poly decay stretched to ``iters``."""
     return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
+
+
+def class_weight_option(data: str, num_classes: int = 30) -> str:
+    """``--cfg-options`` item weighting the teacher's cross entropy by class frequency."""
+    folder = osp.join(data, 'annotations', 'training')
+    paths = [osp.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith('.png')]
+    weights = balanced_class_weights(label_frequencies(paths, num_classes))
+    return 'model.decode_head.loss_decode.class_weight=[' + ','.join(map(str, weights)) + ']'
 
 
 def main(argv=None) -> int:
@@ -49,8 +62,10 @@ def main(argv=None) -> int:
     panoramas = len([f for f in os.listdir(images) if f.endswith('.png')])
     results = {}
     for name in args.rows:
-        iters, extra = ROWS[name]
+        iters, extra, balanced = ROWS[name]
         options = data_options(args.data) + schedule(iters) + extra
+        if balanced:
+            options.append(class_weight_option(args.data))
         record = experiments.train_and_test(
             osp.join(args.out, name), args.config, options, osp.join(args.out, name),
             split='validation', keys=('mIoU', 'mAcc', 'aAcc'), test_options=VALIDATION)
