@@ -26,6 +26,7 @@ TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
 ROWS = {
     'p16-1k': (1000, [], False),
     'p8-1k': (1000, ['model.backbone.patch_size=8'], False),
+    'p16-1k-balanced': (1000, [], True),
     'p16-4k': (4000, [], False),
     'p16-4k-balanced': (4000, [], True),
 }
