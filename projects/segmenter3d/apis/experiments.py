@@ -79,15 +79,20 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
                    split: str = 'test',
                    keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc'),
                    test_options: Sequence[str] = (), test_args: Sequence[str] = ()) -> Dict:
-    """Train ``config`` (unless ``work_dir`` holds a finished record) and test it on the
-    ``split`` rooms (``test_options`` added to its ``--cfg-options``, ``test_args`` to its
-    command line); the record: metrics, training
-    seconds (wall-clock of the training process) and the checkpoint. Kept as
-    ``work_dir/record_<split>.json``."""
+    """Train ``config`` (unless ``work_dir`` holds a finished record of the same config and
+    options) and test it on the ``split`` rooms (``test_options`` added to its
+    ``--cfg-options``, ``test_args`` to its command line); the record: metrics, training
+    seconds (wall-clock of the training process), the checkpoint, the config and options.
+    Kept as ``work_dir/record_<split>.json``; a record made with another config or other
+    options (e.g. another teacher checkpoint) is not reused: the run is made again."""
     record_path = osp.join(work_dir, f'record_{split}.json')
-    if osp.isfile(record_path):
-        return json.load(open(record_path))
     options = list(options)
+    if osp.isfile(record_path):
+        record = json.load(open(record_path))
+        # records written before the options were kept are taken as they are
+        if record.get('config', config) == config and record.get('options', options) == options:
+            return record
+        print(f'  {record_path}: made with other options; running again', flush=True)
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
                               '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
     ckpt = last_checkpoint(work_dir)
@@ -98,7 +103,8 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
         quiet=True)
     metrics = last_metrics(osp.join(work_dir, split))
     record = dict(metrics={k: metrics[k] for k in keys if k in metrics},
-                  train_seconds=round(seconds, 1), checkpoint=ckpt)
+                  train_seconds=round(seconds, 1), checkpoint=ckpt, config=config,
+                  options=options)
     with open(record_path, 'w') as f:
         json.dump(record, f, indent=1)
     return record

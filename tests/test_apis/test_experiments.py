@@ -1,0 +1,43 @@
+import json
+import os
+import os.path as osp
+
+from segmenter3d.apis import experiments
+
+
+def _fake_tools(monkeypatch, calls):
+    """``run`` that records the command and writes what train.py / test.py would."""
+
+    def run(cmd, log, quiet=False):
+        calls.append(cmd)
+        work_dir = cmd[cmd.index('--work-dir') + 1]
+        if cmd[1].endswith('train.py'):
+            with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(work_dir, 'iter_1.pth'))
+        else:  # test.py: the metrics JSON of its timestamped folder
+            out = osp.join(work_dir, '20260101_000000')
+            os.makedirs(out, exist_ok=True)
+            with open(osp.join(out, '20260101_000000.json'), 'w') as f:
+                json.dump(dict(mIoU=12.5, aAcc=90.0, time=1.0), f)
+        return 2.0
+
+    monkeypatch.setattr(experiments, 'run', run)
+
+
+def test_record_is_reused_only_for_the_same_config_and_options(tmp_path, monkeypatch):
+    calls = []
+    _fake_tools(monkeypatch, calls)
+    work = str(tmp_path / 'run')
+    os.makedirs(work)
+    first = experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log'))
+    assert first['metrics'] == dict(mIoU=12.5, aAcc=90.0)  # only the keys asked for
+    assert first['checkpoint'].endswith('iter_1.pth') and first['train_seconds'] == 2.0
+    assert len(calls) == 2  # train + test
+    assert experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log')) == first
+    assert len(calls) == 2  # reused
+    # another teacher checkpoint (an option) or another config: trained and tested again
+    experiments.train_and_test(work, 'a.py', ['x=2'], str(tmp_path / 'log'))
+    assert len(calls) == 4 and 'x=2' in calls[2]
+    experiments.train_and_test(work, 'b.py', ['x=2'], str(tmp_path / 'log'))
+    assert len(calls) == 6 and 'b.py' in calls[4]
+    assert json.load(open(osp.join(work, 'record_test.json')))['config'] == 'b.py'
