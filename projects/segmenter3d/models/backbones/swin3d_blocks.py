@@ -34,15 +34,9 @@ class WindowAttention3D(BaseModule):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 window_size: Triple = (8, 8, 8),
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.,
-                 proj_drop: float = 0.,
-                 fused: bool = True,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, window_size: Triple = (8, 8, 8),
+                 qkv_bias: bool = True, attn_drop: float = 0., proj_drop: float = 0.,
+                 fused: bool = True, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if fused not in (True, False):
             raise ValueError(f'fused_attention must be True or False, got {fused!r}')

@@ -100,14 +100,9 @@ class ChunkedCrossEntropyLoss(NamedLoss):
         self.class_weight = None if class_weight is None else list(class_weight)
         self.avg_non_ignore = avg_non_ignore
 
-    def forward(self,
-                cls_score: Tensor,
-                label: Tensor,
-                weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                ignore_index: int = -100,
-                **kwargs) -> Tensor:
+    def forward(self, cls_score: Tensor, label: Tensor, weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None, reduction_override: Optional[str] = None,
+                ignore_index: int = -100, **kwargs) -> Tensor:
         """
         Args:
             cls_score (Tensor): Logits (B, K, ...).
