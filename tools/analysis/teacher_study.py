@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 
 from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, data_options
+from segmenter3d.apis.experiments import ROOT, data_options, schedule_options
 from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
@@ -32,12 +32,6 @@ ROWS = {
 }
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
               'test_dataloader.dataset.data_prefix.seg_map_path=annotations/validation']
-
-
-def schedule(iters: int):
-    """The teacher's warm-up + poly decay stretched to ``iters``."""
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
 
 
 def class_weight_option(data: str, num_classes: int = 30) -> str:
@@ -64,7 +58,7 @@ def main(argv=None) -> int:
     results = {}
     for name in args.rows:
         iters, extra, balanced = ROWS[name]
-        options = data_options(args.data) + schedule(iters) + extra
+        options = data_options(args.data) + schedule_options(iters) + extra
         if balanced:
             options.append(class_weight_option(args.data))
         record = experiments.train_and_test(
