@@ -46,3 +46,24 @@ def test_teacher_configs_are_mmseg_segmenters_with_30_classes(config, dims):
         cfg.model.pretrained = None
         model = MODELS.build(cfg.model)
         assert model.decode_head.num_classes == 30
+
+
+def test_pano2d_teacher_trains_on_labelled_and_panorama_only_rooms(tmp_path):
+    """The abundant-2D teacher config reads the training panoramas of both roots, with the
+    training pipeline, and is the same model as the embedded teacher (its checkpoints load
+    into the distiller's teacher config)."""
+    from mmseg.registry import DATASETS
+    for root, rooms in (('labelled', 4), ('pano2d', 8)):
+        generate_dataset(str(tmp_path / root), rooms, voxel_size=0.15, pano_size=(16, 32),
+                         split_ratios=(1, 1, 2))
+    cfg = Config.fromfile(f'{CONFIGS}/teacher/segmenter_vit-t_mask_1xb4-4k_synthrooms+'
+                          'pano2d-128x256.py')
+    key = 'train_dataloader.dataset.datasets.{}.data_root'
+    cfg.merge_from_dict({key.format(0): str(tmp_path / 'labelled'),
+                         key.format(1): str(tmp_path / 'pano2d')})
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    assert len(ds) == 1 + 2  # the training quarter of each root
+    assert ds[2]['inputs'].shape == (3, 128, 256)
+    base = Config.fromfile(f'{CONFIGS}/teacher/segmenter_vit-t_synthrooms.py')
+    assert cfg.model == base.model and cfg.test_pipeline == base.test_pipeline
+    assert cfg.param_scheduler[-1].end == cfg.train_cfg.max_iters == 4000

@@ -7,39 +7,67 @@ The teacher trains on every panorama in ``images/training`` (the rooms' own view
 extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
 validation rooms' own panoramas, the view distillation uses. Rows vary the patch size, the
 schedule and the class weighting (``-balanced``: cross entropy weighted by the square root of
-the inverse class frequency of the training annotations). Writes ``OUT/teacher_study.md`` and
-``OUT/teacher_study.json`` (``{row: {"mIoU", "mAcc", "aAcc", "train_seconds", "iters",
-"panoramas"}}``); a finished row is reused.
+the inverse class frequency of the training annotations); ``-pano2d`` rows also train on the
+panoramas of ``--pano2d`` rooms, which have no 3D labels for the student (made if absent: 960
+rooms, 20x the study's 48 labelled ones, from another generator seed). Writes
+``OUT/teacher_study.md`` and ``OUT/teacher_study.json`` (``{row: {"mIoU", "mAcc", "aAcc",
+"train_seconds", "iters", "panoramas"}}``); a finished row is reused.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import sys
+from typing import List, Sequence
 
 from segmenter3d.apis import experiments
 from segmenter3d.apis.experiments import ROOT, data_options, schedule_options
 from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
-# row -> (iterations, extra options, class-balanced cross entropy)
+PANO2D = 'configs/teacher/segmenter_vit-t_mask_1xb4-4k_synthrooms+pano2d-{}.py'
+# row -> (iterations, extra options, class-balanced cross entropy, the config of a row that also
+# trains on the panorama-only rooms)
 ROWS = {
-    'p16-1k': (1000, [], False),
-    'p8-1k': (1000, ['model.backbone.patch_size=8'], False),
-    'p16-1k-balanced': (1000, [], True),
-    'p16-4k': (4000, [], False),
-    'p16-4k-balanced': (4000, [], True),
+    'p16-1k': (1000, [], False, None),
+    'p8-1k': (1000, ['model.backbone.patch_size=8'], False, None),
+    'p16-1k-balanced': (1000, [], True, None),
+    'p16-4k': (4000, [], False, None),
+    'p16-4k-balanced': (4000, [], True, None),
+    'p16-4k-balanced-pano2d': (4000, [], True, PANO2D.format('128x256')),
+    # native resolution: 256x128 crops of the 256x512 panoramas, slid at test time
+    'p16-4k-balanced-pano2d-crop': (4000, [], True, PANO2D.format('256x128')),
 }
+PANO2D_ROOMS = 960
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
               'test_dataloader.dataset.data_prefix.seg_map_path=annotations/validation']
 
 
-def class_weight_option(data: str, num_classes: int = 30) -> str:
-    """``--cfg-options`` item weighting the teacher's cross entropy by class frequency."""
-    folder = osp.join(data, 'annotations', 'training')
-    paths = [osp.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith('.png')]
+def class_weight_option(roots: Sequence[str], num_classes: int = 30) -> str:
+    """``--cfg-options`` item weighting the teacher's cross entropy by the class frequency of
+    the training annotations of the ``roots``."""
+    folders = [osp.join(root, 'annotations', 'training') for root in roots]
+    paths = [osp.join(d, f) for d in folders for f in sorted(os.listdir(d)) if f.endswith('.png')]
     weights = balanced_class_weights(label_frequencies(paths, num_classes))
     return 'model.decode_head.loss_decode.class_weight=[' + ','.join(map(str, weights)) + ']'
+
+
+def pano2d_options(data: str, pano2d: str) -> List[str]:
+    """The data roots of the teacher trained on labelled plus panorama-only rooms."""
+    return [f'train_dataloader.dataset.datasets.0.data_root={data}',
+            f'train_dataloader.dataset.datasets.1.data_root={pano2d}',
+            f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
+
+
+def ensure_pano2d_rooms(pano2d: str, log: str) -> None:
+    """The panorama-only rooms: the study's generator settings, seed 1 (no room in common with
+    the seed-0 study rooms), all in the training split."""
+    if osp.isfile(osp.join(pano2d, 'splits', 'training.txt')):
+        return
+    experiments.run(experiments.python_tool(
+        'tools/data/generate_synthrooms.py', '--out', pano2d, '--num-rooms', str(PANO2D_ROOMS),
+        '--seed', '1', '--voxel-size', '0.08', '--pano-size', '256', '512', '--split', '1', '0',
+        '0', '--workers', '2', '--max-extent', '6'), log)
 
 
 def main(argv=None) -> int:
@@ -48,35 +76,46 @@ def main(argv=None) -> int:
     p.add_argument('--out', default='work_dirs/teacher_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS))
     p.add_argument('--config', default=TEACHER)
+    p.add_argument('--pano2d', default='data/study_pano2d',
+                   help='panorama-only rooms of the -pano2d rows (generated if absent)')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     images = osp.join(args.data, 'images', 'training')
     if not osp.isdir(images):
         sys.exit(f'error: {images}: no training panoramas (generate rooms first)')
-    panoramas = len([f for f in os.listdir(images) if f.endswith('.png')])
     results = {}
     for name in args.rows:
-        iters, extra, balanced = ROWS[name]
-        options = data_options(args.data) + schedule_options(iters) + extra
+        iters, extra, balanced, pano2d_config = ROWS[name]
+        config, roots = args.config, [args.data]
+        if pano2d_config:
+            ensure_pano2d_rooms(args.pano2d, osp.join(args.out, 'generate_pano2d.log'))
+            config, roots = pano2d_config, [args.data, args.pano2d]
+            options = pano2d_options(args.data, args.pano2d)
+        else:
+            options = data_options(args.data)
+        options += schedule_options(iters) + extra
         if balanced:
-            options.append(class_weight_option(args.data))
+            options.append(class_weight_option(roots))
         record = experiments.train_and_test(
-            osp.join(args.out, name), args.config, options, osp.join(args.out, name),
+            osp.join(args.out, name), config, options, osp.join(args.out, name),
             split='validation', keys=('mIoU', 'mAcc', 'aAcc'), test_options=VALIDATION)
+        panoramas = sum(len([f for f in os.listdir(osp.join(root, 'images', 'training'))
+                             if f.endswith('.png')]) for root in roots)
         results[name] = dict(record['metrics'], train_seconds=record['train_seconds'],
                              iters=iters, panoramas=panoramas)
         print(f'  {name:<8} {iters:>5} iters {record["train_seconds"]:7.0f} s  ' +
               '  '.join(f'{k} {v:.2f}' for k, v in record['metrics'].items()), flush=True)
     with open(osp.join(args.out, 'teacher_study.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    lines = [f'## Teacher study on {args.data}: {panoramas} training panoramas, scored on the '
-             'validation rooms\' own panoramas', '',
+    lines = [f'## Teacher study on {args.data}, scored on the validation rooms\' own panoramas',
+             '',
              f'Config: `{args.config}`. Command: `python tools/analysis/teacher_study.py '
              f'--data {args.data} --out {args.out}`.', '',
-             '| row | mIoU | mAcc | aAcc | iterations | train s |', '|---' * 6 + '|']
+             '| row | mIoU | mAcc | aAcc | iterations | training panoramas | train s |',
+             '|---' * 7 + '|']
     lines += [f"| {n} | {r['mIoU']:.2f} | {r['mAcc']:.2f} | {r['aAcc']:.2f} | {r['iters']} | "
-              f"{r['train_seconds']:.0f} |" for n, r in results.items()]
+              f"{r['panoramas']} | {r['train_seconds']:.0f} |" for n, r in results.items()]
     text = '\n'.join(lines) + '\n'
     with open(osp.join(args.out, 'teacher_study.md'), 'w') as f:
         f.write(text)

@@ -1,0 +1,48 @@
+"""tools/analysis/teacher_study.py: rows, class weights over several roots, data options."""
+import argparse
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+from mmengine.config import Config, DictAction
+
+from conftest import ROOT
+from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
+from segmenter3d.synth import generate_dataset
+
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+import teacher_study  # noqa: E402
+
+
+def test_every_row_has_a_config_its_options_apply_to():
+    for name, (iters, _, _, pano2d) in teacher_study.ROWS.items():
+        config = pano2d or teacher_study.TEACHER
+        cfg = Config.fromfile(osp.join(ROOT, config))
+        options = (teacher_study.pano2d_options('a', 'b') if pano2d else
+                   teacher_study.data_options('a')) + teacher_study.schedule_options(iters)
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+        assert cfg.train_cfg.max_iters == iters == cfg.param_scheduler[1].end, name
+        roots = ([d.data_root for d in cfg.train_dataloader.dataset.datasets] if pano2d else
+                 [cfg.train_dataloader.dataset.data_root])
+        assert roots == (['a', 'b'] if pano2d else ['a']), name
+        assert cfg.test_dataloader.dataset.data_root == 'a'
+
+
+def test_class_weights_count_the_pixels_of_every_root(tmp_path):
+    roots = []
+    for i, rooms in enumerate((2, 4)):
+        roots.append(str(tmp_path / f'r{i}'))
+        generate_dataset(roots[-1], rooms, seed=i, voxel_size=0.15, pano_size=(16, 32),
+                         split_ratios=(1, 0, 0))
+    option = teacher_study.class_weight_option(roots)
+    key, value = option.split('=')
+    assert key == 'model.decode_head.loss_decode.class_weight'
+    paths = [osp.join(r, 'annotations', 'training', f'room_{j:05d}.png')
+             for r, n in zip(roots, (2, 4)) for j in range(n)]
+    expected = balanced_class_weights(label_frequencies(paths, 30))
+    np.testing.assert_allclose(json.loads(value), expected, rtol=1e-3)
+    # one root alone weighs differently: the second root's pixels count
+    assert teacher_study.class_weight_option(roots[:1]) != option
