@@ -266,7 +266,7 @@ def main(argv=None):
             experiments.run(python_tool('tools/test.py', args.teacher_config,
                                         args.teacher_checkpoint, '--work-dir',
                                         osp.join(args.out, 'teacher', 'test'), '--cfg-options',
-                                        *data_options(args.data)),
+                                        f'test_dataloader.dataset.data_root={args.data}'),
                             osp.join(args.out, 'teacher_test.log'))
             teacher = dict(checkpoint=args.teacher_checkpoint, metrics=experiments.last_metrics(
                 osp.join(args.out, 'teacher', 'test')))
