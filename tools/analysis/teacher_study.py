@@ -37,6 +37,7 @@ ROWS = {
     'p16-4k-balanced-pano2d': (4000, [], True, PANO2D.format('128x256')),
     # native resolution: 256x128 crops of the 256x512 panoramas, slid at test time
     'p16-4k-balanced-pano2d-crop': (4000, [], True, PANO2D.format('256x128')),
+    'p16-8k-balanced-pano2d-crop': (8000, [], True, PANO2D.format('256x128')),
 }
 PANO2D_ROOMS = 960
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
