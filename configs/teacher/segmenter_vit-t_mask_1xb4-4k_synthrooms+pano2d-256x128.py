@@ -25,12 +25,12 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
+_training = dict(type='PanoramaDataset', img_suffix='.png',
+                 data_prefix=dict(img_path='images/training',
+                                  seg_map_path='annotations/training'),
+                 pipeline=train_pipeline)
 train_dataloader = dict(dataset=dict(datasets=[
-    dict(type='PanoramaDataset', data_root='data/synthrooms', img_suffix='.png',
-         data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-         pipeline=train_pipeline),
-    dict(type='PanoramaDataset', data_root='data/synthrooms_pano2d', img_suffix='.png',
-         data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-         pipeline=train_pipeline)]))
+    dict(_training, data_root='data/synthrooms'),
+    dict(_training, data_root='data/synthrooms_pano2d')]))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
