@@ -31,6 +31,6 @@ _training = dict(type='PanoramaDataset', img_suffix='.png',
                  pipeline=train_pipeline)
 train_dataloader = dict(dataset=dict(datasets=[
     dict(_training, data_root='data/synthrooms'),
-    dict(_training, data_root='data/synthrooms_pano2d')]))
+    dict(_training, data_root={{_base_.pano2d_root}})]))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

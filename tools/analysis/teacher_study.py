@@ -67,8 +67,7 @@ def ensure_pano2d_rooms(pano2d: str, log: str) -> None:
         return
     experiments.run(experiments.python_tool(
         'tools/data/generate_synthrooms.py', '--out', pano2d, '--num-rooms', str(PANO2D_ROOMS),
-        '--seed', '1', '--voxel-size', '0.08', '--pano-size', '256', '512', '--split', '1', '0',
-        '0', '--workers', '2', '--max-extent', '6'), log)
+        '--seed', '1', '--split', '1', '0', '0', *experiments.STUDY_ROOMS), log)
 
 
 def main(argv=None) -> int:

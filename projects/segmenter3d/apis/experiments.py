@@ -135,6 +135,11 @@ def mean_std(values: Sequence[float]) -> str:
     return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
 
 
+# generator settings of the study rooms (8 cm voxels, 256x512 panoramas, at most 6 m a side)
+STUDY_ROOMS = ('--voxel-size', '0.08', '--pano-size', '256', '512', '--max-extent', '6',
+               '--workers', '2')
+
+
 def ensure_rooms(data: str, num_rooms: int, log_dir: str, split: str = 'test') -> List[str]:
     """The ``split`` room names of ``data``, generating the study rooms first when absent:
     ``num_rooms`` at 8 cm (at most 6 m a side), half training, a quarter validation, a
@@ -142,7 +147,6 @@ def ensure_rooms(data: str, num_rooms: int, log_dir: str, split: str = 'test') -
     path = osp.join(data, 'splits', f'{split}.txt')
     if not osp.isfile(path):
         run(python_tool('tools/data/generate_synthrooms.py', '--out', data, '--num-rooms',
-                        str(num_rooms), '--voxel-size', '0.08', '--pano-size', '256', '512',
-                        '--split', '0.5', '0.25', '0.25', '--workers', '2', '--max-extent', '6'),
+                        str(num_rooms), '--split', '0.5', '0.25', '0.25', *STUDY_ROOMS),
             osp.join(log_dir, 'generate.log'))
     return open(path).read().split()
