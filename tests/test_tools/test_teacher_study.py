@@ -5,6 +5,7 @@ import os.path as osp
 import sys
 
 import numpy as np
+import pytest
 from mmengine.config import Config, DictAction
 
 from conftest import ROOT
@@ -16,11 +17,13 @@ import teacher_study  # noqa: E402
 
 
 def test_every_row_has_a_config_its_options_apply_to():
-    for name, (iters, _, _, pano2d) in teacher_study.ROWS.items():
+    for name, row in teacher_study.ROWS.items():
+        pano2d, iters = row.pano2d_config, row.iters
         config = pano2d or teacher_study.TEACHER
         cfg = Config.fromfile(osp.join(ROOT, config))
         options = (teacher_study.pano2d_options('a', 'b') if pano2d else
                    teacher_study.data_options('a')) + teacher_study.schedule_options(iters)
+        options += list(row.extra)
         parser = argparse.ArgumentParser()
         parser.add_argument('--cfg-options', nargs='+', action=DictAction)
         cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
@@ -29,6 +32,19 @@ def test_every_row_has_a_config_its_options_apply_to():
                  [cfg.train_dataloader.dataset.data_root])
         assert roots == (['a', 'b'] if pano2d else ['a']), name
         assert cfg.test_dataloader.dataset.data_root == 'a'
+        # a row starting from another row's weights starts from one of the same model
+        if row.init:
+            assert teacher_study.ROWS[row.init].pano2d_config == pano2d, name
+
+
+def test_a_row_starts_from_the_checkpoint_of_a_finished_row_only(tmp_path):
+    with pytest.raises(FileNotFoundError, match='run the row'):
+        teacher_study.init_checkpoint(str(tmp_path), 'p16-8k-balanced-pano2d-crop')
+    (tmp_path / 'p16-8k-balanced-pano2d-crop').mkdir()
+    (tmp_path / 'p16-8k-balanced-pano2d-crop' / 'record_validation.json').write_text(
+        json.dumps(dict(checkpoint='w/iter_8000.pth')))
+    assert teacher_study.init_checkpoint(
+        str(tmp_path), 'p16-8k-balanced-pano2d-crop') == 'w/iter_8000.pth'
 
 
 def test_class_weights_count_the_pixels_of_every_root(tmp_path):

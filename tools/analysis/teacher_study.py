@@ -18,7 +18,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import List, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 from segmenter3d.apis import experiments
 from segmenter3d.apis.experiments import ROOT, data_options, schedule_options
@@ -26,18 +26,33 @@ from segmenter3d.datasets.class_weights import balanced_class_weights, label_fre
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
 PANO2D = 'configs/teacher/segmenter_vit-t_mask_1xb4-4k_synthrooms+pano2d-{}.py'
-# row -> (iterations, extra options, class-balanced cross entropy, the config of a row that also
-# trains on the panorama-only rooms)
+
+
+class Row(NamedTuple):
+    """One teacher recipe: its iterations, extra ``--cfg-options``, class-balanced cross
+    entropy, the config of a row that also trains on the panorama-only rooms, and the row whose
+    last checkpoint it starts from (``load_from``; a new warm-up and decay on top of it)."""
+    iters: int
+    extra: Sequence[str] = ()
+    balanced: bool = False
+    pano2d_config: Optional[str] = None
+    init: Optional[str] = None
+
+
+CROP = PANO2D.format('256x128')
 ROWS = {
-    'p16-1k': (1000, [], False, None),
-    'p8-1k': (1000, ['model.backbone.patch_size=8'], False, None),
-    'p16-1k-balanced': (1000, [], True, None),
-    'p16-4k': (4000, [], False, None),
-    'p16-4k-balanced': (4000, [], True, None),
-    'p16-4k-balanced-pano2d': (4000, [], True, PANO2D.format('128x256')),
+    'p16-1k': Row(1000),
+    'p8-1k': Row(1000, ['model.backbone.patch_size=8']),
+    'p16-1k-balanced': Row(1000, balanced=True),
+    'p16-4k': Row(4000),
+    'p16-4k-balanced': Row(4000, balanced=True),
+    'p16-4k-balanced-pano2d': Row(4000, balanced=True, pano2d_config=PANO2D.format('128x256')),
     # native resolution: 256x128 crops of the 256x512 panoramas, slid at test time
-    'p16-4k-balanced-pano2d-crop': (4000, [], True, PANO2D.format('256x128')),
-    'p16-8k-balanced-pano2d-crop': (8000, [], True, PANO2D.format('256x128')),
+    'p16-4k-balanced-pano2d-crop': Row(4000, balanced=True, pano2d_config=CROP),
+    'p16-8k-balanced-pano2d-crop': Row(8000, balanced=True, pano2d_config=CROP),
+    # the 8k teacher was still improving at its end: 12k more iterations from its weights
+    'p16-8k+12k-balanced-pano2d-crop': Row(12000, balanced=True, pano2d_config=CROP,
+                                           init='p16-8k-balanced-pano2d-crop'),
 }
 PANO2D_ROOMS = 960
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
@@ -70,6 +85,15 @@ def ensure_pano2d_rooms(pano2d: str, log: str) -> None:
         '--seed', '1', '--split', '1', '0', '0', *experiments.STUDY_ROOMS), log)
 
 
+def init_checkpoint(out: str, row: str) -> str:
+    """The checkpoint of a finished ``row`` of the study in ``out``, which another row starts
+    from."""
+    record = osp.join(out, row, 'record_validation.json')
+    if not osp.isfile(record):
+        raise FileNotFoundError(f'{record}: run the row {row!r} first (--rows {row} ...)')
+    return json.load(open(record))['checkpoint']
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/study')
@@ -86,17 +110,20 @@ def main(argv=None) -> int:
         sys.exit(f'error: {images}: no training panoramas (generate rooms first)')
     results = {}
     for name in args.rows:
-        iters, extra, balanced, pano2d_config = ROWS[name]
+        row = ROWS[name]
         config, roots = args.config, [args.data]
-        if pano2d_config:
+        if row.pano2d_config:
             ensure_pano2d_rooms(args.pano2d, osp.join(args.out, 'generate_pano2d.log'))
-            config, roots = pano2d_config, [args.data, args.pano2d]
+            config, roots = row.pano2d_config, [args.data, args.pano2d]
             options = pano2d_options(args.data, args.pano2d)
         else:
             options = data_options(args.data)
-        options += schedule_options(iters) + extra
-        if balanced:
+        options += schedule_options(row.iters) + list(row.extra)
+        if row.balanced:
             options.append(class_weight_option(roots))
+        if row.init:
+            options.append(f'load_from={init_checkpoint(args.out, row.init)}')
+        iters = row.iters + (ROWS[row.init].iters if row.init else 0)
         record = experiments.train_and_test(
             osp.join(args.out, name), config, options, osp.join(args.out, name),
             split='validation', keys=('mIoU', 'mAcc', 'aAcc'), test_options=VALIDATION)
