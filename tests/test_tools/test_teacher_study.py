@@ -47,6 +47,12 @@ def test_a_row_starts_from_the_checkpoint_of_a_finished_row_only(tmp_path):
         str(tmp_path), 'p16-8k-balanced-pano2d-crop') == 'w/iter_8000.pth'
 
 
+def test_a_continued_row_counts_the_iterations_of_every_row_it_starts_from():
+    assert teacher_study.total_iters('p16-8k-balanced-pano2d-crop') == 8000
+    assert teacher_study.total_iters('p16-8k+12k-balanced-pano2d-crop') == 20000
+    assert teacher_study.total_iters('p16-20k+8k-balanced-pano2d-crop') == 28000
+
+
 def test_class_weights_count_the_pixels_of_every_root(tmp_path):
     roots = []
     for i, rooms in enumerate((2, 4)):

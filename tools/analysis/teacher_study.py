@@ -53,6 +53,8 @@ ROWS = {
     # the 8k teacher was still improving at its end: 12k more iterations from its weights
     'p16-8k+12k-balanced-pano2d-crop': Row(12000, balanced=True, pano2d_config=CROP,
                                            init='p16-8k-balanced-pano2d-crop'),
+    'p16-20k+8k-balanced-pano2d-crop': Row(8000, balanced=True, pano2d_config=CROP,
+                                           init='p16-8k+12k-balanced-pano2d-crop'),
 }
 PANO2D_ROOMS = 960
 VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
@@ -83,6 +85,11 @@ def ensure_pano2d_rooms(pano2d: str, log: str) -> None:
     experiments.run(experiments.python_tool(
         'tools/data/generate_synthrooms.py', '--out', pano2d, '--num-rooms', str(PANO2D_ROOMS),
         '--seed', '1', '--split', '1', '0', '0', *experiments.STUDY_ROOMS), log)
+
+
+def total_iters(row: str) -> int:
+    """The iterations behind a row's teacher, those of the rows it starts from included."""
+    return ROWS[row].iters + (total_iters(ROWS[row].init) if ROWS[row].init else 0)
 
 
 def init_checkpoint(out: str, row: str) -> str:
@@ -123,7 +130,7 @@ def main(argv=None) -> int:
             options.append(class_weight_option(roots))
         if row.init:
             options.append(f'load_from={init_checkpoint(args.out, row.init)}')
-        iters = row.iters + (ROWS[row.init].iters if row.init else 0)
+        iters = total_iters(name)
         record = experiments.train_and_test(
             osp.join(args.out, name), config, options, osp.join(args.out, name),
             split='validation', keys=('mIoU', 'mAcc', 'aAcc'), test_options=VALIDATION)
