@@ -120,24 +120,32 @@ def view_coverage(args, views: int):
     return 100 * float(np.mean(one)), 100 * float(np.mean(many))
 
 
-def distillation_runs(args, seed, student, teacher_ckpt):
-    """The student, its no-KD control and its distilled runs, full and label-scarce, for one
-    seed: ``{run: record}`` with ``panorama_mIoU`` added."""
+def distillation_plan(args, seed, teacher_ckpt, kd_options=()):
+    """``[(run, --cfg-options, the run it starts from (or none))]`` of one seed's
+    label-scarce student, no-KD controls and distilled runs, in the order they can run
+    (``kd_options``: more options of the KD term, e.g. its temperature)."""
     data = data_options(args.data) + [f'randomness.seed={seed}']
     room = data + ['train_cfg.val_interval=100000']  # tested below, not validated meanwhile
     kd = [f'model.teacher_checkpoint={teacher_ckpt}',
-          f'model.teacher_config={args.teacher_config}']
+          f'model.teacher_config={args.teacher_config}', *kd_options]
     scarce = [f'train_dataloader.dataset.labelled_rooms={args.labelled_rooms}']
-    records = {'3dseg-t': dict(student)}
-    records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
-        args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
-        student['checkpoint'])
     plan = [('3dseg-t-scarce', data + schedule_options(args.iters) +
              [f'train_dataloader.dataset.indices={args.labelled_rooms}'])]
     for suffix, base in (('', '3dseg-t'), ('-scarce', '3dseg-t-scarce')):
         plan += [(f'3dseg-t+room{suffix}', room + (scarce if suffix else []), base),
                  (f'3dseg-t+distill{suffix}', room + kd + (scarce if suffix else []), base)]
     plan.append(('3dseg-t+distill-multiview', room + kd, '3dseg-t'))
+    return plan
+
+
+def distillation_runs(args, seed, student, teacher_ckpt):
+    """The student, its no-KD control and its distilled runs, full and label-scarce, for one
+    seed: ``{run: record}`` with ``panorama_mIoU`` added."""
+    records = {'3dseg-t': dict(student)}
+    records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
+        args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
+        student['checkpoint'])
+    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options)
     for name, options, *base in plan:
         if base:
             options = options + [f"load_from={records[base[0]]['checkpoint']}"]
@@ -250,6 +258,9 @@ def main(argv=None):
                    help='a teacher trained before (e.g. by teacher_study.py): tested, not '
                    'trained')
     p.add_argument('--teacher-config', default=TEACHER)
+    p.add_argument('--kd-options', nargs='+', default=[],
+                   help='more --cfg-options of the distilled runs, e.g. '
+                   'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)

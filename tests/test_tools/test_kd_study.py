@@ -1,0 +1,57 @@
+"""tools/analysis/kd_study.py: each row is a paper-table run with only its KD term changed."""
+import argparse
+import json
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config, DictAction
+
+from conftest import ROOT
+
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+import kd_study  # noqa: E402
+
+
+def _merged(config, options):
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    return cfg
+
+
+def _args(tables):
+    return argparse.Namespace(tables=str(tables), data='rooms', labelled_rooms=12, iters=800,
+                              teacher_config=kd_study.TEACHER, teacher_checkpoint='t.pth')
+
+
+def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
+    for name in ('3dseg-t', '3dseg-t-scarce'):
+        (tmp_path / 'seed0' / name).mkdir(parents=True)
+        (tmp_path / 'seed0' / name / 'record_test.json').write_text(
+            json.dumps(dict(checkpoint=f'{name}.pth')))
+    expected = {'tau20': (20.0, True), 'tau4': (4.0, False), 'tau1': (1.0, False)}
+    for setting in kd_study.SETTINGS:
+        for row in kd_study.ROWS:
+            cfg = _merged(*kd_study.run_options(_args(tmp_path), 0, setting, row))
+            # the student of the setting, the same rooms, seed and schedule in every row
+            assert cfg.load_from == ('3dseg-t-scarce.pth' if setting == 'scarce'
+                                     else '3dseg-t.pth')
+            assert cfg.train_dataloader.dataset.data_root == 'rooms'
+            assert cfg.randomness.seed == 0
+            assert cfg.train_cfg.max_iters == 120
+            assert (cfg.train_dataloader.dataset.get('labelled_rooms') ==
+                    (12 if setting == 'scarce' else None))
+            if row == 'control':
+                assert cfg.model.type != 'PanoDistiller'
+                continue
+            assert cfg.model.type == 'PanoDistiller'
+            assert cfg.model.teacher_checkpoint == 't.pth'
+            loss = cfg.model.distill_loss
+            assert (loss.tau, loss.get('class_mean', True)) == expected[row], row
+
+
+def test_a_missing_student_names_the_record_and_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match='paper_tables.py --distill for seed 0'):
+        kd_study.run_options(_args(tmp_path), 0, 'labelled', 'tau1')

@@ -1,0 +1,103 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""The KD term's temperature and scale, chosen on VALIDATION rooms.
+
+    python tools/analysis/kd_study.py --tables work_dirs/paper_tables --out work_dirs/kd_study \\
+        --teacher-config CONFIG --teacher-checkpoint CKPT --settings scarce --seeds 0
+
+Fine-tunes the block-trained students of ``paper_tables.py`` (its ``--out``, given as
+``--tables``) exactly as its distillation rows do, with each row's options added to the KD term,
+and scores them on the validation rooms (the test rooms stay for the table of record). The
+``control`` row is the no-KD fine-tuning of the same students. ``tau20`` is the official term
+(``kl * tau^2 / K``); the lower temperatures keep more of the teacher's class ranking and drop
+the ``1 / K`` (the per-pixel KL averaged over hits, the scale of the cross entropy). Writes
+``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
+finished run is reused.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan
+
+from segmenter3d.apis import experiments
+from segmenter3d.apis.experiments import ROOT, mean_std
+
+# row -> options added to the KD term (None: the no-KD control)
+ROWS = {
+    'control': None,
+    'tau20': [],
+    'tau4': ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False'],
+    'tau1': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False'],
+}
+SETTINGS = {'labelled': '', 'scarce': '-scarce'}
+
+
+def student_checkpoint(tables: str, seed: int, name: str) -> str:
+    record = osp.join(tables, f'seed{seed}', name, 'record_test.json')
+    if not osp.isfile(record):
+        raise FileNotFoundError(f'{record}: run paper_tables.py --distill for seed {seed} first '
+                                f'(its --out is this script\'s --tables)')
+    return json.load(open(record))['checkpoint']
+
+
+def run_options(args, seed: int, setting: str, row: str):
+    """The config and ``--cfg-options`` of one row: the paper-table run it varies (the
+    control or the distilled run of the setting), its options and the row's."""
+    suffix = SETTINGS[setting]
+    run = f'3dseg-t+room{suffix}' if ROWS[row] is None else f'3dseg-t+distill{suffix}'
+    plan = {name: (options, base) for name, options, *base in
+            distillation_plan(args, seed, args.teacher_checkpoint, ROWS[row] or [])}
+    options, base = plan[run]
+    ckpt = student_checkpoint(args.tables, seed, base[0])
+    return DISTILL_CONFIGS[run], options + [f'load_from={ckpt}']
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--tables', default='work_dirs/paper_tables',
+                   help="paper_tables.py --out: the block-trained students")
+    p.add_argument('--out', default='work_dirs/kd_study')
+    p.add_argument('--data', default='data/study')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--settings', nargs='+', choices=list(SETTINGS), default=list(SETTINGS))
+    p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS))
+    p.add_argument('--labelled-rooms', type=int, default=12)
+    p.add_argument('--iters', type=int, default=800,
+                   help="the students' block-training iterations (paper_tables.py --iters)")
+    p.add_argument('--teacher-config', default=TEACHER)
+    p.add_argument('--teacher-checkpoint', required=True)
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    os.makedirs(args.out, exist_ok=True)
+    results = {}
+    for setting in args.settings:
+        for row in args.rows:
+            for seed in args.seeds:
+                config, options = run_options(args, seed, setting, row)
+                name = f'seed{seed}_{setting}_{row}'
+                record = experiments.train_and_test(
+                    osp.join(args.out, name), config, options, osp.join(args.out, name),
+                    split='validation', keys=('mIoU', 'surface_mIoU'))
+                miou = record['metrics']['mIoU']
+                results.setdefault(setting, {}).setdefault(row, []).append(miou)
+                print(f'  {name:<24} validation mIoU {miou:.2f}', flush=True)
+    with open(osp.join(args.out, 'kd_study.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    lines = [f'## KD study on the validation rooms of {args.data} (seeds '
+             f'{", ".join(map(str, args.seeds))})', '',
+             f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`.', '',
+             '| setting | ' + ' | '.join(args.rows) + ' |', '|---' * (len(args.rows) + 1) + '|']
+    lines += [f'| {setting} | ' + ' | '.join(mean_std(results[setting][row])
+                                            for row in args.rows) + ' |'
+              for setting in args.settings]
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(args.out, 'kd_study.md'), 'w') as f:
+        f.write(text)
+    print('\n' + text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
