@@ -23,7 +23,8 @@ def _merged(config, options):
 
 def _args(tables):
     return argparse.Namespace(tables=str(tables), data='rooms', labelled_rooms=12, iters=800,
-                              teacher_config=kd_study.TEACHER, teacher_checkpoint='t.pth')
+                              teacher_config=kd_study.TEACHER, teacher_checkpoint='t.pth',
+                              options=['model.train_cfg.mode=tiles'])
 
 
 def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
@@ -41,6 +42,7 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
             assert cfg.train_dataloader.dataset.data_root == 'rooms'
             assert cfg.randomness.seed == 0
             assert cfg.train_cfg.max_iters == 120
+            assert cfg.model.train_cfg.mode == 'tiles'  # --options reach every row
             assert (cfg.train_dataloader.dataset.get('labelled_rooms') ==
                     (12 if setting == 'scarce' else None))
             if row == 'control':

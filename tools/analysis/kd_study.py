@@ -51,7 +51,7 @@ def run_options(args, seed: int, setting: str, row: str):
             distillation_plan(args, seed, args.teacher_checkpoint, ROWS[row] or [])}
     options, base = plan[run]
     ckpt = student_checkpoint(args.tables, seed, base[0])
-    return DISTILL_CONFIGS[run], options + [f'load_from={ckpt}']
+    return DISTILL_CONFIGS[run], options + list(args.options) + [f'load_from={ckpt}']
 
 
 def main(argv=None) -> int:
@@ -68,6 +68,9 @@ def main(argv=None) -> int:
                    help="the students' block-training iterations (paper_tables.py --iters)")
     p.add_argument('--teacher-config', default=TEACHER)
     p.add_argument('--teacher-checkpoint', required=True)
+    p.add_argument('--options', nargs='+', default=[],
+                   help='--cfg-options of every row (control included), e.g. '
+                   'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
@@ -87,7 +90,8 @@ def main(argv=None) -> int:
         json.dump(results, f, indent=1)
     lines = [f'## KD study on the validation rooms of {args.data} (seeds '
              f'{", ".join(map(str, args.seeds))})', '',
-             f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`.', '',
+             f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`; options of '
+             f'every row: `{" ".join(args.options) or "none"}`.', '',
              '| setting | ' + ' | '.join(args.rows) + ' |', '|---' * (len(args.rows) + 1) + '|']
     lines += [f'| {setting} | ' + ' | '.join(mean_std(results[setting][row])
                                             for row in args.rows) + ' |'

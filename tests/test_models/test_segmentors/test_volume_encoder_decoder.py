@@ -143,6 +143,25 @@ def test_slide_averages_overlapping_windows():
     torch.testing.assert_close(model.inference(x), torch.einsum('kc,bcdhw->bkdhw', weight, x))
 
 
+def test_training_tiles_are_independent_block_forwards_and_overlaps_average():
+    """train_cfg tiles: each tile's logits are the model run on that block alone (its own
+    context, as sliding-window testing sees it); the shifted last tile's overlap averages."""
+    torch.manual_seed(0)
+    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+                                    train_cfg=dict(mode='tiles', crop_size=(16, 16, 8)))
+    model.eval()  # no drop path: tile and block forwards must agree exactly
+    x = torch.rand(2, 4, 24, 16, 8, requires_grad=True)
+    logits = model.train_logits(x)
+    first, last = model.encode_decode(x[:, :, :16]), model.encode_decode(x[:, :, 8:])
+    torch.testing.assert_close(logits[:, :, :8], first[:, :, :8])
+    torch.testing.assert_close(logits[:, :, 16:], last[:, :, 8:])
+    torch.testing.assert_close(logits[:, :, 8:16], (first[:, :, 8:] + last[:, :, :8]) / 2)
+    # not the whole-volume forward: the deep stages see one block, not the room
+    assert not torch.allclose(logits, model.encode_decode(x), atol=1e-4)
+    logits.sum().backward()
+    assert x.grad.abs().min() > 0  # every voxel reaches the loss
+
+
 def test_slide_windows_cover_every_voxel_once_or_more():
     windows = slide_windows((37, 50, 19), (16, 24, 8), (8, 10, 8))
     seen = torch.zeros(37, 50, 19, dtype=torch.int)
@@ -161,6 +180,9 @@ def test_slide_windows_cover_every_voxel_once_or_more():
     (dict(decode_head=dict(volume_channels=3)), 'decode_head.volume_channels=3'),
     (dict(test_cfg=dict(_delete_=True, mode='slide')), 'test_cfg.crop_size'),
     (dict(test_cfg=dict(mode='tiles')), 'test_cfg.mode'),
+    (dict(train_cfg=dict(mode='tiles')), 'train_cfg.crop_size'),
+    (dict(train_cfg=dict(mode='slide')), 'train_cfg.mode'),
+    (dict(train_cfg=dict(crop=8)), 'train_cfg has unknown keys'),
 ])
 def test_bad_config_fails_at_build_naming_the_field(override, match):
     cfg = _cfg()

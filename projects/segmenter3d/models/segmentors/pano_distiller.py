@@ -208,7 +208,7 @@ class PanoDistiller(VolumeEncoderDecoder):
 
     # ------------------------------------------------------------------ training
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
-        logits = self.encode_decode(inputs)
+        logits = self.train_logits(inputs)
         losses = {f'decode.{k}': v
                   for k, v in self.decode_head.loss_by_feat(logits, data_samples).items()}
         dist = []

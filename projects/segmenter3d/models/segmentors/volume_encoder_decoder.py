@@ -16,6 +16,8 @@ from ...utils import to_triple
 
 #: keys ``test_cfg`` may hold
 TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'progress')
+#: keys ``train_cfg`` may hold
+TRAIN_CFG_KEYS = ('mode', 'crop_size')
 
 
 def slide_windows(size: Sequence[int], crop: Sequence[int],
@@ -36,7 +38,13 @@ class VolumeEncoderDecoder(BaseSegmentor):
     Args:
         backbone (dict): Backbone config, e.g. ``SwinTransformer3D``.
         decode_head (dict): Head config, e.g. ``LinearSkipHead``.
-        train_cfg (dict, optional): Unused; kept for mmseg compatibility.
+        train_cfg (dict, optional): How the training losses see a whole volume:
+            ``mode='whole'`` (default: one forward) or ``mode='tiles'`` with ``crop_size``:
+            non-overlapping tiles of that size (the last one on an axis shifted to end at the
+            volume's end, overlaps averaged) run as one batch. A model trained on blocks and
+            tested by sliding windows of the block size attends over that much context only;
+            tiles fine-tune it on whole rooms in the same context (a whole-room forward lets
+            its deep stages attend across the room, which it never saw in training).
         test_cfg (dict, optional): ``mode='whole'`` (default) or ``mode='slide'`` with
             ``crop_size`` and ``stride`` (ints or triples, in voxels); slide averages the logits
             of overlapping windows (``progress=True`` shows a progress bar).
@@ -61,7 +69,7 @@ class VolumeEncoderDecoder(BaseSegmentor):
         self.decode_head = MODELS.build(decode_head)
         self.num_classes = self.decode_head.num_classes
         self.out_channels = self.decode_head.out_channels
-        self.train_cfg = train_cfg
+        self.train_cfg = dict(mode='whole') if train_cfg is None else dict(train_cfg)
         self.test_cfg = dict(mode='whole') if test_cfg is None else dict(test_cfg)
         self.pad_to_divisor = pad_to_divisor
         self._check_config()
@@ -90,6 +98,17 @@ class VolumeEncoderDecoder(BaseSegmentor):
         if in_ch is not None and data_ch is not None and in_ch != data_ch:
             raise ValueError(f'backbone.in_channels={in_ch} but the data has {data_ch} channels '
                              f'(data_preprocessor.pad_values has one entry per channel)')
+        unknown = sorted(set(self.train_cfg) - set(TRAIN_CFG_KEYS))
+        if unknown:
+            raise ValueError(f'train_cfg has unknown keys {unknown}; it takes '
+                             f'{list(TRAIN_CFG_KEYS)}')
+        if self.train_cfg.get('mode', 'whole') not in ('whole', 'tiles'):
+            raise ValueError(f"train_cfg.mode must be 'whole' or 'tiles', got "
+                             f"{self.train_cfg['mode']!r}")
+        if self.train_cfg.get('mode') == 'tiles':
+            if 'crop_size' not in self.train_cfg:
+                raise ValueError("train_cfg.mode='tiles' needs train_cfg.crop_size")
+            to_triple(self.train_cfg['crop_size'], 'train_cfg.crop_size')
         unknown = sorted(set(self.test_cfg) - set(TEST_CFG_KEYS))
         if unknown:
             raise ValueError(f'test_cfg has unknown keys {unknown}; it takes {list(TEST_CFG_KEYS)}')
@@ -124,8 +143,25 @@ class VolumeEncoderDecoder(BaseSegmentor):
         logits = self.decode_head(tuple(self.extract_feat(padded)) + (padded, ))
         return logits[:, :, :D, :H, :W]
 
+    def train_logits(self, inputs: Tensor) -> Tensor:
+        """(B, C, D, H, W) -> logits (B, K, D, H, W) as the training losses see them
+        (``train_cfg``: the whole volume at once, or tiles of ``crop_size`` in one batch)."""
+        if self.train_cfg.get('mode', 'whole') == 'whole':
+            return self.encode_decode(inputs)
+        crop = to_triple(self.train_cfg['crop_size'], 'train_cfg.crop_size')
+        windows = slide_windows(inputs.shape[2:], crop, crop)
+        # every tile has the same shape (min(crop, size) per axis): one batch
+        tiles = self.encode_decode(torch.cat([inputs[(..., *w)] for w in windows]))
+        B = inputs.shape[0]
+        out = tiles.new_zeros(B, tiles.shape[1], *inputs.shape[2:])
+        count = tiles.new_zeros(1, 1, *inputs.shape[2:])
+        for i, w in enumerate(windows):
+            out[(..., *w)] += tiles[i * B:(i + 1) * B]
+            count[(..., *w)] += 1
+        return out / count
+
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
-        logits = self.encode_decode(inputs)
+        logits = self.train_logits(inputs)
         losses = self.decode_head.loss_by_feat(logits, data_samples)
         return {f'decode.{k}': v for k, v in losses.items()}
 
