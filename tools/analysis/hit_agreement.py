@@ -1,0 +1,114 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Teacher and student against the 3D labels at the distillation hit pixels.
+
+    python tools/analysis/hit_agreement.py DISTILL_CONFIG STUDENT_CKPT \\
+        --teacher-config CONFIG --teacher-checkpoint CKPT --data data/study --split validation \\
+        --rooms 8 --forward whole tiles slide
+
+What the KD term compares: per room, the teacher's logits at the pixels whose ray hits a
+surface, and the student's logits sampled at those hits (the distiller's ``HitProjector``).
+Both are scored against the 3D labels sampled the same way (accuracy and mIoU over the hits),
+with the student run as the distiller trains it (``whole``: one forward of the room; ``tiles``:
+``train_cfg.mode='tiles'`` at the test window size) and as it is tested (``slide``). A KD term
+helps only where the teacher beats the student in the regime that is tested.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.utils import track_iter_progress
+from mmseg.registry import DATASETS, MODELS
+
+from segmenter3d.apis.experiments import ROOT
+from segmenter3d.checkpoint_io import load_weights
+from segmenter3d.encoding import input_tsdf
+
+
+def scores(confusion: np.ndarray) -> dict:
+    """Accuracy and mIoU (%) of a (K, K) confusion (rows: labels), over present classes."""
+    inter = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - inter
+    present = confusion.sum(1) > 0
+    return dict(accuracy=100 * inter.sum() / max(confusion.sum(), 1),
+                mIoU=100 * float(np.mean(inter[present] / union[present])) if present.any()
+                else float('nan'))
+
+
+def student_logits(model, inputs: torch.Tensor, forward: str) -> torch.Tensor:
+    if forward == 'whole':
+        return model.encode_decode(inputs)
+    if forward == 'slide':
+        return model.slide_inference(inputs)
+    crop = model.test_cfg.get('crop_size', 32)
+    model.train_cfg = dict(mode='tiles', crop_size=crop)
+    return model.train_logits(inputs)
+
+
+@torch.no_grad()
+def hit_confusions(model, dataset, rooms: int, forwards) -> dict:
+    """``{'teacher' | forward: (K, K) confusion against the 3D labels at the hits}``."""
+    K = model.num_classes
+    out = {name: np.zeros((K, K), np.int64) for name in ('teacher', *forwards)}
+    for i in track_iter_progress(range(min(rooms, len(dataset)))):
+        item = dataset[i]
+        data = model.data_preprocessor(dict(inputs=[item['inputs']],
+                                            data_samples=[item['data_samples']]), False)
+        inputs, sample = data['inputs'], data['data_samples'][0]
+        shape = sample.metainfo.get('padded_from', inputs.shape[2:])
+        tsdf = input_tsdf(inputs[0, 0, :shape[0], :shape[1], :shape[2]])
+        camera, image = model.views(sample, shape)[0]
+        entry = model._room(tsdf, sample, 0, camera)
+        labels = sample.gt_sem_seg.data[0, :shape[0], :shape[1], :shape[2]].long()
+        # 255 (ignored) is a class of its own here, dropped below
+        gt = entry.projector.sample(F.one_hot(labels, 256).permute(3, 0, 1, 2).float())
+        gt = gt.argmax(1).numpy()
+        keep = gt < K
+        predictions = {'teacher': model.teacher_rows(sample, entry, 'cpu', image).argmax(1)}
+        for forward in forwards:
+            logits = student_logits(model, inputs, forward)[0, :, :shape[0], :shape[1], :shape[2]]
+            predictions[forward] = entry.projector.sample(logits).argmax(1)
+        for name, pred in predictions.items():
+            np.add.at(out[name], (gt[keep], pred.numpy()[keep]), 1)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config', help='a distillation config (the student and its raycaster)')
+    p.add_argument('checkpoint', help='the student')
+    p.add_argument('--teacher-config', required=True)
+    p.add_argument('--teacher-checkpoint', required=True)
+    p.add_argument('--data', default='data/study')
+    p.add_argument('--split', default='validation', choices=['training', 'validation', 'test'])
+    p.add_argument('--rooms', type=int, default=8)
+    p.add_argument('--forward', nargs='+', choices=['whole', 'tiles', 'slide'],
+                   default=['whole', 'tiles', 'slide'])
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(args.config)
+    cfg.model.update(teacher_config=args.teacher_config,
+                     teacher_checkpoint=args.teacher_checkpoint)
+    model = MODELS.build(cfg.model)
+    load_weights(model, args.checkpoint, what='student checkpoint')
+    model.eval()
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
+    dataset_cfg.data_prefix.img_path = f'images/{args.split}'
+    confusions = hit_confusions(model, DATASETS.build(dataset_cfg), args.rooms, args.forward)
+    print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | accuracy | mIoU |')
+    print('|---|---|---|')
+    for name, confusion in confusions.items():
+        s = scores(confusion)
+        label = 'teacher' if name == 'teacher' else f'student, {name} forward'
+        print(f"| {label} | {s['accuracy']:.2f} | {s['mIoU']:.2f} |")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
