@@ -28,6 +28,19 @@ def build_model_from_config(path: str, **model_overrides):
     return MODELS.build(cfg.model)
 
 
+def config_with_options(path: str, options):
+    """A config of the repository with ``--cfg-options`` items applied as the tools parse
+    them (``mmengine.config.DictAction``)."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    return cfg
+
+
 @pytest.fixture(scope='session')
 def tiny_rooms(tmp_path_factory):
     """Four generated rooms at 20 cm (2 training, 1 validation, 1 test): what a tool run needs

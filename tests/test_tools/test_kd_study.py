@@ -5,20 +5,11 @@ import os.path as osp
 import sys
 
 import pytest
-from mmengine.config import Config, DictAction
 
-from conftest import ROOT
+from conftest import ROOT, config_with_options
 
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import kd_study  # noqa: E402
-
-
-def _merged(config, options):
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
-    return cfg
 
 
 def _args(tables):
@@ -35,7 +26,7 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
     expected = {'tau20': (20.0, True), 'tau4': (4.0, False), 'tau1': (1.0, False)}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
-            cfg = _merged(*kd_study.run_options(_args(tmp_path), 0, setting, row))
+            cfg = config_with_options(*kd_study.run_options(_args(tmp_path), 0, setting, row))
             # the student of the setting, the same rooms, seed and schedule in every row
             assert cfg.load_from == ('3dseg-t-scarce.pth' if setting == 'scarce'
                                      else '3dseg-t.pth')

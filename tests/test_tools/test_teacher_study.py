@@ -1,14 +1,12 @@
 """tools/analysis/teacher_study.py: rows, class weights over several roots, data options."""
-import argparse
 import json
 import os.path as osp
 import sys
 
 import numpy as np
 import pytest
-from mmengine.config import Config, DictAction
 
-from conftest import ROOT
+from conftest import ROOT, config_with_options
 from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
 from segmenter3d.synth import generate_dataset
 
@@ -20,13 +18,9 @@ def test_every_row_has_a_config_its_options_apply_to():
     for name, row in teacher_study.ROWS.items():
         pano2d, iters = row.pano2d_config, row.iters
         config = pano2d or teacher_study.TEACHER
-        cfg = Config.fromfile(osp.join(ROOT, config))
         options = (teacher_study.pano2d_options('a', 'b') if pano2d else
                    teacher_study.data_options('a')) + teacher_study.schedule_options(iters)
-        options += list(row.extra)
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+        cfg = config_with_options(config, options + list(row.extra))
         assert cfg.train_cfg.max_iters == iters == cfg.param_scheduler[1].end, name
         roots = ([d.data_root for d in cfg.train_dataloader.dataset.datasets] if pano2d else
                  [cfg.train_dataloader.dataset.data_root])
