@@ -41,3 +41,12 @@ def test_record_is_reused_only_for_the_same_config_and_options(tmp_path, monkeyp
     experiments.train_and_test(work, 'b.py', ['x=2'], str(tmp_path / 'log'))
     assert len(calls) == 6 and 'b.py' in calls[4]
     assert json.load(open(osp.join(work, 'record_test.json')))['config'] == 'b.py'
+
+
+def test_write_report_keeps_the_results_and_the_table(tmp_path):
+    results = {'control': [33.02], 'tau20': [31.54]}
+    lines = ['| row | mIoU |', '|---|---|', '| control | 33.02 |']
+    text = experiments.write_report(str(tmp_path), 'study', results, lines)
+    assert text == '\n'.join(lines) + '\n'
+    assert (tmp_path / 'study.md').read_text() == text
+    assert json.loads((tmp_path / 'study.json').read_text()) == results

@@ -86,8 +86,6 @@ def main(argv=None) -> int:
                 miou = record['metrics']['mIoU']
                 results.setdefault(setting, {}).setdefault(row, []).append(miou)
                 print(f'  {name:<24} validation mIoU {miou:.2f}', flush=True)
-    with open(osp.join(args.out, 'kd_study.json'), 'w') as f:
-        json.dump(results, f, indent=1)
     lines = [f'## KD study on the validation rooms of {args.data} (seeds '
              f'{", ".join(map(str, args.seeds))})', '',
              f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`; options of '
@@ -96,10 +94,7 @@ def main(argv=None) -> int:
     lines += [f'| {setting} | ' + ' | '.join(mean_std(results[setting][row])
                                             for row in args.rows) + ' |'
               for setting in args.settings]
-    text = '\n'.join(lines) + '\n'
-    with open(osp.join(args.out, 'kd_study.md'), 'w') as f:
-        f.write(text)
-    print('\n' + text)
+    print('\n' + experiments.write_report(args.out, 'kd_study', results, lines))
     return 0
 
 

@@ -118,12 +118,7 @@ def main(argv=None):
         lines.append(f"| {name} | {r['mIoU']:.2f} | {r['surface_mIoU']:.2f} | {r['iters']} | "
                      f"{r['train_seconds']:.0f} | {r['params']:,} | "
                      f"{r['inference_seconds']:.1f} |")
-    text = '\n'.join(lines) + '\n'
-    with open(osp.join(args.out, 'recipe_study.md'), 'w') as f:
-        f.write(text)
-    with open(osp.join(args.out, 'recipe_study.json'), 'w') as f:
-        json.dump(results, f, indent=1)
-    print(text)
+    print(experiments.write_report(args.out, 'recipe_study', results, lines))
     return 0
 
 

@@ -140,8 +140,6 @@ def main(argv=None) -> int:
                              iters=iters, panoramas=panoramas)
         print(f'  {name:<8} {iters:>5} iters {record["train_seconds"]:7.0f} s  ' +
               '  '.join(f'{k} {v:.2f}' for k, v in record['metrics'].items()), flush=True)
-    with open(osp.join(args.out, 'teacher_study.json'), 'w') as f:
-        json.dump(results, f, indent=1)
     lines = [f'## Teacher study on {args.data}, scored on the validation rooms\' own panoramas',
              '',
              f'Config: `{args.config}`. Command: `python tools/analysis/teacher_study.py '
@@ -150,10 +148,7 @@ def main(argv=None) -> int:
              '|---' * 7 + '|']
     lines += [f"| {n} | {r['mIoU']:.2f} | {r['mAcc']:.2f} | {r['aAcc']:.2f} | {r['iters']} | "
               f"{r['panoramas']} | {r['train_seconds']:.0f} |" for n, r in results.items()]
-    text = '\n'.join(lines) + '\n'
-    with open(osp.join(args.out, 'teacher_study.md'), 'w') as f:
-        f.write(text)
-    print('\n' + text)
+    print('\n' + experiments.write_report(args.out, 'teacher_study', results, lines))
     return 0
 
 

@@ -126,6 +126,17 @@ def time_inference(config: str, ckpt: str, volumes: Sequence, repeats: int = 3):
     return params, statistics.median(totals)
 
 
+def write_report(out: str, name: str, results: dict, lines: Sequence[str]) -> str:
+    """A study's results as ``out/name.json`` and its markdown table as ``out/name.md``;
+    returns the markdown."""
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(out, f'{name}.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(out, f'{name}.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    return text
+
+
 def mean_std(values: Sequence[float]) -> str:
     """``mean ± std`` (sample std) of a few seeds' numbers, or the number for one seed."""
     if not values:
