@@ -44,9 +44,7 @@ def student_logits(model, inputs: torch.Tensor, forward: str) -> torch.Tensor:
         return model.encode_decode(inputs)
     if forward == 'slide':
         return model.slide_inference(inputs)
-    crop = model.test_cfg.get('crop_size', 32)
-    model.train_cfg = dict(mode='tiles', crop_size=crop)
-    return model.train_logits(inputs)
+    return model.train_logits(inputs)  # train_cfg: tiles of the test window (main)
 
 
 @torch.no_grad()
@@ -64,8 +62,9 @@ def hit_confusions(model, dataset, rooms: int, forwards) -> dict:
         camera, image = model.views(sample, shape)[0]
         entry = model._room(tsdf, sample, 0, camera)
         labels = sample.gt_sem_seg.data[0, :shape[0], :shape[1], :shape[2]].long()
-        # 255 (ignored) is a class of its own here, dropped below
-        gt = entry.projector.sample(F.one_hot(labels, 256).permute(3, 0, 1, 2).float())
+        # ignored voxels (255) vote as class K, dropped below
+        labels = torch.where(labels < K, labels, torch.full_like(labels, K))
+        gt = entry.projector.sample(F.one_hot(labels, K + 1).permute(3, 0, 1, 2).float())
         gt = gt.argmax(1).numpy()
         keep = gt < K
         predictions = {'teacher': model.teacher_rows(sample, entry, 'cpu', image).argmax(1)}
@@ -97,6 +96,7 @@ def main(argv=None) -> int:
     model = MODELS.build(cfg.model)
     load_weights(model, args.checkpoint, what='student checkpoint')
     model.eval()
+    model.train_cfg = dict(mode='tiles', crop_size=model.test_cfg.get('crop_size', 32))
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
     dataset_cfg.data_prefix.img_path = f'images/{args.split}'
