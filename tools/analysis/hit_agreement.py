@@ -10,7 +10,9 @@ surface, and the student's logits sampled at those hits (the distiller's ``HitPr
 Both are scored against the 3D labels sampled the same way (accuracy and mIoU over the hits),
 with the student run as the distiller trains it (``whole``: one forward of the room; ``tiles``:
 ``train_cfg.mode='tiles'`` at the test window size) and as it is tested (``slide``). A KD term
-helps only where the teacher beats the student in the regime that is tested.
+helps only where the teacher beats the student in the regime that is tested. With
+``--min-confidence C`` every row is scored again on the hits where the teacher's top-class
+probability reaches C: the pixels the gated KD term (``distill_loss.min_confidence``) keeps.
 """
 import argparse
 import os
@@ -48,10 +50,13 @@ def student_logits(model, inputs: torch.Tensor, forward: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def hit_confusions(model, dataset, rooms: int, forwards) -> dict:
-    """``{'teacher' | forward: (K, K) confusion against the 3D labels at the hits}``."""
+def hit_confusions(model, dataset, rooms: int, forwards, min_confidence: float = 0.0) -> dict:
+    """``{'teacher' | forward: (K, K) confusion against the 3D labels at the hits}``, and
+    with ``min_confidence`` the same names suffixed `` >= C`` over the confident hits only."""
     K = model.num_classes
-    out = {name: np.zeros((K, K), np.int64) for name in ('teacher', *forwards)}
+    names = ('teacher', *forwards)
+    gated = [f'{name} >= {min_confidence:g}' for name in names] if min_confidence else []
+    out = {name: np.zeros((K, K), np.int64) for name in (*names, *gated)}
     for i in track_iter_progress(range(min(rooms, len(dataset)))):
         item = dataset[i]
         data = model.data_preprocessor(dict(inputs=[item['inputs']],
@@ -67,12 +72,16 @@ def hit_confusions(model, dataset, rooms: int, forwards) -> dict:
         gt = entry.projector.sample(F.one_hot(labels, K + 1).permute(3, 0, 1, 2).float())
         gt = gt.argmax(1).numpy()
         keep = gt < K
-        predictions = {'teacher': model.teacher_rows(sample, entry, 'cpu', image).argmax(1)}
+        teacher = model.teacher_rows(sample, entry, 'cpu', image)
+        sure = keep & (teacher.softmax(1).amax(1) >= min_confidence).numpy()
+        predictions = {'teacher': teacher.argmax(1)}
         for forward in forwards:
             logits = student_logits(model, inputs, forward)[0, :, :shape[0], :shape[1], :shape[2]]
             predictions[forward] = entry.projector.sample(logits).argmax(1)
-        for name, pred in predictions.items():
+        for i, (name, pred) in enumerate(predictions.items()):
             np.add.at(out[name], (gt[keep], pred.numpy()[keep]), 1)
+            if gated:
+                np.add.at(out[gated[i]], (gt[sure], pred.numpy()[sure]), 1)
     return out
 
 
@@ -87,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument('--rooms', type=int, default=8)
     p.add_argument('--forward', nargs='+', choices=['whole', 'tiles', 'slide'],
                    default=['whole', 'tiles', 'slide'])
+    p.add_argument('--min-confidence', type=float, default=0.0,
+                   help='also score the hits where the teacher is at least this sure')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     init_default_scope('mmseg')
@@ -100,13 +111,17 @@ def main(argv=None) -> int:
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
     dataset_cfg.data_prefix.img_path = f'images/{args.split}'
-    confusions = hit_confusions(model, DATASETS.build(dataset_cfg), args.rooms, args.forward)
-    print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | accuracy | mIoU |')
-    print('|---|---|---|')
+    confusions = hit_confusions(model, DATASETS.build(dataset_cfg), args.rooms, args.forward,
+                                args.min_confidence)
+    total = confusions['teacher'].sum()
+    print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | hits % | accuracy | '
+          'mIoU |')
+    print('|---|---|---|---|')
     for name, confusion in confusions.items():
         s = scores(confusion)
-        label = 'teacher' if name == 'teacher' else f'student, {name} forward'
-        print(f"| {label} | {s['accuracy']:.2f} | {s['mIoU']:.2f} |")
+        label = name if name.startswith('teacher') else f'student, {name} forward'
+        print(f"| {label} | {100 * confusion.sum() / max(total, 1):.1f} | "
+              f"{s['accuracy']:.2f} | {s['mIoU']:.2f} |")
     return 0
 
 

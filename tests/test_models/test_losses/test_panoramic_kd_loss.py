@@ -67,6 +67,26 @@ def test_float16_inputs_stay_finite_and_close():
     assert torch.isfinite(half) and abs(half.item() - full.item()) / full.item() < 1e-2
 
 
+def test_min_confidence_keeps_only_the_pixels_the_teacher_is_sure_of():
+    torch.manual_seed(4)
+    student, teacher = torch.randn(1, 30, 6, 12) * 5, torch.randn(1, 30, 6, 12) * 5
+    valid = torch.rand(1, 6, 12) > 0.2
+    sure = teacher.softmax(1).amax(1) >= 0.6  # at temperature 1, whatever tau
+    assert 0 < (valid & sure).sum() < valid.sum()  # the gate drops some valid pixels
+    gated = PanoramicKDLoss(min_confidence=0.6)(student, teacher, valid)
+    torch.testing.assert_close(gated.double(),
+                               _direct_float64(student, teacher, valid & sure, 20.0),
+                               rtol=1e-5, atol=1e-7)
+    # the unsure pixels' student logits do not matter; a gate of 0 is the official loss
+    student2 = torch.where(sure[:, None], student, torch.randn_like(student) * 100)
+    torch.testing.assert_close(PanoramicKDLoss(min_confidence=0.6)(student2, teacher, valid),
+                               gated)
+    torch.testing.assert_close(PanoramicKDLoss(min_confidence=0.0)(student, teacher, valid),
+                               PanoramicKDLoss()(student, teacher, valid))
+    with pytest.raises(ValueError, match='min_confidence'):
+        PanoramicKDLoss(min_confidence=1.0)
+
+
 def test_no_valid_pixel_gives_zero_and_bad_shapes_raise():
     s = torch.randn(30, 4, 4, requires_grad=True)
     loss = PanoramicKDLoss()(s, torch.randn(30, 4, 4), torch.zeros(4, 4, dtype=torch.bool))

@@ -21,6 +21,11 @@ class PanoramicKDLoss(NamedLoss):
     that, over the valid pixels only; ``class_mean=False`` drops the 1 / K (a KD term K times
     heavier relative to cross entropy, what this project used before).
 
+    ``min_confidence`` keeps only the pixels whose teacher is confident: its top softmax
+    probability (at temperature 1, whatever ``tau``) must reach the threshold, and the KL is
+    averaged over the pixels kept. The official loss has no such gate (0, the default); it is
+    for a teacher that is no better than the student on average but is right where it is sure.
+
     Computed in float32 whatever the input dtype (log-softmax, so large logits and small
     probabilities stay finite in float16 too).
 
@@ -28,16 +33,22 @@ class PanoramicKDLoss(NamedLoss):
         tau (float): Temperature. Defaults to 20 (the paper's).
         loss_weight (float): Defaults to 1.0.
         class_mean (bool): Divide by the class count, as the official code. Defaults to True.
+        min_confidence (float): Teacher top-class probability a pixel needs, in [0, 1).
+            Defaults to 0 (every valid pixel, as the official code).
         loss_name (str): Key in the loss dict. Defaults to ``'loss_dist'``.
     """
 
     def __init__(self, tau: float = 20.0, loss_weight: float = 1.0, class_mean: bool = True,
-                 loss_name: str = 'loss_dist') -> None:
+                 min_confidence: float = 0.0, loss_name: str = 'loss_dist') -> None:
         super().__init__(loss_weight, loss_name)
         if tau <= 0:
             raise ValueError(f'PanoramicKDLoss: tau must be positive, got {tau}')
+        if not 0 <= min_confidence < 1:
+            raise ValueError(f'PanoramicKDLoss: min_confidence must be in [0, 1), got '
+                             f'{min_confidence}')
         self.tau = tau
         self.class_mean = class_mean
+        self.min_confidence = min_confidence
 
     def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None) -> Tensor:
         """
@@ -68,6 +79,9 @@ class PanoramicKDLoss(NamedLoss):
         if valid.shape != kl.shape:
             raise ValueError(f'PanoramicKDLoss: mask {tuple(valid.shape)} does not match the '
                              f'logits {tuple(kl.shape)}')
+        if self.min_confidence > 0:
+            top = teacher.detach().float().softmax(dim=1).amax(dim=1)
+            valid = valid & (top >= self.min_confidence)
         count = valid.sum()
         loss = torch.where(valid, kl, torch.zeros_like(kl)).sum() / count.clamp(min=1)
         if self.class_mean:
