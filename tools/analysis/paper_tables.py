@@ -120,12 +120,14 @@ def view_coverage(args, views: int):
     return 100 * float(np.mean(one)), 100 * float(np.mean(many))
 
 
-def distillation_plan(args, seed, teacher_ckpt, kd_options=()):
+def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=()):
     """``[(run, --cfg-options, the run it starts from (or none))]`` of one seed's
     label-scarce student, no-KD controls and distilled runs, in the order they can run
-    (``kd_options``: more options of the KD term, e.g. its temperature)."""
+    (``kd_options``: more options of the KD term, e.g. its temperature; ``room_options``:
+    more options of every room fine-tuning, controls and distilled runs alike)."""
     data = data_options(args.data) + [f'randomness.seed={seed}']
-    room = data + ['train_cfg.val_interval=100000']  # tested below, not validated meanwhile
+    # tested below, not validated meanwhile
+    room = data + ['train_cfg.val_interval=100000', *room_options]
     kd = [f'model.teacher_checkpoint={teacher_ckpt}',
           f'model.teacher_config={args.teacher_config}', *kd_options]
     scarce = [f'train_dataloader.dataset.labelled_rooms={args.labelled_rooms}']
@@ -145,7 +147,7 @@ def distillation_runs(args, seed, student, teacher_ckpt):
     records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
         args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
         student['checkpoint'])
-    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options)
+    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options)
     for name, options, *base in plan:
         if base:
             options = options + [f"load_from={records[base[0]]['checkpoint']}"]
@@ -261,6 +263,9 @@ def main(argv=None):
     p.add_argument('--kd-options', nargs='+', default=[],
                    help='more --cfg-options of the distilled runs, e.g. '
                    'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
+    p.add_argument('--room-options', nargs='+', default=[],
+                   help='more --cfg-options of every room fine-tuning (controls too), e.g. '
+                   'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
