@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     print('|---|---|---|---|')
     for name, confusion in confusions.items():
         s = scores(confusion)
-        label = name if name.startswith('teacher') else f'student, {name} forward'
+        forward, _, gate = name.partition(' ')
+        label = name if name.startswith('teacher') else f'student, {forward} forward {gate}'
         print(f"| {label} | {100 * confusion.sum() / max(total, 1):.1f} | "
               f"{s['accuracy']:.2f} | {s['mIoU']:.2f} |")
     return 0
