@@ -31,14 +31,29 @@ from segmenter3d.checkpoint_io import load_weights
 from segmenter3d.encoding import input_tsdf
 
 
-def scores(confusion: np.ndarray) -> dict:
-    """Accuracy and mIoU (%) of a (K, K) confusion (rows: labels), over present classes."""
+def class_ious(confusion: np.ndarray) -> np.ndarray:
+    """(K,) IoU (%) of each class of a (K, K) confusion (rows: labels); NaN where a class
+    has no label."""
     inter = np.diag(confusion)
     union = confusion.sum(0) + confusion.sum(1) - inter
     present = confusion.sum(1) > 0
-    return dict(accuracy=100 * inter.sum() / max(confusion.sum(), 1),
-                mIoU=100 * float(np.mean(inter[present] / union[present])) if present.any()
-                else float('nan'))
+    return np.where(present, 100 * inter / np.maximum(union, 1), np.nan)
+
+
+def scores(confusion: np.ndarray) -> dict:
+    """Accuracy and mIoU (%) of a (K, K) confusion (rows: labels), over present classes."""
+    ious = class_ious(confusion)
+    return dict(accuracy=100 * np.diag(confusion).sum() / max(confusion.sum(), 1),
+                mIoU=float(np.nanmean(ious)) if not np.isnan(ious).all() else float('nan'))
+
+
+def top_confusions(confusion: np.ndarray, n: int = 8):
+    """The ``n`` largest off-diagonal cells: ``[(label, predicted, % of the label's hits)]``."""
+    off = confusion.astype(np.float64) * (1 - np.eye(len(confusion)))
+    share = 100 * off / np.maximum(confusion.sum(1, keepdims=True), 1)
+    cells = np.argsort(off, axis=None)[::-1][:n]
+    return [(int(i), int(j), float(share[i, j]))
+            for i, j in zip(*np.unravel_index(cells, off.shape)) if off[i, j] > 0]
 
 
 def student_logits(model, inputs: torch.Tensor, forward: str) -> torch.Tensor:
@@ -98,6 +113,8 @@ def main(argv=None) -> int:
                    default=['whole', 'tiles', 'slide'])
     p.add_argument('--min-confidence', type=float, default=0.0,
                    help='also score the hits where the teacher is at least this sure')
+    p.add_argument('--per-class', action='store_true',
+                   help="also each class's IoU at the hits and the teacher's largest confusions")
     args = p.parse_args(argv)
     os.chdir(ROOT)
     init_default_scope('mmseg')
@@ -111,8 +128,8 @@ def main(argv=None) -> int:
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
     dataset_cfg.data_prefix.img_path = f'images/{args.split}'
-    confusions = hit_confusions(model, DATASETS.build(dataset_cfg), args.rooms, args.forward,
-                                args.min_confidence)
+    dataset = DATASETS.build(dataset_cfg)
+    confusions = hit_confusions(model, dataset, args.rooms, args.forward, args.min_confidence)
     total = confusions['teacher'].sum()
     print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | hits % | accuracy | '
           'mIoU |')
@@ -123,7 +140,22 @@ def main(argv=None) -> int:
         label = name if name.startswith('teacher') else f'student, {forward} forward {gate}'
         print(f"| {label} | {100 * confusion.sum() / max(total, 1):.1f} | "
               f"{s['accuracy']:.2f} | {s['mIoU']:.2f} |")
+    if args.per_class:
+        print_per_class(confusions, dataset.metainfo['classes'])
     return 0
+
+
+def print_per_class(confusions: dict, classes) -> None:
+    ious = {name: class_ious(c) for name, c in confusions.items()}
+    teacher = confusions['teacher']
+    print('\n| class | hits % | ' + ' | '.join(f'{n} IoU' for n in ious) + ' |')
+    print('|---' * (len(ious) + 2) + '|')
+    for k in np.flatnonzero(teacher.sum(1)):
+        print(f'| {classes[k]} | {100 * teacher[k].sum() / teacher.sum():.2f} | ' +
+              ' | '.join(f'{v[k]:.1f}' for v in ious.values()) + ' |')
+    print("\nteacher's largest confusions at the hits (label -> predicted, % of the label's hits):")
+    for label, pred, share in top_confusions(teacher):
+        print(f'  {classes[label]} -> {classes[pred]}: {share:.1f}%')
 
 
 if __name__ == '__main__':
