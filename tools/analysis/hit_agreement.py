@@ -93,10 +93,10 @@ def hit_confusions(model, dataset, rooms: int, forwards, min_confidence: float =
         for forward in forwards:
             logits = student_logits(model, inputs, forward)[0, :, :shape[0], :shape[1], :shape[2]]
             predictions[forward] = entry.projector.sample(logits).argmax(1)
-        for i, (name, pred) in enumerate(predictions.items()):
+        for row, (name, pred) in enumerate(predictions.items()):
             np.add.at(out[name], (gt[keep], pred.numpy()[keep]), 1)
             if gated:
-                np.add.at(out[gated[i]], (gt[sure], pred.numpy()[sure]), 1)
+                np.add.at(out[gated[row]], (gt[sure], pred.numpy()[sure]), 1)
     return out
 
 
