@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     p.add_argument('--data', default='data/study')
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--settings', nargs='+', choices=list(SETTINGS), default=list(SETTINGS))
-    p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:4])
+    p.add_argument('--rows', nargs='+', choices=list(ROWS),
+                   default=['control', 'tau20', 'tau4', 'tau1'])
     p.add_argument('--labelled-rooms', type=int, default=12)
     p.add_argument('--iters', type=int, default=800,
                    help="the students' block-training iterations (paper_tables.py --iters)")

@@ -72,7 +72,8 @@ class PanoramicKDLoss(NamedLoss):
             student, teacher = student[None], teacher[None]
             valid = valid[None] if valid is not None else None
         log_s = F.log_softmax(student.float() / self.tau, dim=1)
-        log_t = F.log_softmax(teacher.detach().float() / self.tau, dim=1)
+        teacher = teacher.detach().float()
+        log_t = F.log_softmax(teacher / self.tau, dim=1)
         kl = (log_t.exp() * (log_t - log_s)).sum(dim=1)  # (N, H, W)
         if valid is None:
             valid = torch.ones_like(kl, dtype=torch.bool)
@@ -80,7 +81,7 @@ class PanoramicKDLoss(NamedLoss):
             raise ValueError(f'PanoramicKDLoss: mask {tuple(valid.shape)} does not match the '
                              f'logits {tuple(kl.shape)}')
         if self.min_confidence > 0:
-            top = teacher.detach().float().softmax(dim=1).amax(dim=1)
+            top = teacher.softmax(dim=1).amax(dim=1)
             valid = valid & (top >= self.min_confidence)
         count = valid.sum()
         loss = torch.where(valid, kl, torch.zeros_like(kl)).sum() / count.clamp(min=1)
