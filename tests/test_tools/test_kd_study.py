@@ -23,8 +23,10 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
         (tmp_path / 'seed0' / name).mkdir(parents=True)
         (tmp_path / 'seed0' / name / 'record_test.json').write_text(
             json.dumps(dict(checkpoint=f'{name}.pth')))
-    expected = {'tau20': (20.0, True, 0), 'tau4': (4.0, False, 0), 'tau1': (1.0, False, 0),
-                'tau20-sure90': (20.0, True, 0.9), 'tau1-sure90': (1.0, False, 0.9)}
+    expected = {'tau20': (20.0, True, 0, False), 'tau4': (4.0, False, 0, False),
+                'tau1': (1.0, False, 0, False), 'tau20-sure90': (20.0, True, 0.9, False),
+                'tau1-sure90': (1.0, False, 0.9, False), 'tau1-balanced': (1.0, False, 0, True),
+                'tau1-sure90-balanced': (1.0, False, 0.9, True)}
     assert set(expected) == set(kd_study.ROWS) - {'control'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
@@ -44,8 +46,8 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
             assert cfg.model.type == 'PanoDistiller'
             assert cfg.model.teacher_checkpoint == 't.pth'
             loss = cfg.model.distill_loss
-            assert (loss.tau, loss.get('class_mean', True),
-                    loss.get('min_confidence', 0)) == expected[row], row
+            assert (loss.tau, loss.get('class_mean', True), loss.get('min_confidence', 0),
+                    loss.get('class_balanced', False)) == expected[row], row
 
 
 def test_a_missing_student_names_the_record_and_the_command(tmp_path):

@@ -65,6 +65,36 @@ def student_logits(model, inputs: torch.Tensor, forward: str) -> torch.Tensor:
 
 
 @torch.no_grad()
+def room_at_hits(model, item: dict) -> dict:
+    """One dataset item prepared as the distiller sees it: ``inputs`` (1, C, D, H, W), the
+    room's ``shape``, its first view's ``entry`` (hits and projector), the ``teacher`` (P, K)
+    logits at the hits, the 3D labels ``gt`` (P,) sampled the same way (K where ignored)
+    and the ``sample``."""
+    K = model.num_classes
+    data = model.data_preprocessor(dict(inputs=[item['inputs']],
+                                        data_samples=[item['data_samples']]), False)
+    inputs, sample = data['inputs'], data['data_samples'][0]
+    shape = sample.metainfo.get('padded_from', inputs.shape[2:])
+    tsdf = input_tsdf(inputs[0, 0, :shape[0], :shape[1], :shape[2]])
+    camera, image = model.views(sample, shape)[0]
+    entry = model._room(tsdf, sample, 0, camera)
+    labels = sample.gt_sem_seg.data[0, :shape[0], :shape[1], :shape[2]].long()
+    # ignored voxels (255) vote as class K
+    labels = torch.where(labels < K, labels, torch.full_like(labels, K))
+    gt = entry.projector.sample(F.one_hot(labels, K + 1).permute(3, 0, 1, 2).float())
+    return dict(inputs=inputs, shape=shape, entry=entry, sample=sample, gt=gt.argmax(1),
+                teacher=model.teacher_rows(sample, entry, inputs.device, image))
+
+
+def student_rows(model, room: dict, forward: str) -> torch.Tensor:
+    """(P, K) student logits at a prepared room's hits (``forward``: as in
+    :func:`student_logits`)."""
+    shape = room['shape']
+    logits = student_logits(model, room['inputs'], forward)
+    return room['entry'].projector.sample(logits[0, :, :shape[0], :shape[1], :shape[2]])
+
+
+@torch.no_grad()
 def hit_confusions(model, dataset, rooms: int, forwards, min_confidence: float = 0.0) -> dict:
     """``{'teacher' | forward: (K, K) confusion against the 3D labels at the hits}``, and
     with ``min_confidence`` the same names suffixed `` >= C`` over the confident hits only."""
@@ -73,26 +103,14 @@ def hit_confusions(model, dataset, rooms: int, forwards, min_confidence: float =
     gated = [f'{name} >= {min_confidence:g}' for name in names] if min_confidence else []
     out = {name: np.zeros((K, K), np.int64) for name in (*names, *gated)}
     for i in track_iter_progress(range(min(rooms, len(dataset)))):
-        item = dataset[i]
-        data = model.data_preprocessor(dict(inputs=[item['inputs']],
-                                            data_samples=[item['data_samples']]), False)
-        inputs, sample = data['inputs'], data['data_samples'][0]
-        shape = sample.metainfo.get('padded_from', inputs.shape[2:])
-        tsdf = input_tsdf(inputs[0, 0, :shape[0], :shape[1], :shape[2]])
-        camera, image = model.views(sample, shape)[0]
-        entry = model._room(tsdf, sample, 0, camera)
-        labels = sample.gt_sem_seg.data[0, :shape[0], :shape[1], :shape[2]].long()
-        # ignored voxels (255) vote as class K, dropped below
-        labels = torch.where(labels < K, labels, torch.full_like(labels, K))
-        gt = entry.projector.sample(F.one_hot(labels, K + 1).permute(3, 0, 1, 2).float())
-        gt = gt.argmax(1).numpy()
-        keep = gt < K
-        teacher = model.teacher_rows(sample, entry, 'cpu', image)
+        room = room_at_hits(model, dataset[i])
+        gt = room['gt'].numpy()
+        keep = gt < K  # ignored hits dropped
+        teacher = room['teacher']
         sure = keep & (teacher.softmax(1).amax(1) >= min_confidence).numpy()
         predictions = {'teacher': teacher.argmax(1)}
         for forward in forwards:
-            logits = student_logits(model, inputs, forward)[0, :, :shape[0], :shape[1], :shape[2]]
-            predictions[forward] = entry.projector.sample(logits).argmax(1)
+            predictions[forward] = student_rows(model, room, forward).argmax(1)
         for row, (name, pred) in enumerate(predictions.items()):
             np.add.at(out[name], (gt[keep], pred.numpy()[keep]), 1)
             if gated:
@@ -100,14 +118,37 @@ def hit_confusions(model, dataset, rooms: int, forwards, min_confidence: float =
     return out
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The distiller, student, teacher and rooms (shared with ``kd_fit_probe.py``)."""
     p.add_argument('config', help='a distillation config (the student and its raycaster)')
     p.add_argument('checkpoint', help='the student')
     p.add_argument('--teacher-config', required=True)
     p.add_argument('--teacher-checkpoint', required=True)
     p.add_argument('--data', default='data/study')
     p.add_argument('--split', default='validation', choices=['training', 'validation', 'test'])
+
+
+def build_model_and_rooms(args):
+    """The distiller with the student's weights (eval mode; ``tiles`` at the test window)
+    and the split's rooms through the distillation config's training pipeline."""
+    cfg = Config.fromfile(args.config)
+    if getattr(args, 'cfg_options', None):
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.model.update(teacher_config=args.teacher_config,
+                     teacher_checkpoint=args.teacher_checkpoint)
+    model = MODELS.build(cfg.model)
+    load_weights(model, args.checkpoint, what='student checkpoint')
+    model.eval()
+    model.train_cfg = dict(mode='tiles', crop_size=model.test_cfg.get('crop_size', 32))
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
+    dataset_cfg.data_prefix.img_path = f'images/{args.split}'
+    return model, DATASETS.build(dataset_cfg)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_arguments(p)
     p.add_argument('--rooms', type=int, default=8)
     p.add_argument('--forward', nargs='+', choices=['whole', 'tiles', 'slide'],
                    default=['whole', 'tiles', 'slide'])
@@ -118,17 +159,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.chdir(ROOT)
     init_default_scope('mmseg')
-    cfg = Config.fromfile(args.config)
-    cfg.model.update(teacher_config=args.teacher_config,
-                     teacher_checkpoint=args.teacher_checkpoint)
-    model = MODELS.build(cfg.model)
-    load_weights(model, args.checkpoint, what='student checkpoint')
-    model.eval()
-    model.train_cfg = dict(mode='tiles', crop_size=model.test_cfg.get('crop_size', 32))
-    dataset_cfg = cfg.train_dataloader.dataset
-    dataset_cfg.update(data_root=args.data, ann_file=f'splits/{args.split}.txt')
-    dataset_cfg.data_prefix.img_path = f'images/{args.split}'
-    dataset = DATASETS.build(dataset_cfg)
+    model, dataset = build_model_and_rooms(args)
     confusions = hit_confusions(model, dataset, args.rooms, args.forward, args.min_confidence)
     total = confusions['teacher'].sum()
     print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | hits % | accuracy | '

@@ -35,6 +35,12 @@ ROWS = {
     'tau20-sure90': ['model.distill_loss.min_confidence=0.9'],
     'tau1-sure90': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
                     'model.distill_loss.min_confidence=0.9'],
+    # every class the teacher predicts at the kept hits weighs the same in the term
+    'tau1-balanced': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
+                      'model.distill_loss.class_balanced=True'],
+    'tau1-sure90-balanced': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
+                             'model.distill_loss.min_confidence=0.9',
+                             'model.distill_loss.class_balanced=True'],
 }
 SETTINGS = {'labelled': '', 'scarce': '-scarce'}
 

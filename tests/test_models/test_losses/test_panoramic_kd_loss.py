@@ -87,6 +87,39 @@ def test_min_confidence_keeps_only_the_pixels_the_teacher_is_sure_of():
         PanoramicKDLoss(min_confidence=1.0)
 
 
+def test_class_balanced_averages_each_teacher_class_then_the_classes():
+    torch.manual_seed(5)
+    K, P = 6, 200
+    teacher = torch.randn(P, K) * 3
+    teacher[:150, 0] += 20  # a dominant class (the walls of a room) and a few rare ones
+    student = torch.randn(P, K, requires_grad=True)
+    valid = torch.rand(P) > 0.1
+    loss = PanoramicKDLoss(tau=2.0, class_mean=False, class_balanced=True, min_confidence=0.5)
+    value = loss(student, teacher, valid)
+    # independent: per class of the teacher's top class among the kept rows, the mean KL
+    p_t = (teacher.double() / 2).softmax(1)
+    kl = (p_t * (p_t.log() - (student.double() / 2).log_softmax(1))).sum(1)
+    kept = valid & (teacher.softmax(1).amax(1) >= 0.5)
+    top = teacher.argmax(1)
+    means = [kl[kept & (top == c)].mean() for c in range(K) if (kept & (top == c)).any()]
+    assert len(means) > 2
+    expected = 4 * torch.stack(means).mean()
+    torch.testing.assert_close(value.double(), expected, rtol=1e-5, atol=1e-7)
+    assert abs(value.item() - loss.__class__(tau=2.0, class_mean=False, min_confidence=0.5)(
+        student, teacher, valid).item()) > 1e-3  # it does reweight
+    # one rare pixel weighs as much as the whole dominant class: its gradient is larger
+    value.backward()
+    grad = student.grad.norm(dim=1)
+    rare = kept & (top != 0)
+    assert grad[rare].mean() > 10 * grad[kept & (top == 0)].mean()
+    # a single class present: the plain pixel mean
+    one = torch.zeros(P, K)
+    one[:, 2] = 9.
+    torch.testing.assert_close(
+        PanoramicKDLoss(class_balanced=True)(student.detach(), one, valid),
+        PanoramicKDLoss()(student.detach(), one, valid))
+
+
 def test_no_valid_pixel_gives_zero_and_bad_shapes_raise():
     s = torch.randn(30, 4, 4, requires_grad=True)
     loss = PanoramicKDLoss()(s, torch.randn(30, 4, 4), torch.zeros(4, 4, dtype=torch.bool))
