@@ -45,9 +45,18 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 continue
             assert cfg.model.type == 'PanoDistiller'
             assert cfg.model.teacher_checkpoint == 't.pth'
+            # the multiview setting distils from the 8 panoramas of every room
+            views = cfg.train_dataloader.dataset.get('num_views', 1)
+            assert views == (8 if setting == 'multiview' else 1)
             loss = cfg.model.distill_loss
             assert (loss.tau, loss.get('class_mean', True), loss.get('min_confidence', 0),
                     loss.get('class_balanced', False)) == expected[row], row
+
+
+def test_settings_that_share_a_control_share_its_run():
+    assert kd_study.run_name(0, 'multiview', 'control') == 'seed0_labelled_control'
+    assert kd_study.run_name(1, 'scarce', 'control') == 'seed1_scarce_control'
+    assert kd_study.run_name(0, 'multiview', 'tau1') == 'seed0_multiview_tau1'
 
 
 def test_a_missing_student_names_the_record_and_the_command(tmp_path):

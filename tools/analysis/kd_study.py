@@ -10,7 +10,10 @@ and scores them on the validation rooms (the test rooms stay for the table of re
 ``control`` row is the no-KD fine-tuning of the same students. ``tau20`` is the official term
 (``kl * tau^2 / K``); the lower temperatures keep more of the teacher's class ranking and drop
 the ``1 / K`` (the per-pixel KL averaged over hits, the scale of the cross entropy). The
-``-sure90`` rows keep only the hits where the teacher is at least 90% sure. Writes
+``-sure90`` rows keep only the hits where the teacher is at least 90% sure; the ``-balanced``
+rows weigh every class the teacher predicts equally. Settings: ``labelled`` (every room has
+3D labels), ``scarce`` (3D labels for ``--labelled-rooms``, KD alone on the others) and
+``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
 finished run is reused.
 """
@@ -42,7 +45,19 @@ ROWS = {
                              'model.distill_loss.min_confidence=0.9',
                              'model.distill_loss.class_balanced=True'],
 }
-SETTINGS = {'labelled': '', 'scarce': '-scarce'}
+SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
+    'labelled': ('3dseg-t+room', '3dseg-t+distill'),
+    'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),
+    'multiview': ('3dseg-t+room', '3dseg-t+distill-multiview'),  # 8 panoramas a room
+}
+
+
+def run_name(seed: int, setting: str, row: str) -> str:
+    """A row's run directory; settings that share a control share its run (multiview's
+    control is the labelled one)."""
+    if ROWS[row] is None:
+        setting = next(s for s, runs in SETTINGS.items() if runs[0] == SETTINGS[setting][0])
+    return f'seed{seed}_{setting}_{row}'
 
 
 def student_checkpoint(tables: str, seed: int, name: str) -> str:
@@ -56,8 +71,7 @@ def student_checkpoint(tables: str, seed: int, name: str) -> str:
 def run_options(args, seed: int, setting: str, row: str):
     """The config and ``--cfg-options`` of one row: the paper-table run it varies (the
     control or the distilled run of the setting), its options and the row's."""
-    suffix = SETTINGS[setting]
-    run = f'3dseg-t+room{suffix}' if ROWS[row] is None else f'3dseg-t+distill{suffix}'
+    run = SETTINGS[setting][0 if ROWS[row] is None else 1]
     plan = {name: (options, base) for name, options, *base in
             distillation_plan(args, seed, args.teacher_checkpoint, ROWS[row] or [])}
     options, base = plan[run]
@@ -91,7 +105,7 @@ def main(argv=None) -> int:
         for row in args.rows:
             for seed in args.seeds:
                 config, options = run_options(args, seed, setting, row)
-                name = f'seed{seed}_{setting}_{row}'
+                name = run_name(seed, setting, row)
                 record = experiments.train_and_test(
                     osp.join(args.out, name), config, options, osp.join(args.out, name),
                     split='validation', keys=('mIoU', 'surface_mIoU'))
