@@ -96,12 +96,12 @@ class PanoramicKDLoss(NamedLoss):
         kl = torch.where(valid, kl, torch.zeros_like(kl))
         if self.class_balanced:
             # weight 1 / (pixels of the class * classes present) per kept pixel: sums to 1
-            top = torch.where(valid, teacher.argmax(dim=1), teacher.shape[1])
-            counts = torch.bincount(top.flatten(), minlength=teacher.shape[1] + 1)
-            counts = counts[:teacher.shape[1]]
+            K = teacher.shape[1]
+            label = torch.where(valid, teacher.argmax(dim=1), K)  # K: a dropped pixel
+            counts = torch.bincount(label.flatten(), minlength=K + 1)[:K]
             present = (counts > 0).sum().clamp(min=1)
             weight = 1.0 / (counts.clamp(min=1) * present).float()
-            weight = torch.cat([weight, weight.new_zeros(1)])[top]
+            weight = torch.cat([weight, weight.new_zeros(1)])[label]
             loss = (kl * weight).sum()
         else:
             loss = kl.sum() / valid.sum().clamp(min=1)
