@@ -29,21 +29,21 @@ from segmenter3d.apis import experiments
 from segmenter3d.apis.experiments import ROOT, mean_std
 
 # row -> options added to the KD term (None: the no-KD control)
+TAU1 = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']
+TAU4 = ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False']
+# only the hits where the teacher's top class has at least 0.9 probability
+SURE90 = ['model.distill_loss.min_confidence=0.9']
+# every class the teacher predicts at the kept hits weighs the same in the term
+BALANCED = ['model.distill_loss.class_balanced=True']
 ROWS = {
     'control': None,
     'tau20': [],
-    'tau4': ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False'],
-    'tau1': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False'],
-    # the same terms on the hits where the teacher's top class has at least 0.9 probability
-    'tau20-sure90': ['model.distill_loss.min_confidence=0.9'],
-    'tau1-sure90': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
-                    'model.distill_loss.min_confidence=0.9'],
-    # every class the teacher predicts at the kept hits weighs the same in the term
-    'tau1-balanced': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
-                      'model.distill_loss.class_balanced=True'],
-    'tau1-sure90-balanced': ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False',
-                             'model.distill_loss.min_confidence=0.9',
-                             'model.distill_loss.class_balanced=True'],
+    'tau4': TAU4,
+    'tau1': TAU1,
+    'tau20-sure90': SURE90,
+    'tau1-sure90': TAU1 + SURE90,
+    'tau1-balanced': TAU1 + BALANCED,
+    'tau1-sure90-balanced': TAU1 + SURE90 + BALANCED,
 }
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),

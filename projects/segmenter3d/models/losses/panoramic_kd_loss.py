@@ -95,14 +95,12 @@ class PanoramicKDLoss(NamedLoss):
             valid = valid & (top >= self.min_confidence)
         kl = torch.where(valid, kl, torch.zeros_like(kl))
         if self.class_balanced:
-            # weight 1 / (pixels of the class * classes present) per kept pixel: sums to 1
-            K = teacher.shape[1]
-            label = torch.where(valid, teacher.argmax(dim=1), K)  # K: a dropped pixel
-            counts = torch.bincount(label.flatten(), minlength=K + 1)[:K]
+            # weight 1 / (kept pixels of the class * classes present): sums to 1 over the
+            # kept pixels (a dropped pixel's KL is already 0, whatever its weight)
+            label = teacher.argmax(dim=1)
+            counts = torch.bincount(label[valid], minlength=teacher.shape[1])
             present = (counts > 0).sum().clamp(min=1)
-            weight = 1.0 / (counts.clamp(min=1) * present).float()
-            weight = torch.cat([weight, weight.new_zeros(1)])[label]
-            loss = (kl * weight).sum()
+            loss = (kl / (counts.clamp(min=1) * present)[label]).sum()
         else:
             loss = kl.sum() / valid.sum().clamp(min=1)
         if self.class_mean:
