@@ -111,6 +111,32 @@ def test_a_dataset_of_views_gives_every_panorama_with_its_camera(viewed_rooms):
         _dataset(viewed_rooms, num_views=0)
 
 
+def test_label_panoramas_of_every_view_come_with_their_images(viewed_rooms):
+    """LoadPanorama(with_annotation=True): each view's label panorama, in view order."""
+    dataset = VolumeDataset(
+        ann_file='splits/training.txt', data_root=viewed_rooms, num_views=VIEWS,
+        data_prefix=dict(volume_path='volumes', img_path='images/training',
+                         seg_map_path='annotations/training', camera_path='cameras'),
+        pipeline=[dict(type='LoadVolume'), dict(type='LoadPanorama', with_annotation=True),
+                  dict(type='PackVolumeInputs')])
+    sample, name = dataset[0]['data_samples'], _training(viewed_rooms)[0]
+    assert sample.gt_panorama.shape == (VIEWS, 16, 32)
+    assert sample.gt_panorama.dtype == torch.uint8
+    for v in range(VIEWS):
+        stem = name if v == 0 else f'{name}_view{v}'
+        labels = mmcv.imread(osp.join(viewed_rooms, 'annotations', 'training', f'{stem}.png'),
+                             flag='unchanged')
+        np.testing.assert_array_equal(sample.gt_panorama[v].numpy(), labels)
+    assert not torch.equal(sample.gt_panorama[0], sample.gt_panorama[1])
+    # without the label folder the oracle's input is a named error, not a silent skip
+    without = _dataset(viewed_rooms, num_views=VIEWS)
+    without.pipeline.transforms[1].with_annotation = True
+    with pytest.raises(ValueError, match=rf'{name}\.npz: LoadPanorama\(with_annotation=True\) '
+                                         'needs the label panoramas; set '
+                                         'data_prefix.seg_map_path'):
+        without[0]
+
+
 def test_label_scarce_dataset_keeps_labels_of_the_first_rooms_only(tiny_rooms):
     dataset = _dataset(tiny_rooms, labelled_rooms=1)
     first, second = (dataset[i]['data_samples'] for i in range(2))

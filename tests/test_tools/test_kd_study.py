@@ -26,7 +26,7 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
     expected = {'tau20': (20.0, True, 0, False), 'tau4': (4.0, False, 0, False),
                 'tau1': (1.0, False, 0, False), 'tau20-sure90': (20.0, True, 0.9, False),
                 'tau1-sure90': (1.0, False, 0.9, False), 'tau1-balanced': (1.0, False, 0, True),
-                'tau1-sure90-balanced': (1.0, False, 0.9, True)}
+                'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False)}
     assert set(expected) == set(kd_study.ROWS) - {'control'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
@@ -43,7 +43,16 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
             if row == 'control':
                 assert cfg.model.type != 'PanoDistiller'
                 continue
-            assert cfg.model.type == 'PanoDistiller'
+            pipeline = cfg.train_dataloader.dataset.pipeline
+            assert pipeline[1].type == 'LoadPanorama'
+            if row == 'oracle':  # the label panoramas in the teacher's place
+                assert cfg.model.type == 'AnnotationOracleDistiller'
+                assert pipeline[1].with_annotation
+                assert (cfg.train_dataloader.dataset.data_prefix.seg_map_path ==
+                        'annotations/training')
+            else:
+                assert cfg.model.type == 'PanoDistiller'
+                assert not pipeline[1].get('with_annotation', False)
             assert cfg.model.teacher_checkpoint == 't.pth'
             # the multiview setting distils from the 8 panoramas of every room
             views = cfg.train_dataloader.dataset.get('num_views', 1)
@@ -62,3 +71,9 @@ def test_settings_that_share_a_control_share_its_run():
 def test_a_missing_student_names_the_record_and_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match='paper_tables.py --distill for seed 0'):
         kd_study.run_options(_args(tmp_path), 0, 'labelled', 'tau1')
+
+
+def test_only_rows_without_a_teacher_run_without_its_checkpoint(capsys):
+    with pytest.raises(SystemExit):
+        kd_study.main(['--rows', 'control', 'tau1'])
+    assert "--teacher-checkpoint is needed by rows ['tau1']" in capsys.readouterr().err

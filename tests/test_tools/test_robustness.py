@@ -144,6 +144,24 @@ def test_panorama_of_the_wrong_shape_is_a_named_error(tmp_path):
     assert LoadPanorama().transform(dict(image_path=path))['panorama'].shape == (16, 32, 3)
 
 
+def test_bad_label_panoramas_are_named_errors(tmp_path):
+    image = str(tmp_path / 'p.png')
+    mmcv.imwrite(np.zeros((16, 32, 3), np.uint8), image)
+    load = LoadPanorama(with_annotation=True)
+    with pytest.raises(FileNotFoundError, match=r'gone\.png: label panorama not found'):
+        load.transform(dict(image_path=image, seg_map_path=str(tmp_path / 'gone.png')))
+    labels = str(tmp_path / 'l.png')
+    mmcv.imwrite(np.zeros((16, 32, 3), np.uint8), labels)
+    with pytest.raises(ValueError, match=r'l\.png: a label panorama is a single-channel 8-bit'):
+        load.transform(dict(image_path=image, seg_map_path=labels))
+    mmcv.imwrite(np.zeros((8, 16), np.uint8), labels)
+    with pytest.raises(ValueError, match=r'l\.png: labels are 8x16, its panorama 16x32'):
+        load.transform(dict(image_path=image, seg_map_path=labels))
+    mmcv.imwrite(np.full((16, 32), 7, np.uint8), labels)
+    out = load.transform(dict(image_path=image, seg_map_path=labels))['gt_panorama']
+    assert out.shape == (16, 32) and (out == 7).all()
+
+
 def test_missing_and_undecodable_panoramas(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'gone\.png: panorama not found'):
         LoadPanorama().transform(dict(image_path=str(tmp_path / 'gone.png')))

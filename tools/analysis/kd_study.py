@@ -13,7 +13,9 @@ the ``1 / K`` (the per-pixel KL averaged over hits, the scale of the cross entro
 ``-sure90`` rows keep only the hits where the teacher is at least 90% sure; the ``-balanced``
 rows weigh every class the teacher predicts equally. Settings: ``labelled`` (every room has
 3D labels), ``scarce`` (3D labels for ``--labelled-rooms``, KD alone on the others) and
-``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). Writes
+``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). The
+``oracle`` row distils the label panoramas instead of a teacher (``AnnotationOracleDistiller``):
+the most panoramic distillation can add at this budget, whatever the teacher. Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
 finished run is reused.
 """
@@ -35,6 +37,10 @@ TAU4 = ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False']
 SURE90 = ['model.distill_loss.min_confidence=0.9']
 # every class the teacher predicts at the kept hits weighs the same in the term
 BALANCED = ['model.distill_loss.class_balanced=True']
+# the ceiling: the label panoramas as the teacher (right at every pixel it sees), at tau 1
+ORACLE = ['model.type=AnnotationOracleDistiller',
+          'train_dataloader.dataset.pipeline.1.with_annotation=True',
+          'train_dataloader.dataset.data_prefix.seg_map_path=annotations/training', *TAU1]
 ROWS = {
     'control': None,
     'tau20': [],
@@ -44,7 +50,9 @@ ROWS = {
     'tau1-sure90': TAU1 + SURE90,
     'tau1-balanced': TAU1 + BALANCED,
     'tau1-sure90-balanced': TAU1 + SURE90 + BALANCED,
+    'oracle': ORACLE,
 }
+NO_TEACHER = ('control', 'oracle')  # rows that run without a trained teacher
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),
     'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),
@@ -93,11 +101,15 @@ def main(argv=None) -> int:
     p.add_argument('--iters', type=int, default=800,
                    help="the students' block-training iterations (paper_tables.py --iters)")
     p.add_argument('--teacher-config', default=TEACHER)
-    p.add_argument('--teacher-checkpoint', required=True)
+    p.add_argument('--teacher-checkpoint',
+                   help=f"the teacher's weights; rows {', '.join(NO_TEACHER)} run without one")
     p.add_argument('--options', nargs='+', default=[],
                    help='--cfg-options of every row (control included), e.g. '
                    'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
     args = p.parse_args(argv)
+    if args.teacher_checkpoint is None and set(args.rows) - set(NO_TEACHER):
+        p.error(f'--teacher-checkpoint is needed by rows '
+                f'{sorted(set(args.rows) - set(NO_TEACHER))}')
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     results = {}

@@ -22,7 +22,9 @@ class VolumeDataset(BaseDataset):
 
     With ``num_views > 1`` a room has several panoramas: its own and ``<room>_view<k>``
     (k = 1..N-1), with their cameras in ``<camera_path>/<room>.npy`` (see
-    :mod:`segmenter3d.synth.views`; ``tools/data/render_views.py`` renders them).
+    :mod:`segmenter3d.synth.views`; ``tools/data/render_views.py`` renders them). When
+    ``data_prefix.seg_map_path`` is set, ``<seg_map_path>/<room>`` is the room's label panorama
+    (with several views, ``seg_map_paths``: one a view).
 
     Args:
         ann_file (str): Split file. Example: ``'splits/training.txt'``.
@@ -101,6 +103,10 @@ class VolumeDataset(BaseDataset):
                 info['vertex_path'] = osp.join(prefix['vertex_path'], name + '.npz')
             if prefix.get('seg_map_path'):
                 info['seg_map_path'] = osp.join(prefix['seg_map_path'], name + self.seg_map_suffix)
+                if self.num_views > 1:  # the label panorama of every view
+                    info['seg_map_paths'] = [
+                        osp.join(prefix['seg_map_path'], view_name(name, v) + self.seg_map_suffix)
+                        for v in range(self.num_views)]
             data_list.append(info)
         if missing:
             raise FileNotFoundError(f'{self.ann_file}: {len(missing)} listed room volume(s) not '

@@ -167,7 +167,16 @@ class LoadPanorama(BaseTransform):
 
     A room with several views (``results['image_paths']`` and ``results['cameras_path']``, from
     ``VolumeDataset(num_views=N)``) gets ``panorama`` (N, H, W, 3) and ``cameras`` (N, 3).
+
+    Args:
+        with_annotation (bool): Also read the label panorama of each view
+            (``seg_map_path(s)``, ``data_prefix.seg_map_path``) as ``gt_panorama`` uint8
+            (H, W) or (N, H, W), 255 where no surface was hit: what an oracle teacher
+            (:class:`AnnotationOracleDistiller`) distils. Defaults to False.
     """
+
+    def __init__(self, with_annotation: bool = False) -> None:
+        self.with_annotation = with_annotation
 
     def transform(self, results: Dict) -> Dict:
         paths = results.get('image_paths')
@@ -177,6 +186,9 @@ class LoadPanorama(BaseTransform):
                 raise ValueError(f"{results.get('volume_path')}: no panorama path; set "
                                  f"data_prefix.img_path in the dataset config")
             results['panorama'] = self._read(path)
+            if self.with_annotation:
+                results['gt_panorama'] = self._read_labels(
+                    results, results.get('seg_map_path'), results['panorama'].shape[:2])
             return results
         images = [self._read(p) for p in paths]
         if any(im.shape != images[0].shape for im in images):
@@ -184,7 +196,27 @@ class LoadPanorama(BaseTransform):
                              f'{sorted({im.shape[:2] for im in images})}')
         results['panorama'] = np.stack(images)
         results['cameras'] = load_cameras(results['cameras_path'], len(paths))
+        if self.with_annotation:
+            label_paths = results.get('seg_map_paths') or [None] * len(paths)
+            results['gt_panorama'] = np.stack(
+                [self._read_labels(results, p, images[0].shape[:2]) for p in label_paths])
         return results
+
+    @staticmethod
+    def _read_labels(results: Dict, path: Optional[str], size) -> np.ndarray:
+        if path is None:
+            raise ValueError(f"{results.get('volume_path')}: LoadPanorama(with_annotation=True) "
+                             'needs the label panoramas; set data_prefix.seg_map_path')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path}: label panorama not found')
+        labels = mmcv.imread(path, flag='unchanged')
+        if labels is None or labels.ndim != 2 or labels.dtype != np.uint8:
+            raise ValueError(f'{path}: a label panorama is a single-channel 8-bit PNG, got '
+                             f'{None if labels is None else (labels.shape, str(labels.dtype))}')
+        if labels.shape != tuple(size):
+            raise ValueError(f'{path}: labels are {labels.shape[0]}x{labels.shape[1]}, its '
+                             f'panorama {size[0]}x{size[1]}')
+        return labels
 
     @staticmethod
     def _read(path: str) -> np.ndarray:
@@ -218,5 +250,7 @@ class PackVolumeInputs(BaseTransform):
         if 'panorama' in results:  # (3, H, W), or (V, 3, H, W) for several views; uint8 BGR
             pano = results['panorama']
             sample.panorama = torch.from_numpy(np.ascontiguousarray(np.moveaxis(pano, -1, -3)))
+        if 'gt_panorama' in results:  # (H, W) or (V, H, W) uint8 labels
+            sample.gt_panorama = torch.from_numpy(results['gt_panorama'])
         return dict(inputs=torch.from_numpy(np.ascontiguousarray(results['volume'])),
                     data_samples=sample)

@@ -126,7 +126,8 @@ class PanoDistiller(VolumeEncoderDecoder):
 
     def train(self, mode: bool = True) -> 'PanoDistiller':
         super().train(mode)
-        self.teacher.eval()  # frozen: dropout/drop path never active
+        if self.teacher is not None:
+            self.teacher.eval()  # frozen: dropout/drop path never active
         return self
 
     # ------------------------------------------------------------------ per-room caches
@@ -180,9 +181,9 @@ class PanoDistiller(VolumeEncoderDecoder):
 
     @torch.no_grad()
     def teacher_logits(self, sample: VolumeDataSample, device,
-                       image: Optional[Tensor] = None) -> Tensor:
-        """(K, H, W) teacher logits of a panorama (the room's, by default) at the raycaster's
-        resolution."""
+                       image: Optional[Tensor] = None, view: int = 0) -> Tensor:
+        """(K, H, W) teacher logits of a panorama (the room's, by default; ``image`` is view
+        ``view``'s) at the raycaster's resolution."""
         image = sample.get('panorama') if image is None else image
         if image is None:
             raise ValueError(f"PanoDistiller: room {sample.metainfo.get('room_id')} has no "
@@ -198,13 +199,17 @@ class PanoDistiller(VolumeEncoderDecoder):
         ``cache_teacher_logits``."""
         rows = entry.teacher_rows if self.cache_teacher_logits else None
         if rows is None:
-            logits = self.teacher_logits(sample, device, image)
+            logits = self.teacher_logits(sample, device, image, view)
             rows = logits.flatten(1).index_select(1, entry.projector.pixels.to(device)).t()
             room_id = sample.metainfo.get('room_id')
             if self.cache_teacher_logits and room_id is not None:
                 entry.teacher_rows = rows.half().cpu()
                 self._rooms.put((room_id, view), entry)  # it grew
         return rows.to(device, torch.float32)
+
+    def teacher_valid(self, rows: Tensor) -> Optional[Tensor]:
+        """(P,) bool: the teacher rows the KD term uses; every row (None) for a model teacher."""
+        return None
 
     # ------------------------------------------------------------------ training
     def loss(self, inputs: Tensor, data_samples: List[VolumeDataSample]) -> dict:
@@ -224,6 +229,8 @@ class PanoDistiller(VolumeEncoderDecoder):
                 students.append(entry.projector.to(inputs.device).sample(room_logits))
                 teachers.append(self.teacher_rows(sample, entry, inputs.device, image, view))
             # the views' hits fused: every hit pixel of every view is one row of the KD term
-            dist.append(self.distill_loss(torch.cat(students), torch.cat(teachers)))
+            teachers = torch.cat(teachers)
+            dist.append(self.distill_loss(torch.cat(students), teachers,
+                                          self.teacher_valid(teachers)))
         losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
         return losses
