@@ -26,7 +26,8 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
     expected = {'tau20': (20.0, True, 0, False), 'tau4': (4.0, False, 0, False),
                 'tau1': (1.0, False, 0, False), 'tau20-sure90': (20.0, True, 0.9, False),
                 'tau1-sure90': (1.0, False, 0.9, False), 'tau1-balanced': (1.0, False, 0, True),
-                'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False)}
+                'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False),
+                'oracle-band': (1.0, False, 0, False)}
     assert set(expected) == set(kd_study.ROWS) - {'control'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
@@ -45,7 +46,9 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 continue
             pipeline = cfg.train_dataloader.dataset.pipeline
             assert pipeline[1].type == 'LoadPanorama'
-            if row == 'oracle':  # the label panoramas in the teacher's place
+            assert cfg.model.get('ray_offsets', [0]) == ([-2, -1, 0, 1, 2] if 'band' in row
+                                                         else [0])
+            if row.startswith('oracle'):  # the label panoramas in the teacher's place
                 assert cfg.model.type == 'AnnotationOracleDistiller'
                 assert pipeline[1].with_annotation
                 assert (cfg.train_dataloader.dataset.data_prefix.seg_map_path ==

@@ -15,7 +15,9 @@ rows weigh every class the teacher predicts equally. Settings: ``labelled`` (eve
 3D labels), ``scarce`` (3D labels for ``--labelled-rooms``, KD alone on the others) and
 ``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). The
 ``oracle`` row distils the label panoramas instead of a teacher (``AnnotationOracleDistiller``):
-the most panoramic distillation can add at this budget, whatever the teacher. Writes
+the most panoramic distillation can add at this budget, whatever the teacher; ``-band`` rows
+compare the student with each pixel at 5 points along its ray through the TSDF truncation band
+(``PanoDistiller(ray_offsets)``), where the labels carry the surface's class. Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
 finished run is reused.
 """
@@ -41,6 +43,8 @@ BALANCED = ['model.distill_loss.class_balanced=True']
 ORACLE = ['model.type=AnnotationOracleDistiller',
           'train_dataloader.dataset.pipeline.1.with_annotation=True',
           'train_dataloader.dataset.data_prefix.seg_map_path=annotations/training', *TAU1]
+# the KD term at 5 points along each ray, 2 voxels in front of the surface hit to 2 behind
+BAND = ['model.ray_offsets=[-2,-1,0,1,2]']
 ROWS = {
     'control': None,
     'tau20': [],
@@ -51,8 +55,10 @@ ROWS = {
     'tau1-balanced': TAU1 + BALANCED,
     'tau1-sure90-balanced': TAU1 + SURE90 + BALANCED,
     'oracle': ORACLE,
+    # the teacher's pixel over the TSDF truncation band along its ray, as the labels are
+    'oracle-band': ORACLE + BAND,
 }
-NO_TEACHER = ('control', 'oracle')  # rows that run without a trained teacher
+NO_TEACHER = ('control', 'oracle', 'oracle-band')  # rows that run without a trained teacher
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),
     'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),

@@ -243,3 +243,33 @@ def test_views_need_one_camera_per_panorama():
     samples[0].panorama = torch.zeros((2, 3) + PANO, dtype=torch.uint8)
     with pytest.raises(ValueError, match="has 2 panoramas but cameras None"):
         model(inputs, samples, mode='loss')
+
+
+def test_ray_offsets_compare_the_teacher_pixel_along_the_ray_through_the_band():
+    """KD at offsets (-2, 0, 2) is the mean of the three single-offset terms (every offset
+    keeps the hit's pixels); -2 samples voxels in front of the surface, +2 behind it."""
+    torch.manual_seed(0)
+    model = build()
+    model.init_weights()
+    model.eval()
+    inputs, samples = room_batch(4)
+    room = samples[0]
+
+    def kd(offsets, room_id):
+        model.ray_offsets = offsets
+        s = VolumeDataSample(metainfo=dict(room_id=room_id, camera=room.metainfo['camera']))
+        s.gt_sem_seg, s.panorama = room.gt_sem_seg, room.panorama
+        return s, model(inputs, [s], mode='loss')['loss_dist']
+
+    singles = [kd((o, ), f'single{o}')[1] for o in (-2., 0., 2.)]
+    band_sample, band = kd((-2., 0., 2.), 'band')
+    torch.testing.assert_close(band, torch.stack(singles).mean(), rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(singles[0], singles[1])
+    tsdf = input_tsdf(inputs[0, 0])  # stored convention: positive in free space
+    entry = model._room(tsdf, band_sample)
+    assert entry.kd_projectors[1] is entry.projector  # offset 0 is the hit itself
+    depth = [tsdf.flatten()[p.voxels].mean() for p in entry.kd_projectors]
+    assert depth[0] > 1 > depth[1] > depth[2]  # in front of, at, behind the surface
+    with pytest.raises(ValueError, match=r'ray_offsets must be distinct offsets in voxels, '
+                                         r'got \(0, 0\)'):
+        build(ray_offsets=(0, 0))

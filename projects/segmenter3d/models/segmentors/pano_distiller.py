@@ -1,6 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """2D panorama -> 3D distillation (the paper's contribution)."""
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -75,6 +75,12 @@ class PanoDistiller(VolumeEncoderDecoder):
         raycaster (dict): ``TSDFRaycaster`` config; its height x width is the distillation
             panorama. Defaults to 256 x 512.
         distill_loss (dict): Defaults to ``PanoramicKDLoss`` with tau 20.
+        ray_offsets (sequence of float): Points along each ray, in voxels from the surface
+            hit (negative: towards the camera), where the student is compared with the
+            teacher's pixel. Defaults to ``(0,)``: the hit only, as the paper. The release's
+            labels give every voxel within the TSDF truncation (3 voxels) of a surface that
+            surface's class, in front of it and behind it; ``(-2, -1, 0, 1, 2)`` carries the
+            pixel over that band as the labels do.
         cache_teacher_logits (bool): Keep each room's teacher logits at the hit pixels
             (float16) after the first visit; the teacher is frozen, so they never change.
             Defaults to True.
@@ -91,6 +97,7 @@ class PanoDistiller(VolumeEncoderDecoder):
                  teacher_checkpoint: Optional[str] = None,
                  raycaster: dict = dict(type='TSDFRaycaster', height=256, width=512),
                  distill_loss: dict = dict(type='PanoramicKDLoss', tau=20.0),
+                 ray_offsets: Sequence[float] = (0., ),
                  cache_teacher_logits: bool = True,
                  room_cache_mb: Optional[float] = 4096,
                  **kwargs) -> None:
@@ -100,6 +107,10 @@ class PanoDistiller(VolumeEncoderDecoder):
         object.__setattr__(self, 'teacher', teacher)
         self.raycaster = TASK_UTILS.build(raycaster)
         self.distill_loss = MODELS.build(distill_loss)
+        if not ray_offsets or len(set(ray_offsets)) != len(ray_offsets):
+            raise ValueError(f'PanoDistiller: ray_offsets must be distinct offsets in voxels, got '
+                             f'{ray_offsets!r}')
+        self.ray_offsets = tuple(float(o) for o in ray_offsets)
         self.cache_teacher_logits = cache_teacher_logits
         self._rooms = RoomCache(room_cache_mb)
 
@@ -164,8 +175,14 @@ class PanoDistiller(VolumeEncoderDecoder):
             if camera is None:
                 camera = self.views(sample, tsdf.shape)[view][0]
             tsdf = tsdf.detach().float()
-            hits = self.raycaster.cast(tsdf, camera.to(tsdf.device))
-            entry = RoomEntry(hits.to('cpu'), HitProjector(hits, tsdf.shape).to('cpu'))
+            camera = camera.to(tsdf.device)
+            hits = self.raycaster.cast(tsdf, camera)
+            projector = HitProjector(hits, tsdf.shape).to('cpu')
+            # every offset keeps the hit's pixels: a row per hit pixel per offset
+            kd_projectors = [projector if o == 0 else
+                             HitProjector(hits.behind(camera, o), tsdf.shape).to('cpu')
+                             for o in self.ray_offsets]
+            entry = RoomEntry(hits.to('cpu'), projector, kd_projectors)
             if key is not None:
                 self._rooms.put(key, entry)
         return entry
@@ -225,9 +242,12 @@ class PanoDistiller(VolumeEncoderDecoder):
             students, teachers = [], []
             for view, (camera, image) in enumerate(self.views(sample, shape)):
                 entry = self._room(tsdf, sample, view, camera)
-                # (P, K) rows at the hit pixels: one sparse product, no panorama-sized tensor
-                students.append(entry.projector.to(inputs.device).sample(room_logits))
-                teachers.append(self.teacher_rows(sample, entry, inputs.device, image, view))
+                rows = self.teacher_rows(sample, entry, inputs.device, image, view)
+                # (P, K) rows at the hit pixels (and at each ray offset): one sparse product
+                # each, no panorama-sized tensor
+                for projector in entry.kd_projectors:
+                    students.append(projector.to(inputs.device).sample(room_logits))
+                    teachers.append(rows)
             # the views' hits fused: every hit pixel of every view is one row of the KD term
             teachers = torch.cat(teachers)
             dist.append(self.distill_loss(torch.cat(students), teachers,

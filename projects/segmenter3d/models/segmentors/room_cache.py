@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """What distillation keeps per room between visits, within a memory budget."""
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Hashable, List, Optional
 
 from torch import Tensor
@@ -11,10 +11,12 @@ from ...rendering import HitProjector, RayHits
 
 @dataclass
 class RoomEntry:
-    """A room's rays (cast once), their projector and, once computed, the teacher's logits at
-    the hit pixels; kept on the CPU."""
+    """A room's rays (cast once), their projector, the projectors of the points along the rays
+    where the KD term compares (the hits themselves by default) and, once computed, the
+    teacher's logits at the hit pixels; kept on the CPU."""
     hits: RayHits
     projector: HitProjector
+    kd_projectors: List[HitProjector] = field(default_factory=list)
     teacher_rows: Optional[Tensor] = None  # (P, K) float16
 
     @property
@@ -22,7 +24,8 @@ class RoomEntry:
         tensors = [self.hits.points, self.hits.depth, self.hits.valid]
         if self.teacher_rows is not None:
             tensors.append(self.teacher_rows)
-        return sum(t.nbytes for t in tensors) + self.projector.nbytes
+        extra = [p for p in self.kd_projectors if p is not self.projector]
+        return sum(t.nbytes for t in tensors) + sum(p.nbytes for p in [self.projector, *extra])
 
 
 class RoomCache:
