@@ -102,3 +102,21 @@ def test_bad_oracle_inputs_are_named_errors():
     # the trained teacher's arguments are accepted (a config switches with model.type) and
     # never built
     assert build(teacher_config='missing.py', teacher_checkpoint='missing.pth').teacher is None
+
+
+def test_the_oracle_config_trains_from_the_label_panoramas_of_its_dataset(tiny_rooms):
+    """configs/distill/panokd_oracle_...: the dataset gives each room its label panorama and
+    the built oracle distils it (no teacher is built)."""
+    from mmseg.registry import DATASETS
+    cfg = Config.fromfile(f'{CONFIGS}/distill/panokd_oracle_3dseg-t_1xb1-120_synthrooms.py')
+    cfg.train_dataloader.dataset.data_root = tiny_rooms
+    item = DATASETS.build(cfg.train_dataloader.dataset)[0]
+    sample = item['data_samples']
+    assert sample.gt_panorama.shape == sample.panorama.shape[1:]
+    assert ((sample.gt_panorama < K) | (sample.gt_panorama == 255)).all()
+    cfg.model.backbone.drop_path_rate = 0.
+    cfg.model.raycaster.update(height=PANO[0], width=PANO[1])
+    model = MODELS.build(cfg.model)
+    assert model.teacher is None
+    losses = model.loss(item['inputs'][None].float(), [sample])
+    assert losses['loss_dist'] > 0 and losses['decode.loss_ce'] > 0
