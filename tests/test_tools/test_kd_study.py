@@ -72,7 +72,7 @@ def test_settings_that_share_a_control_share_its_run():
 
 
 def test_a_missing_student_names_the_record_and_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match='paper_tables.py --distill for seed 0'):
+    with pytest.raises(FileNotFoundError, match='paper_tables.py --students for seed 0'):
         kd_study.run_options(_args(tmp_path), 0, 'labelled', 'tau1')
 
 

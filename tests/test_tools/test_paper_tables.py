@@ -75,3 +75,20 @@ def test_room_options_reach_every_room_fine_tuning_and_kd_options_only_the_disti
             assert set(options) - set(control) == {
                 'model.teacher_checkpoint=t.pth', 'model.distill_loss.tau=4.0',
                 f'model.teacher_config={paper_tables.TEACHER}'}
+
+
+def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatch, tmp_path):
+    runs = []
+
+    def fake_run(run_dir, config, options, log, **kwargs):
+        runs.append(osp.relpath(run_dir, tmp_path))
+        return dict(checkpoint=f'{run_dir}.pth', metrics=dict(mIoU=1.0), train_seconds=1.0)
+
+    monkeypatch.setattr(paper_tables, 'ensure_rooms', lambda *a: ['r'])
+    monkeypatch.setattr(paper_tables.experiments, 'train_and_test', fake_run)
+    monkeypatch.setattr(paper_tables.experiments, 'run', lambda *a: runs.append('tool run'))
+    monkeypatch.setattr(paper_tables, 'student_panorama_miou', lambda *a: 1.0)
+    monkeypatch.setattr(paper_tables, 'rendered_panorama_miou', lambda *a: dict(mIoU=1.0))
+    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students']) == 0
+    assert runs == ['seed0/3dseg-t', 'seed0/3dseg-t-scarce', 'seed1/3dseg-t',
+                    'seed1/3dseg-t-scarce']

@@ -77,8 +77,8 @@ def run_name(seed: int, setting: str, row: str) -> str:
 def student_checkpoint(tables: str, seed: int, name: str) -> str:
     record = osp.join(tables, f'seed{seed}', name, 'record_test.json')
     if not osp.isfile(record):
-        raise FileNotFoundError(f'{record}: run paper_tables.py --distill for seed {seed} first '
-                                f'(its --out is this script\'s --tables)')
+        raise FileNotFoundError(f'{record}: run paper_tables.py --students for seed {seed} '
+                                f'first (its --out is this script\'s --tables)')
     return json.load(open(record))['checkpoint']
 
 

@@ -140,15 +140,18 @@ def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=()):
     return plan
 
 
-def distillation_runs(args, seed, student, teacher_ckpt):
+def distillation_runs(args, seed, student, teacher_ckpt, only=None):
     """The student, its no-KD control and its distilled runs, full and label-scarce, for one
-    seed: ``{run: record}`` with ``panorama_mIoU`` added."""
+    seed (``only``: just these runs of the plan): ``{run: record}`` with ``panorama_mIoU``
+    added."""
     records = {'3dseg-t': dict(student)}
     records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
         args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
         student['checkpoint'])
     plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options)
     for name, options, *base in plan:
+        if only is not None and name not in only:
+            continue
         if base:
             options = options + [f"load_from={records[base[0]]['checkpoint']}"]
         run_dir = osp.join(args.out, f'seed{seed}', name)
@@ -266,12 +269,21 @@ def main(argv=None):
     p.add_argument('--room-options', nargs='+', default=[],
                    help='more --cfg-options of every room fine-tuning (controls too), e.g. '
                    'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
+    p.add_argument('--students', action='store_true',
+                   help='only the block-trained students the distillation runs start from '
+                   '(3dseg-t, 3dseg-t-scarce); no teacher: what kd_study.py --tables needs')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     names = ensure_rooms(args.data, args.num_rooms, args.out)
+    if args.students:
+        for seed in args.seeds:
+            distillation_runs(args, seed, train_and_test(args, '3dseg-t', seed, args.iters),
+                              None, only=('3dseg-t-scarce', ))
+        print(f'written: {args.out}/seed<N>/3dseg-t and 3dseg-t-scarce')
+        return 0
     results = {}
     teacher_ckpt = None
     if args.distill:
