@@ -1,4 +1,4 @@
-# The ceiling of panoramic distillation at this budget: the label panoramas take the teacher's
+# What correct labels at the hits add: the label panoramas take the teacher's
 # place (AnnotationOracleDistiller, a teacher right at every pixel it sees), at temperature 1 on
 # every hit. Compare with the no-KD control (3dseg-t_1xb1-120_synthrooms-room.py) and with a
 # trained teacher's run (panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py) at the

@@ -14,8 +14,9 @@ the ``1 / K`` (the per-pixel KL averaged over hits, the scale of the cross entro
 rows weigh every class the teacher predicts equally. Settings: ``labelled`` (every room has
 3D labels), ``scarce`` (3D labels for ``--labelled-rooms``, KD alone on the others) and
 ``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). The
-``oracle`` row distils the label panoramas instead of a teacher (``AnnotationOracleDistiller``):
-the most panoramic distillation can add at this budget, whatever the teacher; ``-band`` rows
+``oracle`` rows distil the label panoramas instead of a teacher (``AnnotationOracleDistiller``):
+what a teacher right at every pixel it sees adds at this budget (``-smooth40``: with targets as
+soft as a teacher's, 40% of the probability spread evenly); ``-band`` rows
 compare the student with each pixel at 5 points along its ray through the TSDF truncation band
 (``PanoDistiller(ray_offsets)``), where the labels carry the surface's class. Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
@@ -57,8 +58,11 @@ ROWS = {
     'oracle': ORACLE,
     # the teacher's pixel over the TSDF truncation band along its ray, as the labels are
     'oracle-band': ORACLE + BAND,
+    # the oracle's targets as soft as a teacher's: 40% of the probability spread evenly
+    'oracle-smooth40': ORACLE + ['model.smoothing=0.4'],
 }
-NO_TEACHER = ('control', 'oracle', 'oracle-band')  # rows that run without a trained teacher
+# rows that run without a trained teacher
+NO_TEACHER = ('control', 'oracle', 'oracle-band', 'oracle-smooth40')
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),
     'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),

@@ -1,5 +1,5 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""The ceiling of panoramic distillation: a teacher that is right at every pixel it sees."""
+"""A teacher that is right at every pixel it sees: what correct labels at the hits add."""
 import math
 from typing import Optional
 
@@ -24,11 +24,10 @@ class AnnotationOracleDistiller(PanoDistiller):
     to the raycaster's panorama by nearest neighbour. Pixels without a label (255) get an
     all-zero row, which :meth:`teacher_valid` leaves out of the KD term. The rays, the fused
     views, the KD term and the cross entropy where 3D labels exist are PanoDistiller's, so at
-    equal budget:
-
-    - oracle minus the no-KD control is the most that distilling panoramas can add, whatever
-      the teacher;
-    - oracle minus a trained teacher's run is what a better teacher could still add.
+    equal budget oracle minus the no-KD control is what correct labels at the hits add, and a
+    trained teacher's run minus the oracle is what the teacher adds besides being right (its
+    soft class distribution; on the embedded rooms that was the larger part,
+    ``benchmarks/RESULTS.md``).
 
     Args:
         backbone, decode_head: The student, as for :class:`VolumeEncoderDecoder`.
