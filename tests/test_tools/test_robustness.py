@@ -78,6 +78,13 @@ def test_known_and_runner_keys_pass(tmp_path):
     check_cfg_options(cfg, {'train_cfg.max_iters': 2, 'model.backbone.arch': 'b',
                             'train_dataloader.dataset.pipeline.1.crop_size': 16,
                             'work_dir': 'x', 'randomness.seed': 3, 'load_from': None})
+    # an argument of the type the same options switch to is known; of the old type's, not
+    distill = Config.fromfile(
+        f'{CONFIGS}/distill/panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py')
+    check_cfg_options(distill, {'model.type': 'AnnotationOracleDistiller',
+                                'model.smoothing': 0.4})
+    with pytest.raises(ValueError, match=r"model\.smoothing.*PanoDistiller takes no such"):
+        check_cfg_options(distill, {'model.smoothing': 0.4})
 
 
 def test_unknown_argument_of_a_part_is_named_at_build():

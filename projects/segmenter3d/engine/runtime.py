@@ -106,6 +106,9 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
         if parts[-2] == 'test_cfg' and len(parts) >= 3 and parts[-3] == 'model':
             from ..models.segmentors.volume_encoder_decoder import TEST_CFG_KEYS
             allowed = TEST_CFG_KEYS
+        elif isinstance(options.get('.'.join(parts[:-1] + ['type'])), str):
+            # the same options switch the part's type: its arguments are the new type's
+            allowed = _accepted_arguments(options['.'.join(parts[:-1] + ['type'])])
         elif 'type' in node and isinstance(node['type'], str):
             allowed = _accepted_arguments(node['type'])
         else:
