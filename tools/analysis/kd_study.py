@@ -15,8 +15,8 @@ rows weigh every class the teacher predicts equally. Settings: ``labelled`` (eve
 3D labels), ``scarce`` (3D labels for ``--labelled-rooms``, KD alone on the others) and
 ``multiview`` (labelled, the hits of 8 panoramas a room; its control is the labelled one). The
 ``oracle`` rows distil the label panoramas instead of a teacher (``AnnotationOracleDistiller``):
-what a teacher right at every pixel it sees adds at this budget (``-smooth40``: with targets as
-soft as a teacher's, 40% of the probability spread evenly); ``-band`` rows
+what a teacher right at every pixel it sees adds at this budget (``-smooth40``: with 40% of
+the probability spread evenly over the classes); ``-band`` rows
 compare the student with each pixel at 5 points along its ray through the TSDF truncation band
 (``PanoDistiller(ray_offsets)``), where the labels carry the surface's class. Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
@@ -40,7 +40,7 @@ TAU4 = ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False']
 SURE90 = ['model.distill_loss.min_confidence=0.9']
 # every class the teacher predicts at the kept hits weighs the same in the term
 BALANCED = ['model.distill_loss.class_balanced=True']
-# the ceiling: the label panoramas as the teacher (right at every pixel it sees), at tau 1
+# the label panoramas as the teacher (right at every pixel it sees), at tau 1
 ORACLE = ['model.type=AnnotationOracleDistiller',
           'train_dataloader.dataset.pipeline.1.with_annotation=True',
           'train_dataloader.dataset.data_prefix.seg_map_path=annotations/training', *TAU1]
@@ -58,7 +58,7 @@ ROWS = {
     'oracle': ORACLE,
     # the teacher's pixel over the TSDF truncation band along its ray, as the labels are
     'oracle-band': ORACLE + BAND,
-    # the oracle's targets as soft as a teacher's: 40% of the probability spread evenly
+    # the oracle's targets softened: 40% of the probability spread evenly over the classes
     'oracle-smooth40': ORACLE + ['model.smoothing=0.4'],
 }
 # rows that run without a trained teacher

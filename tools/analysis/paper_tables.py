@@ -145,9 +145,10 @@ def distillation_runs(args, seed, student, teacher_ckpt, only=None):
     seed (``only``: just these runs of the plan): ``{run: record}`` with ``panorama_mIoU``
     added."""
     records = {'3dseg-t': dict(student)}
-    records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
-        args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
-        student['checkpoint'])
+    if only is None:  # the student's row of the table
+        records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
+            args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
+            student['checkpoint'])
     plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options)
     for name, options, *base in plan:
         if only is not None and name not in only:

@@ -25,9 +25,8 @@ class AnnotationOracleDistiller(PanoDistiller):
     all-zero row, which :meth:`teacher_valid` leaves out of the KD term. The rays, the fused
     views, the KD term and the cross entropy where 3D labels exist are PanoDistiller's, so at
     equal budget oracle minus the no-KD control is what correct labels at the hits add, and a
-    trained teacher's run minus the oracle is what the teacher adds besides being right (its
-    soft class distribution; on the embedded rooms that was the larger part,
-    ``benchmarks/RESULTS.md``).
+    trained teacher's run minus the oracle is what the teacher adds besides being right (on
+    the embedded rooms the larger part, and not uniform softness: ``benchmarks/RESULTS.md``).
 
     Args:
         backbone, decode_head: The student, as for :class:`VolumeEncoderDecoder`.
