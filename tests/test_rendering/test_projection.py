@@ -42,6 +42,34 @@ def test_float64_gradcheck():
     assert torch.autograd.gradcheck(HitProjector(hits, (10, 9, 8)), (values, ))
 
 
+def test_splat_is_the_adjoint_of_sample_and_ones_give_the_voxel_weights():
+    """<sample(v), r> = <v, splat(r)> for any v, r; splat(1) is each used voxel's total
+    trilinear weight, computed here corner by corner."""
+    _, hits = _hits()
+    shape = (24, 20, 18)
+    projector = HitProjector(hits, shape)
+    values = torch.randn(3, *shape, dtype=torch.float64)
+    rows = torch.randn(len(projector.pixels), 3, dtype=torch.float64)
+    splat = projector.splat(rows)
+    assert splat.shape == (len(projector.voxels), 3)
+    dense = torch.zeros(3, 24 * 20 * 18, dtype=torch.float64)
+    dense[:, projector.voxels] = splat.t()
+    torch.testing.assert_close((projector.sample(values) * rows).sum(),
+                               (values.flatten(1) * dense).sum())
+    want = torch.zeros(24 * 20 * 18, dtype=torch.float64)
+    points = hits.points[hits.valid].double()
+    lo = points.floor()
+    for corner in torch.cartesian_prod(*[torch.tensor([0., 1.])] * 3):
+        w = torch.where(corner.bool(), points - lo, 1 - (points - lo)).prod(1)
+        ids = (lo + corner).long()
+        want.index_add_(0, (ids[:, 0] * 20 + ids[:, 1]) * 18 + ids[:, 2], w)
+    got = torch.zeros_like(want)
+    got[projector.voxels] = projector.splat(torch.ones(len(rows), 1, dtype=torch.float64))[:, 0]
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match='one per hit pixel'):
+        projector.splat(rows[1:])
+
+
 def test_bad_shapes_are_named():
     _, hits = _hits()
     projector = HitProjector(hits, (24, 20, 18))

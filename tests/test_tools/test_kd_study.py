@@ -27,7 +27,8 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 'tau1': (1.0, False, 0, False), 'tau20-sure90': (20.0, True, 0.9, False),
                 'tau1-sure90': (1.0, False, 0.9, False), 'tau1-balanced': (1.0, False, 0, True),
                 'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False),
-                'oracle-band': (1.0, False, 0, False), 'oracle-smooth40': (1.0, False, 0, False)}
+                'oracle-band': (1.0, False, 0, False), 'oracle-smooth40': (1.0, False, 0, False),
+                'tau1-voxel': (1.0, False, 0, False), 'oracle-voxel': (1.0, False, 0, False)}
     assert set(expected) == set(kd_study.ROWS) - {'control'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
@@ -48,6 +49,8 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
             assert pipeline[1].type == 'LoadPanorama'
             assert cfg.model.get('ray_offsets', [0]) == ([-2, -1, 0, 1, 2] if 'band' in row
                                                          else [0])
+            assert cfg.model.get('kd_space', 'pixel') == ('voxel' if 'voxel' in row
+                                                          else 'pixel')
             if row.startswith('oracle'):  # the label panoramas in the teacher's place
                 assert cfg.model.type == 'AnnotationOracleDistiller'
                 assert cfg.model.get('smoothing', 0.1) == (0.4 if 'smooth40' in row else 0.1)

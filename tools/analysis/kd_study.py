@@ -18,7 +18,9 @@ rows weigh every class the teacher predicts equally. Settings: ``labelled`` (eve
 what a teacher right at every pixel it sees adds at this budget (``-smooth40``: with 40% of
 the probability spread evenly over the classes); ``-band`` rows
 compare the student with each pixel at 5 points along its ray through the TSDF truncation band
-(``PanoDistiller(ray_offsets)``), where the labels carry the surface's class. Writes
+(``PanoDistiller(ray_offsets)``), where the labels carry the surface's class; ``-voxel``
+rows splat the teacher onto the voxels its hits read and fit each voxel on its own
+(``PanoDistiller(kd_space='voxel')``). Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
 finished run is reused.
 """
@@ -46,6 +48,8 @@ ORACLE = ['model.type=AnnotationOracleDistiller',
           'train_dataloader.dataset.data_prefix.seg_map_path=annotations/training', *TAU1]
 # the KD term at 5 points along each ray, 2 voxels in front of the surface hit to 2 behind
 BAND = ['model.ray_offsets=[-2,-1,0,1,2]']
+# the teacher splatted onto the voxels its hits read, each voxel fitted on its own
+VOXEL = ['model.kd_space=voxel']
 ROWS = {
     'control': None,
     'tau20': [],
@@ -55,14 +59,16 @@ ROWS = {
     'tau1-sure90': TAU1 + SURE90,
     'tau1-balanced': TAU1 + BALANCED,
     'tau1-sure90-balanced': TAU1 + SURE90 + BALANCED,
+    'tau1-voxel': TAU1 + VOXEL,
     'oracle': ORACLE,
     # the teacher's pixel over the TSDF truncation band along its ray, as the labels are
     'oracle-band': ORACLE + BAND,
     # the oracle's targets softened: 40% of the probability spread evenly over the classes
     'oracle-smooth40': ORACLE + ['model.smoothing=0.4'],
+    'oracle-voxel': ORACLE + VOXEL,
 }
 # rows that run without a trained teacher
-NO_TEACHER = ('control', 'oracle', 'oracle-band', 'oracle-smooth40')
+NO_TEACHER = ('control', 'oracle', 'oracle-band', 'oracle-smooth40', 'oracle-voxel')
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),
     'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),

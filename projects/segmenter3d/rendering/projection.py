@@ -144,6 +144,22 @@ class HitProjector:
         projector = self if values.dtype == self.matrix.dtype else self._with_dtype(values.dtype)
         return _Sample.apply(values, projector)
 
+    def splat(self, rows: Tensor) -> Tensor:
+        """(P, C) values at the hit pixels -> (U, C) at the used voxels (``voxels``): each
+        voxel's trilinear-weighted sum of the pixels that read it (the transpose of
+        :meth:`sample`). Splatting a column of ones gives each voxel's total weight, by which
+        the sums become weighted means."""
+        if rows.dim() != 2 or rows.shape[0] != len(self.pixels):
+            raise ValueError(f'HitProjector: rows must have shape ({len(self.pixels)}, C), '
+                             f'one per hit pixel, got {tuple(rows.shape)}')
+        if rows.device != self.device:
+            raise ValueError(f'HitProjector: rows on {rows.device}, projector on '
+                             f'{self.device}; use projector.to(device)')
+        if len(self.pixels) == 0:
+            return rows.new_zeros((0, rows.shape[1]))
+        projector = self if rows.dtype == self.matrix.dtype else self._with_dtype(rows.dtype)
+        return _spmm(projector.matrix_t, rows.contiguous())
+
     def __call__(self, values: Tensor) -> Tensor:
         """(C, X, Y, Z) -> (C, H, W) panorama; pixels without a hit get ``fill``."""
         rows = self.sample(values)

@@ -130,3 +130,24 @@ def test_no_valid_pixel_gives_zero_and_bad_shapes_raise():
         PanoramicKDLoss()(s, torch.randn(29, 4, 4))
     with pytest.raises(ValueError, match='tau'):
         PanoramicKDLoss(tau=0)
+
+
+@pytest.mark.parametrize('class_balanced', [False, True])
+def test_an_integer_weight_counts_a_pixel_that_many_times(class_balanced):
+    """Weight 2 on a row equals that row given twice; weight 0 equals leaving it out."""
+    torch.manual_seed(5)
+    student, teacher = torch.randn(7, 30) * 3, torch.randn(7, 30) * 3
+    weight = torch.tensor([1., 2., 0., 1., 3., 1., 2.])
+    repeats = weight.long()
+    loss = PanoramicKDLoss(tau=1.0, class_balanced=class_balanced)
+    want = loss(student.repeat_interleave(repeats, 0), teacher.repeat_interleave(repeats, 0))
+    torch.testing.assert_close(loss(student, teacher, weight=weight), want)
+    # a mask and a weight combine: the masked rows drop out whatever their weight
+    valid = torch.tensor([True, True, True, False, True, True, True])
+    keep = repeats * valid
+    want = loss(student.repeat_interleave(keep, 0), teacher.repeat_interleave(keep, 0))
+    torch.testing.assert_close(loss(student, teacher, valid, weight), want)
+    with pytest.raises(ValueError, match='weight must be non-negative'):
+        loss(student, teacher, weight=-weight)
+    with pytest.raises(ValueError, match=r'weight \(6,\) does not match'):
+        loss(student, teacher, weight=weight[:6])

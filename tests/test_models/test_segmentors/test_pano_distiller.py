@@ -273,3 +273,52 @@ def test_ray_offsets_compare_the_teacher_pixel_along_the_ray_through_the_band():
     with pytest.raises(ValueError, match=r'ray_offsets must be distinct offsets in voxels, '
                                          r'got \(0, 0\)'):
         build(ray_offsets=(0, 0))
+
+
+@pytest.mark.parametrize('tau', [1.0, 20.0])
+def test_voxel_space_kd_fits_each_hit_voxel_to_its_splatted_teacher(tau):
+    """kd_space='voxel' against a float64 computation corner by corner: each voxel a valid
+    hit reads gets the trilinear-weighted mean of its pixels' teacher distributions (two
+    views fused) and weighs min(total weight, 1)."""
+    torch.manual_seed(0)
+    model = build(kd_space='voxel', distill_loss=dict(type='PanoramicKDLoss', tau=tau))
+    inputs, samples = room_batch(3)
+    room = samples[0]
+    cams = torch.stack([torch.as_tensor(room.metainfo['camera']),
+                        torch.as_tensor(room.metainfo['camera']) + torch.tensor([3., -2., 0.])])
+    sample = VolumeDataSample(metainfo=dict(room_id='r', cameras=cams, camera=cams[0]))
+    sample.gt_sem_seg = room.gt_sem_seg
+    sample.panorama = torch.randint(0, 256, (2, 3) + PANO, dtype=torch.uint8)
+    logits = torch.randn(1, 30, *inputs.shape[2:], requires_grad=True)
+    model.encode_decode = lambda x, metas=None: logits
+    got = model.loss(inputs, [sample])['loss_dist']
+
+    tsdf = input_tsdf(inputs[0, 0])
+    X, Y, Z = tsdf.shape
+    total = torch.zeros(X * Y * Z, 30, dtype=torch.float64)
+    weight = torch.zeros(X * Y * Z, dtype=torch.float64)
+    for view in range(2):
+        hits = model.room_hits(tsdf, sample, view)
+        teacher = model.teacher_logits(sample, 'cpu', sample.panorama[view], view)
+        probs = (teacher.double() / tau).softmax(0).flatten(1).t()[hits.valid.flatten()]
+        points = hits.points[hits.valid].double()
+        lo = points.floor()
+        for corner in torch.cartesian_prod(*[torch.tensor([0., 1.])] * 3):
+            w = torch.where(corner.bool(), points - lo, 1 - (points - lo)).prod(1)
+            ids = (lo + corner).long()
+            flat = (ids[:, 0] * Y + ids[:, 1]) * Z + ids[:, 2]
+            total.index_add_(0, flat, w[:, None] * probs)
+            weight.index_add_(0, flat, w)
+    keep = weight > 0
+    target = total[keep] / weight[keep, None]
+    student = (logits[0].detach().double().flatten(1).t()[keep] / tau).log_softmax(1)
+    kl = (target * (target.log() - student)).sum(1)
+    w = weight[keep].clamp(max=1)
+    want = tau**2 * (w * kl).sum() / w.sum() / 30
+    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-6)
+    # the gradient reaches the splatted voxels only
+    got.backward()
+    touched = logits.grad[0].abs().sum(0).flatten() > 0
+    assert touched.any() and not (touched & ~keep).any()
+    with pytest.raises(ValueError, match="kd_space must be 'pixel' or 'voxel', got 'hits'"):
+        build(kd_space='hits')

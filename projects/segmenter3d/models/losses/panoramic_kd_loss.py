@@ -60,14 +60,18 @@ class PanoramicKDLoss(NamedLoss):
         self.min_confidence = min_confidence
         self.class_balanced = class_balanced
 
-    def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+    def forward(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor] = None,
+                weight: Optional[Tensor] = None) -> Tensor:
         """
         Args:
             student (Tensor): Student logits, (N, K, H, W), (K, H, W), or (P, K) rows of
-                pixels.
+                pixels (or of voxels).
             teacher (Tensor): Teacher logits of the same shape (no gradient is taken).
             valid (Tensor, optional): Bool mask (N, H, W), (H, W) or (P, ); all pixels when
                 None.
+            weight (Tensor, optional): Non-negative weight of each pixel, shaped as ``valid``:
+                the mean becomes a weighted mean (class sizes weighted sums with
+                ``class_balanced``). Defaults to None (every pixel 1).
 
         Returns:
             Tensor: Scalar loss; 0 (with a gradient path) when no pixel is valid.
@@ -75,12 +79,23 @@ class PanoramicKDLoss(NamedLoss):
         if student.shape != teacher.shape:
             raise ValueError(f'PanoramicKDLoss: student {tuple(student.shape)} and teacher '
                              f'{tuple(teacher.shape)} logits differ in shape')
+        if weight is not None:
+            # the logits' shape without the class axis
+            pixels = student.shape[:1] if student.dim() == 2 else (student.shape[:-3] +
+                                                                   student.shape[-2:])
+            if weight.shape != pixels:
+                raise ValueError(f'PanoramicKDLoss: weight {tuple(weight.shape)} does not match '
+                                 f'the pixels {tuple(pixels)} of the logits')
+            if bool((weight < 0).any()):
+                raise ValueError('PanoramicKDLoss: weight must be non-negative')
         if student.dim() == 2:  # (P, K) rows: classes on dim 1 already
             student, teacher = student.t()[None, :, :, None], teacher.t()[None, :, :, None]
             valid = valid[None, :, None] if valid is not None else None
+            weight = weight[None, :, None] if weight is not None else None
         elif student.dim() == 3:
             student, teacher = student[None], teacher[None]
             valid = valid[None] if valid is not None else None
+            weight = weight[None] if weight is not None else None
         log_s = F.log_softmax(student.float() / self.tau, dim=1)
         teacher = teacher.detach().float()
         log_t = F.log_softmax(teacher / self.tau, dim=1)
@@ -93,16 +108,20 @@ class PanoramicKDLoss(NamedLoss):
         if self.min_confidence > 0:
             top = teacher.softmax(dim=1).amax(dim=1)
             valid = valid & (top >= self.min_confidence)
-        kl = torch.where(valid, kl, torch.zeros_like(kl))
+        if weight is None:
+            weight = valid.float()
+        weight = torch.where(valid, weight.float(), torch.zeros_like(kl))
+        kl = kl * weight
         if self.class_balanced:
-            # weight 1 / (kept pixels of the class * classes present): sums to 1 over the
-            # kept pixels (a dropped pixel's KL is already 0, whatever its weight)
+            # 1 / (kept weight of the class * classes present): sums to 1 over the kept
+            # pixels (a dropped pixel's KL is already 0)
             label = teacher.argmax(dim=1)
-            counts = torch.bincount(label[valid], minlength=teacher.shape[1])
+            counts = torch.bincount(label[valid], weights=weight[valid],
+                                    minlength=teacher.shape[1])
             present = (counts > 0).sum().clamp(min=1)
-            loss = (kl / (counts.clamp(min=1) * present)[label]).sum()
+            loss = (kl / (counts.clamp(min=1e-12) * present)[label]).sum()
         else:
-            loss = kl.sum() / valid.sum().clamp(min=1)
+            loss = kl.sum() / weight.sum().clamp(min=1e-12)
         if self.class_mean:
             loss = loss / student.shape[1]
         return self.loss_weight * self.tau**2 * loss

@@ -81,6 +81,15 @@ class PanoDistiller(VolumeEncoderDecoder):
             labels give every voxel within the TSDF truncation (3 voxels) of a surface that
             surface's class, in front of it and behind it; ``(-2, -1, 0, 1, 2)`` carries the
             pixel over that band as the labels do.
+        kd_space (str): Where the student meets the teacher. ``'pixel'`` (the paper's, the
+            default): the student's logits blended at each hit pixel against that pixel's
+            teacher, averaged over the hit pixels. ``'voxel'``: the teacher's probabilities
+            (at the loss's temperature) splatted back onto the voxels the hits read
+            (trilinear weights, all views and offsets fused), and each such voxel's own
+            logits compared with its weighted-mean teacher distribution; a voxel weighs its
+            total hit weight, at most 1. Every surface voxel then counts about the same,
+            however many pixels look at it (near walls, the poles of the panorama), and no
+            voxel is fitted through a blend with its neighbours.
         cache_teacher_logits (bool): Keep each room's teacher logits at the hit pixels
             (float16) after the first visit; the teacher is frozen, so they never change.
             Defaults to True.
@@ -98,6 +107,7 @@ class PanoDistiller(VolumeEncoderDecoder):
                  raycaster: dict = dict(type='TSDFRaycaster', height=256, width=512),
                  distill_loss: dict = dict(type='PanoramicKDLoss', tau=20.0),
                  ray_offsets: Sequence[float] = (0., ),
+                 kd_space: str = 'pixel',
                  cache_teacher_logits: bool = True,
                  room_cache_mb: Optional[float] = 4096,
                  **kwargs) -> None:
@@ -111,6 +121,10 @@ class PanoDistiller(VolumeEncoderDecoder):
             raise ValueError(f'PanoDistiller: ray_offsets must be distinct offsets in voxels, got '
                              f'{ray_offsets!r}')
         self.ray_offsets = tuple(float(o) for o in ray_offsets)
+        if kd_space not in ('pixel', 'voxel'):
+            raise ValueError(f"PanoDistiller: kd_space must be 'pixel' or 'voxel', got "
+                             f'{kd_space!r}')
+        self.kd_space = kd_space
         self.cache_teacher_logits = cache_teacher_logits
         self._rooms = RoomCache(room_cache_mb)
 
@@ -239,18 +253,56 @@ class PanoDistiller(VolumeEncoderDecoder):
             # the raycaster marches the stored convention (positive in free space)
             tsdf = input_tsdf(volume[0, :shape[0], :shape[1], :shape[2]])
             room_logits = room_logits[:, :shape[0], :shape[1], :shape[2]]
-            students, teachers = [], []
+            pairs = []  # (projector, teacher rows at its hit pixels) of every view, offset
             for view, (camera, image) in enumerate(self.views(sample, shape)):
                 entry = self._room(tsdf, sample, view, camera)
                 rows = self.teacher_rows(sample, entry, inputs.device, image, view)
-                # (P, K) rows at the hit pixels (and at each ray offset): one sparse product
-                # each, no panorama-sized tensor
-                for projector in entry.kd_projectors:
-                    students.append(projector.to(inputs.device).sample(room_logits))
-                    teachers.append(rows)
-            # the views' hits fused: every hit pixel of every view is one row of the KD term
-            teachers = torch.cat(teachers)
-            dist.append(self.distill_loss(torch.cat(students), teachers,
-                                          self.teacher_valid(teachers)))
+                pairs += [(projector.to(inputs.device), rows)
+                          for projector in entry.kd_projectors]
+            if self.kd_space == 'voxel':
+                dist.append(self.distill_loss(*self.voxel_rows(room_logits, pairs)))
+                continue
+            # (P, K) rows at the hit pixels (and at each ray offset): one sparse product
+            # each, no panorama-sized tensor; the views' hits fused: every hit pixel of every
+            # view is one row of the KD term
+            teachers = torch.cat([rows for _, rows in pairs])
+            students = torch.cat([projector.sample(room_logits) for projector, _ in pairs])
+            dist.append(self.distill_loss(students, teachers, self.teacher_valid(teachers)))
         losses[self.distill_loss.loss_name] = torch.stack(dist).mean()
         return losses
+
+    def voxel_rows(self, room_logits: Tensor, pairs) -> Tuple[Tensor, Tensor, None, Tensor]:
+        """The KD term's arguments in voxel space (``kd_space='voxel'``).
+
+        Args:
+            room_logits (Tensor): (K, X, Y, Z) student logits of the room.
+            pairs (list): ``(HitProjector, (P, K) teacher logits at its hit pixels)`` of
+                every view and ray offset.
+
+        Returns:
+            tuple: (V, K) student logits at the V voxels some valid hit reads, (V, K) teacher
+            logits whose softmax at the loss's temperature is the voxel's weighted-mean
+            teacher distribution, None (every row valid) and the (V,) weights
+            ``min(total hit weight, 1)``.
+        """
+        tau = float(getattr(self.distill_loss, 'tau', 1.0))
+        voxels, sums, weights = [], [], []
+        for projector, rows in pairs:
+            valid = self.teacher_valid(rows)
+            valid = rows.new_ones(len(rows)) if valid is None else valid.to(rows.dtype)
+            probs = F.softmax(rows / tau, dim=1) * valid[:, None]
+            voxels.append(projector.voxels)
+            sums.append(projector.splat(probs))
+            weights.append(projector.splat(valid[:, None])[:, 0])
+        voxels, inverse = torch.unique(torch.cat(voxels), return_inverse=True)
+        num_classes = room_logits.shape[0]
+        total = room_logits.new_zeros((len(voxels), num_classes), dtype=torch.float32)
+        total.index_add_(0, inverse, torch.cat(sums).float())
+        weight = room_logits.new_zeros(len(voxels), dtype=torch.float32)
+        weight.index_add_(0, inverse, torch.cat(weights).float())
+        keep = weight > 0
+        target = total[keep] / weight[keep, None]
+        student = room_logits.reshape(num_classes, -1).index_select(1, voxels[keep]).t()
+        # logits whose softmax at tau is the target: tau * log(target)
+        teacher = tau * target.clamp(min=1e-12).log()
+        return student, teacher, None, weight[keep].clamp(max=1)
