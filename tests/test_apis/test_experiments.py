@@ -2,6 +2,8 @@ import json
 import os
 import os.path as osp
 
+import pytest
+
 from segmenter3d.apis import experiments
 
 
@@ -41,6 +43,29 @@ def test_record_is_reused_only_for_the_same_config_and_options(tmp_path, monkeyp
     experiments.train_and_test(work, 'b.py', ['x=2'], str(tmp_path / 'log'))
     assert len(calls) == 6 and 'b.py' in calls[4]
     assert json.load(open(osp.join(work, 'record_test.json')))['config'] == 'b.py'
+
+
+def test_a_finished_run_is_tested_on_another_split_without_training(tmp_path, monkeypatch):
+    calls = []
+    _fake_tools(monkeypatch, calls)
+    work = str(tmp_path / 'run')
+    os.makedirs(work)
+    trained = experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log'),
+                                         split='validation')
+    test = experiments.test_finished(work, str(tmp_path / 'log'), 'test')
+    assert len(calls) == 3 and calls[2][1].endswith('test.py')  # no second training
+    assert calls[2][2:4] == ['a.py', trained['checkpoint']]
+    assert 'test_dataloader.dataset.ann_file=splits/test.txt' in calls[2]
+    assert 'x=1' in calls[2] and test['options'] == ['x=1']
+    assert test['metrics'] == dict(mIoU=12.5) and test['train_seconds'] == 2.0
+    assert experiments.test_finished(work, str(tmp_path / 'log'), 'test') == test
+    assert len(calls) == 3  # reused
+    # trained again with other options: its old test record is stale, tested again
+    experiments.train_and_test(work, 'a.py', ['x=2'], str(tmp_path / 'log'), split='validation')
+    assert experiments.test_finished(work, str(tmp_path / 'log'), 'test')['options'] == ['x=2']
+    assert len(calls) == 6
+    with pytest.raises(FileNotFoundError, match='no finished run to test on the test rooms'):
+        experiments.test_finished(str(tmp_path), str(tmp_path / 'log'), 'test')
 
 
 def test_write_report_keeps_the_results_and_the_table(tmp_path):

@@ -84,3 +84,40 @@ def test_only_rows_without_a_teacher_run_without_its_checkpoint(capsys):
     with pytest.raises(SystemExit):
         kd_study.main(['--rows', 'control', 'tau1'])
     assert "--teacher-checkpoint is needed by rows ['tau1']" in capsys.readouterr().err
+
+
+def test_report_test_tests_the_chosen_checkpoints_without_training_them_again(
+        tmp_path, monkeypatch):
+    for name in ('3dseg-t', '3dseg-t-scarce'):
+        (tmp_path / 'seed0' / name).mkdir(parents=True)
+        (tmp_path / 'seed0' / name / 'record_test.json').write_text(
+            json.dumps(dict(checkpoint=f'{name}.pth')))
+    trained, tested = [], []
+    score = {'control': 20.0, 'oracle': 23.0}
+
+    def train_and_test(work_dir, config, options, log_prefix, split, keys):
+        trained.append((osp.basename(work_dir), split))
+        return dict(metrics=dict(mIoU=score[work_dir.rsplit('_', 1)[1]]))
+
+    def test_finished(work_dir, log_prefix, split):
+        tested.append((osp.basename(work_dir), split))
+        base = score[work_dir.rsplit('_', 1)[1]]
+        return dict(metrics=dict(mIoU=base - 1, surface_mIoU=base - 2))
+
+    monkeypatch.setattr(kd_study.experiments, 'train_and_test', train_and_test)
+    monkeypatch.setattr(kd_study.experiments, 'test_finished', test_finished)
+    out = tmp_path / 'out'
+    kd_study.main(['--tables', str(tmp_path), '--out', str(out), '--settings', 'scarce',
+                   '--rows', 'control', 'oracle', '--seeds', '0', '--labelled-rooms', '3',
+                   '--report-test'])
+    runs = ['seed0_scarce_control', 'seed0_scarce_oracle']
+    assert trained == [(r, 'validation') for r in runs]
+    assert tested == [(r, 'test') for r in runs]
+    results = json.load(open(out / 'kd_study.json'))
+    assert results['validation'] == {'scarce': {'control': [20.0], 'oracle': [23.0]}}
+    assert results['test'] == {'mIoU': {'scarce': {'control': [19.0], 'oracle': [22.0]}},
+                               'surface_mIoU': {'scarce': {'control': [18.0],
+                                                           'oracle': [21.0]}}}
+    report = (out / 'kd_study.md').read_text()
+    assert 'Test rooms, surface mIoU (reported only):\n\n| setting | control | oracle |' in report
+    assert report.endswith('| scarce | 18.00 | 21.00 |\n')

@@ -21,8 +21,9 @@ compare the student with each pixel at 5 points along its ray through the TSDF t
 (``PanoDistiller(ray_offsets)``), where the labels carry the surface's class; ``-voxel``
 rows splat the teacher onto the voxels its hits read and fit each voxel on its own
 (``PanoDistiller(kd_space='voxel')``). Writes
-``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``); a
-finished run is reused.
+``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``; with
+``--report-test``, ``{"validation": that, "test": {metric: that}}``: the same checkpoints on
+the test rooms, reported, never chosen on); a finished run is reused.
 """
 import argparse
 import json
@@ -122,13 +123,16 @@ def main(argv=None) -> int:
     p.add_argument('--options', nargs='+', default=[],
                    help='--cfg-options of every row (control included), e.g. '
                    'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
+    p.add_argument('--report-test', action='store_true',
+                   help='also test every run on the test rooms (reported as a second table, '
+                   'never used to choose a row)')
     args = p.parse_args(argv)
     if args.teacher_checkpoint is None and set(args.rows) - set(NO_TEACHER):
         p.error(f'--teacher-checkpoint is needed by rows '
                 f'{sorted(set(args.rows) - set(NO_TEACHER))}')
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
-    results = {}
+    results, test = {}, {}
     for setting in args.settings:
         for row in args.rows:
             for seed in args.seeds:
@@ -140,16 +144,36 @@ def main(argv=None) -> int:
                 miou = record['metrics']['mIoU']
                 results.setdefault(setting, {}).setdefault(row, []).append(miou)
                 print(f'  {name:<24} validation mIoU {miou:.2f}', flush=True)
+    if args.report_test:  # the runs chosen from above, reported on the test rooms
+        for setting in args.settings:
+            for row in args.rows:
+                for seed in args.seeds:
+                    name = run_name(seed, setting, row)
+                    metrics = experiments.test_finished(osp.join(args.out, name),
+                                                        osp.join(args.out, name),
+                                                        'test')['metrics']
+                    for key in ('mIoU', 'surface_mIoU'):
+                        test.setdefault(key, {}).setdefault(setting, {}).setdefault(
+                            row, []).append(metrics[key])
+        results = dict(validation=results, test=test)
     lines = [f'## KD study on the validation rooms of {args.data} (seeds '
              f'{", ".join(map(str, args.seeds))})', '',
              f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`; options of '
-             f'every row: `{" ".join(args.options) or "none"}`.', '',
-             '| setting | ' + ' | '.join(args.rows) + ' |', '|---' * (len(args.rows) + 1) + '|']
-    lines += [f'| {setting} | ' + ' | '.join(mean_std(results[setting][row])
-                                            for row in args.rows) + ' |'
-              for setting in args.settings]
+             f'every row: `{" ".join(args.options) or "none"}`.', '']
+    lines += table(args, results.get('validation', results))
+    for key, scores in test.items():
+        lines += ['', f'Test rooms, {key.replace("_", " ")} (reported only):', '']
+        lines += table(args, scores)
     print('\n' + experiments.write_report(args.out, 'kd_study', results, lines))
     return 0
+
+
+def table(args, scores) -> list:
+    """A markdown table: a line per setting, a column per row (mean ± std over the seeds)."""
+    lines = ['| setting | ' + ' | '.join(args.rows) + ' |', '|---' * (len(args.rows) + 1) + '|']
+    return lines + [f'| {setting} | ' + ' | '.join(mean_std(scores[setting][row])
+                                                   for row in args.rows) + ' |'
+                    for setting in args.settings]
 
 
 if __name__ == '__main__':

@@ -95,17 +95,45 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
         print(f'  {record_path}: made with other options; running again', flush=True)
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
                               '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
+    record = dict(train_seconds=round(seconds, 1), config=config, options=options)
+    return _test(work_dir, record, log_prefix, split, keys, test_options, test_args)
+
+
+def test_finished(work_dir: str, log_prefix: str, split: str, trained_split: str = 'validation',
+                  keys: Sequence[str] = ('mIoU', 'surface_mIoU')) -> Dict:
+    """The last checkpoint of a run :func:`train_and_test` finished on the ``trained_split``
+    rooms, tested on the ``split`` rooms as it was trained (its config and options): how a
+    recipe chosen on the validation rooms is reported on the test rooms without training it
+    again. Kept as ``work_dir/record_<split>.json``, reused while it names the same config,
+    options and checkpoint."""
+    trained_path = osp.join(work_dir, f'record_{trained_split}.json')
+    if not osp.isfile(trained_path):
+        raise FileNotFoundError(f'{trained_path}: no finished run to test on the {split} rooms')
+    trained = json.load(open(trained_path))
+    record_path = osp.join(work_dir, f'record_{split}.json')
+    if osp.isfile(record_path):
+        record = json.load(open(record_path))
+        if all(record.get(k) == trained.get(k) for k in ('config', 'options', 'checkpoint')):
+            return record
+    return _test(work_dir, trained, log_prefix, split, keys)
+
+
+def _test(work_dir: str, record: Dict, log_prefix: str, split: str, keys: Sequence[str],
+          test_options: Sequence[str] = (), test_args: Sequence[str] = ()) -> Dict:
+    """Test a trained run's last checkpoint on the ``split`` rooms; ``record`` (its config,
+    options, training seconds) with the metrics and checkpoint added, kept as
+    ``work_dir/record_<split>.json``."""
     ckpt = last_checkpoint(work_dir)
-    test_options = options + [f'test_dataloader.dataset.ann_file=splits/{split}.txt',
-                              *test_options]
-    run(python_tool('tools/test.py', config, ckpt, '--work-dir', osp.join(work_dir, split),
-                    *test_args, '--cfg-options', *test_options), log_prefix + f'_{split}.log',
-        quiet=True)
+    options = list(record['options']) + [f'test_dataloader.dataset.ann_file=splits/{split}.txt',
+                                         *test_options]
+    run(python_tool('tools/test.py', record['config'], ckpt, '--work-dir',
+                    osp.join(work_dir, split), *test_args, '--cfg-options', *options),
+        log_prefix + f'_{split}.log', quiet=True)
     metrics = last_metrics(osp.join(work_dir, split))
     record = dict(metrics={k: metrics[k] for k in keys if k in metrics},
-                  train_seconds=round(seconds, 1), checkpoint=ckpt, config=config,
-                  options=options)
-    with open(record_path, 'w') as f:
+                  train_seconds=record['train_seconds'], checkpoint=ckpt,
+                  config=record['config'], options=list(record['options']))
+    with open(osp.join(work_dir, f'record_{split}.json'), 'w') as f:
         json.dump(record, f, indent=1)
     return record
 
