@@ -29,9 +29,13 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False),
                 'oracle-band': (1.0, False, 0, False), 'oracle-smooth40': (1.0, False, 0, False),
                 'tau1-voxel': (1.0, False, 0, False), 'oracle-voxel': (1.0, False, 0, False)}
-    assert set(expected) == set(kd_study.ROWS) - {'control'}
+    assert set(expected) == set(kd_study.ROWS) - {'control', 'control-labelled'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
+            if row == 'control-labelled' and setting != 'scarce':
+                with pytest.raises(ValueError, match=f'scarce setting only, not of {setting}'):
+                    kd_study.run_options(_args(tmp_path), 0, setting, row)
+                continue
             cfg = config_with_options(*kd_study.run_options(_args(tmp_path), 0, setting, row))
             # the student of the setting, the same rooms, seed and schedule in every row
             assert cfg.load_from == ('3dseg-t-scarce.pth' if setting == 'scarce'
@@ -42,7 +46,10 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
             assert cfg.model.train_cfg.mode == 'tiles'  # --options reach every row
             assert (cfg.train_dataloader.dataset.get('labelled_rooms') ==
                     (12 if setting == 'scarce' else None))
-            if row == 'control':
+            # control-labelled fine-tunes on the labelled rooms alone
+            assert cfg.train_dataloader.dataset.get('indices') == (
+                12 if row == 'control-labelled' else None)
+            if row.startswith('control'):
                 assert cfg.model.type != 'PanoDistiller'
                 continue
             pipeline = cfg.train_dataloader.dataset.pipeline

@@ -7,7 +7,8 @@
 Fine-tunes the block-trained students of ``paper_tables.py`` (its ``--out``, given as
 ``--tables``) exactly as its distillation rows do, with each row's options added to the KD term,
 and scores them on the validation rooms (the test rooms stay for the table of record). The
-``control`` row is the no-KD fine-tuning of the same students. ``tau20`` is the official term
+``control`` row is the no-KD fine-tuning of the same students (``control-labelled``: on the
+label-scarce setting's labelled rooms alone, every step with a loss). ``tau20`` is the official term
 (``kl * tau^2 / K``); the lower temperatures keep more of the teacher's class ranking and drop
 the ``1 / K`` (the per-pixel KL averaged over hits, the scale of the cross entropy). The
 ``-sure90`` rows keep only the hits where the teacher is at least 90% sure; the ``-balanced``
@@ -53,6 +54,9 @@ BAND = ['model.ray_offsets=[-2,-1,0,1,2]']
 VOXEL = ['model.kd_space=voxel']
 ROWS = {
     'control': None,
+    # label-scarce only: the no-KD fine-tuning on the labelled rooms alone (every step has
+    # labels), where ``control`` also steps through the panorama-only rooms, without a loss
+    'control-labelled': None,
     'tau20': [],
     'tau4': TAU4,
     'tau1': TAU1,
@@ -69,7 +73,8 @@ ROWS = {
     'oracle-voxel': ORACLE + VOXEL,
 }
 # rows that run without a trained teacher
-NO_TEACHER = ('control', 'oracle', 'oracle-band', 'oracle-smooth40', 'oracle-voxel')
+NO_TEACHER = ('control', 'control-labelled', 'oracle', 'oracle-band', 'oracle-smooth40',
+              'oracle-voxel')
 SETTINGS = {  # setting -> (its no-KD control, its distilled run) in paper_tables.py
     'labelled': ('3dseg-t+room', '3dseg-t+distill'),
     'scarce': ('3dseg-t+room-scarce', '3dseg-t+distill-scarce'),
@@ -100,6 +105,11 @@ def run_options(args, seed: int, setting: str, row: str):
     plan = {name: (options, base) for name, options, *base in
             distillation_plan(args, seed, args.teacher_checkpoint, ROWS[row] or [])}
     options, base = plan[run]
+    if row == 'control-labelled':
+        if setting != 'scarce':
+            raise ValueError(f'kd_study: row control-labelled is a control of the scarce '
+                             f'setting only, not of {setting}')
+        options = options + [f'train_dataloader.dataset.indices={args.labelled_rooms}']
     ckpt = student_checkpoint(args.tables, seed, base[0])
     return DISTILL_CONFIGS[run], options + list(args.options) + [f'load_from={ckpt}']
 
