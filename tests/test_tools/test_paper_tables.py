@@ -92,3 +92,13 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
     assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students']) == 0
     assert runs == ['seed0/3dseg-t', 'seed0/3dseg-t-scarce', 'seed1/3dseg-t',
                     'seed1/3dseg-t-scarce']
+    # --scarce-only: the label-scarce student alone, on its own labelled rooms
+    runs.clear()
+    seen = []
+    monkeypatch.setattr(paper_tables.experiments, 'train_and_test',
+                        lambda run_dir, config, options, log, **kw: seen.append(options) or
+                        fake_run(run_dir, config, options, log))
+    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '2', '--students',
+                              '--scarce-only', '--labelled-rooms', '3']) == 0
+    assert runs == ['seed2/3dseg-t-scarce']
+    assert 'train_dataloader.dataset.indices=3' in seen[0]

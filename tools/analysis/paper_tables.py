@@ -273,6 +273,9 @@ def main(argv=None):
     p.add_argument('--students', action='store_true',
                    help='only the block-trained students the distillation runs start from '
                    '(3dseg-t, 3dseg-t-scarce); no teacher: what kd_study.py --tables needs')
+    p.add_argument('--scarce-only', action='store_true',
+                   help='with --students: the label-scarce student alone (another '
+                   '--labelled-rooms)')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     args = p.parse_args(argv)
@@ -281,8 +284,9 @@ def main(argv=None):
     names = ensure_rooms(args.data, args.num_rooms, args.out)
     if args.students:
         for seed in args.seeds:
-            distillation_runs(args, seed, train_and_test(args, '3dseg-t', seed, args.iters),
-                              None, only=('3dseg-t-scarce', ))
+            student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed,
+                                                                  args.iters)
+            distillation_runs(args, seed, student, None, only=('3dseg-t-scarce', ))
         print(f'written: {args.out}/seed<N>/3dseg-t and 3dseg-t-scarce')
         return 0
     results = {}
