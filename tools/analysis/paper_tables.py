@@ -287,7 +287,8 @@ def main(argv=None):
             student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed,
                                                                   args.iters)
             distillation_runs(args, seed, student, None, only=('3dseg-t-scarce', ))
-        print(f'written: {args.out}/seed<N>/3dseg-t and 3dseg-t-scarce')
+        print(f'written: {args.out}/seed<N>/' +
+              ('3dseg-t-scarce' if args.scarce_only else '3dseg-t and 3dseg-t-scarce'))
         return 0
     results = {}
     teacher_ckpt = None

@@ -286,20 +286,19 @@ class PanoDistiller(VolumeEncoderDecoder):
             ``min(total hit weight, 1)``.
         """
         tau = float(getattr(self.distill_loss, 'tau', 1.0))
-        voxels, sums, weights = [], [], []
+        voxels, sums = [], []
         for projector, rows in pairs:
             valid = self.teacher_valid(rows)
             valid = rows.new_ones(len(rows)) if valid is None else valid.to(rows.dtype)
             probs = F.softmax(rows / tau, dim=1) * valid[:, None]
             voxels.append(projector.voxels)
-            sums.append(projector.splat(probs))
-            weights.append(projector.splat(valid[:, None])[:, 0])
+            # one sparse product: the probabilities' sums and, last column, the total weight
+            sums.append(projector.splat(torch.cat([probs, valid[:, None]], dim=1)))
         voxels, inverse = torch.unique(torch.cat(voxels), return_inverse=True)
         num_classes = room_logits.shape[0]
-        total = room_logits.new_zeros((len(voxels), num_classes), dtype=torch.float32)
+        total = room_logits.new_zeros((len(voxels), num_classes + 1), dtype=torch.float32)
         total.index_add_(0, inverse, torch.cat(sums).float())
-        weight = room_logits.new_zeros(len(voxels), dtype=torch.float32)
-        weight.index_add_(0, inverse, torch.cat(weights).float())
+        total, weight = total[:, :-1], total[:, -1]
         keep = weight > 0
         target = total[keep] / weight[keep, None]
         student = room_logits.reshape(num_classes, -1).index_select(1, voxels[keep]).t()
