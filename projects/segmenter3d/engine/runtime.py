@@ -251,10 +251,16 @@ def parse_runner_arguments(parser, argv=None):
 
 def run_tool(build_runner, parse_args, action: str) -> None:
     """A tool's entry point: build the Runner, where bad input ends in one ``error:`` line
-    (not a stack trace), then ``runner.<action>()``."""
+    (not a stack trace), then ``runner.<action>()``; a distributed run's process group is
+    torn down before exit (left to the interpreter's shutdown, gloo's threads can abort a
+    rank with "terminate called without an active exception")."""
     import sys
+
+    import torch.distributed as dist
     try:
         runner = build_runner(parse_args())
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f'error: {err}')
     getattr(runner, action)()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
