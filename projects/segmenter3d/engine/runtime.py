@@ -263,4 +263,5 @@ def run_tool(build_runner, parse_args, action: str) -> None:
         sys.exit(f'error: {err}')
     getattr(runner, action)()
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
