@@ -148,6 +148,30 @@ def test_label_scarce_dataset_keeps_labels_of_the_first_rooms_only(tiny_rooms):
         _dataset(tiny_rooms, labelled_rooms=-1)
 
 
+def test_labelled_rooms_plus_panorama_only_rooms_config(tiny_rooms, viewed_rooms):
+    """The +pano2d distillation config: every labelled room with its labels, then the first
+    ``indices`` rooms of the panorama-only set, with panoramas but no 3D labels."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    from conftest import config_with_options
+    cfg = config_with_options(
+        'configs/distill/panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms+pano2d.py',
+        [f'train_dataloader.dataset.datasets.0.data_root={tiny_rooms}',
+         f'train_dataloader.dataset.datasets.1.data_root={viewed_rooms}',
+         'train_dataloader.dataset.datasets.1.indices=1'])
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    assert len(dataset) == len(_training(tiny_rooms)) + 1
+    samples = [dataset[i]['data_samples'] for i in range(len(dataset))]
+    for sample in samples[:-1]:
+        assert sample.metainfo['labeled'] and (sample.gt_sem_seg.data < 30).any()
+    last = samples[-1]
+    assert last.metainfo['room_id'] == _training(viewed_rooms)[0]
+    assert not last.metainfo['labeled'] and (last.gt_sem_seg.data == 255).all()
+    assert last.panorama.shape[-2:] == (16, 32)
+
+
 def test_the_teacher_sees_panoramas_at_the_size_it_was_trained_on():
     """The distiller resizes each panorama as the teacher config's test pipeline does: the
     logits of a 32x64 panorama equal those of the same panorama resized by mmcv to 16x32."""

@@ -15,7 +15,8 @@ import kd_study  # noqa: E402
 def _args(tables):
     return argparse.Namespace(tables=str(tables), data='rooms', labelled_rooms=12, iters=800,
                               teacher_config=kd_study.TEACHER, teacher_checkpoint='t.pth',
-                              options=['model.train_cfg.mode=tiles'])
+                              options=['model.train_cfg.mode=tiles'], pano2d='pano',
+                              pano2d_rooms=96)
 
 
 def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
@@ -28,31 +29,39 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 'tau1-sure90': (1.0, False, 0.9, False), 'tau1-balanced': (1.0, False, 0, True),
                 'tau1-sure90-balanced': (1.0, False, 0.9, True), 'oracle': (1.0, False, 0, False),
                 'oracle-band': (1.0, False, 0, False), 'oracle-smooth40': (1.0, False, 0, False),
-                'tau1-voxel': (1.0, False, 0, False), 'oracle-voxel': (1.0, False, 0, False)}
+                'tau1-voxel': (1.0, False, 0, False), 'oracle-voxel': (1.0, False, 0, False),
+                'tau1+pano2d': (1.0, False, 0, False), 'tau1-voxel+pano2d': (1.0, False, 0, False)}
     assert set(expected) == set(kd_study.ROWS) - {'control', 'control-labelled'}
     for setting in kd_study.SETTINGS:
         for row in kd_study.ROWS:
-            if row == 'control-labelled' and setting != 'scarce':
-                with pytest.raises(ValueError, match=f'scarce setting only, not of {setting}'):
+            only = ('scarce' if row == 'control-labelled' else
+                    'labelled' if row.endswith('+pano2d') else setting)
+            if setting != only:
+                with pytest.raises(ValueError, match=f'{only} setting only, not of {setting}'):
                     kd_study.run_options(_args(tmp_path), 0, setting, row)
                 continue
             cfg = config_with_options(*kd_study.run_options(_args(tmp_path), 0, setting, row))
+            rooms = cfg.train_dataloader.dataset
+            if row.endswith('+pano2d'):  # the labelled rooms, then panorama-only rooms
+                assert rooms.type == 'ConcatDataset'
+                rooms, panorama_only = rooms.datasets
+                assert (panorama_only.data_root, panorama_only.indices,
+                        panorama_only.labelled_rooms) == ('pano', 96, 0)
+                assert panorama_only.pipeline == rooms.pipeline
             # the student of the setting, the same rooms, seed and schedule in every row
             assert cfg.load_from == ('3dseg-t-scarce.pth' if setting == 'scarce'
                                      else '3dseg-t.pth')
-            assert cfg.train_dataloader.dataset.data_root == 'rooms'
+            assert rooms.data_root == 'rooms'
             assert cfg.randomness.seed == 0
             assert cfg.train_cfg.max_iters == 120
             assert cfg.model.train_cfg.mode == 'tiles'  # --options reach every row
-            assert (cfg.train_dataloader.dataset.get('labelled_rooms') ==
-                    (12 if setting == 'scarce' else None))
+            assert rooms.get('labelled_rooms') == (12 if setting == 'scarce' else None)
             # control-labelled fine-tunes on the labelled rooms alone
-            assert cfg.train_dataloader.dataset.get('indices') == (
-                12 if row == 'control-labelled' else None)
+            assert rooms.get('indices') == (12 if row == 'control-labelled' else None)
             if row.startswith('control'):
                 assert cfg.model.type != 'PanoDistiller'
                 continue
-            pipeline = cfg.train_dataloader.dataset.pipeline
+            pipeline = rooms.pipeline
             assert pipeline[1].type == 'LoadPanorama'
             assert cfg.model.get('ray_offsets', [0]) == ([-2, -1, 0, 1, 2] if 'band' in row
                                                          else [0])
@@ -62,14 +71,13 @@ def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
                 assert cfg.model.type == 'AnnotationOracleDistiller'
                 assert cfg.model.get('smoothing', 0.1) == (0.4 if 'smooth40' in row else 0.1)
                 assert pipeline[1].with_annotation
-                assert (cfg.train_dataloader.dataset.data_prefix.seg_map_path ==
-                        'annotations/training')
+                assert rooms.data_prefix.seg_map_path == 'annotations/training'
             else:
                 assert cfg.model.type == 'PanoDistiller'
                 assert not pipeline[1].get('with_annotation', False)
             assert cfg.model.teacher_checkpoint == 't.pth'
             # the multiview setting distils from the 8 panoramas of every room
-            views = cfg.train_dataloader.dataset.get('num_views', 1)
+            views = rooms.get('num_views', 1)
             assert views == (8 if setting == 'multiview' else 1)
             loss = cfg.model.distill_loss
             assert (loss.tau, loss.get('class_mean', True), loss.get('min_confidence', 0),

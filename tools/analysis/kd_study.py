@@ -21,7 +21,9 @@ the probability spread evenly over the classes); ``-band`` rows
 compare the student with each pixel at 5 points along its ray through the TSDF truncation band
 (``PanoDistiller(ray_offsets)``), where the labels carry the surface's class; ``-voxel``
 rows splat the teacher onto the voxels its hits read and fit each voxel on its own
-(``PanoDistiller(kd_space='voxel')``). Writes
+(``PanoDistiller(kd_space='voxel')``); ``+pano2d`` rows (labelled setting) add
+``--pano2d-rooms`` rooms of ``--pano2d`` without 3D labels, where the KD term alone trains
+(the teacher has their panoramas, the control has nothing to learn from them). Writes
 ``OUT/kd_study.md`` and ``OUT/kd_study.json`` (``{setting: {row: [mIoU per seed]}}``; with
 ``--report-test``, ``{"validation": that, "test": {metric: that}}``: the same checkpoints on
 the test rooms, reported, never chosen on); a finished run is reused.
@@ -71,7 +73,12 @@ ROWS = {
     # the oracle's targets softened: 40% of the probability spread evenly over the classes
     'oracle-smooth40': ORACLE + ['model.smoothing=0.4'],
     'oracle-voxel': ORACLE + VOXEL,
+    # labelled only: the KD term also on panorama-only rooms of --pano2d (PANO2D_CONFIG)
+    'tau1+pano2d': TAU1,
+    'tau1-voxel+pano2d': TAU1 + VOXEL,
 }
+# the labelled rooms concatenated with --pano2d-rooms panorama-only rooms of --pano2d
+PANO2D_CONFIG = DISTILL_CONFIGS['3dseg-t+distill'].replace('.py', '+pano2d.py')
 # rows that run without a trained teacher
 NO_TEACHER = ('control', 'control-labelled', 'oracle', 'oracle-band', 'oracle-smooth40',
               'oracle-voxel')
@@ -110,8 +117,18 @@ def run_options(args, seed: int, setting: str, row: str):
             raise ValueError(f'kd_study: row control-labelled is a control of the scarce '
                              f'setting only, not of {setting}')
         options = options + [f'train_dataloader.dataset.indices={args.labelled_rooms}']
+    config = DISTILL_CONFIGS[run]
+    if row.endswith('+pano2d'):
+        if setting != 'labelled':
+            raise ValueError(f'kd_study: row {row} is a row of the labelled setting only, not '
+                             f'of {setting}')
+        config = PANO2D_CONFIG  # its training set is a concatenation: two roots
+        options = [o.replace('train_dataloader.dataset.data_root=',
+                             'train_dataloader.dataset.datasets.0.data_root=') for o in options]
+        options += [f'train_dataloader.dataset.datasets.1.data_root={args.pano2d}',
+                    f'train_dataloader.dataset.datasets.1.indices={args.pano2d_rooms}']
     ckpt = student_checkpoint(args.tables, seed, base[0])
-    return DISTILL_CONFIGS[run], options + list(args.options) + [f'load_from={ckpt}']
+    return config, options + list(args.options) + [f'load_from={ckpt}']
 
 
 def main(argv=None) -> int:
@@ -125,6 +142,10 @@ def main(argv=None) -> int:
     p.add_argument('--rows', nargs='+', choices=list(ROWS),
                    default=['control', 'tau20', 'tau4', 'tau1'])
     p.add_argument('--labelled-rooms', type=int, default=12)
+    p.add_argument('--pano2d', default='data/study_pano2d',
+                   help="panorama-only rooms of the +pano2d rows (the teacher's -pano2d set)")
+    p.add_argument('--pano2d-rooms', type=int, default=48,
+                   help='how many of them the +pano2d rows add')
     p.add_argument('--iters', type=int, default=800,
                    help="the students' block-training iterations (paper_tables.py --iters)")
     p.add_argument('--teacher-config', default=TEACHER)
