@@ -90,6 +90,28 @@ def test_hits_and_teacher_logits_are_computed_once_per_room():
     torch.testing.assert_close(first, second, rtol=2e-3, atol=1e-4)  # cached in float16
 
 
+def test_rooms_of_two_roots_with_one_name_are_cached_apart():
+    """A labelled room and a panorama-only room of another root may share a name: each keeps
+    its own rays and teacher rows (keyed by its volume file), in both KD spaces."""
+    for kd_space in ('pixel', 'voxel'):
+        model = build(kd_space=kd_space)
+        batches = []
+        for seed, root in ((3, 'labelled'), (4, 'pano2d')):  # rooms of different shapes
+            inputs, samples = room_batch(seed)
+            samples[0].set_metainfo(dict(room_id='room_00000',
+                                         volume_path=f'{root}/volumes/room_00000.npz'))
+            batches.append((inputs, samples))
+        assert batches[0][0].shape != batches[1][0].shape
+        with torch.no_grad():
+            first = [model.loss(*batch)['loss_dist'] for batch in batches]
+            again = [model.loss(*batch)['loss_dist'] for batch in batches]
+        assert model._rooms.keys() == [('labelled/volumes/room_00000.npz', 0),
+                                       ('pano2d/volumes/room_00000.npz', 0)]
+        for entry, (inputs, _) in zip(map(model._rooms.get, model._rooms.keys()), batches):
+            assert entry.projector.volume_shape == tuple(inputs.shape[2:])
+        torch.testing.assert_close(first, again, rtol=2e-3, atol=1e-4)
+
+
 def test_distillation_checkpoint_loads_into_a_plain_student(tmp_path):
     model = build()
     model.init_weights()

@@ -179,11 +179,18 @@ class PanoDistiller(VolumeEncoderDecoder):
             camera = [(s - 1) / 2 for s in volume_shape]
         return [(torch.as_tensor(camera, dtype=torch.float32), pano)]
 
+    @staticmethod
+    def _room_key(sample: VolumeDataSample, view: int) -> Optional[tuple]:
+        """The cache key of a room's view: its volume file where known (rooms of two data roots
+        may share a name, e.g. a ConcatDataset of labelled and panorama-only rooms), else its
+        name; None (not cached) without either."""
+        room = sample.metainfo.get('volume_path', sample.metainfo.get('room_id'))
+        return None if room is None else (room, view)
+
     def _room(self, tsdf: Tensor, sample: VolumeDataSample, view: int = 0,
               camera: Optional[Tensor] = None) -> RoomEntry:
         """One view's rays cast from its camera with their projector (on the CPU), kept."""
-        room_id = sample.metainfo.get('room_id')
-        key = None if room_id is None else (room_id, view)
+        key = self._room_key(sample, view)
         entry = self._rooms.get(key) if key is not None else None
         if entry is None:
             if camera is None:
@@ -232,10 +239,10 @@ class PanoDistiller(VolumeEncoderDecoder):
         if rows is None:
             logits = self.teacher_logits(sample, device, image, view)
             rows = logits.flatten(1).index_select(1, entry.projector.pixels.to(device)).t()
-            room_id = sample.metainfo.get('room_id')
-            if self.cache_teacher_logits and room_id is not None:
+            key = self._room_key(sample, view)
+            if self.cache_teacher_logits and key is not None:
                 entry.teacher_rows = rows.half().cpu()
-                self._rooms.put((room_id, view), entry)  # it grew
+                self._rooms.put(key, entry)  # it grew
         return rows.to(device, torch.float32)
 
     def teacher_valid(self, rows: Tensor) -> Optional[Tensor]:
