@@ -37,7 +37,7 @@ import sys
 from paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan
 
 from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, mean_std
+from segmenter3d.apis.experiments import ROOT, data_options, mean_std, pano2d_options
 
 # row -> options added to the KD term (None: the no-KD control)
 TAU1 = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']
@@ -123,10 +123,10 @@ def run_options(args, seed: int, setting: str, row: str):
             raise ValueError(f'kd_study: row {row} is a row of the labelled setting only, not '
                              f'of {setting}')
         config = PANO2D_CONFIG  # its training set is a concatenation: two roots
-        options = [o.replace('train_dataloader.dataset.data_root=',
-                             'train_dataloader.dataset.datasets.0.data_root=') for o in options]
-        options += [f'train_dataloader.dataset.datasets.1.data_root={args.pano2d}',
-                    f'train_dataloader.dataset.datasets.1.indices={args.pano2d_rooms}']
+        plain = data_options(args.data)
+        options = pano2d_options(args.data, args.pano2d) + [o for o in options
+                                                            if o not in plain]
+        options.append(f'train_dataloader.dataset.datasets.1.indices={args.pano2d_rooms}')
     ckpt = student_checkpoint(args.tables, seed, base[0])
     return config, options + list(args.options) + [f'load_from={ckpt}']
 

@@ -18,10 +18,10 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import List, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, data_options, schedule_options
+from segmenter3d.apis.experiments import ROOT, data_options, pano2d_options, schedule_options
 from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
@@ -68,13 +68,6 @@ def class_weight_option(roots: Sequence[str], num_classes: int = 30) -> str:
     paths = [osp.join(d, f) for d in folders for f in sorted(os.listdir(d)) if f.endswith('.png')]
     weights = balanced_class_weights(label_frequencies(paths, num_classes))
     return 'model.decode_head.loss_decode.class_weight=[' + ','.join(map(str, weights)) + ']'
-
-
-def pano2d_options(data: str, pano2d: str) -> List[str]:
-    """The data roots of the teacher trained on labelled plus panorama-only rooms."""
-    return [f'train_dataloader.dataset.datasets.0.data_root={data}',
-            f'train_dataloader.dataset.datasets.1.data_root={pano2d}',
-            f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
 
 
 def ensure_pano2d_rooms(pano2d: str, log: str) -> None:

@@ -68,6 +68,15 @@ def data_options(data_root: str) -> List[str]:
     return [f'{k}_dataloader.dataset.data_root={data_root}' for k in ('train', 'val', 'test')]
 
 
+def pano2d_options(data: str, pano2d: str) -> List[str]:
+    """``data_options`` of a config whose training set concatenates labelled rooms
+    (``datasets.0``) and panorama-only rooms (``datasets.1``): the teacher's and the
+    ``+pano2d`` distillation's."""
+    return [f'train_dataloader.dataset.datasets.0.data_root={data}',
+            f'train_dataloader.dataset.datasets.1.data_root={pano2d}',
+            f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
+
+
 def schedule_options(iters: int) -> List[str]:
     """A block-training run of ``iters`` iterations with its decay stretched to the end
     (``param_scheduler.1`` is the decay after the warm-up in our CPU schedules)."""

@@ -251,9 +251,10 @@ def parse_runner_arguments(parser, argv=None):
 
 def run_tool(build_runner, parse_args, action: str) -> None:
     """A tool's entry point: build the Runner, where bad input ends in one ``error:`` line
-    (not a stack trace), then ``runner.<action>()``; a distributed run's process group is
-    torn down before exit (left to the interpreter's shutdown, gloo's threads can abort a
-    rank with "terminate called without an active exception")."""
+    (not a stack trace), then ``runner.<action>()``; a distributed run's ranks meet at a
+    barrier and tear their process group down before exit (a rank that tears gloo down while
+    another still works, e.g. rank 0 writing the best checkpoint, or leaves it to the
+    interpreter's shutdown, can abort with "terminate called without an active exception")."""
     import sys
 
     import torch.distributed as dist
