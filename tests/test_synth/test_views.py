@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import CONFIGS, load_tool, tiny_teacher
-from segmenter3d.datasets import VolumeDataset, load_room
+from segmenter3d.datasets import VolumeDataset, load_cameras, load_room
 from segmenter3d.encoding import TRUNCATION
-from segmenter3d.synth import Room, load_cameras, render_panorama, render_views
+from segmenter3d.synth import Room, render_panorama, render_views
 
 VIEWS = 3
 

@@ -6,8 +6,8 @@ from typing import List, Optional
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
-from ..synth.views import view_name
 from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
+from .cameras import view_name
 
 
 @DATASETS.register_module()

@@ -17,7 +17,7 @@ from mmengine.utils import track_iter_progress
 from mmseg.evaluation.metrics import IoUMetric
 
 from ..encoding import IGNORE_INDEX
-from ..rendering import TSDFRaycaster
+from ..rendering import TSDFRaycaster, room_camera
 from .volume_iou_metric import VolumeIoUMetric
 
 
@@ -51,8 +51,7 @@ def rendered_panorama_miou(pred_dir: str, data_root: str, split: str = 'test',
             raise ValueError(f'{pred_path}: labels have shape {pred.shape}, the room '
                              f"{room['tsdf'].shape}")
         gt = torch.from_numpy(mmcv.imread(gt_path, flag='unchanged').astype(np.int64))
-        camera = torch.as_tensor(room['camera'] if 'camera' in room else
-                                 (np.array(pred.shape) - 1) / 2, dtype=torch.float32)
+        camera = torch.from_numpy(room_camera(pred.shape, room.get('camera')))
         caster = TSDFRaycaster(*gt.shape)
         hits = caster.cast(torch.from_numpy(room['tsdf']), camera)
         seen = caster.project(torch.from_numpy(pred)[None].float(), hits.behind(camera),

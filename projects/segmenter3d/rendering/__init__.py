@@ -1,3 +1,4 @@
+from .camera import room_camera
 from .panorama import (
                        cube_face_directions,
                        cube_to_equirect,
@@ -11,5 +12,5 @@ from .raycaster import RayHits, TSDFRaycaster, sample_volume
 __all__ = [
     'HitProjector', 'surface_coverage', 'RayHits', 'TSDFRaycaster', 'sample_volume',
     'equirect_directions', 'directions_to_equirect', 'cube_face_directions', 'directions_to_cube',
-    'cube_to_equirect'
+    'cube_to_equirect', 'room_camera'
 ]

@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..datasets.cameras import cameras_path, load_cameras, view_name
+from ..datasets.room_io import load_room
 from ..encoding import TRUNCATION
 from ..fileio import write_bytes_atomic, write_png_atomic
 from .room import Room
@@ -42,20 +44,10 @@ def eye_level_cameras(tsdf: np.ndarray, voxel_size: float, origin: np.ndarray, n
     return pool[rng.choice(len(pool), size=num)].astype(np.float32)
 
 
-def view_name(room: str, view: int) -> str:
-    """File stem of a room's view: the room's own name for view 0."""
-    return room if view == 0 else f'{room}_view{view}'
-
-
-def cameras_path(data_root: str, room: str) -> str:
-    return osp.join(data_root, 'cameras', f'{room}.npy')
-
-
 def render_views(data_root: str, room: str, split: str, num_views: int,
                  pano_size=(256, 512), seed: int = 0) -> Optional[np.ndarray]:
     """Render views 1..N-1 of ``<data_root>/volumes/<room>.npz`` and write them with the
     cameras; returns the (N, 3) cameras, or None when the room already has them."""
-    from ..datasets import load_room
     if num_views < 1:
         raise ValueError(f'num_views must be at least 1, got {num_views}')
     out = cameras_path(data_root, room)
@@ -87,27 +79,4 @@ def render_views(data_root: str, room: str, split: str, num_views: int,
     buffer = io.BytesIO()
     np.save(buffer, cameras)
     write_bytes_atomic(out, buffer.getvalue())
-    return cameras
-
-
-def load_cameras(path: str, num_views: Optional[int] = None) -> np.ndarray:
-    """The first ``num_views`` cameras (all by default) of ``cameras/<room>.npy``, validated:
-    (N, 3) float32."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: cameras not found (render the views with '
-                                f'tools/data/render_views.py --views {num_views or "N"})')
-    try:
-        cameras = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ValueError(f'{path}: cannot be read as a .npy array ({err})') from None
-    if cameras.ndim != 2 or cameras.shape[1] != 3 or not np.issubdtype(cameras.dtype,
-                                                                        np.number):
-        raise ValueError(f'{path}: cameras must be a numeric (N, 3) array, got '
-                         f'{cameras.dtype} {cameras.shape}')
-    if num_views is not None and len(cameras) < num_views:
-        raise ValueError(f'{path}: holds {len(cameras)} cameras, the dataset asks for '
-                         f'{num_views} views')
-    cameras = cameras[:num_views].astype(np.float32)
-    if not np.isfinite(cameras).all():
-        raise ValueError(f'{path}: cameras hold NaN or Inf')
     return cameras

@@ -344,3 +344,42 @@ def test_voxel_space_kd_fits_each_hit_voxel_to_its_splatted_teacher(tau):
     assert touched.any() and not (touched & ~keep).any()
     with pytest.raises(ValueError, match="kd_space must be 'pixel' or 'voxel', got 'hits'"):
         build(kd_space='hits')
+
+
+def _release_sample(root, pipeline):
+    from segmenter3d.datasets import VolumeDataset
+    dataset = VolumeDataset(ann_file='splits/test.txt', data_root=str(root),
+                            data_prefix=dict(volume_path='volumes'), pipeline=pipeline)
+    item = dataset[0]
+    return item['inputs'], item['data_samples']
+
+
+def test_release_room_gets_the_same_rays_padded_as_unpadded(tmp_path):
+    """A release room (no stored camera) of 130 x 110 x 70, padded to multiples of 128 as the
+    paper configs pad it, is seen from the centre of the room, not of the padded volume
+    (which lies outside the room): the distiller's hits are those of the unpadded room."""
+    from release_fixture import make_release_dataset
+    make_release_dataset(str(tmp_path), rooms=(('room_d', 'test', (130, 110, 70)), ),
+                         pano=(8, 16))
+    load = [dict(type='LoadVolume'), dict(type='PackVolumeInputs')]
+    padded = [dict(type='LoadVolume'), dict(type='PadVolume', size_divisor=128),
+              dict(type='PackVolumeInputs')]
+    model = build(raycaster=dict(type='TSDFRaycaster', height=16, width=32))
+    hits = {}
+    for name, pipeline in (('unpadded', load), ('padded', padded)):
+        inputs, sample = _release_sample(tmp_path, pipeline)
+        hits[name] = model.room_hits(input_tsdf(inputs[0].float()), sample)
+        camera = np.asarray(sample.metainfo['camera'])
+        assert ((camera >= 0) & (camera <= np.array([129, 109, 69]))).all()  # inside the room
+    assert tuple(inputs.shape[1:]) == (256, 128, 128)
+    np.testing.assert_array_equal(camera, [64.5, 54.5, 34.5])
+    assert hits['unpadded'].valid.float().mean() > 0.9
+    assert torch.equal(hits['padded'].valid, hits['unpadded'].valid)
+    torch.testing.assert_close(hits['padded'].points, hits['unpadded'].points, atol=1e-4,
+                               rtol=0)
+
+
+def test_without_a_camera_the_distiller_uses_the_unpadded_centre_from_ori_shape():
+    sample = VolumeDataSample(metainfo=dict(ori_shape=(130, 110, 70)))
+    (camera, _), = build().views(sample, (256, 128, 128))
+    torch.testing.assert_close(camera, torch.tensor([64.5, 54.5, 34.5]))

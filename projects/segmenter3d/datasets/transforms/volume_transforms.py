@@ -15,9 +15,10 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...encoding import IGNORE_INDEX, input_observed, pad_input
+from ...rendering import room_camera
 from ...structures import VolumeData, VolumeDataSample
-from ...synth.views import load_cameras
 from ...utils import to_triple
+from ..cameras import load_cameras
 from ..room_io import load_room, room_to_input
 
 
@@ -46,9 +47,11 @@ class LoadVolume(BaseTransform):
         results['ori_shape'] = room['tsdf'].shape
         results['room_format'] = room['format']
         results['labeled'] = room['labeled']
-        for key in ('voxel_size', 'origin', 'camera'):
+        for key in ('voxel_size', 'origin'):
             if key in room:
                 results[key] = room[key]
+        # every room gets its camera here, before any padding: see rendering.room_camera
+        results['camera'] = room_camera(room['tsdf'].shape, room.get('camera'))
         return results
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """2D panorama -> 3D distillation (the paper's contribution)."""
+import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import mmcv
@@ -12,7 +13,7 @@ from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
 from ...encoding import input_tsdf
-from ...rendering import HitProjector, RayHits
+from ...rendering import HitProjector, RayHits, room_camera
 from ...structures import VolumeDataSample
 from .room_cache import RoomCache, RoomEntry
 from .volume_encoder_decoder import VolumeEncoderDecoder
@@ -129,6 +130,12 @@ class PanoDistiller(VolumeEncoderDecoder):
         self._rooms = RoomCache(room_cache_mb)
 
     def _build_teacher(self, config, checkpoint: Optional[str]):
+        if isinstance(config, str) and not osp.isfile(config):
+            # our configs give it as '{{fileDirname}}/..', i.e. beside the config file
+            raise FileNotFoundError(f'PanoDistiller: teacher_config {config} not found (a '
+                                    "relative path is read from the working directory; write "
+                                    "'{{fileDirname}}/...' in a config to make it relative "
+                                    'to the config file)')
         cfg = Config.fromfile(config) if isinstance(config, str) else Config(dict(config))
         model_cfg = cfg.get('model', cfg)
         model_cfg.pop('pretrained', None)  # the checkpoint holds every weight
@@ -161,9 +168,9 @@ class PanoDistiller(VolumeEncoderDecoder):
         """``(camera, panorama)`` of each view of a room.
 
         A room has one panorama ``(3, H, W)`` from ``metainfo['camera']`` (the paper's
-        centre view; the volume centre when no camera is known), or ``V`` panoramas
-        ``(V, 3, H, W)`` from ``metainfo['cameras']`` (V, 3): several views reach surfaces
-        that one view sees occluded.
+        centre view; the centre of the unpadded room, ``ori_shape``, when no camera is
+        known), or ``V`` panoramas ``(V, 3, H, W)`` from ``metainfo['cameras']`` (V, 3):
+        several views reach surfaces that one view sees occluded.
         """
         pano = sample.get('panorama')
         cameras = sample.metainfo.get('cameras')
@@ -174,10 +181,10 @@ class PanoDistiller(VolumeEncoderDecoder):
                                  f'{None if cameras is None else len(cameras)}; '
                                  "metainfo['cameras'] needs one (x, y, z) per panorama")
             return [(torch.as_tensor(c, dtype=torch.float32), p) for c, p in zip(cameras, pano)]
-        camera = sample.metainfo.get('camera')
-        if camera is None:
-            camera = [(s - 1) / 2 for s in volume_shape]
-        return [(torch.as_tensor(camera, dtype=torch.float32), pano)]
+        # the room's own camera, else the centre of the room before padding (``ori_shape``)
+        camera = room_camera(sample.metainfo.get('ori_shape', volume_shape),
+                             sample.metainfo.get('camera'))
+        return [(torch.from_numpy(camera), pano)]
 
     @staticmethod
     def _room_key(sample: VolumeDataSample, view: int) -> Optional[tuple]:
