@@ -6,6 +6,7 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tests'))
+sys.path.insert(0, ROOT)  # studies/ (experiment drivers' helpers, not installed)
 CONFIGS = osp.join(ROOT, 'configs')
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

@@ -19,8 +19,9 @@ import os
 import os.path as osp
 import sys
 
-from segmenter3d.apis.experiments import (
-    ROOT,
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from studies.experiments import (  # noqa: E402
     iters_options,
     last_checkpoint,
     last_metrics,
@@ -45,7 +46,9 @@ def main():
     p.add_argument('--distill-iters', type=int, default=None)
     p.add_argument('--skip-distill', action='store_true', help='stop after step 3')
     args = p.parse_args()
-    os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
+    # the steps run in the repository; the user's paths mean what they mean where they typed them
+    args.data, args.work_dir = osp.abspath(args.data), osp.abspath(args.work_dir)
+    os.makedirs(args.work_dir, exist_ok=True)
     py = sys.executable
     timings = {}
     timings['generate'] = run([

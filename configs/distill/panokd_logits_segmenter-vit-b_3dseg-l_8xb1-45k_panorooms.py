@@ -6,7 +6,7 @@
 _base_ = ['../3dseg/3dseg-l_panorooms.py']
 model = dict(
     type='PanoDistiller',
-    teacher_config='configs/teacher/segmenter_vit-b_mask_8xb1-80k_panorooms-512x1024.py',
+    teacher_config='{{fileDirname}}/../teacher/segmenter_vit-b_mask_8xb1-80k_panorooms-512x1024.py',
     teacher_checkpoint=None,
     raycaster=dict(type='TSDFRaycaster', height=512, width=1024),
     # the official reduction (KL / K, averaged over hit pixels): see PanoramicKDLoss

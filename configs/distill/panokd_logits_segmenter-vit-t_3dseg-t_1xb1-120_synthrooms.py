@@ -5,7 +5,7 @@
 _base_ = ['../3dseg/3dseg-t_1xb1-120_synthrooms-room.py']
 model = dict(
     type='PanoDistiller',
-    teacher_config='configs/teacher/segmenter_vit-t_synthrooms.py',
+    teacher_config='{{fileDirname}}/../teacher/segmenter_vit-t_synthrooms.py',
     teacher_checkpoint=None,
     raycaster=dict(type='TSDFRaycaster', height=128, width=256),
     distill_loss=dict(type='PanoramicKDLoss', tau=20.0, loss_weight=1.0, class_mean=True),

@@ -16,6 +16,7 @@ probability reaches C: the pixels the gated KD term (``distill_loss.min_confiden
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
 import numpy as np
@@ -26,9 +27,12 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import track_iter_progress
 from mmseg.registry import DATASETS, MODELS
 
-from segmenter3d.apis.experiments import ROOT
 from segmenter3d.checkpoint_io import load_weights
 from segmenter3d.encoding import input_tsdf
+
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies.experiments import ROOT  # noqa: E402
 
 
 def class_ious(confusion: np.ndarray) -> np.ndarray:

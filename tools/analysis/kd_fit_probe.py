@@ -19,6 +19,7 @@ entropy does.
 import argparse
 import copy
 import os
+import os.path as osp
 import sys
 
 import torch
@@ -26,7 +27,9 @@ from hit_agreement import add_model_arguments, build_model_and_rooms, room_at_hi
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
-from segmenter3d.apis.experiments import ROOT
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies.experiments import ROOT  # noqa: E402
 
 STRUCTURE = ('walls', 'floors', 'ceilings')
 

@@ -36,8 +36,10 @@ import sys
 
 from paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan
 
-from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, data_options, mean_std, pano2d_options
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies import experiments  # noqa: E402
+from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
 
 # row -> options added to the KD term (None: the no-KD control)
 TAU1 = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']

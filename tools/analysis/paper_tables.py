@@ -30,8 +30,14 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from segmenter3d.apis import experiments, init_segmentor
-from segmenter3d.apis.experiments import (
+from segmenter3d.apis import init_segmentor
+from segmenter3d.datasets import load_room, room_to_input
+from segmenter3d.evaluation import rendered_panorama_miou
+
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies import experiments  # noqa: E402
+from studies.experiments import (  # noqa: E402
     ROOT,
     data_options,
     ensure_rooms,
@@ -40,8 +46,6 @@ from segmenter3d.apis.experiments import (
     schedule_options,
     time_inference,
 )
-from segmenter3d.datasets import load_room, room_to_input
-from segmenter3d.evaluation import rendered_panorama_miou
 
 CONFIGS = {
     '3dseg-t': 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
@@ -105,8 +109,8 @@ def view_coverage(args, views: int):
     room's own view and from ``views`` views (rays at the distillation resolution)."""
     from mmengine.config import Config
 
+    from segmenter3d.datasets import cameras_path, load_cameras
     from segmenter3d.rendering import HitProjector, TSDFRaycaster, surface_coverage
-    from segmenter3d.synth.views import cameras_path, load_cameras
     size = Config.fromfile(osp.join(ROOT, DISTILL)).model.raycaster
     caster = TSDFRaycaster(size.height, size.width)
     one, many = [], []

@@ -22,9 +22,12 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, data_options, schedule_options, time_inference
 from segmenter3d.datasets import load_room, room_to_input
+
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies import experiments  # noqa: E402
+from studies.experiments import ROOT, data_options, schedule_options, time_inference  # noqa: E402
 
 T = 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py'
 B = 'configs/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py'

@@ -20,9 +20,12 @@ import os.path as osp
 import sys
 from typing import NamedTuple, Optional, Sequence
 
-from segmenter3d.apis import experiments
-from segmenter3d.apis.experiments import ROOT, data_options, pano2d_options, schedule_options
 from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
+
+# the repository (studies/ is not installed with the package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from studies import experiments  # noqa: E402
+from studies.experiments import ROOT, data_options, pano2d_options, schedule_options  # noqa: E402
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
 PANO2D = 'configs/teacher/segmenter_vit-t_mask_1xb4-4k_synthrooms+pano2d-{}.py'

@@ -4,6 +4,7 @@ the recipe study): each step is a subprocess with its own log, results are read 
 the files the tools write."""
 import glob
 import json
+import os
 import os.path as osp
 import statistics
 import subprocess
@@ -11,8 +12,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-#: the repository root (tools/ and configs/ live here)
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+#: the repository root (tools/ and configs/ live here): this file's own checkout, whether or
+#: not the package is installed from it (a non-editable install copies only the package)
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Lines of a tool's output worth showing on the terminal while it runs.
 _SHOWN = ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')
@@ -27,9 +29,10 @@ def run(cmd: List[str], log: str, quiet: bool = False) -> float:
     if not quiet:
         print(f'\n$ {" ".join(cmd)}\n  (log: {log})', flush=True)
     start = time.time()
-    with open(log, 'w') as f:
+    # line-buffered: a user tailing the log sees each line as the tool prints it
+    with open(log, 'w', buffering=1) as f:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+                                text=True, bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED='1'))
         for line in proc.stdout:
             f.write(line)
             if not quiet and (any(k in line for k in _SHOWN) or

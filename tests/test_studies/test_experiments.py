@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-from segmenter3d.apis import experiments
+from studies import experiments
 
 
 def _fake_tools(monkeypatch, calls):
