@@ -49,3 +49,10 @@ def test_perfect_prediction_scores_100_and_absent_classes_are_skipped():
     metric.process({}, [_sample(gt.clamp(max=4), gt)])
     got = metric.compute_metrics(metric.results)
     assert got['mIoU'] == 100.0 and got['aAcc'] == 100.0 and 'surface_mIoU' not in got
+
+
+def test_a_misspelt_metric_option_is_refused_not_dropped():
+    import pytest
+    from mmseg.registry import METRICS
+    with pytest.raises(TypeError, match='surface_treshold'):
+        METRICS.build(dict(type='VolumeIoUMetric', surface_treshold=0.5))

@@ -44,15 +44,15 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
 
 
 @torch.no_grad()
-def inference_room(model, volume: np.ndarray, progress: bool = False) -> np.ndarray:
-    """Per-voxel class logits (K, X, Y, Z) of a (C, X, Y, Z) room volume.
+def inference_room(model, volume: np.ndarray, progress: bool = False) -> torch.Tensor:
+    """Per-voxel class logits (K, X, Y, Z), a CPU tensor, of a (C, X, Y, Z) room volume.
 
-    Uses the model's ``test_cfg`` (``slide`` for rooms larger than memory allows whole).
+    Uses the model's ``test_cfg`` (``slide`` for rooms larger than memory allows whole) and
+    leaves it as it was.
     """
     device = next(model.parameters()).device
     inputs = torch.from_numpy(np.ascontiguousarray(volume)).float()[None].to(device)
-    model.test_cfg['progress'] = progress
-    return model.inference(inputs)[0].cpu()
+    return model.inference(inputs, progress=progress)[0].cpu()
 
 
 @torch.no_grad()
@@ -61,5 +61,4 @@ def predict_room(model, volume: np.ndarray, progress: bool = False) -> np.ndarra
     peak memory grows with the window, not the room (no room-sized logits)."""
     device = next(model.parameters()).device
     inputs = torch.from_numpy(np.ascontiguousarray(volume)).float()[None].to(device)
-    model.test_cfg['progress'] = progress
-    return model.predict_labels(inputs)[0].cpu().numpy().astype(np.uint8)
+    return model.predict_labels(inputs, progress=progress)[0].cpu().numpy().astype(np.uint8)

@@ -26,7 +26,7 @@ class VolumeIoUMetric(BaseMetric):
     """
 
     def __init__(self, ignore_index: int = 255, surface_threshold: float = 1.0,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None, **kwargs) -> None:
+                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ignore_index = ignore_index
         self.surface_threshold = surface_threshold

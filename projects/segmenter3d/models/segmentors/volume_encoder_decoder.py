@@ -169,7 +169,8 @@ class VolumeEncoderDecoder(BaseSegmentor):
         return self.encode_decode(inputs)
 
     # ------------------------------------------------------------------ inference
-    def _slide(self, inputs: Tensor, labels_only: bool) -> Tensor:
+    def _slide(self, inputs: Tensor, labels_only: bool,
+               progress: Optional[bool] = None) -> Tensor:
         """Slide ``crop_size`` windows over the volume and average overlapping logits.
 
         A room smaller than the window along some axis is first padded with empty space
@@ -187,11 +188,13 @@ class VolumeEncoderDecoder(BaseSegmentor):
         if any(s < c for s, c in zip(size, crop)):
             values = getattr(self.data_preprocessor, 'pad_values', EMPTY_INPUT)
             inputs = torch.stack([pad_input(v, crop, values) for v in inputs])
-            out = self._slide(inputs, labels_only)
+            out = self._slide(inputs, labels_only, progress)
             return out[..., :size[0], :size[1], :size[2]]
         B, _, D, H, W = inputs.shape
         windows = slide_windows((D, H, W), crop, stride)  # first-axis starts ascending
-        bar = ProgressBar(len(windows)) if self.test_cfg.get('progress') else None
+        if progress is None:
+            progress = self.test_cfg.get('progress', False)
+        bar = ProgressBar(len(windows)) if progress else None
         if not labels_only:
             logits = inputs.new_zeros((B, self.out_channels, D, H, W))
             count = inputs.new_zeros((1, 1, D, H, W))
@@ -237,24 +240,26 @@ class VolumeEncoderDecoder(BaseSegmentor):
         finish(D - start)
         return labels
 
-    def slide_inference(self, inputs: Tensor) -> Tensor:
-        """(B, K, D, H, W) logits averaged over overlapping ``crop_size`` windows."""
-        return self._slide(inputs, labels_only=False)
+    def slide_inference(self, inputs: Tensor, progress: Optional[bool] = None) -> Tensor:
+        """(B, K, D, H, W) logits averaged over overlapping ``crop_size`` windows; ``progress``
+        (default ``test_cfg.progress``) shows a bar over the windows."""
+        return self._slide(inputs, labels_only=False, progress=progress)
 
-    def slide_labels(self, inputs: Tensor) -> Tensor:
+    def slide_labels(self, inputs: Tensor, progress: Optional[bool] = None) -> Tensor:
         """(B, D, H, W) labels of :meth:`slide_inference` (uint8 for up to 256 classes), holding
         logits of one window-deep slab only."""
-        return self._slide(inputs, labels_only=True)
+        return self._slide(inputs, labels_only=True, progress=progress)
 
-    def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None) -> Tensor:
+    def inference(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None,
+                  progress: Optional[bool] = None) -> Tensor:
         if self.test_cfg.get('mode', 'whole') == 'slide':
-            return self.slide_inference(inputs)
+            return self.slide_inference(inputs, progress)
         return self.encode_decode(inputs)
 
-    def predict_labels(self, inputs: Tensor) -> Tensor:
+    def predict_labels(self, inputs: Tensor, progress: Optional[bool] = None) -> Tensor:
         """(B, D, H, W) labels; in ``slide`` mode without full-room logits in memory."""
         if self.test_cfg.get('mode', 'whole') == 'slide':
-            return self.slide_labels(inputs)
+            return self.slide_labels(inputs, progress)
         return self.encode_decode(inputs).argmax(1)
 
     def predict(self, inputs: Tensor,
