@@ -38,3 +38,36 @@ def test_backbone_benchmark_compares_the_same_network():
     x, labels = torch.rand(1, 4, 16, 16, 16), torch.randint(0, 30, (1, 16, 16, 16))
     loss(forward(x), labels).backward()
     assert all(p.grad is not None for p in module.parameters())
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_its_cpu_subset(tmp_path):
+    """``benchmarks/gpu_check.py --device cpu --quick``: every check runs and passes, from a
+    working directory outside the repository."""
+    import json
+    import subprocess
+    out = tmp_path / 'gpu_check.json'
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'benchmarks', 'gpu_check.py'),
+                           '--device', 'cpu', '--quick', '--json', str(out)], cwd=str(tmp_path),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report['device'] == 'cpu' and report['quick']
+    checks = report['checks']
+    assert all('error' not in c for c in checks.values()), checks
+    assert sum('train step' in n for n in checks) == 2  # fp32 and AMP
+    distill, = (c for n, c in checks.items() if n.startswith('distillation'))
+    assert distill['loss_dist'] > 0 and distill['padded_shape'] == [128, 128, 128]
+    dist, = (c for n, c in checks.items() if n.startswith('dist_train'))
+    assert dist['backend'] == 'gloo' and dist['iters'] == 2
+    assert '| check | status |' in proc.stdout
+
+
+def test_gpu_check_refuses_cuda_on_a_cpu_only_torch(capsys):
+    import gpu_check
+    if torch.cuda.is_available():
+        pytest.skip('this torch has CUDA')
+    assert gpu_check.main(['--device', 'cuda', '--quick']) == 1
+    assert 'has no CUDA' in capsys.readouterr().err
+    rows = gpu_check.table([('a', dict(seconds=1.0, peak_mb=2.0), None), ('b', None, 'E: x')])
+    assert '| a | ok | 1.000 | 2 |' in rows and '| b | FAIL |' in rows
