@@ -24,7 +24,13 @@ from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
 from segmenter3d.encoding import observed
 from segmenter3d.evaluation import vertex_predictions
 from segmenter3d.fileio import save_npz_atomic, write_text_atomic
-from segmenter3d.taxonomy import PANOROOMS3D_PALETTE, SCANNET20_PALETTE
+from segmenter3d.rendering import room_camera
+from segmenter3d.taxonomy import (
+    PANOROOMS3D_CLASSES,
+    PANOROOMS3D_PALETTE,
+    SCANNET20_CLASSES,
+    SCANNET20_PALETTE,
+)
 from segmenter3d.visualization import label_mesh, panorama_figure, write_ply, write_png
 
 
@@ -67,8 +73,10 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    palette = (model.dataset_meta or {}).get('palette') or (
-        SCANNET20_PALETTE if model.num_classes == len(SCANNET20_PALETTE) else PANOROOMS3D_PALETTE)
+    scannet = model.num_classes == len(SCANNET20_PALETTE)
+    meta = model.dataset_meta or {}
+    palette = meta.get('palette') or (SCANNET20_PALETTE if scannet else PANOROOMS3D_PALETTE)
+    classes = meta.get('classes') or (SCANNET20_CLASSES if scannet else PANOROOMS3D_CLASSES)
     volume = room_to_input(room)
     for key in ('rgb', 'observed', 'labels'):  # in the input now, or unused: memory back
         room.pop(key, None)
@@ -100,10 +108,9 @@ def main(argv=None) -> int:
     if verts is not None:
         write_ply(out + '_pred.ply', verts, faces, colors, vert_labels)
         written.append(f'{out}_pred.ply ({len(verts)} vertices)')
-    camera = room.get('camera')
-    if camera is None:
-        camera = (np.array(room['tsdf'].shape) - 1) / 2
-    write_png(out + '_pano.png', panorama_figure(volume, camera, {'prediction': labels}, palette))
+    camera = room_camera(room['tsdf'].shape, room.get('camera'))
+    write_png(out + '_pano.png', panorama_figure(volume, camera, {'prediction': labels}, palette,
+                                              class_names=classes))
     written.append(f'{out}_pano.png')
     counts = np.bincount(labels.ravel(), minlength=len(palette))
     print(f'\n{name}: {labels.shape} voxels -> {", ".join(written)}; classes present: '

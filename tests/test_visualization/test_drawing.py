@@ -57,3 +57,18 @@ def test_hook_draws_every_interval_and_writes_every_prediction(tmp_path):
     off = VolumeVisualizationHook(draw=False, show_dir=str(tmp_path / 'off'))
     off.after_test_iter(runner, 0, dict(inputs=[torch.zeros(4, 6, 5, 4)]), [_sample('x')])
     assert not (tmp_path / 'off').exists()
+
+
+def test_figures_carry_the_key_of_exactly_the_classes_drawn():
+    from segmenter3d.visualization import slice_figure
+    volume = np.zeros((4, 6, 5, 4), np.float32)
+    pred = np.full((6, 5, 4), 3, np.uint8)
+    pred[0] = 17
+    gt = np.full((6, 5, 4), 255, np.uint8)
+    gt[:, 0] = 2
+    bare = slice_figure(volume, gt, pred, PANOROOMS3D_PALETTE)
+    keyed = slice_figure(volume, gt, pred, PANOROOMS3D_PALETTE, class_names=PANOROOMS3D_CLASSES)
+    assert np.array_equal(keyed[:bare.shape[0]], bare)
+    key = keyed[bare.shape[0]:]
+    want = legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, [2, 3, 17], bare.shape[1])
+    assert np.array_equal(key, want)  # 2, 3 and 17 are drawn; 255 has no swatch

@@ -27,7 +27,7 @@ from segmenter3d.evaluation import VolumeIoUMetric
 from segmenter3d.models.segmentors import panorama_logits, pipeline_resize
 from segmenter3d.rendering import TSDFRaycaster
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
-from segmenter3d.visualization import colorize, label_tile, legend, write_png
+from segmenter3d.visualization import colorize, label_tile, with_legend, write_png
 
 TITLES = {'teacher': 'teacher', 'before': 'student before', 'control': 'control (no KD)',
           'after': 'student after'}
@@ -93,14 +93,16 @@ def main():
                127.5).clip(0, 255).astype(np.uint8)
         tiles = [label_tile(rgb, 'input'),
                  label_tile(colorize(gt_pano.numpy(), PANOROOMS3D_PALETTE), 'ground truth')]
+        drawn = [gt_pano.numpy()]
         for key, title in TITLES.items():
             if key not in preds:
                 continue
             shown = np.where(hits.valid.numpy(), preds[key].numpy(), 255)
             tiles.append(label_tile(colorize(shown, PANOROOMS3D_PALETTE), title))
-        present = sorted(set(np.unique(gt_pano.numpy()).tolist()) - {255})
-        tiles.append(legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, present, rgb.shape[1]))
-        write_png(osp.join(args.out, f'{name}_distill.png'), np.concatenate(tiles, axis=0))
+            drawn.append(shown)
+        write_png(osp.join(args.out, f'{name}_distill.png'),
+                  with_legend(np.concatenate(tiles, axis=0), PANOROOMS3D_PALETTE,
+                              PANOROOMS3D_CLASSES, drawn))
 
     rows = [(ROWS[key], mean_iou(voxel[key]), mean_iou(surface[key]), mean_iou(pano[key]))
             for key in students]

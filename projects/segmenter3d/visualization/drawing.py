@@ -38,6 +38,17 @@ def legend(palette, class_names: Sequence[str], ids: Sequence[int], width: int,
     return out
 
 
+def with_legend(figure: np.ndarray, palette, class_names: Optional[Sequence[str]],
+                labels: Sequence[np.ndarray]) -> np.ndarray:
+    """``figure`` (h, w, 3) with a key under it: the swatch and name of every class present
+    in the drawn ``labels`` (255, no label, has none). Every picture a tool writes gets its
+    key here; without ``class_names`` the figure is returned as it is."""
+    if class_names is None:
+        return figure
+    present = np.unique(np.concatenate([np.unique(np.asarray(lab)) for lab in labels]))
+    return np.concatenate([figure, legend(palette, class_names, present, figure.shape[1])], 0)
+
+
 def label_tile(img: np.ndarray, text: str) -> np.ndarray:
     """A copy of the picture with ``text`` written in its top-left corner."""
     img = np.array(img, dtype=np.uint8, copy=True, order='C')
@@ -47,9 +58,11 @@ def label_tile(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray, palette,
-                 heights: Sequence[float] = (0.2, 0.45, 0.7), scale: int = 4) -> np.ndarray:
-    """Rows of horizontal (constant Z) slices: input colour | ground truth | prediction."""
-    rows = []
+                 heights: Sequence[float] = (0.2, 0.45, 0.7), scale: int = 4,
+                 class_names: Optional[Sequence[str]] = None) -> np.ndarray:
+    """Rows of horizontal (constant Z) slices: input colour | ground truth | prediction, and
+    the key of the classes drawn when ``class_names`` is given."""
+    rows, drawn = [], []
     Z = pred.shape[2]
     for h in heights:
         z = min(Z - 1, max(0, int(round(h * (Z - 1)))))
@@ -57,15 +70,19 @@ def slice_figure(volume: np.ndarray, gt: Optional[np.ndarray], pred: np.ndarray,
         if gt is not None:
             tiles.append(colorize(gt[:, :, z], palette))
         tiles.append(colorize(pred[:, :, z], palette))
+        drawn += [pred[:, :, z]] + ([gt[:, :, z]] if gt is not None else [])
         tiles = [np.kron(t, np.ones((scale, scale, 1), np.uint8)) for t in tiles]
         names = ['input z=%d' % z] + (['ground truth'] if gt is not None else []) + ['prediction']
         rows.append(np.concatenate([label_tile(t, n) for t, n in zip(tiles, names)], axis=1))
-    return np.concatenate(rows, axis=0)
+    return with_legend(np.concatenate(rows, axis=0), palette, class_names, drawn)
 
 
 def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np.ndarray],
-                    palette, size=(256, 512)) -> np.ndarray:
-    """Panorama from ``camera`` (voxel coordinates): input colour, then each label volume."""
+                    palette, size=(256, 512),
+                    class_names: Optional[Sequence[str]] = None) -> np.ndarray:
+    """Panorama from ``camera`` (voxel coordinates): input colour, then each label volume,
+    and the key of the classes in view when ``class_names`` is given."""
+    drawn = []
     caster = TSDFRaycaster(*size)
     vol = torch.from_numpy(np.ascontiguousarray(volume)).float()
     camera = torch.as_tensor(camera, dtype=torch.float32)
@@ -78,7 +95,8 @@ def panorama_figure(volume: np.ndarray, camera: np.ndarray, layers: Dict[str, np
                              hits.behind(camera), mode='nearest',
                              fill=255)[0].numpy().astype(np.uint8)
         rows.append(label_tile(colorize(lab, palette), name))
-    return np.concatenate(rows, axis=0)
+        drawn.append(lab)
+    return with_legend(np.concatenate(rows, axis=0), palette, class_names, drawn)
 
 
 def write_png(path: str, rgb: np.ndarray) -> None:

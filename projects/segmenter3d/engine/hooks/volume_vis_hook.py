@@ -42,7 +42,8 @@ class VolumeVisualizationHook(Hook):
         self.show_dir, self.out_dir, self.pano_size = show_dir, out_dir, tuple(pano_size)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        palette = runner.test_dataloader.dataset.metainfo['palette']
+        meta = runner.test_dataloader.dataset.metainfo
+        palette, classes = meta['palette'], meta.get('classes')
         draw = self.draw and self.every_n_inner_iters(batch_idx, self.interval)
         for i, sample in enumerate(outputs):
             room = sample.metainfo.get('room_id', f'{batch_idx:05d}_{i}')
@@ -55,13 +56,13 @@ class VolumeVisualizationHook(Hook):
                                                            :pred.shape[2]]
             gt = (sample.gt_sem_seg.data[0].cpu().numpy()
                   if 'gt_sem_seg' in sample else None)
-            figures = {'slices': slice_figure(volume, gt, pred, palette)}
+            figures = {'slices': slice_figure(volume, gt, pred, palette, class_names=classes)}
             camera = sample.metainfo.get('camera')
             if camera is not None:
                 layers = ({'ground truth': gt} if gt is not None else {})
                 layers['prediction'] = pred
                 figures['pano'] = panorama_figure(volume, camera, layers, palette,
-                                                  self.pano_size)
+                                                  self.pano_size, class_names=classes)
             for kind, image in figures.items():
                 if self.show_dir:
                     write_png(osp.join(self.show_dir, f'{room}_{kind}.png'), image)
