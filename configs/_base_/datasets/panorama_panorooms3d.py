@@ -1,9 +1,9 @@
 # PanoRooms3D release panoramas (images/<split>/<room>.jpg, annotations/<split>/<room>.png),
-# 512x1024 as in the paper. See panorama_synthrooms.py for how teacher configs use the names.
+# 512x1024 as in the paper, read as they are (no Resize). See panorama_synthrooms.py for how
+# teacher configs use the names.
 _base_ = ['./panorama_synthrooms.py']
 pano_data_root = 'data/panorooms3d'
 pano_img_suffix = '.jpg'
-pano_scale = (1024, 512)  # (w, h): the release's 512x1024 panoramas as they are
 pano_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

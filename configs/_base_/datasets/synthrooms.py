@@ -11,38 +11,25 @@ train_pipeline = [
     dict(type='PackVolumeInputs'),
 ]
 test_pipeline = [dict(type='LoadVolume'), dict(type='PackVolumeInputs')]
+
+
+def _split(name, pipeline):
+    return dict(type=dataset_type, data_root=data_root, ann_file=f'splits/{name}.txt',
+                data_prefix=dict(volume_path='volumes', img_path=f'images/{name}'),
+                pipeline=pipeline)
+
+
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
+    batch_size=2, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='splits/training.txt',
-        data_prefix=dict(volume_path='volumes', img_path='images/training'),
-        pipeline=train_pipeline))
+    dataset=_split('training', train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
+    batch_size=1, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='splits/validation.txt',
-        data_prefix=dict(volume_path='volumes', img_path='images/validation'),
-        pipeline=test_pipeline))
+    dataset=_split('validation', test_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
+    batch_size=1, num_workers=1, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='splits/test.txt',
-        data_prefix=dict(volume_path='volumes', img_path='images/test'),
-        pipeline=test_pipeline))
+    dataset=_split('test', test_pipeline))
 val_evaluator = dict(type='VolumeIoUMetric')
 test_evaluator = val_evaluator

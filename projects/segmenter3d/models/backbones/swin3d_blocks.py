@@ -9,6 +9,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
@@ -96,8 +97,8 @@ class WindowAttention3D(BaseModule):
         nH = self.num_heads
         if groups is None:
             groups = ((0, nW, None), )
-        qkv = self.qkv(x).view(nW, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # (nW', nH, N, hd)
+        q, k, v = rearrange(self.qkv(x), 'w n (k h d) -> k w h n d', k=3,
+                            h=nH).unbind(0)  # (nW', nH, N, hd)
         window = self.window_size if window is None else tuple(window)
         if window[0] * window[1] * window[2] != N:
             raise ValueError(f'WindowAttention3D: windows of {N} tokens do not have the shape '
@@ -211,12 +212,11 @@ class PatchMerging3D(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D, H, W, C) -> (B, ceil(D/2), ceil(H/2), ceil(W/2), 2C)."""
-        B, D, H, W, C = x.shape
+        D, H, W = x.shape[1:4]
         if D % 2 or H % 2 or W % 2:
             x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2, 0, D % 2))
-            D, H, W = x.shape[1:4]
-        x = x.view(B, D // 2, 2, H // 2, 2, W // 2, 2, C)
-        x = x.permute(0, 1, 3, 5, 6, 4, 2, 7).reshape(B, D // 2, H // 2, W // 2, 8 * C)
+        # offsets (p, q, r) along (D, H, W); the channel block of a sub-lattice is 4r + 2q + p
+        x = rearrange(x, 'b (d p) (h q) (w r) c -> b d h w (r q p c)', p=2, q=2, r=2)
         return self.reduction(self.norm(x))
 
 
