@@ -153,7 +153,7 @@ def _test(work_dir: str, record: Dict, log_prefix: str, split: str, keys: Sequen
 def time_inference(config: str, ckpt: str, volumes: Sequence, repeats: int = 3):
     """Parameters and the median over ``repeats`` of the total inference seconds of a model
     over network-input ``volumes`` (its own ``test_cfg``)."""
-    from .inference import inference_room, init_segmentor
+    from segmenter3d.apis import inference_room, init_segmentor
     model = init_segmentor(config, ckpt)
     params = sum(p.numel() for p in model.parameters())
     inference_room(model, volumes[0])  # warm-up: allocator, thread pool
