@@ -101,8 +101,7 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
     options = list(options)
     if osp.isfile(record_path):
         record = json.load(open(record_path))
-        # records written before the options were kept are taken as they are
-        if record.get('config', config) == config and record.get('options', options) == options:
+        if record.get('config') == config and record.get('options') == options:
             return record
         print(f'  {record_path}: made with other options; running again', flush=True)
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',

@@ -9,15 +9,12 @@ window (stride 16) over the validation rooms. Rows compare at equal iterations a
 equal training wall-clock (3DSeg-T at patch 4 does about 4 steps in the time of one at
 patch 2 or of a 3D U-Net step). Writes ``OUT/recipe_study.md`` and ``OUT/recipe_study.json``
 (``{row: {"mIoU", "surface_mIoU", "train_seconds", "iters", "params",
-"inference_seconds"}}``). A row whose work dir already holds a finished run is re-tested,
-not re-trained (its training seconds read from its log).
+"inference_seconds"}}``). A row whose work dir already holds a finished run of the same config and
+options is reused.
 """
 import argparse
-import datetime
-import json
 import os
 import os.path as osp
-import re
 import sys
 
 from mmengine.config import Config, DictAction
@@ -42,50 +39,11 @@ ROWS = {
     'unet-3k': (UNET, 3000, []),
 }
 TEST_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
-_STAMP = re.compile(r'^(\d\d/\d\d \d\d:\d\d:\d\d) - mmengine')
-
-
-def seconds_from_log(log: str) -> float:
-    """Wall-clock from the first to the last timestamp of an mmengine training log."""
-    stamps = [m.group(1) for m in map(_STAMP.match, open(log)) if m]
-    first, last = (datetime.datetime.strptime(s, '%m/%d %H:%M:%S') for s in (stamps[0],
-                                                                            stamps[-1]))
-    return (last - first).total_seconds()
-
-
-def adopt_finished_run(work_dir: str, log: str) -> None:
-    """A run trained before this script kept records: write its record from its files."""
-    record = osp.join(work_dir, 'record_validation.json')
-    if osp.isfile(record) or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
-        return
-    if not osp.isfile(log):
-        return
-    os.makedirs(work_dir, exist_ok=True)
-    ckpt = experiments.last_checkpoint(work_dir)
-    partial = dict(metrics=None, train_seconds=round(seconds_from_log(log), 1), checkpoint=ckpt)
-    with open(osp.join(work_dir, 'trained.json'), 'w') as f:
-        json.dump(partial, f)
-
-
 def run_row(args, name):
     config, iters, extra = ROWS[name]
     w = osp.join(args.out, name)
     options = (data_options(args.data) + schedule_options(iters) + TEST_WINDOW + extra +
                ['randomness.seed=0'])
-    trained = osp.join(w, 'trained.json')
-    adopt_finished_run(w, osp.join(args.out, f'{name}.train.log'))
-    record_path = osp.join(w, 'record_validation.json')
-    if osp.isfile(trained) and not osp.isfile(record_path):  # test the finished run only
-        partial = json.load(open(trained))
-        options_test = options + ['test_dataloader.dataset.ann_file=splits/validation.txt']
-        experiments.run(experiments.python_tool('tools/test.py', config, partial['checkpoint'],
-                                                '--work-dir', osp.join(w, 'validation'),
-                                                '--cfg-options', *options_test),
-                        osp.join(args.out, f'{name}_validation.log'), quiet=True)
-        metrics = experiments.last_metrics(osp.join(w, 'validation'))
-        partial['metrics'] = {k: metrics[k] for k in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')}
-        with open(record_path, 'w') as f:
-            json.dump(partial, f, indent=1)
     record = experiments.train_and_test(w, config, options, osp.join(args.out, name),
                                         split='validation')
     record['iters'] = iters

@@ -66,7 +66,7 @@ def test_kd_term_is_the_kl_to_the_smoothed_labels_at_labelled_hits():
     samples[0].gt_panorama = labels
     loss = model.loss(inputs, samples)['loss_dist']
     tsdf = input_tsdf(inputs[0, 0])
-    projector = model.room_projectors(tsdf, samples[0])[0]
+    projector = model._room(tsdf, samples[0]).projector
     student = projector.sample(model.train_logits(inputs)[0]).double()
     hit = labels.flatten().long()[projector.pixels]
     known = hit != 255

@@ -22,6 +22,17 @@ def build(num_classes=30, **kw):
     return MODELS.build(cfg)
 
 
+def room_hits(model, tsdf, sample, view=0):
+    """The pixel -> surface hits the distiller cast (and cached) for a room's view."""
+    return model._room(tsdf, sample, view).hits
+
+
+def room_projectors(model, tsdf, sample):
+    """The projector of every view of a room, as the distiller built them."""
+    return [model._room(tsdf, sample, v, camera).projector
+            for v, (camera, _) in enumerate(model.views(sample, tsdf.shape))]
+
+
 def room_batch(seed=0):
     room = generate_room(seed, voxel_size=0.2)
     data = dict(tsdf=room.tsdf, rgb=room.rgb, labels=room.labels,
@@ -64,7 +75,7 @@ def test_distillation_gradient_reaches_exactly_the_voxels_rays_hit():
     model.encode_decode = lambda x, metas=None: logits
     model.loss(inputs, samples)['loss_dist'].backward()
     touched = logits.grad.abs().sum((0, 1)) > 0
-    hits = model.room_hits(input_tsdf(inputs[0, 0]), samples[0])
+    hits = room_hits(model, input_tsdf(inputs[0, 0]), samples[0])
     corners = torch.zeros_like(touched)
     p = hits.points[hits.valid]
     upper = torch.tensor(touched.shape) - 1
@@ -248,11 +259,11 @@ def test_multi_view_kd_fuses_the_hits_of_every_view():
     cams = [torch.as_tensor(room.metainfo['camera']), second]
     both_sample, both = kd(torch.stack(cams), panoramas, 'both')
     singles = [kd(c[None], p[None], f'v{i}') for i, (c, p) in enumerate(zip(cams, panoramas))]
-    counts = [len(model.room_hits(tsdf, s, 0).valid.nonzero()) for s, _ in singles]
+    counts = [len(room_hits(model, tsdf, s, 0).valid.nonzero()) for s, _ in singles]
     want = sum(n * loss for n, (_, loss) in zip(counts, singles)) / sum(counts)
     torch.testing.assert_close(both, want, rtol=1e-4, atol=1e-6)
     # two views reach more of the room's surface than either alone
-    projectors = model.room_projectors(tsdf, both_sample)
+    projectors = room_projectors(model, tsdf, both_sample)
     assert len(projectors) == 2
     one, two = (surface_coverage(projectors[:1], tsdf), surface_coverage(projectors, tsdf))
     assert 0 < one < two <= 1
@@ -320,7 +331,7 @@ def test_voxel_space_kd_fits_each_hit_voxel_to_its_splatted_teacher(tau):
     total = torch.zeros(X * Y * Z, 30, dtype=torch.float64)
     weight = torch.zeros(X * Y * Z, dtype=torch.float64)
     for view in range(2):
-        hits = model.room_hits(tsdf, sample, view)
+        hits = room_hits(model, tsdf, sample, view)
         teacher = model.teacher_logits(sample, 'cpu', sample.panorama[view], view)
         probs = (teacher.double() / tau).softmax(0).flatten(1).t()[hits.valid.flatten()]
         points = hits.points[hits.valid].double()
@@ -368,7 +379,7 @@ def test_release_room_gets_the_same_rays_padded_as_unpadded(tmp_path):
     hits = {}
     for name, pipeline in (('unpadded', load), ('padded', padded)):
         inputs, sample = _release_sample(tmp_path, pipeline)
-        hits[name] = model.room_hits(input_tsdf(inputs[0].float()), sample)
+        hits[name] = room_hits(model, input_tsdf(inputs[0].float()), sample)
         camera = np.asarray(sample.metainfo['camera'])
         assert ((camera >= 0) & (camera <= np.array([129, 109, 69]))).all()  # inside the room
     assert tuple(inputs.shape[1:]) == (256, 128, 128)

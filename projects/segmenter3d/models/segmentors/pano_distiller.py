@@ -13,7 +13,7 @@ from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
 from ...encoding import input_tsdf
-from ...rendering import HitProjector, RayHits, room_camera
+from ...rendering import HitProjector, room_camera
 from ...structures import VolumeDataSample
 from .room_cache import RoomCache, RoomEntry
 from .volume_encoder_decoder import VolumeEncoderDecoder
@@ -214,15 +214,6 @@ class PanoDistiller(VolumeEncoderDecoder):
             if key is not None:
                 self._rooms.put(key, entry)
         return entry
-
-    def room_hits(self, tsdf: Tensor, sample: VolumeDataSample, view: int = 0) -> RayHits:
-        """Pixel -> surface hits of a room's view (cast once per room and view)."""
-        return self._room(tsdf, sample, view).hits
-
-    def room_projectors(self, tsdf: Tensor, sample: VolumeDataSample) -> List[HitProjector]:
-        """The projector of every view of a room (for coverage: ``surface_coverage``)."""
-        return [self._room(tsdf, sample, v, camera).projector
-                for v, (camera, _) in enumerate(self.views(sample, tsdf.shape))]
 
     @torch.no_grad()
     def teacher_logits(self, sample: VolumeDataSample, device,
