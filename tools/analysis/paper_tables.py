@@ -25,6 +25,7 @@ import os.path as osp
 import platform
 import shutil
 import sys
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -246,7 +247,7 @@ def loss_curves(args, names, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/study', help='generated rooms (made if absent)')
     p.add_argument('--num-rooms', type=int, default=96, help='rooms to generate when absent')
@@ -282,7 +283,105 @@ def main(argv=None):
                    '--labelled-rooms)')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def prepare_teacher(args) -> Tuple[str, dict]:
+    """The panorama teacher of the distillation runs (rendering the extra views first):
+    tested when ``--teacher-checkpoint`` names one, else trained; its checkpoint and result."""
+    experiments.run(python_tool('tools/data/render_views.py', '--data', args.data,
+                                '--views', str(VIEWS)),
+                    osp.join(args.out, 'render_views.log'))
+    if args.teacher_checkpoint:
+        experiments.run(python_tool('tools/test.py', args.teacher_config,
+                                    args.teacher_checkpoint, '--work-dir',
+                                    osp.join(args.out, 'teacher', 'test'), '--cfg-options',
+                                    f'test_dataloader.dataset.data_root={args.data}'),
+                        osp.join(args.out, 'teacher_test.log'))
+        teacher = dict(checkpoint=args.teacher_checkpoint, metrics=experiments.last_metrics(
+            osp.join(args.out, 'teacher', 'test')))
+    else:
+        teacher = experiments.train_and_test(
+            osp.join(args.out, 'teacher'), args.teacher_config, data_options(args.data) + (
+                schedule_options(args.teacher_iters) if args.teacher_iters else []),
+            osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
+    print(f"  teacher panorama mIoU {teacher['metrics']['mIoU']:.2f}", flush=True)
+    return teacher['checkpoint'], dict(panorama_mIoU=[teacher['metrics']['mIoU']])
+
+
+def seed_runs(args, seed: int, teacher_ckpt: Optional[str]) -> Dict[str, dict]:
+    """Every run of one seed (the U-Net at 3DSeg-T's wall-clock reuses the equal-iteration
+    run when the budgets agree within ``SAME_RUN``)."""
+    records = {}
+    for name in [n for n in ORDER if n in args.only]:
+        if name in args.first_seed_only and seed != args.seeds[0]:
+            continue
+        iters = args.iters
+        if name == 'unet3d':  # the wall-clock of 3dseg-t at the U-Net's measured speed
+            base = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed, args.iters)
+            unet = records.get('unet3d-equal-iters') or train_and_test(
+                args, 'unet3d-equal-iters', seed, args.iters)
+            iters = equal_time_iters(args.iters, base['train_seconds'], unet['train_seconds'])
+            if abs(iters - args.iters) <= SAME_RUN * args.iters:
+                # the same budget within SAME_RUN: that run is this one (said in the table)
+                records[name] = dict(unet, shared_with='unet3d-equal-iters')
+                continue
+        records[name] = train_and_test(args, name, seed, iters)
+    if args.distill:
+        student = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed, args.iters)
+        records.update(distillation_runs(args, seed, student, teacher_ckpt))
+    return records
+
+
+def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
+    """Append one seed's records to the per-run lists of ``results``."""
+    for name, rec in records.items():
+        r = results.setdefault(name, {k: [] for k in METRICS + ('train_seconds', 'iters')})
+        if 'shared_with' in rec:
+            r.setdefault('shared_with_seeds', []).append(seed)
+        for k in METRICS:
+            r[k].append(rec['metrics'].get(k, float('nan')))
+        r['train_seconds'].append(rec['train_seconds'])
+        r['iters'].append(rec['iters'])
+        if 'panorama_mIoU' in rec:
+            r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
+
+
+def add_complexity(args, results: dict, volumes: list) -> None:
+    """Parameters and (unless ``--repeats 0``) inference seconds of each block-trained run's
+    first-seed checkpoint over the test rooms."""
+    first = osp.join(args.out, f'seed{args.seeds[0]}')
+    for name in [n for n in ORDER if n in results]:
+        run_dir = name if osp.isdir(osp.join(first, name)) else 'unet3d-equal-iters'
+        ckpt = json.load(open(osp.join(first, run_dir, 'record_test.json')))['checkpoint']
+        if args.repeats > 0:
+            params, seconds = time_inference(CONFIGS[name], ckpt, volumes, args.repeats)
+            results[name].update(params=params, inference_seconds=round(seconds, 3))
+        else:  # timing skipped: parameters only
+            model = init_segmentor(CONFIGS[name])
+            results[name].update(params=sum(p.numel() for p in model.parameters()))
+
+
+def write_outputs(args, results: dict, num_rooms: int) -> str:
+    """``results.json``, the markdown tables and the loss curves (copied to benchmarks/ with
+    ``--record``); returns the tables."""
+    with open(osp.join(args.out, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    text = tables(args, results, num_rooms)
+    with open(osp.join(args.out, 'paper_tables.md'), 'w') as f:
+        f.write(text)
+    loss_curves(args, [n for n in ORDER if n in results],
+                osp.join(args.out, 'paper_tables_loss.png'))
+    if args.record:
+        shutil.copyfile(osp.join(args.out, 'results.json'),
+                        osp.join(ROOT, 'benchmarks', 'paper_tables.json'))
+        shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
+                        osp.join(ROOT, 'benchmarks', 'paper_tables_loss.png'))
+    return text
+
+
+def main(argv=None):
+    args = parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     names = ensure_rooms(args.data, args.num_rooms, args.out)
@@ -294,87 +393,19 @@ def main(argv=None):
         print(f'written: {args.out}/seed<N>/' +
               ('3dseg-t-scarce' if args.scarce_only else '3dseg-t and 3dseg-t-scarce'))
         return 0
-    results = {}
-    teacher_ckpt = None
+    results, teacher_ckpt = {}, None
     if args.distill:
-        experiments.run(python_tool('tools/data/render_views.py', '--data', args.data,
-                                    '--views', str(VIEWS)),
-                        osp.join(args.out, 'render_views.log'))
-        if args.teacher_checkpoint:
-            experiments.run(python_tool('tools/test.py', args.teacher_config,
-                                        args.teacher_checkpoint, '--work-dir',
-                                        osp.join(args.out, 'teacher', 'test'), '--cfg-options',
-                                        f'test_dataloader.dataset.data_root={args.data}'),
-                            osp.join(args.out, 'teacher_test.log'))
-            teacher = dict(checkpoint=args.teacher_checkpoint, metrics=experiments.last_metrics(
-                osp.join(args.out, 'teacher', 'test')))
-        else:
-            teacher = experiments.train_and_test(
-                osp.join(args.out, 'teacher'), args.teacher_config, data_options(args.data) + (
-                    schedule_options(args.teacher_iters) if args.teacher_iters else []),
-                osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
-        teacher_ckpt = teacher['checkpoint']
-        results['teacher'] = dict(panorama_mIoU=[teacher['metrics']['mIoU']])
-        print(f"  teacher panorama mIoU {teacher['metrics']['mIoU']:.2f}", flush=True)
+        teacher_ckpt, results['teacher'] = prepare_teacher(args)
     for seed in args.seeds:
-        records = {}
-        for name in [n for n in ORDER if n in args.only]:
-            if name in args.first_seed_only and seed != args.seeds[0]:
-                continue
-            iters = args.iters
-            if name == 'unet3d':  # the wall-clock of 3dseg-t at the U-Net's measured speed
-                base = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed, args.iters)
-                unet = records.get('unet3d-equal-iters') or train_and_test(
-                    args, 'unet3d-equal-iters', seed, args.iters)
-                iters = equal_time_iters(args.iters, base['train_seconds'],
-                                         unet['train_seconds'])
-                if abs(iters - args.iters) <= SAME_RUN * args.iters:
-                    # the same budget within SAME_RUN: that run is this one (said in the table)
-                    records[name] = dict(unet, shared_with='unet3d-equal-iters')
-                    continue
-            records[name] = train_and_test(args, name, seed, iters)
-        if args.distill:
-            student = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed,
-                                                               args.iters)
-            records.update(distillation_runs(args, seed, student, teacher_ckpt))
-        for name, rec in records.items():
-            r = results.setdefault(name, {k: [] for k in METRICS + ('train_seconds', 'iters')})
-            if 'shared_with' in rec:
-                r.setdefault('shared_with_seeds', []).append(seed)
-            for k in METRICS:
-                r[k].append(rec['metrics'].get(k, float('nan')))
-            r['train_seconds'].append(rec['train_seconds'])
-            r['iters'].append(rec['iters'])
-            if 'panorama_mIoU' in rec:
-                r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
+        collect(results, seed, seed_runs(args, seed, teacher_ckpt))
     if args.distill:
         one, many = view_coverage(args, VIEWS)
         for name in ('3dseg-t+distill', '3dseg-t+distill-scarce', '3dseg-t+distill-multiview'):
             results[name]['surface_coverage'] = many if name.endswith('multiview') else one
     volumes = [room_to_input(load_room(osp.join(args.data, 'volumes', f'{n}.npz')))
                for n in names]
-    first = osp.join(args.out, f'seed{args.seeds[0]}')
-    for name in [n for n in ORDER if n in results]:
-        run_dir = name if osp.isdir(osp.join(first, name)) else 'unet3d-equal-iters'
-        ckpt = json.load(open(osp.join(first, run_dir, 'record_test.json')))['checkpoint']
-        if args.repeats > 0:
-            params, seconds = time_inference(CONFIGS[name], ckpt, volumes, args.repeats)
-            results[name].update(params=params, inference_seconds=round(seconds, 3))
-        else:  # timing skipped: parameters only
-            model = init_segmentor(CONFIGS[name])
-            results[name].update(params=sum(p.numel() for p in model.parameters()))
-    with open(osp.join(args.out, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
-    text = tables(args, results, len(volumes))
-    with open(osp.join(args.out, 'paper_tables.md'), 'w') as f:
-        f.write(text)
-    loss_curves(args, [n for n in ORDER if n in results],
-                osp.join(args.out, 'paper_tables_loss.png'))
-    if args.record:
-        shutil.copyfile(osp.join(args.out, 'results.json'),
-                        osp.join(ROOT, 'benchmarks', 'paper_tables.json'))
-        shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
-                        osp.join(ROOT, 'benchmarks', 'paper_tables_loss.png'))
+    add_complexity(args, results, volumes)
+    text = write_outputs(args, results, len(volumes))
     print('\n' + text)
     print(f'written: {args.out}/results.json, paper_tables.md, paper_tables_loss.png')
     return 0

@@ -148,25 +148,9 @@ def _texture(shape, kind: str, rng) -> np.ndarray:
     return np.broadcast_to(noise, shape)
 
 
-def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] = None,
-                  max_extent: Optional[float] = None) -> Room:
-    """A furnished room, deterministic for ``seed``.
-
-    Args:
-        seed (int): Random seed; the same seed gives the same arrays.
-        voxel_size (float): Voxel edge in metres. Defaults to 0.04 (the paper's).
-        room_type (str, optional): ``'bedroom'`` or ``'living'``; random by default.
-        max_extent (float, optional): Clamp the footprint sides (metres), e.g. for CPU demos.
-    """
-    rng = np.random.default_rng(seed)
-    room_type = room_type or ('bedroom' if rng.random() < 0.5 else 'living')
-    bbox, rects = _footprint(rng)
-    if max_extent is not None:
-        scale = min(1.0, max_extent / max(bbox[2], bbox[3]))
-        bbox = bbox * scale
-        rects = [tuple(v * scale for v in r) for r in rects]
-    height = rng.uniform(2.6, 3.0)
-
+def _furnish(rects, room_type: str, height: float, voxel_size: float,
+             rng: np.random.Generator) -> List[Part]:
+    """The furniture of ``room_type`` placed in free spots of the footprint, then the walls."""
     parts: List[Part] = []
     occupied: List[tuple] = []
     for name in ROOM_TYPES[room_type]:
@@ -179,16 +163,12 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
         if spot is not None:
             occupied.append(spot)
             parts += builder(spot, rng)
-    parts += _walls_parts(rects, height, rng, thick=max(0.04, 1.05 * voxel_size))
+    return parts + _walls_parts(rects, height, rng, thick=max(0.04, 1.05 * voxel_size))
 
-    # Volume: interior bbox plus the wall shell on every side.
-    lo = np.array([bbox[0] - WALL_THICKNESS, bbox[1] - WALL_THICKNESS, -WALL_THICKNESS])
-    hi = np.array([bbox[2] + WALL_THICKNESS, bbox[3] + WALL_THICKNESS, height + WALL_THICKNESS])
-    shape = tuple(int(v) for v in np.ceil((hi - lo) / voxel_size))
-    origin = lo + voxel_size / 2
-    axes = [origin[i] + voxel_size * np.arange(shape[i]) for i in range(3)]
-    centres = (axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :])
 
+def _paint(shape, centres, rects, height: float, parts: List[Part], rng: np.random.Generator):
+    """Occupancy, labels and float colour of the room's shell (walls, floor, ceiling) and
+    parts on the voxel grid whose centres are ``centres``."""
     labels = np.zeros(shape, np.uint8)
     rgb = np.zeros((3, ) + shape, np.float32)
     inside_xy = np.zeros(shape[:2], bool)
@@ -214,14 +194,18 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
         labels[mask] = part[2]
         rgb[:, mask] = np.asarray(part[3], np.float32)[:, None]
         occ |= mask
+    return occ, labels, rgb
 
-    # Signed distance in voxels, zero half way between occupied and free voxel centres.
+
+def _distance_field(occ: np.ndarray, labels: np.ndarray, rgb: np.ndarray):
+    """Truncated signed distance in voxels (positive in free space) of the occupancy, zero half
+    way between occupied and free voxel centres; free voxels in the truncation band take the
+    label and colour of their nearest surface, free space beyond it is void (in place)."""
     # One transform of the free space gives both its distances and each free voxel's
-    # nearest occupied voxel (whose label and colour the surface band takes).
+    # nearest occupied voxel.
     dist_out, nearest_occ = ndimage.distance_transform_edt(~occ, return_indices=True)
     dist_in = ndimage.distance_transform_edt(occ, return_indices=False)
     tsdf = np.where(occ, -(dist_in - 0.5), dist_out - 0.5).clip(-TRUNCATION, TRUNCATION)
-    # Free voxels in the truncation band carry the label and colour of the nearest surface.
     band = ~occ & (tsdf < TRUNCATION)
     idx = tuple(n[band] for n in nearest_occ)
     labels[band] = labels[idx]
@@ -229,11 +213,42 @@ def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] 
     far = ~occ & ~band
     labels[far] = CLS['void']
     rgb[:, far] = 0
+    return tsdf
+
+
+def generate_room(seed: int, voxel_size: float = 0.04, room_type: Optional[str] = None,
+                  max_extent: Optional[float] = None) -> Room:
+    """A furnished room, deterministic for ``seed``.
+
+    Args:
+        seed (int): Random seed; the same seed gives the same arrays.
+        voxel_size (float): Voxel edge in metres. Defaults to 0.04 (the paper's).
+        room_type (str, optional): ``'bedroom'`` or ``'living'``; random by default.
+        max_extent (float, optional): Clamp the footprint sides (metres), e.g. for CPU demos.
+    """
+    rng = np.random.default_rng(seed)
+    room_type = room_type or ('bedroom' if rng.random() < 0.5 else 'living')
+    bbox, rects = _footprint(rng)
+    if max_extent is not None:
+        scale = min(1.0, max_extent / max(bbox[2], bbox[3]))
+        bbox = bbox * scale
+        rects = [tuple(v * scale for v in r) for r in rects]
+    height = rng.uniform(2.6, 3.0)
+    parts = _furnish(rects, room_type, height, voxel_size, rng)
+
+    # Volume: interior bbox plus the wall shell on every side.
+    lo = np.array([bbox[0] - WALL_THICKNESS, bbox[1] - WALL_THICKNESS, -WALL_THICKNESS])
+    hi = np.array([bbox[2] + WALL_THICKNESS, bbox[3] + WALL_THICKNESS, height + WALL_THICKNESS])
+    shape = tuple(int(v) for v in np.ceil((hi - lo) / voxel_size))
+    origin = lo + voxel_size / 2
+    axes = [origin[i] + voxel_size * np.arange(shape[i]) for i in range(3)]
+    centres = (axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :])
+    occ, labels, rgb = _paint(shape, centres, rects, height, parts, rng)
+    tsdf = _distance_field(occ, labels, rgb)
 
     camera_world = np.array([(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2,
                              rng.uniform(1.4, 1.8)])
-    camera = (camera_world - origin) / voxel_size
-    camera = _nearest_free(tsdf, camera)
+    camera = _nearest_free(tsdf, (camera_world - origin) / voxel_size)
     return Room(tsdf=tsdf.astype(np.float32), rgb=np.clip(rgb, 0, 255).astype(np.uint8),
                 labels=labels, voxel_size=voxel_size, origin=origin.astype(np.float32),
                 camera=camera.astype(np.float32), room_type=room_type,
