@@ -80,3 +80,18 @@ def test_each_subpackage_imports_first_in_a_fresh_interpreter(name):
     proc = subprocess.run([sys.executable, '-c', f'import segmenter3d.{name}'],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_no_function_is_longer_than_80_lines():
+    """Long functions hide their stages: the package, the tools and the study drivers keep
+    each function under 80 lines."""
+    long = []
+    for top in ('projects', 'tools', 'studies'):
+        for folder, _, files in os.walk(osp.join(ROOT, top)):
+            for name in (f for f in files if f.endswith('.py')):
+                path = osp.join(folder, name)
+                for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                            node.end_lineno - node.lineno + 1 > 80):
+                        long.append(f'{osp.relpath(path, ROOT)}::{node.name}')
+    assert not long, long
