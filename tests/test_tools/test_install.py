@@ -2,6 +2,7 @@
 the checkout run against it from any working directory."""
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -12,9 +13,13 @@ from conftest import ROOT, data_root_options
 
 @pytest.mark.slow
 def test_a_non_editable_install_runs_the_tools_from_elsewhere(tiny_rooms, tmp_path):
+    # built from a copy: pip builds in the source tree, which must not gain a build/ folder
+    source = tmp_path / 'source'
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        '.venv', '.git', 'work_dirs', 'data', 'build', '*.egg-info', '__pycache__'))
     site = tmp_path / 'site'
     proc = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
-                           '--no-build-isolation', '--target', str(site), ROOT],
+                           '--no-build-isolation', '--target', str(site), str(source)],
                           capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.isfile(site / 'segmenter3d' / 'rendering' / 'camera.py')
