@@ -94,7 +94,8 @@ class TSDFFusion:
         num_classes (int): Label classes voted on (label ids >= this are ignored, 255 means
             unknown); 0 fuses no labels. Defaults to 0.
         block (int): Edge in voxels of the blocks culled against each frustum. Defaults to 8.
-        chunk (int): Voxel-frame pairs processed at once (memory bound). Defaults to 2**21.
+        chunk (int): Voxel-frame pairs processed at once: bounds memory, and small enough
+            for the temporaries to stay in cache. Defaults to 2**16.
         device: Where the volume lives. Defaults to 'cpu'.
 
     Example:
@@ -105,7 +106,7 @@ class TSDFFusion:
 
     def __init__(self, shape: Sequence[int], voxel_size: float, origin: Sequence[float],
                  truncation: float = 3.0, num_classes: int = 0, block: int = 8,
-                 chunk: int = 2**21, device='cpu') -> None:
+                 chunk: int = 2**16, device='cpu') -> None:
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f'TSDFFusion: shape must be 3 positive sizes, got {tuple(shape)}')
         if not voxel_size > 0 or not truncation > 0:
