@@ -85,9 +85,8 @@ def _open3d_imports():
 def test_fusion_agrees_with_open3d_on_the_benchmark_frames(tmp_path):
     """Our TSDFFusion and Open3D's UniformTSDFVolume on the same frames and voxels (the
     benchmark's quick setting) give the same TSDF in the truncation band."""
-    import numpy as np
-
     import fusion
+    import numpy as np
     _, shape, tsdf, weight = fusion.run_ours(fusion.QUICK, cube=True, labels=False)
     _, shape_o3d, tsdf_o3d, weight_o3d = fusion.run_open3d(fusion.QUICK)
     assert shape == shape_o3d
