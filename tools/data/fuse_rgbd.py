@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     labelled = float((room['labels'] != 255).mean())
     print(f'\n{args.out}: {frames} frames fused, {skipped} skipped (pose not finite); '
           f'{room["tsdf"].shape} voxels of {args.voxel_size} m, origin '
-          f'{np.round(room["origin"], 3).tolist()}; {unobserved:.1%} unobserved, '
+          f'{[round(float(o), 3) for o in room["origin"]]}; {unobserved:.1%} unobserved, '
           f'{labelled:.1%} labelled')
     return 0
 

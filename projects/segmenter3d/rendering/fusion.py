@@ -119,7 +119,12 @@ class TSDFFusion:
         self.num_classes, self.block, self.chunk = int(num_classes), int(block), int(chunk)
         self.device = torch.device(device)
         self.origin = torch.as_tensor(origin, dtype=torch.float32, device=self.device).view(3)
-        n = self.shape[0] * self.shape[1] * self.shape[2]
+        b = self.block
+        counts = [-(-s // b) for s in self.shape]
+        # storage padded to whole blocks: no voxel of a block falls outside it (no per-voxel
+        # bounds test); result() crops the padding
+        self.padded = tuple(c * b for c in counts)
+        n = self.padded[0] * self.padded[1] * self.padded[2]
         self.tsdf_sum = torch.zeros(n, device=self.device)
         self.weight = torch.zeros(n, device=self.device)
         self.rgb_sum = torch.zeros(n, 3, device=self.device)
@@ -127,13 +132,17 @@ class TSDFFusion:
         # int16 votes: a voxel gets at most one per frame (32767 frames)
         self.votes = torch.zeros(n, self.num_classes, dtype=torch.int16, device=self.device) \
             if self.num_classes else None
-        b = self.block
-        counts = [-(-s // b) for s in self.shape]
         corners = torch.stack(torch.meshgrid(*[torch.arange(c, device=self.device) * b
                                                for c in counts], indexing='ij'), -1)
         self.block_corners = corners.reshape(-1, 3)  # (M, 3) voxel index of each block
-        self.local = torch.stack(torch.meshgrid(*[torch.arange(b, device=self.device)] * 3,
-                                                indexing='ij'), -1).reshape(-1, 3)  # (b^3, 3)
+        local = torch.stack(torch.meshgrid(*[torch.arange(b, device=self.device)] * 3,
+                                           indexing='ij'), -1).reshape(-1, 3)  # (b^3, 3)
+        self.local = local
+        self.local_f = local.float()
+        _, Y, Z = self.padded
+        self.block_base = (self.block_corners[:, 0] * Y + self.block_corners[:, 1]) * Z + \
+            self.block_corners[:, 2]
+        self.local_flat = (local[:, 0] * Y + local[:, 1]) * Z + local[:, 2]
         centre = self.origin + self.voxel_size * (self.block_corners + (b - 1) / 2)
         self.block_centres = centre  # (M, 3) metres
         self.block_radius = self.voxel_size * (b - 1) / 2 * 3**0.5
@@ -190,39 +199,41 @@ class TSDFFusion:
     def _update(self, frame, blk, flat_depth, size, K, rot_t, trans, rgb, labels):
         """Update the voxels of (frame, block) pairs: (P,) each."""
         H, W = size
-        X, Y, Z = self.shape
-        # camera coordinates = (camera of voxel 0) + (camera step per voxel index): one 3x3
-        # per pair, and the same arithmetic whatever the blocks (results do not depend on them)
-        corner = self.block_corners[blk]  # (P, 3)
-        vox = corner[:, None] + self.local[None]  # (P, b^3, 3)
+        # camera coordinates = (camera of voxel 0) + (camera step per voxel index) @ index:
+        # one 3x3 per pair, and the same arithmetic whatever the blocks
         rot = rot_t[frame]  # (P, 3, 3)
         c0 = (rot @ self.origin[:, None])[..., 0] + trans[frame]
-        cam = c0[:, None] + vox.float() @ (rot * self.voxel_size).transpose(1, 2)
-        z = cam[..., 2]  # (P, b^3)
+        vox = self.block_corners[blk].float()[:, None] + self.local_f[None]  # (P, b^3, 3)
+        cam = torch.bmm(vox, (rot * self.voxel_size).transpose(1, 2)) + c0[:, None]
+        z = cam[..., 2]
         zs = z.clamp(min=1e-6)
         k = K[frame]
         u = torch.round(k[:, 0, 0, None] * cam[..., 0] / zs + k[:, 0, 2, None])
         v = torch.round(k[:, 1, 1, None] * cam[..., 1] / zs + k[:, 1, 2, None])
-        ok = (z > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H) & \
-            (vox < torch.tensor(self.shape, device=self.device)).all(-1)
-        pix = (frame[:, None] * (H * W) + v.clamp(0, H - 1).long() * W +
-               u.clamp(0, W - 1).long())
-        d = flat_depth[pix]
-        sdf = (d - z) / self.voxel_size  # voxel units, positive in front of the surface
-        ok &= (d > 0) & (sdf >= -self.truncation)
-        index = (vox[..., 0] * Y + vox[..., 1]) * Z + vox[..., 2]
-        idx = index[ok]
-        self.tsdf_sum.index_add_(0, idx, sdf[ok].clamp(max=self.truncation))
-        self.weight.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float32))
-        band = ok & (sdf < self.truncation)
+        ok = (z > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+        # from here on only the voxels that project into their frame (index_select: the
+        # fastest gather); pixel ids are garbage elsewhere and never read
+        sel = ok.view(-1).nonzero()[:, 0]
+        pix = ((frame.int() * (H * W))[:, None] + v.int() * W + u.int()).view(-1)
+        pix = pix.index_select(0, sel).long()
+        d = flat_depth.index_select(0, pix)
+        sdf = (d - z.reshape(-1).index_select(0, sel)) / self.voxel_size  # positive in free space
+        keep = ((d > 0) & (sdf >= -self.truncation)).nonzero()[:, 0]
+        sel, pix, sdf = sel.index_select(0, keep), pix.index_select(0, keep), \
+            sdf.index_select(0, keep)
+        idx = (self.block_base[blk][:, None] + self.local_flat[None]).view(-1).index_select(0,
+                                                                                          sel)
+        self.tsdf_sum.index_add_(0, idx, sdf.clamp(max=self.truncation))
+        self.weight.index_add_(0, idx, torch.ones_like(sdf))
         if rgb is None and labels is None:
             return
-        bi, bpix = index[band], pix[band]
+        band = (sdf < self.truncation).nonzero()[:, 0]
+        bi, bpix = idx.index_select(0, band), pix.index_select(0, band)
         if rgb is not None:
-            self.rgb_sum.index_add_(0, bi, rgb[bpix].float())
+            self.rgb_sum.index_add_(0, bi, rgb.index_select(0, bpix).float())
             self.rgb_weight.index_add_(0, bi, torch.ones_like(bi, dtype=torch.float32))
         if labels is not None:
-            lab = labels[bpix]
+            lab = labels.index_select(0, bpix)
             vote = (lab >= 0) & (lab < self.num_classes)
             flat = bi[vote] * self.num_classes + lab[vote]
             self.votes.view(-1).index_put_((flat, ), torch.ones_like(flat, dtype=torch.int16),
@@ -235,19 +246,24 @@ class TSDFFusion:
         no vote), ``weight`` (X, Y, Z) float32 (observations per voxel), ``voxel_size`` and
         ``origin`` (3,)."""
         shape = self.shape
-        seen = self.weight > 0
-        tsdf = torch.full_like(self.tsdf_sum, self.truncation)
-        tsdf[seen] = (self.tsdf_sum[seen] / self.weight[seen]).clamp(-self.truncation,
-                                                                      self.truncation)
-        coloured = self.rgb_weight > 0
-        rgb = torch.zeros_like(self.rgb_sum)
-        rgb[coloured] = self.rgb_sum[coloured] / self.rgb_weight[coloured, None]
-        rgb = rgb.round().clamp(0, 255).to(torch.uint8).t().reshape(3, *shape)
+        X, Y, Z = shape
+
+        def crop(flat: Tensor) -> Tensor:  # padded storage (N, ...) -> (X, Y, Z, ...)
+            return flat.view(*self.padded, *flat.shape[1:])[:X, :Y, :Z]
+
+        weight, tsdf_sum = crop(self.weight), crop(self.tsdf_sum)
+        seen = weight > 0
+        tsdf = torch.full_like(weight, self.truncation)
+        tsdf[seen] = (tsdf_sum[seen] / weight[seen]).clamp(-self.truncation, self.truncation)
+        rgb_weight, rgb_sum = crop(self.rgb_weight), crop(self.rgb_sum)
+        coloured = rgb_weight > 0
+        rgb = torch.zeros_like(rgb_sum)
+        rgb[coloured] = rgb_sum[coloured] / rgb_weight[coloured][:, None]
+        rgb = rgb.round().clamp(0, 255).to(torch.uint8).permute(3, 0, 1, 2).contiguous()
         if self.votes is not None:
-            best, labels = self.votes.max(1)
+            best, labels = crop(self.votes).max(-1)
             labels = torch.where(best > 0, labels, torch.full_like(labels, 255)).to(torch.uint8)
         else:
             labels = torch.full(shape, 255, dtype=torch.uint8, device=self.device)
-        return dict(tsdf=tsdf.view(shape), rgb=rgb, labels=labels.view(shape),
-                    weight=self.weight.view(shape).clone(),
+        return dict(tsdf=tsdf, rgb=rgb, labels=labels.contiguous(), weight=weight.clone(),
                     voxel_size=torch.tensor(self.voxel_size), origin=self.origin.clone())
