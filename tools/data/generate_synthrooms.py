@@ -49,7 +49,8 @@ def main(argv=None):
             scans = json.load(f)['summary']
         print(f"scanned with {args.scan_frames} frames: {scans['mean_unobserved']:.1%} of voxels "
               f"and {scans['mean_unobserved_surface']:.1%} of the surface band unobserved; "
-              f"fusion {scans['mean_fusion_seconds']:.2f} s per room")
+              f"frames rendered in {scans['mean_render_seconds']:.2f} s and fused in "
+              f"{scans['mean_fusion_seconds']:.2f} s per room")
     hist = summary['hist']
     total = hist.sum()
     print(f"{'class':<22}{'voxels':>12}{'share':>8}")

@@ -51,7 +51,7 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
         room = fused_scan(room, scan_frames, seed=room_seed(seed, index),
                           depth_noise=depth_noise)
         scan = {k: room.meta[k] for k in ('unobserved', 'unobserved_surface',
-                                          'fusion_seconds')}
+                                          'render_seconds', 'fusion_seconds')}
         stats = write_room(room, out_dir, name, split, pano_size, pano_room=exact)
     else:
         stats = write_room(room, out_dir, name, split, pano_size)
@@ -148,7 +148,8 @@ def _record_scans(out_dir: str, results: List[Dict]) -> Dict:
     records.update({r['name']: r['scan'] for r in results if r.get('scan')})
     rooms = [records[n] for n in sorted(records)]
     summary = dict(rooms=len(rooms))
-    for key in ('unobserved', 'unobserved_surface', 'fusion_seconds'):
-        summary[f'mean_{key}'] = float(np.mean([r[key] for r in rooms])) if rooms else None
+    for key in ('unobserved', 'unobserved_surface', 'render_seconds', 'fusion_seconds'):
+        values = [r[key] for r in rooms if key in r]
+        summary[f'mean_{key}'] = float(np.mean(values)) if values else None
     write_text_atomic(path, json.dumps(dict(summary=summary, rooms=records), indent=1))
     return summary

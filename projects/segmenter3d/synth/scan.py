@@ -126,13 +126,15 @@ def fused_scan(room: Room, num_frames: int, seed: int = 0, depth_noise: float = 
     Voxels no frame voted on keep 'void' where the room is empty space far from surfaces and
     become 255 (ignored) elsewhere, since nothing in the input says what is there. ``meta``
     records ``unobserved`` (share of voxels no frame saw), ``unobserved_surface`` (share of
-    the exact surface band) and ``fusion_seconds``.
+    the exact surface band), ``render_seconds`` (the frames) and ``fusion_seconds``.
     """
     import time
 
     from .furniture import CLS
     rng = np.random.default_rng(seed)
+    start = time.perf_counter()
     frames = scan_frames(room, num_frames, rng, depth_noise, size)
+    render_seconds = time.perf_counter() - start
     start = time.perf_counter()
     classes = int(room.labels[room.labels != 255].max()) + 1
     fused = fuse_frames(frames, room.tsdf.shape, room.voxel_size, room.origin, classes,
@@ -146,7 +148,7 @@ def fused_scan(room: Room, num_frames: int, seed: int = 0, depth_noise: float = 
     meta = dict(room.meta, scan_frames=num_frames, depth_noise=depth_noise,
                 unobserved=float(1 - seen.mean()),
                 unobserved_surface=float(1 - seen[band].mean()) if band.any() else 0.0,
-                fusion_seconds=seconds)
+                fusion_seconds=seconds, render_seconds=render_seconds)
     return Room(tsdf=fused['tsdf'].astype(np.float32), rgb=fused['rgb'], labels=labels,
                 voxel_size=room.voxel_size, origin=room.origin, camera=room.camera,
                 room_type=room.room_type, meta=meta)
