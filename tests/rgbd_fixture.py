@@ -87,7 +87,7 @@ def poses(num: int, seed: int = 0):
 
 
 def write_analytic_scan(scan_dir: str, num_frames: int = 24, depth_size=(240, 320),
-                        colour_size=(480, 640), label_size=None, seed: int = 0):
+                        colour_size=(360, 480), label_size=None, seed: int = 0):
     """Write the room's frames in the scan layout (colour at another resolution than depth;
     labels at ``label_size``, the depth size by default, in ``label/``). Returns the poses."""
     from segmenter3d.datasets.rgbd_scan import write_scan

@@ -88,6 +88,21 @@ def test_label_map_colour_sized_labels_and_non_finite_poses(analytic_scan, tmp_p
     assert expected <= found <= expected | {255}
 
 
+def test_given_bounds_fix_the_grid(analytic_scan, tmp_path):
+    scan, _ = analytic_scan
+    out = str(tmp_path / 'room.npz')
+    assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.1', '--frame-step', '4',
+                           '--bounds', '0', '0', '0', '4', '3.5', '2.6']) == 0
+    with np.load(out) as npz:
+        np.testing.assert_allclose(npz['origin'], 0, atol=1e-6)
+        assert npz['tsdf'].shape == (41, 36, 27)
+        # voxels (i, j, 0) lie on the floor (z = 0)
+        seen = npz['weight'][:, :, 0] > 0
+        floor = np.abs(npz['tsdf'][:, :, 0].astype(np.float32))[seen]
+        assert seen.mean() > 0.3 and np.median(floor) < 0.2
+        assert (npz['labels'][:, :, 0][seen] == 0).mean() > 0.8
+
+
 def test_the_room_is_never_written_over_an_input(analytic_scan, tmp_path, capsys):
     scan, _ = analytic_scan
     target = osp.join(scan, 'depth', 'room.npz')

@@ -271,7 +271,8 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
         scan (ScanFolder): The frames.
         voxel_size (float): Metres. Defaults to 0.04.
         bounds (Sequence[float], optional): (xmin, ymin, zmin, xmax, ymax, zmax) metres of the
-            volume; by default the valid depth's extent plus the truncation band.
+            volume (voxel 0's centre at the minimum); by default the valid depth's extent plus
+            the truncation band and a voxel.
         num_classes (int, optional): Classes voted on; by default the largest label id seen
             (below 255) plus one.
         batch_size (int): Frames fused at once. Defaults to 8.
@@ -282,6 +283,7 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
     """
     from mmengine.utils import ProgressBar
     K = torch.from_numpy(scan.depth_k).float()
+    given = bounds is not None
     if bounds is None or (scan.has_labels and num_classes is None):
         lo = hi = None
         top = -1
@@ -304,8 +306,10 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
             b <= a for a, b in zip(bounds[:3], bounds[3:])):
         raise ValueError(f'bounds must be xmin ymin zmin xmax ymax zmax with min < max, got '
                          f'{list(bounds)}')
+    # the depth's extent gets the truncation band around it; given bounds are taken as they
+    # are (voxel 0's centre at the minimum corner)
     shape, origin = grid_from_bounds(bounds[:3], bounds[3:], voxel_size,
-                                     (TRUNCATION + 1) * voxel_size)
+                                     0.0 if given else (TRUNCATION + 1) * voxel_size)
     if np.prod(shape, dtype=np.float64) > MAX_VOXELS:
         raise ValueError(f'{scan.root}: the frames span {shape} voxels of {voxel_size} m (far '
                          'depth outliers?); pass --max-depth or --bounds')
