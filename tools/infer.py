@@ -14,7 +14,8 @@ per vertex, the ScanNet benchmark's submission format.
 With ``--frames SCAN_DIR`` (the scan the room was fused from, ``tools/data/fuse_rgbd.py``),
 also ``DIR/<room>_frames/label/<i>.png`` for every frame: the predicted label of the voxel at
 each depth pixel's first surface hit (255 where the ray hits nothing), and
-``DIR/<room>_frames/overlay/<i>.jpg``, the frame's colour under the labels.
+``DIR/<room>_frames/overlay/<i>.jpg``, the frame's colour under the labels; for a ScanNet
+model also ``DIR/<room>_frames/label-nyu40/<i>.png``, ScanNet's 2D label format.
 """
 import argparse
 import os
@@ -130,7 +131,9 @@ def main(argv=None) -> int:
     if scan is not None:
         from segmenter3d.apis.frames import label_frames
         try:
-            done = label_frames(room, labels, args.frames, f'{out}_frames', palette, scan=scan)
+            nyu40 = CLASS_TO_NYU40 if len(palette) == len(CLASS_TO_NYU40) else None
+            done = label_frames(room, labels, args.frames, f'{out}_frames', palette, scan=scan,
+                                nyu40=nyu40)
         except (ValueError, FileNotFoundError) as err:
             print(f'error: {err}', file=sys.stderr)
             return 1

@@ -73,6 +73,31 @@ def test_scan_fuse_infer_gives_labels_on_every_frame(tmp_path):
     assert abs(frame_acc - voxel_acc) <= 0.02
 
 
+def test_label_frames_of_a_scannet_model_in_scannet_2d_format(tmp_path):
+    """Labels put back on the frames are the labels of the voxels the rays hit; a ScanNet
+    model's frames also get NYU40 ids (0 where nothing is hit)."""
+    from segmenter3d.apis.frames import label_frames
+    from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40
+    from segmenter3d.taxonomy import SCANNET20_PALETTE
+    room = generate_room(3, voxel_size=0.1, max_extent=3.0)
+    size = (24, 32)
+    frames = scan_frames(room, 2, np.random.default_rng(1), size=size)
+    scan = str(tmp_path / 'scan')
+    write_scan(scan, frames, frame_intrinsics(size))
+    truth = np.where(room.labels == 255, 255, room.labels % 20).astype(np.uint8)
+    done = label_frames(dict(tsdf=room.tsdf, voxel_size=room.voxel_size, origin=room.origin),
+                        truth, scan, str(tmp_path / 'out'), SCANNET20_PALETTE, progress=False,
+                        nyu40=CLASS_TO_NYU40)
+    assert done == dict(written=2, skipped=0)
+    for i, frame in enumerate(frames):
+        png = cv2.imread(str(tmp_path / 'out' / 'label' / f'{i}.png'), cv2.IMREAD_UNCHANGED)
+        expected = np.where(frame['labels'] == 255, 255, frame['labels'] % 20)
+        assert (png == expected).mean() > 0.99  # the frames' own labels, read the same way
+        nyu = cv2.imread(str(tmp_path / 'out' / 'label-nyu40' / f'{i}.png'),
+                         cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(nyu, np.where(png == 255, 0, CLASS_TO_NYU40[png % 20]))
+
+
 def test_frames_need_a_fused_room(tmp_path, capsys):
     from segmenter3d.synth import save_room_volume
     room = generate_room(9, voxel_size=0.2)

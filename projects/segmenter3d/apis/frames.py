@@ -51,9 +51,12 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: Sequence[Sequence[int]
 
 def label_frames(room: Dict, labels: np.ndarray, scan_dir: str, out_dir: str,
                  palette: Sequence[Sequence[int]], progress: bool = True,
-                 scan: Optional[ScanFolder] = None) -> Dict[str, int]:
+                 scan: Optional[ScanFolder] = None,
+                 nyu40: Optional[np.ndarray] = None) -> Dict[str, int]:
     """Write ``out_dir/label/<i>.png`` (class ids, 255 where the ray hits nothing) and
-    ``out_dir/overlay/<i>.jpg`` for every frame of ``scan_dir`` whose pose is finite.
+    ``out_dir/overlay/<i>.jpg`` for every frame of ``scan_dir`` whose pose is finite; with
+    ``nyu40`` (class -> NYU40 id, for a ScanNet model) also ``out_dir/label-nyu40/<i>.png``,
+    ScanNet's 2D label format (NYU40 ids, 0 unannotated).
 
     ``room`` needs ``tsdf``, ``voxel_size`` and ``origin`` in the frames' world (as
     ``fuse_rgbd.py`` writes them). Returns the counts of ``written`` and ``skipped`` frames.
@@ -73,6 +76,10 @@ def label_frames(room: Dict, labels: np.ndarray, scan_dir: str, out_dir: str,
             pred = frame_labels(room['tsdf'], labels, scan.depth_k, pose, scan.depth_size,
                                 float(room['voxel_size']), room['origin'])
             write_png_atomic(osp.join(out_dir, 'label', f'{i}.png'), pred)
+            if nyu40 is not None:
+                lut = np.zeros(256, np.uint8)
+                lut[:len(nyu40)] = nyu40
+                write_png_atomic(osp.join(out_dir, 'label-nyu40', f'{i}.png'), lut[pred])
             rgb, _ = scan.colour(i)
             ok, buf = cv2.imencode('.jpg', overlay(rgb, pred, palette)[..., ::-1])
             write_bytes_atomic(osp.join(out_dir, 'overlay', f'{i}.jpg'), buf.tobytes())
