@@ -200,3 +200,15 @@ def test_an_undecodable_image(small_scan, tmp_path, capsys):
     with open(path, 'wb') as f:
         f.write(b'not a jpeg')
     _fails_naming(small_scan, tmp_path, capsys, path, 'cannot be decoded')
+
+
+def test_max_depth_and_depth_scale(small_scan, tmp_path, capsys):
+    """Depth beyond --max-depth is dropped (here all of it: nothing left to fuse); with
+    --depth-scale the same PNGs are read in other units (x10 farther)."""
+    code = fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'a.npz'), '--max-depth', '0.3'])
+    assert code == 1 and 'valid depth' in capsys.readouterr().err
+    assert fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'b.npz'), '--voxel-size', '0.5',
+                           '--depth-scale', '100']) == 0
+    with np.load(tmp_path / 'b.npz') as npz:
+        extent = (np.array(npz['tsdf'].shape) - 1) * 0.5
+    assert extent.max() > 20  # the 4 m room seen 10 times farther away
