@@ -26,6 +26,12 @@ $(STAMP): setup.py setup.cfg requirements/runtime.txt requirements/mminstall.txt
 	$(PIP) install -q $(CONSTRAINTS) -r requirements/mminstall.txt -r requirements/runtime.txt \
 		-r requirements/optional.txt -r requirements/tests.txt
 	$(PIP) install -q --no-build-isolation $(CONSTRAINTS) --no-deps -e .
+	@# open3d (pulled by mmdet3d; benchmarks/fusion.py compares against it) loads only with the
+	@# system libusb-1.0: install it where apt is usable, else leave open3d optional.
+	@$(PY) -c "import open3d" 2>/dev/null || ! command -v apt-get >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || \
+		  sudo -n apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || \
+		  echo "note: open3d needs libusb-1.0 (apt-get install libusb-1.0-0); it stays optional"; }
 	$(PY) -c "import mmcv.ops, mmseg, segmenter3d; print('installed: mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'segmenter3d', segmenter3d.__version__)"
 	@touch $(STAMP)
 

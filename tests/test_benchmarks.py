@@ -71,3 +71,26 @@ def test_gpu_check_refuses_cuda_on_a_cpu_only_torch(capsys):
     assert 'has no CUDA' in capsys.readouterr().err
     rows = gpu_check.table([('a', dict(seconds=1.0, peak_mb=2.0), None), ('b', None, 'E: x')])
     assert '| a | ok | 1.000 | 2 |' in rows and '| b | FAIL |' in rows
+
+
+def _open3d_imports():
+    try:
+        import open3d  # noqa: F401
+        return True
+    except Exception:  # ImportError, or OSError without the system libusb-1.0
+        return False
+
+
+@pytest.mark.skipif(not _open3d_imports(), reason='open3d does not import')
+def test_fusion_agrees_with_open3d_on_the_benchmark_frames(tmp_path):
+    """Our TSDFFusion and Open3D's UniformTSDFVolume on the same frames and voxels (the
+    benchmark's quick setting) give the same TSDF in the truncation band."""
+    import fusion
+    import numpy as np
+    _, shape, tsdf, weight = fusion.run_ours(fusion.QUICK, cube=True, labels=False)
+    _, shape_o3d, tsdf_o3d, weight_o3d = fusion.run_open3d(fusion.QUICK)
+    assert shape == shape_o3d
+    np.savez(tmp_path / 'ours.npz', tsdf=tsdf, weight=weight)
+    np.savez(tmp_path / 'o3d.npz', tsdf=tsdf_o3d, weight=weight_o3d)
+    median, p99, same = fusion.agreement(tmp_path / 'ours.npz', tmp_path / 'o3d.npz')
+    assert median < 0.1 and p99 < 0.5 and same > 0.99

@@ -10,6 +10,12 @@ ROOM is in our format, the PanoRooms3D release format, or a ScanNet mesh
 per-vertex label), ``DIR/<room>_pano.png`` (the prediction seen from the room's panorama camera,
 or the volume centre) and, for a mesh with a 20-class model, ``DIR/<scene>.txt``: one NYU40 id
 per vertex, the ScanNet benchmark's submission format.
+
+With ``--frames SCAN_DIR`` (the scan the room was fused from, ``tools/data/fuse_rgbd.py``),
+also ``DIR/<room>_frames/label/<i>.png`` for every frame: the predicted label of the voxel at
+each depth pixel's first surface hit (255 where the ray hits nothing), and
+``DIR/<room>_frames/overlay/<i>.jpg``, the frame's colour under the labels; for a ScanNet
+model also ``DIR/<room>_frames/label-nyu40/<i>.png``, ScanNet's 2D label format.
 """
 import argparse
 import os
@@ -46,6 +52,9 @@ def parse_args(argv=None):
                    'volume, when the file does not say (release: 0.04)')
     p.add_argument('--flip-normals', action='store_true',
                    help='a mesh whose faces point away from the scanned free space')
+    p.add_argument('--frames', default=None, metavar='SCAN_DIR',
+                   help='the RGB-D scan the room was fused from: write a label image and an '
+                   'overlay per frame')
     return p.parse_args(argv)
 
 
@@ -69,6 +78,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         room, mesh = read_input(args)
+        scan = None
+        if args.frames is not None:
+            from segmenter3d.datasets.rgbd_scan import ScanFolder
+            if mesh is not None or 'origin' not in room:
+                raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
+                                 '(tools/data/fuse_rgbd.py), with its origin')
+            scan = ScanFolder(args.frames, with_labels=False)
         model = init_segmentor(args.config, args.checkpoint, args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
@@ -112,6 +128,17 @@ def main(argv=None) -> int:
     write_png(out + '_pano.png', panorama_figure(volume, camera, {'prediction': labels}, palette,
                                               class_names=classes))
     written.append(f'{out}_pano.png')
+    if scan is not None:
+        from segmenter3d.apis.frames import label_frames
+        try:
+            nyu40 = CLASS_TO_NYU40 if len(palette) == len(CLASS_TO_NYU40) else None
+            done = label_frames(room, labels, args.frames, f'{out}_frames', palette, scan=scan,
+                                nyu40=nyu40)
+        except (ValueError, FileNotFoundError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 1
+        written.append(f"{out}_frames/{{label,overlay}} ({done['written']} frames, "
+                       f"{done['skipped']} without a pose)")
     counts = np.bincount(labels.ravel(), minlength=len(palette))
     print(f'\n{name}: {labels.shape} voxels -> {", ".join(written)}; classes present: '
           f'{int((counts > 0).sum())}')

@@ -117,3 +117,51 @@ def test_bad_arguments():
         TSDFRaycaster(mode='fisheye')
     with pytest.raises(ValueError, match=r'\(X, Y, Z\)'):
         TSDFRaycaster(4, 8).cast(torch.zeros(1, 4, 4, 4), (1, 1, 1))
+
+
+def test_pinhole_depth_colour_and_labels_of_a_box_room_are_analytic():
+    """A pinhole camera in a box room: z-depth per pixel from the exact ray-box distance, and
+    colour and labels of the wall each pixel sees."""
+    from segmenter3d.rendering import pinhole_directions
+    shape, lo, hi = (60, 50, 40), (4.0, 5.0, 3.0), (55.0, 44.0, 35.0)
+    tsdf = box_room_tsdf(shape, lo, hi)
+    vs, origin = 0.05, torch.tensor([1.0, -2.0, 0.5])
+    K = torch.tensor([[40.0, 0, 31.5], [0, 40.0, 23.5], [0, 0, 1]], dtype=torch.float64)
+    yaw, pitch = 0.6, -0.3
+    fwd = torch.tensor([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
+                        math.sin(pitch)], dtype=torch.float64)
+    right = torch.nn.functional.normalize(torch.linalg.cross(
+        fwd, torch.tensor([0, 0, 1.0], dtype=torch.float64)), dim=0)
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2] = right, torch.linalg.cross(fwd, right), fwd
+    cam_vox = torch.tensor([20.3, 21.7, 17.2], dtype=torch.float64)
+    pose[:3, 3] = origin + vs * cam_vox
+    # every wall its own colour and label: the label of the nearest wall
+    idx = torch.stack(torch.meshgrid(*[torch.arange(s, dtype=torch.float64) for s in shape],
+                                     indexing='ij'), -1)
+    dists = torch.cat([idx - torch.tensor(lo, dtype=torch.float64),
+                       torch.tensor(hi, dtype=torch.float64) - idx], -1)  # 6 walls
+    wall = dists.argmin(-1)
+    labels = wall.to(torch.uint8)
+    rgb = (torch.stack([wall * 40, 250 - wall * 40, wall * 10 + 5])).to(torch.uint8)
+    caster = TSDFRaycaster()
+    out = caster.render_pinhole(tsdf, K, pose, (48, 64), vs, origin, rgb=rgb, labels=labels)
+    dirs = pinhole_directions(K, 48, 64, dtype=torch.float64) @ pose[:3, :3].T
+    t = analytic_box_depth(cam_vox.tolist(), dirs.reshape(-1, 3), lo, hi).view(48, 64)
+    assert out['valid'].all()
+    z = t * vs  # dirs have z = 1 in the camera: t in voxels along them is z-depth in voxels
+    err = (out['depth'].double() - z).abs() / vs
+    assert err.max() < 0.25 and err.median() < 0.05
+    # which wall each pixel's ray leaves through
+    with np.errstate(divide='ignore'):
+        d = dirs.reshape(-1, 3)
+        cam = cam_vox
+        t_hi = torch.where(d > 0, (torch.tensor(hi, dtype=torch.float64) - cam) / d,
+                           torch.full_like(d, math.inf))
+        t_lo = torch.where(d < 0, (torch.tensor(lo, dtype=torch.float64) - cam) / d,
+                           torch.full_like(d, math.inf))
+    which = torch.cat([t_lo, t_hi], -1).argmin(-1).view(48, 64)
+    assert (out['labels'].long() == which).float().mean() > 0.97
+    expected_rgb = torch.stack([which * 40, 250 - which * 40, which * 10 + 5], -1)
+    close = ((out['rgb'].long() - expected_rgb).abs().max(-1).values <= 2).float().mean()
+    assert close > 0.9

@@ -98,6 +98,32 @@ def read_label_map(tsv_path: str) -> Dict[str, int]:
     return mapping
 
 
+def read_label_ids(tsv_path: str) -> np.ndarray:
+    """Look-up table (65536,) uint8 from the raw label ids of ScanNet's 2D label images
+    (``label-filt/<i>.png``: column ``id`` of ``scannetv2-labels.combined.tsv``) to the 20
+    benchmark classes, as the mesh labels map (via ``nyu40id``); 255 for everything else."""
+    if not osp.isfile(tsv_path):
+        raise FileNotFoundError(f'{tsv_path}: ScanNet label table not found (it ships with '
+                                'ScanNet as scannetv2-labels.combined.tsv)')
+    lut = np.full(65536, IGNORE, np.uint8)
+    with open(tsv_path, newline='') as f:
+        reader = csv.DictReader(f, delimiter='\t')
+        for column in ('id', 'nyu40id'):
+            if column not in (reader.fieldnames or []):
+                raise ValueError(f"{tsv_path}: column '{column}' missing "
+                                 f'(found {reader.fieldnames})')
+        for line, row in enumerate(reader, start=2):
+            try:
+                raw, nyu = int(row['id']), int(row['nyu40id'])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{tsv_path}: line {line}: columns 'id' and 'nyu40id' must be "
+                                 f"integers, got {row.get('id')!r}, {row.get('nyu40id')!r}"
+                                 ) from err
+            if 0 < raw < len(lut):  # 0 is 'unannotated' in the label images
+                lut[raw] = NYU40_LUT[nyu] if 0 <= nyu < 256 else IGNORE
+    return lut
+
+
 def read_vertex_labels(segs_path: str, aggregation_path: str, label_map: Dict[str, int],
                        num_vertices: int) -> np.ndarray:
     """Per-vertex benchmark class (0..19, 255 = ignored) of a scene, (N, ) uint8."""

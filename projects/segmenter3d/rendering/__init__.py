@@ -1,4 +1,5 @@
 from .camera import room_camera
+from .fusion import TSDFFusion, depth_bounds, grid_from_bounds
 from .panorama import (
                        cube_face_directions,
                        cube_to_equirect,
@@ -7,10 +8,11 @@ from .panorama import (
                        equirect_directions,
 )
 from .projection import HitProjector, surface_coverage
-from .raycaster import RayHits, TSDFRaycaster, sample_volume
+from .raycaster import RayHits, TSDFRaycaster, pinhole_directions, sample_volume
 
 __all__ = [
     'HitProjector', 'surface_coverage', 'RayHits', 'TSDFRaycaster', 'sample_volume',
     'equirect_directions', 'directions_to_equirect', 'cube_face_directions', 'directions_to_cube',
-    'cube_to_equirect', 'room_camera'
+    'cube_to_equirect', 'room_camera', 'TSDFFusion', 'depth_bounds', 'grid_from_bounds',
+    'pinhole_directions'
 ]

@@ -8,7 +8,7 @@ a field at the hits with ``grid_sample``; for repeated projection of network out
 same hits, :class:`~.projection.HitProjector` turns them into one sparse matrix.
 """
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,18 @@ class RayHits:
         """
         dirs = F.normalize(self.points - camera.to(self.points), dim=-1)
         return RayHits(self.points + offset * dirs, self.depth + offset, self.valid)
+
+
+def pinhole_directions(intrinsics: torch.Tensor, height: int, width: int, device=None,
+                       dtype=torch.float32) -> torch.Tensor:
+    """Camera-frame ray directions (H, W, 3) through pixel centres of a pinhole image, scaled
+    to z = 1 (OpenCV axes: x right, y down, z forward; pixel (r, c) is at u = c, v = r)."""
+    K = torch.as_tensor(intrinsics, dtype=torch.float64)
+    v, u = torch.meshgrid(torch.arange(height, dtype=torch.float64),
+                          torch.arange(width, dtype=torch.float64), indexing='ij')
+    dirs = torch.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)],
+                       -1)
+    return dirs.to(device=device, dtype=dtype)
 
 
 def _normalise(points: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -170,6 +182,69 @@ class TSDFRaycaster:
         depth, valid = pano[0], pano[1] > 1 - 1e-3
         dirs = equirect_directions(self.height, self.width, device, dtype)
         return RayHits(camera + depth[..., None] * dirs, depth, valid)
+
+    def cast_pinhole(self, tsdf: torch.Tensor, intrinsics, pose, size: Tuple[int, int],
+                     voxel_size: float = 1.0, origin=(0., 0., 0.)) -> RayHits:
+        """Hits of a pinhole camera's pixels (the caster's panorama size is not used).
+
+        Args:
+            tsdf (Tensor): (X, Y, Z) voxel units, positive in free space.
+            intrinsics: (3, 3) pinhole matrix (fx, fy, cx, cy at [0,0], [1,1], [0,2], [1,2]).
+            pose: (4, 4) camera-to-world, OpenCV axes, world in metres.
+            size (tuple): Image (height, width).
+            voxel_size (float): Metres per voxel. Defaults to 1.0 (world = voxel units).
+            origin: World position (metres) of the centre of voxel (0, 0, 0).
+
+        Returns:
+            RayHits: (H, W) hits in voxel coordinates; ``depth`` is the distance along the
+            ray in voxels (:meth:`pinhole_depth` turns it into z-depth in metres).
+        """
+        camera, dirs = self._pinhole_rays(tsdf, intrinsics, pose, size, voxel_size, origin)
+        return self.cast_rays(tsdf, camera, dirs)
+
+    @staticmethod
+    def _pinhole_rays(tsdf, intrinsics, pose, size, voxel_size, origin):
+        pose = torch.as_tensor(pose, dtype=torch.float64)
+        if pose.shape != (4, 4) or not torch.isfinite(pose).all():
+            raise ValueError(f'TSDFRaycaster: pose must be a finite 4x4 matrix, got '
+                             f'{tuple(pose.shape)}')
+        origin = torch.as_tensor(origin, dtype=torch.float64).view(3)
+        camera = ((pose[:3, 3] - origin) / voxel_size).to(tsdf.device, tsdf.dtype)
+        dirs = pinhole_directions(intrinsics, *size, dtype=torch.float64) @ pose[:3, :3].T
+        return camera, dirs.to(tsdf.device, tsdf.dtype)
+
+    @staticmethod
+    def pinhole_depth(hits: RayHits, intrinsics, voxel_size: float = 1.0) -> torch.Tensor:
+        """(H, W) z-depth in metres of :meth:`cast_pinhole`'s hits, 0 where nothing was hit
+        (ScanNet's depth convention)."""
+        H, W = hits.valid.shape
+        dirs = pinhole_directions(intrinsics, H, W, hits.depth.device, hits.depth.dtype)
+        z = hits.depth * voxel_size / dirs.norm(dim=-1)
+        return torch.where(hits.valid, z, torch.zeros_like(z))
+
+    def render_pinhole(self, tsdf: torch.Tensor, intrinsics, pose, size: Tuple[int, int],
+                       voxel_size: float = 1.0, origin=(0., 0., 0.),
+                       rgb: Optional[torch.Tensor] = None,
+                       labels: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """A pinhole RGB-D (+ label) frame of a room: what a depth camera there would record.
+
+        Colour is read trilinearly at the first hit, labels at the voxel just behind it (as in
+        the panoramas). Returns ``depth`` (H, W) z-depth in metres (0: no hit), ``valid``
+        (H, W) bool, ``hits``, and ``rgb`` (H, W, 3) uint8 (0: no hit) and ``labels`` (H, W)
+        uint8 (255: no hit) when given as (3, X, Y, Z) and (X, Y, Z).
+        """
+        camera, dirs = self._pinhole_rays(tsdf, intrinsics, pose, size, voxel_size, origin)
+        hits = self.cast_rays(tsdf, camera, dirs)
+        out = dict(hits=hits, valid=hits.valid,
+                   depth=self.pinhole_depth(hits, intrinsics, voxel_size))
+        if rgb is not None:
+            colour = self.project(rgb.float(), hits)
+            out['rgb'] = colour.round().clamp(0, 255).byte().permute(1, 2, 0)
+        if labels is not None:
+            lab = self.project(labels[None].float(), hits.behind(camera), mode='nearest',
+                               fill=255)[0]
+            out['labels'] = lab.round().byte()
+        return out
 
     # ------------------------------------------------------------------ projection
     @staticmethod

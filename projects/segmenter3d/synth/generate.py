@@ -11,7 +11,7 @@ from mmengine.utils import track_parallel_progress, track_progress
 
 from ..fileio import write_text_atomic
 from .room import generate_room
-from .scan import simulate_scan
+from .scan import fused_scan, simulate_scan
 from .writer import SPLITS, is_complete, room_paths, write_room
 
 
@@ -31,7 +31,7 @@ def room_seed(seed: int, index: int) -> int:
 
 def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
               pano_size: Tuple[int, int], max_extent: Optional[float],
-              scan_cameras: int) -> Dict:
+              scan_cameras: int, scan_frames: int = 0, depth_noise: float = 0.0) -> Dict:
     import torch
     torch.set_num_threads(1)  # parallelism comes from the worker processes
     index, split = task
@@ -44,11 +44,22 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
     room = generate_room(room_seed(seed, index), voxel_size=voxel_size, max_extent=max_extent)
     if scan_cameras > 0:
         room = simulate_scan(room, scan_cameras, seed=room_seed(seed, index))
-    stats = write_room(room, out_dir, name, split, pano_size)
-    return dict(name=name, split=split, skipped=False, **stats)
+    scan = {}
+    if scan_frames > 0:
+        # the panorama stays the exact room's view from its centre, as the paper renders it
+        exact = room
+        room = fused_scan(room, scan_frames, seed=room_seed(seed, index),
+                          depth_noise=depth_noise)
+        scan = {k: room.meta[k] for k in ('unobserved', 'unobserved_surface',
+                                          'render_seconds', 'fusion_seconds')}
+        stats = write_room(room, out_dir, name, split, pano_size, pano_room=exact)
+    else:
+        stats = write_room(room, out_dir, name, split, pano_size)
+    return dict(name=name, split=split, skipped=False, scan=scan, **stats)
 
 
 PARAMETERS_FILE = 'generator.json'
+SCANS_FILE = 'scans.json'
 
 
 def check_parameters(out_dir: str, params: Dict) -> None:
@@ -83,23 +94,32 @@ def generate_dataset(out_dir: str,
                      split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
                      workers: int = 1,
                      max_extent: Optional[float] = None,
-                     scan_cameras: int = 0) -> Dict:
+                     scan_cameras: int = 0,
+                     scan_frames: int = 0,
+                     depth_noise: float = 0.0) -> Dict:
     """Write ``num_rooms`` rooms and split files under ``out_dir``; returns a summary.
 
     ``scan_cameras > 0`` simulates scanning with that many eye-level panoramic cameras
-    (:func:`simulate_scan`); 0 keeps the complete room.
+    (:func:`simulate_scan`); ``scan_frames > 0`` renders that many RGB-D + label frames per
+    room and stores their fusion (:func:`fused_scan`, with Gaussian ``depth_noise`` metres),
+    recording each room's unobserved share and fusion time in ``<out_dir>/scans.json``;
+    0 keeps the complete room.
     """
     if num_rooms <= 0:
         raise ValueError(f'num_rooms must be positive, got {num_rooms}')
+    if scan_frames < 0 or depth_noise < 0:
+        raise ValueError(f'scan_frames ({scan_frames}) and depth_noise ({depth_noise}) must not '
+                         'be negative')
     splits = assign_splits(num_rooms, split_ratios)
     check_parameters(out_dir, dict(
         num_rooms=num_rooms, seed=seed, voxel_size=voxel_size, pano_size=list(pano_size),
         split_ratios=[float(r) for r in split_ratios], max_extent=max_extent,
-        scan_cameras=scan_cameras))
+        scan_cameras=scan_cameras, **(dict(scan_frames=scan_frames, depth_noise=depth_noise)
+                                       if scan_frames else {})))
     tasks = list(enumerate(splits))
     func = partial(_make_one, out_dir=out_dir, seed=seed, voxel_size=voxel_size,
                    pano_size=tuple(pano_size), max_extent=max_extent,
-                   scan_cameras=scan_cameras)
+                   scan_cameras=scan_cameras, scan_frames=scan_frames, depth_noise=depth_noise)
     if workers > 1:
         results = track_parallel_progress(func, tasks, nproc=workers)
     else:
@@ -109,7 +129,27 @@ def generate_dataset(out_dir: str,
         names = [r['name'] for r in results if r['split'] == split]
         write_text_atomic(osp.join(out_dir, 'splits', f'{split}.txt'),
                           ''.join(f'{n}\n' for n in names))
+    if scan_frames:
+        _record_scans(out_dir, results)
     hist = np.sum([r['hist'] for r in results], axis=0)
     return dict(rooms=len(results), skipped=sum(r['skipped'] for r in results),
                 voxels=int(sum(r['voxels'] for r in results)), hist=hist,
                 per_split={s: splits.count(s) for s in SPLITS})
+
+
+def _record_scans(out_dir: str, results: List[Dict]) -> Dict:
+    """Merge this run's per-room scan records into ``scans.json`` (a resumed run keeps those
+    of the rooms it skipped)."""
+    path = osp.join(out_dir, SCANS_FILE)
+    records = {}
+    if osp.isfile(path):
+        with open(path) as f:
+            records = json.load(f).get('rooms', {})
+    records.update({r['name']: r['scan'] for r in results if r.get('scan')})
+    rooms = [records[n] for n in sorted(records)]
+    summary = dict(rooms=len(rooms))
+    for key in ('unobserved', 'unobserved_surface', 'render_seconds', 'fusion_seconds'):
+        values = [r[key] for r in rooms if key in r]
+        summary[f'mean_{key}'] = float(np.mean(values)) if values else None
+    write_text_atomic(path, json.dumps(dict(summary=summary, rooms=records), indent=1))
+    return summary

@@ -73,12 +73,17 @@ def save_room_volume(room: Room, path: str) -> None:
 
 
 def write_room(room: Room, out_dir: str, name: str, split: str,
-               pano_size: Tuple[int, int]) -> Dict[str, np.ndarray]:
-    """Render and write one room; returns its class histogram and voxel count."""
+               pano_size: Tuple[int, int], pano_room: Optional[Room] = None
+               ) -> Dict[str, np.ndarray]:
+    """Render and write one room; returns its class histogram and voxel count.
+
+    The panorama is rendered from ``pano_room`` when given (a scanned room's exact original:
+    the camera sees the room, not its reconstruction), else from ``room``.
+    """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
     paths = room_paths(out_dir, name, split)
-    pano = render_panorama(room, *pano_size)
+    pano = render_panorama(pano_room if pano_room is not None else room, *pano_size)
     write_png_atomic(paths['image'], pano['rgb'][..., ::-1])  # cv2 writes BGR
     write_png_atomic(paths['annotation'], pano['labels'])
     write_png_atomic(paths['depth'], np.clip(pano['depth'] * 1000, 0, 65535).astype(np.uint16))
