@@ -190,13 +190,16 @@ STUDY_ROOMS = ('--voxel-size', '0.08', '--pano-size', '256', '512', '--max-exten
                '--workers', '2')
 
 
-def ensure_rooms(data: str, num_rooms: int, log_dir: str, split: str = 'test') -> List[str]:
+def ensure_rooms(data: str, num_rooms: int, log_dir: str, split: str = 'test',
+                 generator_args: Sequence[str] = ()) -> List[str]:
     """The ``split`` room names of ``data``, generating the study rooms first when absent:
     ``num_rooms`` at 8 cm (at most 6 m a side), half training, a quarter validation, a
-    quarter test."""
+    quarter test; ``generator_args`` are more options of the generator (e.g. scanned rooms,
+    ``--scan-frames 100``)."""
     path = osp.join(data, 'splits', f'{split}.txt')
     if not osp.isfile(path):
         run(python_tool('tools/data/generate_synthrooms.py', '--out', data, '--num-rooms',
-                        str(num_rooms), '--split', '0.5', '0.25', '0.25', *STUDY_ROOMS),
+                        str(num_rooms), '--split', '0.5', '0.25', '0.25', *STUDY_ROOMS,
+                        *generator_args),
             osp.join(log_dir, 'generate.log'))
     return open(path).read().split()

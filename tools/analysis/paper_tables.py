@@ -281,6 +281,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--scarce-only', action='store_true',
                    help='with --students: the label-scarce student alone (another '
                    '--labelled-rooms)')
+    p.add_argument('--scan-frames', type=int, default=0,
+                   help='generate scanned rooms: N RGB-D frames per room fused into its volume '
+                   '(partial observation, as the paper builds its rooms); use another --data')
+    p.add_argument('--depth-noise', type=float, default=0.0,
+                   help='with --scan-frames: Gaussian depth noise (metres) of the frames')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
     return p.parse_args(argv)
@@ -384,7 +389,9 @@ def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
-    names = ensure_rooms(args.data, args.num_rooms, args.out)
+    scan = (['--scan-frames', str(args.scan_frames), '--depth-noise', str(args.depth_noise)]
+            if args.scan_frames else [])
+    names = ensure_rooms(args.data, args.num_rooms, args.out, generator_args=scan)
     if args.students:
         for seed in args.seeds:
             student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed,
