@@ -66,11 +66,16 @@ def test_odd_sizes_are_padded_with_empty_space_and_cropped_back():
     (dict(type='IN3d'), torch.nn.InstanceNorm3d),
     (dict(type='GN', num_groups=4), torch.nn.GroupNorm),
 ])
-def test_norm_option_reaches_the_convolutional_blocks(norm_cfg, layer):
+def test_norm_option_reaches_the_convolutional_blocks_and_trains(norm_cfg, layer):
+    torch.manual_seed(0)
     backbone = SwinUNETRBackbone(norm_cfg=norm_cfg, **SMALL)
     norms = {type(m) for m in backbone.modules()
              if isinstance(m, (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm))}
     assert norms == {layer}
+    # batch 2 and a 1x1x2 bottleneck: every norm has more than one value per channel
+    backbone.train()(torch.rand(2, 4, 17, 30, 40))[0].square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all()
+               for p in backbone.parameters())
 
 
 @pytest.mark.parametrize('kwargs,match', [
