@@ -61,6 +61,36 @@ def test_own_runner_checkpoints_with_message_hub_still_load(tmp_path):
     assert loaded.mean() == pytest.approx(0.375) and loaded.current() == 0.25
 
 
+@pytest.mark.parametrize('ddp', [False, True])
+def test_state_dict_versions_survive_reading_so_spconv_weights_load(tmp_path, ddp):
+    """A Runner checkpoint of the sparse U-Net loads back into it: torch's per-module
+    versions (``_metadata``, kept under DDP's ``module.`` prefix too) tell mmdet3d's spconv
+    loader that the weights are in spconv 2's layout, not spconv 1's."""
+    from collections import OrderedDict
+
+    from mmengine.runner.checkpoint import get_state_dict, weights_to_cpu
+
+    from segmenter3d.models.backbones import SparseUNet3D
+    torch.manual_seed(0)
+    small = dict(base_channels=8, encoder_channels=(8, 16), decoder_channels=(16, 8),
+                 encoder_blocks=(1, 1), decoder_blocks=(1, 1))
+    state = weights_to_cpu(get_state_dict(SparseUNet3D(**small)))
+    if ddp:
+        wrapped = OrderedDict((f'module.{k}', v) for k, v in state.items())
+        wrapped._metadata = OrderedDict(
+            ('module' + (f'.{k}' if k else ''), v) for k, v in state._metadata.items())
+        state = wrapped
+    path = str(tmp_path / 'sparse.pth')
+    torch.save({'state_dict': state}, path)
+    _, read = read_state_dict(path)
+    assert read._metadata['unet.conv_input.0'] == {'version': 2}
+    fresh = SparseUNet3D(**small)  # other random weights
+    load_weights(fresh, path)
+    loaded = fresh.state_dict()
+    assert set(loaded) == set(read)
+    assert all(torch.equal(v, read[k]) for k, v in loaded.items())
+
+
 def test_meta_config_source_is_dropped(tmp_path):
     path = str(tmp_path / 'c.pth')
     payload = "import os\nos.makedirs('pwned')\n"

@@ -20,6 +20,7 @@ Importing ``segmenter3d`` routes mmengine's own loading of local files (``load_f
 ``--resume``, ``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint_file`.
 """
 import os.path as osp
+from collections import OrderedDict
 from typing import Dict, Tuple
 
 import numpy as np
@@ -82,14 +83,27 @@ def _load_local(filename: str, map_location=None):
 
 
 def read_state_dict(path: str, what: str = 'checkpoint') -> Tuple[Dict, Dict]:
-    """(checkpoint, state dict without DDP's ``module.``) of a file; named errors."""
+    """(checkpoint, state dict without DDP's ``module.``) of a file; named errors. The state
+    dict keeps the per-module versions torch saved with it (``_metadata``)."""
     ckpt = load_checkpoint_file(path, 'cpu', what)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state or not all(
             torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path}: the {what} holds no 'state_dict' of tensors")
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    metadata = getattr(state, '_metadata', None)
+    state = OrderedDict((_strip_ddp(k), v) for k, v in state.items())
+    if metadata is not None:
+        # torch hands each module its saved version from here; spconv layers (mmdet3d's
+        # loader) read their weights as another layout without it
+        state._metadata = OrderedDict((_strip_ddp(k), v) for k, v in metadata.items())
     return ckpt, state
+
+
+def _strip_ddp(key: str) -> str:
+    """A state-dict (or metadata) key without DDP's ``module`` prefix."""
+    if key == 'module':
+        return ''
+    return key[len('module.'):] if key.startswith('module.') else key
 
 
 def weight_mismatches(model: torch.nn.Module, state: Dict[str, torch.Tensor],

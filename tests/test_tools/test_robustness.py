@@ -85,6 +85,13 @@ def test_known_and_runner_keys_pass(tmp_path):
                                 'model.smoothing': 0.4})
     with pytest.raises(ValueError, match=r"model\.smoothing.*PanoDistiller takes no such"):
         check_cfg_options(distill, {'model.smoothing': 0.4})
+    # a dict replaced with mmengine's _delete_: a norm of another type and its arguments
+    unet = Config.fromfile(f'{CONFIGS}/unet3d/unet3d_1xb2-3k_synthrooms-32.py')
+    check_cfg_options(unet, {'model.backbone.norm_cfg._delete_': True,
+                             'model.backbone.norm_cfg.type': 'GN',
+                             'model.backbone.norm_cfg.num_groups': 8})
+    with pytest.raises(ValueError, match=r"model\.backbon\b"):
+        check_cfg_options(unet, {'model.backbon.norm_cfg._delete_': True})
 
 
 def test_unknown_argument_of_a_part_is_named_at_build():

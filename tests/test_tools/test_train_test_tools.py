@@ -131,3 +131,41 @@ def test_resume_continues_exactly(rooms, tmp_path):
     # the schedule continued too: Adam's step counts agree
     steps = [s['step'] for s in b['optimizer']['state'].values()]
     assert steps and all(float(s) == 4 for s in steps)
+
+
+# The baselines with one point of the tuning grid each (learning rate, weight decay, norm;
+# docs/baselines.md): the keys as a study passes them to the tools.
+BASELINE_RUNS = [
+    ('configs/sparseunet/sparseunet_1xb2-3k_synthrooms-32.py',
+     ['model.backbone.norm_cfg._delete_=True', 'model.backbone.norm_cfg.type=GN',
+      'model.backbone.norm_cfg.num_groups=8']),
+    ('configs/swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
+     ['model.backbone.norm_cfg._delete_=True', 'model.backbone.norm_cfg.type=BN3d']),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('cfg,norm', BASELINE_RUNS, ids=['sparseunet', 'swinunetr'])
+def test_baselines_train_and_test_on_generated_rooms(rooms, tmp_path, cfg, norm):
+    """tools/train.py and tools/test.py run each baseline config on the generated rooms; the
+    sparse U-Net's predictions are void wherever the input is free space."""
+    import numpy as np
+
+    from segmenter3d.datasets import load_room
+    from segmenter3d.encoding import TRUNCATION
+    work = str(tmp_path / 'work')
+    grid = ['optim_wrapper.optimizer.lr=3e-4', 'optim_wrapper.optimizer.weight_decay=1e-4']
+    _run(['tools/train.py', cfg, '--work-dir', work] + _options(rooms, 2) + grid + norm)
+    ckpt = load_checkpoint_file(osp.join(work, 'iter_2.pth'))
+    norms = [k for k in ckpt['state_dict'] if 'running_mean' in k]
+    assert bool(norms) == ('BN3d' in norm[1])  # the grid's norm reached the model
+    out = str(tmp_path / 'pred')
+    log = _run(['tools/test.py', cfg, osp.join(work, 'iter_2.pth'), '--work-dir',
+                str(tmp_path / 'test'), '--out', out] + _options(rooms, 2) + norm)
+    assert 'mIoU' in log and 'surface_mIoU' in log
+    name = open(osp.join(rooms, 'splits', 'test.txt')).read().split()[0]
+    pred = np.load(osp.join(out, f'{name}_pred.npz'))['labels']
+    tsdf = load_room(osp.join(rooms, 'volumes', f'{name}.npz'))['tsdf']
+    assert pred.shape == tsdf.shape
+    if 'sparseunet' in cfg:
+        assert (pred[tsdf >= TRUNCATION] == 0).all()

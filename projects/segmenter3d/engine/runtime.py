@@ -79,7 +79,9 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
     parent (``model.backbon.arch=l``) or a misspelt leaf (``default_hooks.checkpoint.
     intervall=2``, ``model.test_cfg.strde=16``) would otherwise be ignored or fail far away,
     after the training it should have saved. A new leaf is accepted only where the part it
-    configures (its ``type``) takes an argument of that name. Numbers of the train loop are
+    configures (its ``type``) takes an argument of that name, or when it is mmengine's
+    ``_delete_`` on an existing dict (``model.backbone.norm_cfg._delete_=True`` with
+    ``...norm_cfg.type=BN3d``: the dict is replaced, not merged). Numbers of the train loop are
     checked by :func:`check_train_schedule`.
     """
     from mmengine.runner import Runner
@@ -102,6 +104,8 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
             _refuse(key, path, list(node.keys()) if isinstance(node, dict) else [])
         leaf = parts[-1]
         if len(parts) < 2 or not isinstance(node, dict) or leaf in node:
+            continue
+        if leaf == '_delete_':  # mmengine's "replace this dict" (e.g. a norm_cfg, new type)
             continue
         if parts[-2] == 'test_cfg' and len(parts) >= 3 and parts[-3] == 'model':
             from ..models.segmentors.volume_encoder_decoder import TEST_CFG_KEYS

@@ -90,3 +90,32 @@ def test_initialised_skip_head_starts_as_the_head_without_skip():
     assert skip.skip_cls.weight[:, 5:].abs().max() < 0.1 and (skip.skip_cls.bias == 0).all()
     tokens, volume = torch.randn(1, 16, 2, 2, 2), torch.zeros(1, 4, 16, 16, 16)
     torch.testing.assert_close(skip([tokens, volume]), plain([tokens, volume]))
+
+
+@pytest.mark.parametrize('skip', [True, False])
+def test_free_space_class_fixes_free_voxels_and_leaves_the_rest(skip):
+    """Free voxels (tsdf channel -3) are class 0 whatever the tokens say, with no gradient
+    to any parameter from them; every other voxel keeps the head's own logits."""
+    from segmenter3d.models.decode_heads.linear_skip_head import FREE_SPACE_MARGIN
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='LinearSkipHead', in_channels=16, num_classes=5,
+                             volume_channels=4, skip=skip, free_space_class=0,
+                             loss_decode=dict(type='ChunkedCrossEntropyLoss')))
+    tokens = torch.randn(2, 16, 3, 4, 5, requires_grad=True)
+    volume = torch.rand(2, 4, 12, 16, 20) * 2 - 1
+    free = torch.rand(2, 12, 16, 20) < 0.5
+    volume[:, 0][free] = -3.0
+    got = head([tokens, volume])
+    plain = _straightforward(head, tokens, volume)
+    mask = free[:, None].expand_as(got)
+    torch.testing.assert_close(got[~mask], plain[~mask], atol=1e-5, rtol=1e-5)
+    want_free = torch.full((5, ), -FREE_SPACE_MARGIN)
+    want_free[0] = 0.
+    assert torch.equal(got.permute(0, 2, 3, 4, 1)[free], want_free.expand(int(free.sum()), 5))
+    # the loss of a free voxel labelled 0 is ~0 and sends nothing back
+    grads = torch.autograd.grad(got[mask].sum(), [tokens] + list(head.parameters()),
+                                allow_unused=True)
+    assert all(g is None or g.abs().max() == 0 for g in grads)
+    with pytest.raises(ValueError, match='free_space_class=5 is not a class'):
+        MODELS.build(dict(type='LinearSkipHead', in_channels=16, num_classes=5,
+                          free_space_class=5))

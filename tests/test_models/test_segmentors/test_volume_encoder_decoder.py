@@ -8,6 +8,11 @@ from segmenter3d.encoding import pad_input
 from segmenter3d.models.segmentors.volume_encoder_decoder import slide_windows
 from segmenter3d.structures import VolumeData, VolumeDataSample
 
+SPARSE = 'sparseunet/sparseunet_1xb2-3k_synthrooms-32.py'
+SPARSE_SMALL = dict(base_channels=8, encoder_channels=(8, 16, 16), decoder_channels=(16, 8, 8),
+                    encoder_blocks=(1, 1, 1), decoder_blocks=(1, 1, 1))
+SWIN = 'swinunetr/swinunetr_1xb2-3k_synthrooms-32.py'
+SWIN_SMALL = dict(depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
 # Every segmentor configuration we register, for the forward/backward smoke test.
 SMOKE_CONFIGS = [
     ('3dseg/3dseg-t_panorooms.py', {}),
@@ -18,7 +23,16 @@ SMOKE_CONFIGS = [
     ('3dseg/3dseg-t_panorooms.py', dict(backbone=dict(with_cp=True))),
     ('3dseg/3dseg-t_panorooms.py', dict(backbone=dict(fused_attention=False))),
     ('unet3d/unet3d_synthrooms.py', {}),
-]
+    # the baselines' norm options (``_delete_`` replaces the config's norm_cfg, as
+    # ``--cfg-options model.backbone.norm_cfg._delete_=True ...`` does); the sparse U-Net and
+    # SwinUNETR at reduced sizes: every voxel of this input is active, SwinUNETR pads it to
+    # 64x64x96, and at their config sizes each takes 20 s here
+    ('unet3d/unet3d_synthrooms.py', dict(backbone=dict(norm_cfg=dict(type='IN3d')))),
+    ('unet3d/unet3d_synthrooms.py', dict(backbone=dict(norm_cfg=dict(type='GN', num_groups=8)))),
+] + [(SPARSE, dict(backbone=dict(SPARSE_SMALL, norm_cfg=dict(_delete_=True, **norm)),
+                   decode_head=dict(in_channels=8)))
+     for norm in (dict(type='BN1d'), dict(type='GN', num_groups=4), dict(type='LN'))
+     ] + [(SWIN, dict(backbone=SWIN_SMALL))]  # its other norms: test_swin_unetr.py
 
 
 def _cfg(path='3dseg/3dseg-t_panorooms.py'):

@@ -35,7 +35,8 @@ class UNet3D(BaseModule):
         in_channels (int): Defaults to 4 (tsdf, r, g, b).
         base_channels (int): Channels of the first level. Defaults to 32.
         num_levels (int): Resolutions, including the input one. Defaults to 4.
-        norm_cfg (dict): ``BN3d`` (the paper's batch norm) or ``IN3d``. Defaults to BN3d.
+        norm_cfg (dict): ``BN3d`` (the paper's batch norm), ``IN3d`` or ``GN`` (with
+            ``num_groups`` dividing ``base_channels``). Defaults to BN3d.
         init_cfg (dict, optional): Defaults to Kaiming for convolutions.
 
     Returns from ``forward``: a 1-tuple with the full-resolution decoder feature,

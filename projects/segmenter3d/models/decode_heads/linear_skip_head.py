@@ -1,6 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The 3D Segmenter decoder: two linear layers joined by a skip to the raw input."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,7 +10,13 @@ from mmseg.models.losses import accuracy
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...encoding import input_observed
 from ..utils import trilinear_upsample, trilinear_upsample_add_projection
+
+#: logit gap between the fixed free-space class and every other class (``free_space_class``):
+#: the softmax puts 1 - 29 e^-30 on it, so a correctly labelled free voxel adds ~1e-12 to the
+#: cross entropy, and a free voxel labelled otherwise shows as a bounded loss of about 30
+FREE_SPACE_MARGIN = 30.0
 
 
 @MODELS.register_module()
@@ -35,6 +41,11 @@ class LinearSkipHead(BaseDecodeHead):
             Defaults to 4 (tsdf, r, g, b).
         skip (bool): The skip connection and second linear; ``False`` stops at the upsampled
             token logits (the paper's ablation). Defaults to True.
+        free_space_class (int, optional): When set, voxels of free space (the raw input's
+            tsdf channel at the free-space truncation, -3) get fixed logits, 0 for this class
+            and ``-FREE_SPACE_MARGIN`` for the others, whatever the features say: free space
+            is that class by construction, and no parameter is trained on it. For backbones
+            that see only the non-free voxels (``SparseUNet3D``). Defaults to None.
         **kwargs: :class:`mmseg.models.decode_heads.BaseDecodeHead` arguments (``loss_decode``,
             ``ignore_index``, ``in_index``, ...). ``channels`` defaults to ``in_channels`` and
             ``dropout_ratio`` (dropout on tokens before the first linear) to 0.
@@ -45,6 +56,7 @@ class LinearSkipHead(BaseDecodeHead):
                  num_classes: int,
                  volume_channels: int = 4,
                  skip: bool = True,
+                 free_space_class: Optional[int] = None,
                  dropout_ratio: float = 0.,
                  init_cfg=dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
                  **kwargs) -> None:
@@ -58,6 +70,10 @@ class LinearSkipHead(BaseDecodeHead):
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 else None
         self.volume_channels = volume_channels
         self.skip = skip
+        if free_space_class is not None and not 0 <= free_space_class < self.out_channels:
+            raise ValueError(f'LinearSkipHead: free_space_class={free_space_class} is not a '
+                             f'class (0..{self.out_channels - 1})')
+        self.free_space_class = free_space_class
         self.token_cls = nn.Linear(in_channels, self.out_channels)
         self.skip_cls = nn.Linear(self.out_channels + volume_channels,
                                   self.out_channels) if skip else None
@@ -118,10 +134,16 @@ class LinearSkipHead(BaseDecodeHead):
         weight, bias = self.folded_token_classifier()
         logits = F.linear(tokens, weight, bias).permute(0, 4, 1, 2, 3)  # (B, K, d, h, w)
         if not self.skip:
-            return trilinear_upsample(logits, volume.shape[2:])
-        # + W2_vol x, written into the upsampled logits as they are made
-        return trilinear_upsample_add_projection(
-            logits, self.skip_cls.weight[:, self.out_channels:], volume)
+            logits = trilinear_upsample(logits, volume.shape[2:])
+        else:  # + W2_vol x, written into the upsampled logits as they are made
+            logits = trilinear_upsample_add_projection(
+                logits, self.skip_cls.weight[:, self.out_channels:], volume)
+        if self.free_space_class is None:
+            return logits
+        fixed = logits.new_full((1, self.out_channels, 1, 1, 1), -FREE_SPACE_MARGIN)
+        fixed[:, self.free_space_class] = 0.
+        free = ~input_observed(volume[:, :1])  # (B, 1, D, H, W)
+        return torch.where(free, fixed, logits)
 
     def predict_by_feat(self, seg_logits: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Logits are already at the input volume's size (no 2D resize as in mmseg)."""
