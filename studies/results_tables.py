@@ -1,0 +1,257 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""The results tables of README.md and docs/results.md, generated from benchmarks/*.json.
+
+    python studies/results_tables.py           # rewrite every table from the JSON records
+    python studies/results_tables.py --check   # exit 1, naming the files, if one differs
+
+A table sits between ``<!-- results:NAME -->`` and ``<!-- /results -->`` in a Markdown file
+(NAME a key of :data:`TABLES`); everything outside the markers is left as it is. The docs
+therefore never type a result by hand: a new record in ``benchmarks/`` and one run of this
+script update every table that reads it, and the test suite fails while a committed table
+differs from what the committed JSON gives.
+"""
+import argparse
+import json
+import os.path as osp
+import re
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from studies.experiments import ROOT, mean_std  # noqa: E402
+
+#: the Markdown files that hold generated tables (relative to the repository root)
+TARGETS = ('README.md', 'docs/results.md')
+
+_BLOCK = re.compile(r'(<!-- results:([\w.+-]+) -->\n)(.*?)(<!-- /results -->)', re.S)
+_OPEN = re.compile(r'<!-- results:')
+
+Loader = Callable[[str], dict]
+
+
+def json_loader(root: str = ROOT) -> Loader:
+    """Reads ``benchmarks/<name>`` of the repository at ``root``."""
+    def load(name: str) -> dict:
+        path = osp.join(root, 'benchmarks', name)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path}: results record not found')
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    return load
+
+
+def _cell(values) -> str:
+    """``mean ± std`` of a list of seeds' numbers (a number alone for one), '—' if absent."""
+    if values is None:
+        return '—'
+    return mean_std(values if isinstance(values, (list, tuple)) else [values])
+
+
+def _count(values) -> str:
+    """A whole number, or the per-seed numbers when the seeds differ (e.g. iterations)."""
+    values = values if isinstance(values, (list, tuple)) else [values]
+    distinct = sorted(set(values), key=values.index)
+    return ', '.join(f'{v:,}' for v in (values if len(distinct) > 1 else distinct))
+
+
+def _table(header: Sequence[str], rows: List[Sequence[str]], source: str) -> str:
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+    return '\n'.join(lines) + f'\n\nGenerated from `benchmarks/{source}`.\n'
+
+
+def _ordered(keys: Sequence[str], labels: Dict[str, str]) -> List[Tuple[str, str]]:
+    """The rows named in ``labels`` (in its order) that the record holds, then the others."""
+    known = [(k, label) for k, label in labels.items() if k in keys]
+    return known + [(k, f'`{k}`') for k in keys if k not in labels]
+
+
+_MODELS = {
+    '3dseg-t': '3DSeg-T (`3dseg-t`)',
+    '3dseg-b': '3DSeg-B (`3dseg-b`)',
+    'unet3d-equal-iters': 'UNet3D, equal iterations (`unet3d-equal-iters`)',
+    'unet3d': 'UNet3D, equal wall-clock (`unet3d`)',
+    '3dseg-t-noskip': '3DSeg-T without the skip (`3dseg-t-noskip`)',
+}
+
+
+def models_table(load: Loader, source: str = 'paper_tables.json') -> str:
+    """Block-trained models on the test rooms: mean ± std over the record's seeds."""
+    record = load(source)
+    rows = [[label] + [_cell(record[key].get(m))
+                       for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')] +
+            [str(len(record[key]['mIoU'])), _count(record[key]['iters']),
+             _count(record[key]['params'])]
+            for key, label in _ordered(list(record), _MODELS)]
+    return _table(('run', 'test mIoU', 'surface mIoU', 'mAcc', 'aAcc', 'seeds', 'iterations',
+                   'parameters'), rows, source)
+
+
+def distill_table(load: Loader, source: str) -> str:
+    """Students, their room fine-tuning without a teacher and with it, and the teacher."""
+    record = load(source)
+    rows = []
+    for key in [k for k in record if k != 'teacher']:
+        run = record[key]
+        coverage = run.get('surface_coverage')
+        rows.append([f'`{key}`', _cell(run.get('mIoU')), _cell(run.get('surface_mIoU')),
+                     _cell(run.get('panorama_mIoU')),
+                     '—' if coverage is None else f'{coverage:.1f}'])
+    if 'teacher' in record:
+        rows.append(['teacher (2D)', '—', '—', _cell(record['teacher']['panorama_mIoU']), '—'])
+    return _table(('run', 'voxel mIoU', 'surface mIoU', 'panorama mIoU',
+                   'teacher surface coverage %'), rows, source)
+
+
+_KD_ROWS = {
+    'control': 'control (no KD)',
+    'control-labelled': 'control-labelled (no KD, the labelled rooms only)',
+    'oracle': 'oracle (label panoramas as the teacher)',
+    'oracle-voxel': 'oracle-voxel (label panoramas as the teacher, voxel space)',
+    'tau1': "tau1 (trained teacher, the paper's pixel-space term)",
+    'tau1-voxel': "tau1-voxel (trained teacher, `kd_space='voxel'`)",
+    'tau1-voxel+pano2d': 'tau1-voxel+pano2d (and panorama-only rooms)',
+}
+
+
+def kd_table(load: Loader, source: str) -> str:
+    """A ``kd_study.py --report-test`` record: validation voxel mIoU (where the recipe was
+    chosen) and the same checkpoints' test voxel and surface mIoU."""
+    record = load(source)
+    (setting, validation), = record['validation'].items()
+    test = record.get('test', {})
+
+    def test_cell(metric: str, key: str) -> str:
+        return _cell(test.get(metric, {}).get(setting, {}).get(key))
+
+    rows = [[label, str(len(validation[key])), _cell(validation[key]),
+             test_cell('mIoU', key), test_cell('surface_mIoU', key)]
+            for key, label in _ordered(list(validation), _KD_ROWS)]
+    return _table(('run', 'seeds', 'validation mIoU', 'test mIoU', 'test surface mIoU'),
+                  rows, source)
+
+
+_RECIPES = {
+    't-p2-1k': '3DSeg-T, patch 2 (`t-p2-1k`)',
+    'unet-1k': 'UNet3D, base 16 (`unet-1k`)',
+    't-p4-4k': '3DSeg-T, patch 4, one unshifted window (`t-p4-4k`)',
+}
+
+
+def recipe_table(load: Loader, source: str = 'recipe_study.json') -> str:
+    """One seed of each recipe, tested on the validation rooms."""
+    record = load(source)
+    rows = [[label] + [_cell(record[key].get(m))
+                       for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')] +
+            [_count(record[key]['iters']), _count(record[key]['params']),
+             _cell(record[key].get('inference_seconds'))]
+            for key, label in _ordered(list(record), _RECIPES)]
+    return _table(('row', 'validation mIoU', 'surface mIoU', 'mAcc', 'aAcc', 'iterations',
+                   'parameters', 'whole-room inference s'), rows, source)
+
+
+#: README's summary: (what, record, path to the voxel mIoU, path to the surface mIoU)
+SUMMARY = (
+    ('3DSeg-T, block training', 'paper_tables.json', ('3dseg-t',)),
+    ('3DSeg-B, block training', 'paper_tables.json', ('3dseg-b',)),
+    ('3D U-Net, equal wall-clock', 'paper_tables.json', ('unet3d',)),
+    ('3DSeg-T without the skip connection', 'paper_tables.json', ('3dseg-t-noskip',)),
+    ('3DSeg-T + room fine-tuning, no teacher', 'paper_tables_distill.json', ('3dseg-t+room',)),
+    ('3DSeg-T + distillation, one panorama a room', 'paper_tables_distill.json',
+     ('3dseg-t+distill',)),
+    ('3DSeg-T + distillation, 8 panoramas a room', 'paper_tables_distill.json',
+     ('3dseg-t+distill-multiview',)),
+    ('3 labelled rooms: fine-tuning, no teacher', 'kd_study_scarce3.json',
+     ('test', '{metric}', 'scarce', 'control')),
+    ('3 labelled rooms: distillation (voxel space)', 'kd_study_scarce3.json',
+     ('test', '{metric}', 'scarce', 'tau1-voxel')),
+)
+
+
+def _at(record: dict, path: Sequence[str], metric: str) -> Optional[list]:
+    keys = [k.format(metric=metric) for k in path]
+    if '{metric}' not in path:
+        keys.append(metric)
+    for key in keys:
+        record = record.get(key) if isinstance(record, dict) else None
+    return record
+
+
+def summary_table(load: Loader) -> str:
+    rows = []
+    for what, source, path in SUMMARY:
+        record = load(source)
+        voxel = _at(record, path, 'mIoU')
+        rows.append([what, _cell(voxel), _cell(_at(record, path, 'surface_mIoU')),
+                     str(len(voxel or [])), f'[{source}](benchmarks/{source})'])
+    lines = ['| result (24 test rooms) | mIoU | surface mIoU | seeds | record |',
+             '|---|---|---|---|---|'] + ['| ' + ' | '.join(row) + ' |' for row in rows]
+    return '\n'.join(lines) + '\n'
+
+
+#: every generated table: its name in the markers -> its text from a record loader
+TABLES: Dict[str, Callable[[Loader], str]] = {
+    'summary': summary_table,
+    'paper_tables': models_table,
+    'paper_tables_distill': lambda load: distill_table(load, 'paper_tables_distill.json'),
+    'paper_tables_distill_sure90':
+        lambda load: distill_table(load, 'paper_tables_distill_sure90.json'),
+    'kd_study_scarce3': lambda load: kd_table(load, 'kd_study_scarce3.json'),
+    'kd_study_labelled': lambda load: kd_table(load, 'kd_study_labelled.json'),
+    'recipe_study': recipe_table,
+}
+
+
+def render(name: str, root: str = ROOT) -> str:
+    """The table ``name`` from the records of the repository at ``root``."""
+    return TABLES[name](json_loader(root))
+
+
+def fill(text: str, load: Loader, where: str = '<text>') -> str:
+    """``text`` with every marked table replaced by the one generated from the records."""
+    if len(_OPEN.findall(text)) != len(_BLOCK.findall(text)):
+        raise ValueError(f'{where}: a "<!-- results:NAME -->" marker has no '
+                         '"<!-- /results -->" after it')
+
+    def table(match: 're.Match') -> str:
+        name = match.group(2)
+        if name not in TABLES:
+            raise ValueError(f'{where}: unknown results table {name!r} '
+                             f'(known: {", ".join(TABLES)})')
+        return match.group(1) + TABLES[name](load) + match.group(4)
+
+    return _BLOCK.sub(table, text)
+
+
+def generate(root: str = ROOT) -> Dict[str, Tuple[str, str]]:
+    """For each file of :data:`TARGETS`: (its text now, its text with the tables generated)."""
+    load = json_loader(root)
+    out = {}
+    for rel in TARGETS:
+        path = osp.join(root, rel)
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+        out[rel] = (text, fill(text, load, rel))
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--check', action='store_true',
+                        help='only compare; exit 1 if a committed table differs')
+    args = parser.parse_args(argv)
+    changed = {rel: new for rel, (old, new) in generate(ROOT).items() if old != new}
+    if args.check:
+        for rel in changed:
+            print(f'{rel}: results tables differ from benchmarks/*.json '
+                  '(run python studies/results_tables.py)')
+        return 1 if changed else 0
+    for rel, new in changed.items():
+        with open(osp.join(ROOT, rel), 'w', encoding='utf-8') as f:
+            f.write(new)
+    print('updated: ' + (', '.join(changed) or 'nothing'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

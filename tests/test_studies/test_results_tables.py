@@ -1,0 +1,100 @@
+"""studies/results_tables.py: the committed docs hold exactly the tables the committed JSON
+records give, and a table is computed right from a record written here."""
+import json
+import os
+import os.path as osp
+import statistics
+
+import pytest
+
+from conftest import ROOT
+from studies import results_tables
+
+
+def test_committed_tables_equal_what_the_committed_records_give():
+    stale = [rel for rel, (old, new) in results_tables.generate(ROOT).items() if old != new]
+    assert not stale, f'{stale}: run python studies/results_tables.py'
+
+
+def test_every_table_is_placed_in_the_docs():
+    texts = ''.join(open(osp.join(ROOT, rel), encoding='utf-8').read()
+                    for rel in results_tables.TARGETS)
+    for name in results_tables.TABLES:
+        assert f'<!-- results:{name} -->' in texts, name
+
+
+def _write_record(root, name, record):
+    folder = osp.join(root, 'benchmarks')
+    os.makedirs(folder, exist_ok=True)
+    with open(osp.join(folder, name), 'w') as f:
+        json.dump(record, f)
+
+
+def test_models_table_known_answer(tmp_path):
+    _write_record(str(tmp_path), 'paper_tables.json', {
+        'unet3d': dict(mIoU=[10.0, 12.0, 17.0], surface_mIoU=[5.0, 5.0, 8.0],
+                       mAcc=[20.0, 20.0, 20.0], aAcc=[80.0, 81.0, 82.0],
+                       iters=[691, 800, 800], params=1403054),
+        '3dseg-t': dict(mIoU=[30.0, 32.0], surface_mIoU=[29.5, 29.5], mAcc=[40.0, 41.0],
+                        aAcc=[90.0, 91.0], iters=[800, 800], params=364284),
+    })
+    table = results_tables.render('paper_tables', str(tmp_path))
+    # mean ± sample std, written out: (30, 32) -> 31 ± sqrt(2); (10, 12, 17) -> 13 ± sqrt(13)
+    assert statistics.stdev([10.0, 12.0, 17.0]) == pytest.approx(13 ** 0.5)
+    assert table == (
+        '| run | test mIoU | surface mIoU | mAcc | aAcc | seeds | iterations | parameters |\n'
+        '|---|---|---|---|---|---|---|---|\n'
+        '| 3DSeg-T (`3dseg-t`) | 31.00 ± 1.41 | 29.50 ± 0.00 | 40.50 ± 0.71 | 90.50 ± 0.71 '
+        '| 2 | 800 | 364,284 |\n'
+        '| UNet3D, equal wall-clock (`unet3d`) | 13.00 ± 3.61 | 6.00 ± 1.73 | 20.00 ± 0.00 '
+        '| 81.00 ± 1.00 | 3 | 691, 800, 800 | 1,403,054 |\n'
+        '\nGenerated from `benchmarks/paper_tables.json`.\n')
+
+
+def test_kd_table_reads_validation_and_test_of_the_one_setting(tmp_path):
+    _write_record(str(tmp_path), 'kd_study_labelled.json', {
+        'validation': {'labelled': {'tau1': [36.0, 34.0], 'control': [35.0]}},
+        'test': {'mIoU': {'labelled': {'control': [33.0, 31.0]}},
+                 'surface_mIoU': {'labelled': {'control': [30.0, 30.0]}}}})
+    lines = results_tables.render('kd_study_labelled', str(tmp_path)).splitlines()
+    assert lines[2] == '| control (no KD) | 1 | 35.00 | 32.00 ± 1.41 | 30.00 ± 0.00 |'
+    assert lines[3] == "| tau1 (trained teacher, the paper's pixel-space term) | 2 | " \
+                       '35.00 ± 1.41 | — | — |'
+
+
+def test_fill_replaces_only_between_the_markers(tmp_path):
+    _write_record(str(tmp_path), 'recipe_study.json', {
+        'unet-1k': dict(mIoU=17.5, surface_mIoU=12.0, mAcc=20.0, aAcc=89.0, iters=1000,
+                        params=10, inference_seconds=2.5)})
+    load = results_tables.json_loader(str(tmp_path))
+    text = 'before\n<!-- results:recipe_study -->\nstale 99.99\n<!-- /results -->\nafter 1.0\n'
+    out = results_tables.fill(text, load)
+    assert out.startswith('before\n<!-- results:recipe_study -->\n| row |')
+    assert out.endswith('<!-- /results -->\nafter 1.0\n')
+    assert '99.99' not in out and '| UNet3D, base 16 (`unet-1k`) | 17.50 | 12.00 |' in out
+    assert results_tables.fill(out, load) == out  # generating twice changes nothing
+
+
+def test_fill_refuses_unknown_tables_and_unclosed_markers(tmp_path):
+    load = results_tables.json_loader(str(tmp_path))
+    with pytest.raises(ValueError, match="README.md: unknown results table 'nope'"):
+        results_tables.fill('<!-- results:nope -->\n<!-- /results -->', load, 'README.md')
+    with pytest.raises(ValueError, match='has no "<!-- /results -->"'):
+        results_tables.fill('<!-- results:recipe_study -->\n| x |\n', load, 'README.md')
+    with pytest.raises(FileNotFoundError, match='recipe_study.json: results record not found'):
+        results_tables.fill('<!-- results:recipe_study -->\n<!-- /results -->', load)
+
+
+def test_check_exits_non_zero_naming_the_stale_file(tmp_path, monkeypatch, capsys):
+    for rel in results_tables.TARGETS:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text('<!-- results:recipe_study -->\nold\n<!-- /results -->\n')
+    _write_record(str(tmp_path), 'recipe_study.json', {
+        't-p2-1k': dict(mIoU=21.0, surface_mIoU=18.0, mAcc=26.0, aAcc=88.0, iters=1000,
+                        params=5, inference_seconds=40.0)})
+    monkeypatch.setattr(results_tables, 'ROOT', str(tmp_path))
+    assert results_tables.main(['--check']) == 1
+    assert 'README.md: results tables differ' in capsys.readouterr().out
+    assert results_tables.main([]) == 0
+    assert results_tables.main(['--check']) == 0
+    assert '| 3DSeg-T, patch 2 (`t-p2-1k`) | 21.00 |' in (tmp_path / 'README.md').read_text()
