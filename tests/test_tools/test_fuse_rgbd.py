@@ -212,3 +212,85 @@ def test_max_depth_and_depth_scale(small_scan, tmp_path, capsys):
     with np.load(tmp_path / 'b.npz') as npz:
         extent = (np.array(npz['tsdf'].shape) - 1) * 0.5
     assert extent.max() > 20  # the 4 m room seen 10 times farther away
+
+
+def test_zero_padded_names_match_but_a_frame_named_twice_is_refused(small_scan, tmp_path,
+                                                                     capsys):
+    """``000001.png`` is frame 1 as ``1.png`` is; a folder holding both is an error (one of
+    them used to be dropped silently, whichever the file system listed last)."""
+    for i in range(3):
+        os.rename(osp.join(small_scan, 'depth', f'{i}.png'),
+                  osp.join(small_scan, 'depth', f'{i:06d}.png'))
+    assert fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'a.npz'), '--voxel-size',
+                           '0.2']) == 0
+    capsys.readouterr()
+    shutil.copy(osp.join(small_scan, 'color', '2.jpg'), osp.join(small_scan, 'color', '01.jpg'))
+    _fails_naming(small_scan, tmp_path, capsys, osp.join(small_scan, 'color', '1.jpg'),
+                  'frame 1 again', '01.jpg')
+
+
+def test_poses_that_are_not_rigid_and_intrinsics_that_are_not_pinhole(small_scan, tmp_path,
+                                                                      capsys):
+    pose = osp.join(small_scan, 'pose', '1.txt')
+    scaled = np.loadtxt(pose)
+    scaled[:3, :3] *= 2  # a scaled rotation would stretch every ray
+    np.savetxt(pose, scaled)
+    _fails_naming(small_scan, tmp_path, capsys, pose, 'rigid', 'orthonormal by 3')
+    scaled[:3, :3] /= 2
+    scaled[3] = 0
+    np.savetxt(pose, scaled)
+    _fails_naming(small_scan, tmp_path, capsys, pose, 'last row 0 0 0 0')
+    scaled[3, 3] = 1
+    np.savetxt(pose, scaled)
+    intrinsic = osp.join(small_scan, 'intrinsic', 'intrinsic_depth.txt')
+    K = np.loadtxt(intrinsic)
+    K[2, 2] = 0
+    np.savetxt(intrinsic, K)
+    _fails_naming(small_scan, tmp_path, capsys, intrinsic, 'third row', '0 0 0')
+    K[2, 2] = 1  # and 3x3 intrinsics are read as the 4x4 ones
+    np.savetxt(intrinsic, K[:3, :3])
+    assert fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'a.npz'), '--voxel-size',
+                           '0.2']) == 0
+
+
+@pytest.mark.parametrize('option', [('--voxel-size', '0'), ('--voxel-size', '-0.1'),
+                                    ('--voxel-size', 'nan'), ('--batch-size', '0')])
+def test_voxel_and_batch_sizes_that_are_not_positive(small_scan, tmp_path, capsys, option):
+    """Used to fail inside the fusion (``TSDFFusion: shape must be 3 positive sizes, got
+    (-9223372036854775807, …)``), or, with --batch-size 0, to read every frame at once."""
+    code = fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'out.npz'), *option])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith('error: ') and len(err.splitlines()) == 1
+    assert small_scan in err and option[0] in err and 'TSDFFusion' not in err
+    assert not osp.exists(tmp_path / 'out.npz')
+
+
+def test_bounds_that_hold_no_depth_write_nothing(small_scan, tmp_path, capsys):
+    """--bounds away from the room (or depth all zero inside them) would give a room that is
+    unobserved everywhere, which no tool can read back: refused."""
+    code = fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'out.npz'), '--voxel-size', '0.2',
+                           '--bounds', '100', '100', '100', '102', '102', '102'])
+    err = capsys.readouterr().err
+    assert code == 1 and small_scan in err and 'no depth' in err and '102.0' in err
+    assert not osp.exists(tmp_path / 'out.npz')
+
+
+def test_bounds_leaving_the_scanner_out_store_no_camera(small_scan, tmp_path):
+    """The mean scanner position is the room's camera only when it lies in the volume: a
+    camera outside the room is refused when the room is read."""
+    from segmenter3d.datasets import load_room
+    out = str(tmp_path / 'part.npz')
+    assert fuse_rgbd.main([small_scan, '--out', out, '--voxel-size', '0.2', '--bounds', '0',
+                           '0', '0', '4', '3.5', '1.0']) == 0  # the scanner is at 1.4-1.8 m
+    with np.load(out) as npz:
+        assert 'camera' not in npz.files
+    load_room(out, num_classes=5)
+
+
+def test_file_names_that_are_not_utf8(small_scan, tmp_path, capsys):
+    """OpenCV's imread crashed the process (segfault) on a path that is not valid UTF-8."""
+    scan = os.fsdecode(os.fsencode(str(tmp_path)) + b'/scan-\xff')
+    os.rename(small_scan, scan)
+    out = str(tmp_path / 'out.npz')
+    assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.2']) == 0
+    assert '3 frames fused' in capsys.readouterr().out

@@ -35,12 +35,28 @@ MAX_VOXELS = 300_000_000  # beyond this a dense volume will not fit: ask for --b
 
 
 def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
-    ids = {}
-    for path in glob.glob(osp.join(glob.escape(folder), f'*{suffix}')):
+    """Frame number -> file; ``0.jpg`` and ``000000.jpg`` are both frame 0, so a folder
+    holding both is refused rather than one of them silently dropped."""
+    ids: Dict[int, str] = {}
+    for path in sorted(glob.glob(osp.join(glob.escape(folder), f'*{suffix}'))):
         stem = osp.basename(path)[:-len(suffix)]
         if stem.isdigit():
+            if int(stem) in ids:
+                raise ValueError(f'{path}: frame {int(stem)} again (also '
+                                 f'{osp.basename(ids[int(stem)])}); keep one file per frame')
             ids[int(stem)] = path
     return ids
+
+
+def _imread(path: str, flags: int) -> Optional[np.ndarray]:
+    """cv2.imread, through bytes: OpenCV crashes (segfault) on a file name that is not valid
+    UTF-8 (Python hands it over with surrogate escapes); None when it does not decode."""
+    try:
+        with open(path, 'rb') as f:
+            data = np.frombuffer(f.read(), np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, flags) if data.size else None
 
 
 def read_matrix(path: str) -> np.ndarray:
@@ -62,6 +78,9 @@ def read_intrinsics(path: str) -> np.ndarray:
     if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError(f'{path}: intrinsics need finite values and positive fx, fy, got '
                          f'fx={K[0, 0]}, fy={K[1, 1]}')
+    if not np.allclose(K[2], [0, 0, 1], atol=1e-6):
+        raise ValueError(f'{path}: the third row of a pinhole matrix is 0 0 1, got '
+                         f'{" ".join(f"{v:g}" for v in K[2])}')
     return K
 
 
@@ -149,11 +168,19 @@ class ScanFolder:
         if matrix.shape != (4, 4):
             raise ValueError(f'{path}: a pose is a 4x4 camera-to-world matrix, got shape '
                              f'{matrix.shape}')
+        if np.isfinite(matrix).all():  # non-finite poses are skipped, not refused
+            rotation = matrix[:3, :3]
+            off = float(np.abs(rotation.T @ rotation - np.eye(3)).max())
+            if off > 1e-3 or not np.allclose(matrix[3], [0, 0, 0, 1], atol=1e-6):
+                raise ValueError(f'{path}: a pose is a rigid camera-to-world matrix (rotation '
+                                 f'and translation, last row 0 0 0 1); its rotation is off '
+                                 f'orthonormal by {off:.3g}, last row '
+                                 f'{" ".join(f"{v:g}" for v in matrix[3])}')
         return matrix
 
     def _depth(self, i: int) -> np.ndarray:
         path = self.files['depth'][i]
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        raw = _imread(path, cv2.IMREAD_UNCHANGED)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2:
@@ -185,7 +212,7 @@ class ScanFolder:
 
     def colour(self, i: int) -> Tuple[np.ndarray, Tuple[int, int]]:
         path = self.files['color'][i]
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        bgr = _imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if self.colour_size is not None and bgr.shape[:2] != self.colour_size:
@@ -199,7 +226,7 @@ class ScanFolder:
 
     def _labels(self, i: int, colour_shape) -> np.ndarray:
         path = self.files['label'][i]
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        raw = _imread(path, cv2.IMREAD_UNCHANGED)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2 or raw.dtype not in (np.uint8, np.uint16):
@@ -282,6 +309,7 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
         ``voxel_size``, ``origin``) and ``frames`` (fused), ``skipped`` (non-finite poses).
     """
     from mmengine.utils import ProgressBar
+    _check_sizes(scan.root, voxel_size, batch_size)
     K = torch.from_numpy(scan.depth_k).float()
     given = bounds is not None
     if bounds is None or (scan.has_labels and num_classes is None):
@@ -327,12 +355,34 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
     if fusion.frames == 0:
         raise ValueError(f'{scan.root}: no frame with a finite pose '
                          f'({len(scan.skipped)} of {len(scan)} poses not finite)')
-    room = {k: v.cpu().numpy() for k, v in fusion.result().items()}
-    room['voxel_size'] = np.float32(voxel_size)
-    # the panorama camera (voxel coordinates): where the scanner stood on average
-    mean = torch.cat(centres).mean(0).numpy()
-    room['camera'] = ((mean - room['origin']) / voxel_size).astype(np.float32)
+    room = _fused_room(scan.root, fusion, bounds, torch.cat(centres).mean(0).numpy())
     room['frames'], room['skipped'] = fusion.frames, len(scan.skipped)
+    return room
+
+
+def _check_sizes(root: str, voxel_size: float, batch_size: int) -> None:
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f'{root}: voxel size (--voxel-size) must be a positive number of '
+                         f'metres, got {voxel_size}')
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f'{root}: batch size (--batch-size) must be an integer >= 1, got '
+                         f'{batch_size}')
+
+
+def _fused_room(root: str, fusion: TSDFFusion, bounds: Sequence[float],
+                scanner: np.ndarray) -> Dict[str, np.ndarray]:
+    """The fusion's arrays with ``voxel_size`` and, when the mean scanner position
+    ``scanner`` (3,) metres lies in the grid, ``camera`` (voxel coordinates); given bounds may
+    leave it out, and a room's camera must lie in the room (else its centre is used)."""
+    room = {k: v.cpu().numpy() for k, v in fusion.result().items()}
+    if not room['weight'].any():  # e.g. --bounds away from every depth pixel
+        raise ValueError(f'{root}: no depth of the {fusion.frames} frames falls inside the '
+                         f'bounds {[round(float(b), 3) for b in bounds]} (metres): the room '
+                         'would be unobserved everywhere')
+    room['voxel_size'] = np.float32(fusion.voxel_size)
+    camera = ((scanner - room['origin']) / fusion.voxel_size).astype(np.float32)
+    if ((camera >= 0) & (camera <= np.array(room['tsdf'].shape) - 1)).all():
+        room['camera'] = camera
     return room
 
 
