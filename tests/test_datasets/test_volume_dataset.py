@@ -178,3 +178,52 @@ def test_unread_keys_are_never_decompressed(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 5_000_000  # the 50 MB array was never read
+
+
+def test_flips_rotations_and_crops_move_the_cameras_with_the_room():
+    """A marker voxel at each camera lands where the transforms put the cameras; the room is
+    marked as moved, and a distiller refuses it (its panorama did not move with it)."""
+    import torch
+
+    from segmenter3d.datasets.transforms import PackVolumeInputs
+    from segmenter3d.models.segmentors import PanoDistiller
+    shape = (9, 6, 5)  # X != Y: a quarter turn swaps them
+    cameras = np.array([[1, 4, 2], [7, 0, 3], [3, 2, 4]], np.float32)
+    moved_any = 0
+    for seed in range(16):
+        np.random.seed(seed)
+        vol = np.zeros((4, ) + shape, np.float32)
+        labels = np.zeros(shape, np.uint8)
+        for n, (x, y, z) in enumerate(cameras.astype(int)):
+            labels[x, y, z] = n + 1
+        res = dict(volume=vol, gt_seg=labels, camera=cameras[0].copy(), cameras=cameras.copy())
+        res = RandomFlipRotateZ().transform(res)
+        res = RandomVolumeCrop((7, 7, 5), tries=1).transform(res)
+        for n, camera in enumerate(res['cameras']):
+            found = np.argwhere(res['gt_seg'] == n + 1)
+            if len(found):  # the crop may leave a camera out: then it lies outside the block
+                assert (found[0] == camera).all(), (seed, n)
+            else:
+                assert ((camera < 0) | (camera >= res['gt_seg'].shape)).any()
+        np.testing.assert_array_equal(res['camera'], res['cameras'][0])
+        moved_any += int((res['cameras'] != cameras).any())
+        assert res['moved_by'] == ('RandomFlipRotateZ', 'RandomVolumeCrop')
+    assert moved_any >= 12
+    packed = PackVolumeInputs().transform(dict(res, room_id='r', panorama=np.zeros((4, 8, 3),
+                                                                                    np.uint8)))
+    with pytest.raises(ValueError, match='r went through RandomFlipRotateZ, RandomVolumeCrop'):
+        PanoDistiller.views(packed['data_samples'], torch.Size(res['gt_seg'].shape))
+
+
+def test_a_camera_outside_the_room_is_refused(tmp_path):
+    """Voxel coordinates 0..size-1 on every axis, edges included; a room one voxel thick has
+    its camera on that voxel."""
+    path = tmp_path / 'room.npz'
+    for camera in ([-0.5, 3, 3], [2, 3, 7.5], [6, 3, 3]):
+        _ours(path, camera=np.array(camera, np.float32))
+        with pytest.raises(ValueError, match=r"room.npz: field 'camera' .* lies outside the room "
+                           r'\(voxel coordinates 0..\[5, 6, 7\]\)'):
+            load_room(str(path))
+    for camera in ([0, 0, 0], [5, 6, 7], [2.5, 3, 3.5]):
+        _ours(path, camera=np.array(camera, np.float32))
+        np.testing.assert_array_equal(load_room(str(path))['camera'], camera)

@@ -19,3 +19,23 @@ def test_a_stored_camera_wins_and_bad_input_is_named():
         room_camera((8, 8))
     with pytest.raises(ValueError, match='camera must be three finite numbers'):
         room_camera((8, 8, 8), [1, np.nan, 3])
+
+
+def test_every_reader_of_a_rooms_camera_goes_through_room_camera():
+    """A room may store no camera (the release stores none): code that read ``room['camera']``
+    directly failed with a KeyError on release rooms (tools/analysis/distill_report.py did)."""
+    import glob
+    import os.path as osp
+    import re
+
+    from conftest import ROOT
+    direct = re.compile(r"""room\[['"]camera['"]\]""")  # reads that assume a camera
+    consumers = ['tools', 'studies', 'benchmarks'] + [
+        osp.join('projects', 'segmenter3d', p)
+        for p in ('apis', 'evaluation', 'models', 'visualization', 'engine')]
+    offenders = [f'{osp.relpath(path, ROOT)}:{n}: {line.strip()}'
+                 for folder in consumers
+                 for path in glob.glob(osp.join(ROOT, folder, '**', '*.py'), recursive=True)
+                 for n, line in enumerate(open(path, encoding='utf-8'), 1)
+                 if direct.search(line)]
+    assert not offenders, offenders

@@ -25,7 +25,7 @@ from segmenter3d.apis import init_segmentor
 from segmenter3d.datasets import load_room, room_to_input
 from segmenter3d.evaluation import VolumeIoUMetric
 from segmenter3d.models.segmentors import panorama_logits, pipeline_resize
-from segmenter3d.rendering import TSDFRaycaster
+from segmenter3d.rendering import TSDFRaycaster, room_camera
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 from segmenter3d.visualization import colorize, label_tile, with_legend, write_png
 
@@ -72,7 +72,8 @@ def main():
         room = load_room(osp.join(args.data_root, 'volumes', f'{name}.npz'))
         volume = torch.from_numpy(room_to_input(room))
         labels = torch.from_numpy(room['labels'].astype(np.int64))
-        camera = torch.from_numpy(room['camera'])
+        # release rooms store no camera: the one rule (room centre) applies
+        camera = torch.from_numpy(room_camera(room['tsdf'].shape, room.get('camera')))
         hits = caster.cast(torch.from_numpy(room['tsdf']), camera)
         inside = hits.behind(camera)
         gt_pano = caster.project(labels[None].float(), inside, mode='nearest',

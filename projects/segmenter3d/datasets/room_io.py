@@ -97,6 +97,12 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dic
     for key in OPTIONAL_KEYS:
         if key in data:
             room[key] = _check_geometry(path, key, data[key])
+    if 'camera' in room:  # rays from outside would see the room's outer faces, or nothing
+        top = np.array(tsdf.shape) - 1
+        if ((room['camera'] < 0) | (room['camera'] > top)).any():
+            _fail(path, f"field 'camera' {[round(float(c), 2) for c in room['camera']]} lies "
+                  f'outside the room (voxel coordinates 0..{top.tolist()}); a panorama is seen '
+                  'from inside')
     return room
 
 

@@ -81,6 +81,17 @@ class PadVolume(BaseTransform):
         return results
 
 
+def _moved(results: Dict, transform: str, move) -> None:
+    """Apply ``move`` ((N, 3) voxel points -> their new places) to the room's ``camera`` and
+    ``cameras``, and name the transform in ``moved_by``: the volume moved, its panoramas did
+    not (a distiller refuses such rooms, see ``PanoDistiller.views``)."""
+    for key in ('camera', 'cameras'):
+        if results.get(key) is not None:
+            points = np.asarray(results[key], np.float32)
+            results[key] = move(points.reshape(-1, 3)).reshape(points.shape).astype(np.float32)
+    results['moved_by'] = tuple(results.get('moved_by', ())) + (transform, )
+
+
 @TRANSFORMS.register_module()
 class RandomVolumeCrop(BaseTransform):
     """Random block, preferring blocks with surface: of ``tries`` random positions the one with
@@ -108,6 +119,8 @@ class RandomVolumeCrop(BaseTransform):
         results['volume'] = np.ascontiguousarray(volume[(slice(None), ) + best])
         results['gt_seg'] = np.ascontiguousarray(labels[best])
         results['crop_start'] = tuple(s.start for s in best)
+        _moved(results, 'RandomVolumeCrop',
+               lambda p: p - np.asarray(results['crop_start'], np.float32))
         return results
 
 
@@ -121,12 +134,26 @@ class RandomFlipRotateZ(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         vol, lab = results['volume'], results['gt_seg']
+        flips = [np.random.rand() < self.flip_prob for _ in (0, 1)]
         for axis in (0, 1):
-            if np.random.rand() < self.flip_prob:
+            if flips[axis]:
                 vol, lab = np.flip(vol, axis + 1), np.flip(lab, axis)
-        if self.rotate:
-            k = np.random.randint(4)
-            vol, lab = np.rot90(vol, k, axes=(1, 2)), np.rot90(lab, k, axes=(0, 1))
+        k = np.random.randint(4) if self.rotate else 0
+        vol, lab = np.rot90(vol, k, axes=(1, 2)), np.rot90(lab, k, axes=(0, 1))
+        shape = results['gt_seg'].shape
+
+        def move(p: np.ndarray) -> np.ndarray:
+            p = p.copy()
+            for axis in (0, 1):
+                if flips[axis]:
+                    p[:, axis] = shape[axis] - 1 - p[:, axis]
+            size_y = shape[1]
+            for turn in range(k):  # np.rot90 takes (x, y) of an X x Y plane to (Y-1-y, x)
+                p[:, 0], p[:, 1] = size_y - 1 - p[:, 1], p[:, 0].copy()
+                size_y = shape[0] if turn % 2 == 0 else shape[1]
+            return p
+
+        _moved(results, 'RandomFlipRotateZ', move)
         results['volume'] = np.ascontiguousarray(vol)
         results['gt_seg'] = np.ascontiguousarray(lab)
         return results
@@ -241,8 +268,8 @@ class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
     META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
-                 'cameras', 'crop_start', 'room_format', 'labeled', 'image_path', 'seg_map_path',
-                 'vertex_path')
+                 'cameras', 'crop_start', 'moved_by', 'room_format', 'labeled', 'image_path',
+                 'seg_map_path', 'vertex_path')
 
     def transform(self, results: Dict) -> Dict:
         sample = VolumeDataSample()

@@ -172,6 +172,12 @@ class PanoDistiller(VolumeEncoderDecoder):
         known), or ``V`` panoramas ``(V, 3, H, W)`` from ``metainfo['cameras']`` (V, 3):
         several views reach surfaces that one view sees occluded.
         """
+        moved = sample.metainfo.get('moved_by')
+        if moved:  # the rays would leave from a moved room, the teacher sees the stored one
+            raise ValueError(f"PanoDistiller: room {sample.metainfo.get('room_id')} went "
+                             f'through {", ".join(moved)}, which move the volume but not its '
+                             'panorama (the teacher would label directions the rays no longer '
+                             'take); remove them from the distillation pipeline')
         pano = sample.get('panorama')
         cameras = sample.metainfo.get('cameras')
         if pano is not None and pano.dim() == 4:
