@@ -232,13 +232,35 @@ def table(results) -> str:
     return '\n'.join(lines)
 
 
+def check_json_path(path: str) -> None:
+    """The report's file can be written: its folder exists (or is made) and is writable."""
+    folder = osp.dirname(osp.abspath(path))
+    if osp.isdir(path):
+        raise ValueError(f'--json {path}: is a folder; give a file name')
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f'--json {path}: cannot make its folder ({err.strerror})') from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f'--json {path}: its folder {folder} is not writable')
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--quick', action='store_true', help='small sizes: the CPU test suite runs it')
     p.add_argument('--json', default=osp.join('work_dirs', 'gpu_check.json'))
     args = p.parse_args(argv)
-    device = torch.device(args.device)
+    try:  # bad input is found before minutes of checks, not after them
+        try:
+            device = torch.device(args.device)
+        except RuntimeError:
+            raise ValueError(f'--device {args.device}: not a torch device (cpu, cuda, '
+                             'cuda:1, …)') from None
+        check_json_path(args.json)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     if device.type == 'cuda' and not torch.cuda.is_available():
         print(f'error: --device {args.device}: this torch ({torch.__version__}) has no CUDA; '
               'run --device cpu for the CPU subset', file=sys.stderr)
@@ -255,9 +277,8 @@ def main(argv=None) -> int:
                   cuda=torch.cuda.is_available(),
                   gpu=torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                   checks={n: (r if e is None else dict(error=e)) for n, r, e in results})
-    os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as f:
-        json.dump(report, f, indent=2)
+    from segmenter3d.fileio import write_text_atomic
+    write_text_atomic(args.json, json.dumps(report, indent=2))
     print(json.dumps(report))
     print(table(results))
     print(f'written: {args.json}')

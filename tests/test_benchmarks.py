@@ -1,4 +1,5 @@
 """The benchmark peers run on any room size (speed numbers live in benchmarks/RESULTS.md)."""
+import os
 import os.path as osp
 import sys
 
@@ -71,6 +72,30 @@ def test_gpu_check_refuses_cuda_on_a_cpu_only_torch(capsys):
     assert 'has no CUDA' in capsys.readouterr().err
     rows = gpu_check.table([('a', dict(seconds=1.0, peak_mb=2.0), None), ('b', None, 'E: x')])
     assert '| a | ok | 1.000 | 2 |' in rows and '| b | FAIL |' in rows
+
+
+def test_gpu_check_refuses_bad_devices_and_report_paths_before_running(tmp_path, capsys):
+    """A misspelt --device was a torch traceback; an unwritable --json failed only after every
+    check had run, losing their results. Both are now one line before anything runs."""
+    import gpu_check
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [(['--device', 'gpu'], '--device', 'gpu'),
+             (['--json', str(tmp_path)], '--json', 'is a folder'),
+             (['--json', str(tmp_path / 'file' / 'x.json')], '--json', 'cannot make its folder')]
+    (tmp_path / 'file').write_text('')
+    if os.access(locked, os.W_OK):  # root writes anywhere
+        locked.chmod(0o700)
+    else:
+        cases.append((['--json', str(locked / 'x.json')], str(locked), 'not writable'))
+    for argv, *names in cases:
+        assert gpu_check.main(argv + ['--quick']) == 1
+        err = capsys.readouterr()
+        assert err.err.startswith('error: ') and len(err.err.strip().splitlines()) == 1, err
+        assert all(n in err.err for n in names), err.err
+        assert '...' not in err.out  # no check started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['file', 'locked']
 
 
 def _open3d_imports():

@@ -85,6 +85,7 @@ def main(argv=None) -> int:
                 raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
                                  '(tools/data/fuse_rgbd.py), with its origin')
             scan = ScanFolder(args.frames, with_labels=False)
+            scan.check_poses()  # before anything is written, not at the frame that is bad
         model = init_segmentor(args.config, args.checkpoint, args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)

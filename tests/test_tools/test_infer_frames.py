@@ -105,3 +105,24 @@ def test_frames_need_a_fused_room(tmp_path, capsys):
     code = infer.main([str(tmp_path / 'r.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
                        '--out', str(tmp_path / 'out'), '--frames', str(tmp_path / 'nope')])
     assert code == 1 and 'nope' in capsys.readouterr().err
+
+
+def test_a_bad_pose_late_in_the_scan_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The frames' poses used to be read one by one after the labels, mesh and panorama were
+    written: a broken last pose left those behind with an error."""
+    room = generate_room(7, voxel_size=0.1, max_extent=3.0)
+    size = (24, 32)
+    frames = scan_frames(room, 3, np.random.default_rng(0), size=size)
+    scan = str(tmp_path / 'scan')
+    write_scan(scan, frames, frame_intrinsics(size))
+    assert fuse_rgbd.main([scan, '--out', str(tmp_path / 'room.npz'), '--voxel-size',
+                           '0.1']) == 0
+    pose = osp.join(scan, 'pose', '2.txt')
+    with open(pose, 'w') as f:
+        f.write('1 0 0 0\n0 1 0 0\n')
+    capsys.readouterr()
+    code = infer.main([str(tmp_path / 'room.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
+                       '--out', str(tmp_path / 'out'), '--frames', scan])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith(f'error: {pose}: ') and len(err.splitlines()) == 1
+    assert not osp.exists(tmp_path / 'out')

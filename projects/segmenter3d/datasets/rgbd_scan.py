@@ -160,6 +160,11 @@ class ScanFolder:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def check_poses(self) -> int:
+        """Read every pose now (a bad one raises, naming its file); the count of finite ones.
+        For tools that write outputs before they reach the last frame."""
+        return sum(bool(np.isfinite(self.pose(i)).all()) for i in self.ids)
+
     # ------------------------------------------------------------------ one frame
     def pose(self, i: int) -> np.ndarray:
         """(4, 4) camera-to-world of frame ``i`` (possibly not finite: ScanNet's -inf)."""
