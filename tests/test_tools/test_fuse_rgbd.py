@@ -294,3 +294,18 @@ def test_file_names_that_are_not_utf8(small_scan, tmp_path, capsys):
     out = str(tmp_path / 'out.npz')
     assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.2']) == 0
     assert '3 frames fused' in capsys.readouterr().out
+
+
+def test_bounds_too_large_for_the_memory_are_refused(small_scan, tmp_path, capsys,
+                                                     monkeypatch):
+    """Up to 300 M voxels used to be allocated whatever the memory (about 64 bytes a voxel
+    with 20 classes: 19 GB): the grid's need is now checked against the free memory."""
+    from segmenter3d.datasets import rgbd_scan
+    free = rgbd_scan.available_bytes('cpu')
+    assert free is None or free > 2**20
+    monkeypatch.setattr(rgbd_scan, 'available_bytes', lambda device: 200_000)  # 200 kB
+    line = _fails_naming(small_scan, tmp_path, capsys, small_scan, '--bounds', 'GB')
+    assert 'GB are free on cpu' in line
+    code = fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'out.npz'), '--voxel-size', '0.2',
+                           '--bounds', '0', '0', '0', '4', '3.5', '0.4'])  # the floor fits
+    assert code == 0, capsys.readouterr().err

@@ -346,6 +346,7 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
     if np.prod(shape, dtype=np.float64) > MAX_VOXELS:
         raise ValueError(f'{scan.root}: the frames span {shape} voxels of {voxel_size} m (far '
                          'depth outliers?); pass --max-depth or --bounds')
+    _check_memory(scan.root, shape, num_classes if scan.has_labels else 0, device)
     fusion = TSDFFusion(shape, voxel_size, origin, TRUNCATION,
                         num_classes=num_classes if scan.has_labels else 0, device=device)
     bar = ProgressBar(len(scan)) if progress else None
@@ -363,6 +364,29 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
     room = _fused_room(scan.root, fusion, bounds, torch.cat(centres).mean(0).numpy())
     room['frames'], room['skipped'] = fusion.frames, len(scan.skipped)
     return room
+
+
+def available_bytes(device) -> Optional[int]:
+    """Free memory of ``device`` in bytes (host RAM for the CPU), None when unknown."""
+    device = torch.device(device)
+    try:
+        if device.type == 'cuda':
+            return int(torch.cuda.mem_get_info(device)[0])
+        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
+
+
+def _check_memory(root: str, shape: Sequence[int], num_classes: int, device) -> None:
+    """Refuse a grid whose fusion would not fit: per voxel, TSDFFusion keeps 24 bytes of sums
+    and weights and 2 bytes per class of votes, and the result about 16 more."""
+    need = float(np.prod(shape, dtype=np.float64)) * (24 + 2 * num_classes + 16)
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise ValueError(f'{root}: a volume of {tuple(shape)} voxels with {num_classes} label '
+                         f'classes needs about {need / 2**30:.1f} GB, {free / 2**30:.1f} GB are '
+                         f'free on {device}; pass smaller --bounds, --max-depth or a larger '
+                         '--voxel-size')
 
 
 def _check_sizes(root: str, voxel_size: float, batch_size: int) -> None:
