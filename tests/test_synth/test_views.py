@@ -84,6 +84,17 @@ def test_bad_cameras_files_are_named_errors(tmp_path):
         load_cameras(str(tmp_path / 'few.npy'), 4)
 
 
+def test_cameras_outside_the_room_are_named_errors(tmp_path):
+    """Views from outside the room used to be cast as given: rays from outside its walls."""
+    cameras = np.array([[1, 1, 1], [2, 9, 1], [0, 0, 0]], np.float32)
+    np.save(tmp_path / 'out.npy', cameras)
+    with pytest.raises(ValueError, match=r'out\.npy: camera 1 \[2\.0, 9\.0, 1\.0\] lies outside '
+                       r'the room \(voxel coordinates 0\.\.\[4, 5, 6\]\)'):
+        load_cameras(str(tmp_path / 'out.npy'), 3, room_shape=(5, 6, 7))
+    np.testing.assert_array_equal(load_cameras(str(tmp_path / 'out.npy'), 3, (5, 10, 7)),
+                                  cameras)
+
+
 def _dataset(data, **kwargs):
     return VolumeDataset(
         ann_file='splits/training.txt', data_root=data,

@@ -5,7 +5,7 @@ Data reading, so it lives with the datasets; the generator (``synth.views``) wri
 files and imports the names from here.
 """
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -19,9 +19,11 @@ def cameras_path(data_root: str, room: str) -> str:
     return osp.join(data_root, 'cameras', f'{room}.npy')
 
 
-def load_cameras(path: str, num_views: Optional[int] = None) -> np.ndarray:
+def load_cameras(path: str, num_views: Optional[int] = None,
+                 room_shape: Optional[Sequence[int]] = None) -> np.ndarray:
     """The first ``num_views`` cameras (all by default) of ``cameras/<room>.npy``, validated:
-    (N, 3) float32."""
+    (N, 3) float32, inside the room (voxel coordinates 0..size-1) when ``room_shape`` is
+    given."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: cameras not found (render the views with '
                                 f'tools/data/render_views.py --views {num_views or "N"})')
@@ -39,4 +41,11 @@ def load_cameras(path: str, num_views: Optional[int] = None) -> np.ndarray:
     cameras = cameras[:num_views].astype(np.float32)
     if not np.isfinite(cameras).all():
         raise ValueError(f'{path}: cameras hold NaN or Inf')
+    if room_shape is not None:
+        top = np.asarray(room_shape[:3]) - 1
+        outside = np.flatnonzero(((cameras < 0) | (cameras > top)).any(1))
+        if len(outside):
+            raise ValueError(f'{path}: camera {outside[0]} '
+                             f'{[round(float(c), 2) for c in cameras[outside[0]]]} lies outside '
+                             f'the room (voxel coordinates 0..{top.tolist()})')
     return cameras

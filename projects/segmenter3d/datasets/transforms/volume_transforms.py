@@ -225,7 +225,8 @@ class LoadPanorama(BaseTransform):
             raise ValueError(f'{paths[0]}: the views of a room must share one size, got '
                              f'{sorted({im.shape[:2] for im in images})}')
         results['panorama'] = np.stack(images)
-        results['cameras'] = load_cameras(results['cameras_path'], len(paths))
+        results['cameras'] = load_cameras(results['cameras_path'], len(paths),
+                                          results.get('ori_shape'))
         if self.with_annotation:
             label_paths = results.get('seg_map_paths') or [None] * len(paths)
             results['gt_panorama'] = np.stack(
