@@ -254,7 +254,9 @@ def test_poses_that_are_not_rigid_and_intrinsics_that_are_not_pinhole(small_scan
 
 
 @pytest.mark.parametrize('option', [('--voxel-size', '0'), ('--voxel-size', '-0.1'),
-                                    ('--voxel-size', 'nan'), ('--batch-size', '0')])
+                                    ('--voxel-size', 'nan'), ('--batch-size', '0'),
+                                    ('--frame-step', '0'), ('--depth-scale', 'nan'),
+                                    ('--max-depth', '-1')])
 def test_voxel_and_batch_sizes_that_are_not_positive(small_scan, tmp_path, capsys, option):
     """Used to fail inside the fusion (``TSDFFusion: shape must be 3 positive sizes, got
     (-9223372036854775807, …)``), or, with --batch-size 0, to read every frame at once."""

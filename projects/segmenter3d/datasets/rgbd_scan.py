@@ -113,9 +113,16 @@ class ScanFolder:
                  label_lut: Optional[np.ndarray] = None, with_labels: bool = True) -> None:
         if not osp.isdir(scan_dir):
             raise FileNotFoundError(f'{scan_dir}: scan folder not found')
-        if depth_scale <= 0 or frame_step < 1 or (max_depth is not None and max_depth <= 0):
-            raise ValueError(f'{scan_dir}: depth_scale ({depth_scale}) and max_depth '
-                             f'({max_depth}) must be positive, frame_step ({frame_step}) >= 1')
+        for name, value, ok in (
+                ('depth scale (--depth-scale)', depth_scale, np.isfinite(depth_scale) and
+                 depth_scale > 0),
+                ('max depth (--max-depth)', max_depth, max_depth is None or max_depth > 0),
+                ('frame step (--frame-step)', frame_step, int(frame_step) == frame_step and
+                 frame_step >= 1)):
+            if not ok:
+                raise ValueError(f'{scan_dir}: {name} must be '
+                                 f'{"an integer >= 1" if "step" in name else "positive"}, got '
+                                 f'{value}')
         self.root, self.depth_scale, self.max_depth = scan_dir, depth_scale, max_depth
         self.label_lut = label_lut
         folders = dict(depth=('depth', '.png'), color=('color', '.jpg'), pose=('pose', '.txt'))
