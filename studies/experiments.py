@@ -67,7 +67,20 @@ def iters_options(iters: Optional[int], val_interval: Optional[int] = None) -> L
             f'default_hooks.checkpoint.interval={every}']
 
 
+def option_path(path: str, flag: str = '--data') -> str:
+    """``path`` as a ``--cfg-options`` value. mmengine's parser splits values at commas and
+    deletes every space (``/tmp/my data`` would become ``/tmp/mydata``) and reads quotes and
+    brackets as syntax, so such paths are refused rather than silently changed."""
+    bad = sorted({c for c in path if c.isspace() or c in ',\'"[]()'})
+    if bad:
+        raise ValueError(f'{flag} {path}: a data path given to the configs cannot hold '
+                         f'{" ".join(repr(c) for c in bad)} (mmengine\'s --cfg-options would '
+                         'change it); use a path without them, or a symlink to it')
+    return path
+
+
 def data_options(data_root: str) -> List[str]:
+    option_path(data_root)
     return [f'{k}_dataloader.dataset.data_root={data_root}' for k in ('train', 'val', 'test')]
 
 
@@ -75,6 +88,8 @@ def pano2d_options(data: str, pano2d: str) -> List[str]:
     """``data_options`` of a config whose training set concatenates labelled rooms
     (``datasets.0``) and panorama-only rooms (``datasets.1``): the teacher's and the
     ``+pano2d`` distillation's."""
+    option_path(data)
+    option_path(pano2d, '--pano2d')
     return [f'train_dataloader.dataset.datasets.0.data_root={data}',
             f'train_dataloader.dataset.datasets.1.data_root={pano2d}',
             f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']

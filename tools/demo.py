@@ -25,6 +25,7 @@ from studies.experiments import (  # noqa: E402
     iters_options,
     last_checkpoint,
     last_metrics,
+    option_path,
     run,
     schedule_options,
 )
@@ -35,7 +36,7 @@ DISTILL = 'configs/distill/panokd_segmenter-t_3dseg-t_synthrooms.py'
 CONTROL = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'  # DISTILL without the teacher
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/synthrooms')
     p.add_argument('--work-dir', default='work_dirs/demo')
@@ -45,9 +46,13 @@ def main():
     p.add_argument('--teacher-iters', type=int, default=None)
     p.add_argument('--distill-iters', type=int, default=None)
     p.add_argument('--skip-distill', action='store_true', help='stop after step 3')
-    args = p.parse_args()
+    args = p.parse_args(argv)
     # the steps run in the repository; the user's paths mean what they mean where they typed them
     args.data, args.work_dir = osp.abspath(args.data), osp.abspath(args.work_dir)
+    try:
+        option_path(args.data)  # it reaches the configs through --cfg-options
+    except ValueError as err:
+        sys.exit(f'error: {err}')
     os.makedirs(args.work_dir, exist_ok=True)
     py = sys.executable
     timings = {}

@@ -75,3 +75,25 @@ def test_write_report_keeps_the_results_and_the_table(tmp_path):
     assert text == '\n'.join(lines) + '\n'
     assert (tmp_path / 'study.md').read_text() == text
     assert json.loads((tmp_path / 'study.json').read_text()) == results
+
+
+def test_data_paths_that_cfg_options_would_change_are_refused(tmp_path, monkeypatch, capsys):
+    """mmengine's --cfg-options deletes spaces and splits at commas: ``--data '/tmp/my data'``
+    trained on ``/tmp/mydata`` (another folder, or a late error far from the cause)."""
+    import sys
+
+    from conftest import ROOT
+    assert experiments.data_options('/tmp/rooms')[0].endswith('data_root=/tmp/rooms')
+    for bad, shown in (('/tmp/my data', "' '"), ('/tmp/a,b', "','"), ("/tmp/it's", '"\'"')):
+        with pytest.raises(ValueError, match=f'--data {bad}: .* cannot hold {shown}'):
+            experiments.data_options(bad)
+    with pytest.raises(ValueError, match='--pano2d /x y'):
+        experiments.pano2d_options('/rooms', '/x y')
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import demo
+
+    def never(*args, **kwargs):
+        raise AssertionError('a step started')
+    monkeypatch.setattr(demo, 'run', never)
+    with pytest.raises(SystemExit, match=r'^error: --data .*my data: .*cannot hold'):
+        demo.main(['--data', str(tmp_path / 'my data'), '--work-dir', str(tmp_path / 'w')])
