@@ -379,6 +379,11 @@ def available_bytes(device) -> Optional[int]:
     try:
         if device.type == 'cuda':
             return int(torch.cuda.mem_get_info(device)[0])
+        if osp.isfile('/proc/meminfo'):  # MemAvailable counts the cache the kernel can drop
+            with open('/proc/meminfo') as f:
+                for line in f:
+                    if line.startswith('MemAvailable:'):
+                        return int(line.split()[1]) * 1024
         return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
     except (ValueError, OSError, AttributeError, RuntimeError):
         return None
