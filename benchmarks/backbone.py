@@ -49,7 +49,8 @@ def build(variant: str, impl: str):
     from segmenter3d.models.backbones.swin3d_convert import ours_to_reference
     from segmenter3d.testing import REFERENCE_VARIANTS, ReferenceSegmenter3D
     init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(HERE, '..', 'configs', '3dseg', f'3dseg-{variant}_panorooms.py'))
+    cfg = Config.fromfile(osp.join(HERE, '..', 'configs', '3dseg',
+                                   f'3dseg-{variant}_8xb1-80k_panorooms-128.py'))
     cfg.model.backbone.drop_path_rate = 0.
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

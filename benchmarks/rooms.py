@@ -24,8 +24,10 @@ from measure import add_benchmark_arguments, record, rss_mb  # noqa: E402
 from peers import PEERS, available, build_peer  # noqa: E402
 
 MODELS = {
-    '3DSeg-T': '3dseg/3dseg-t_panorooms.py', '3DSeg-B': '3dseg/3dseg-b_panorooms.py',
-    '3DSeg-M': '3dseg/3dseg-m_panorooms.py', '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
+    '3DSeg-T': '3dseg/3dseg-t_8xb1-80k_panorooms-128.py',
+    '3DSeg-B': '3dseg/3dseg-b_8xb1-80k_panorooms-128.py',
+    '3DSeg-M': '3dseg/3dseg-m_8xb1-80k_panorooms-128.py',
+    '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
     'UNet3D': 'unet3d/unet3d_panorooms.py',
 }
 EXTENTS = (4.0, 6.0, 8.0)

@@ -49,7 +49,7 @@ def test_reference_net_has_the_official_layout(arch, title):
 @pytest.mark.parametrize('arch', ['t', 'm'])
 def test_converted_weights_give_reference_logits(arch):
     ref = _random_reference(arch)
-    model = build_model_from_config(f'3dseg/3dseg-{arch}_panorooms.py').eval()
+    model = build_model_from_config(f'3dseg/3dseg-{arch}_8xb1-80k_panorooms-128.py').eval()
     missing, unexpected = model.load_state_dict(reference_to_ours(ref.state_dict()), strict=True)
     # 66x64x80 pads to 72x64x80: shifted windows in stage 0 (18x16x20 tokens) and on two
     # axes of stage 1 (9x8x10); its middle axis is exactly one window. No window is clipped:
@@ -63,7 +63,7 @@ def test_converted_weights_give_reference_logits(arch):
 
 
 def test_round_trip_ours_reference_ours_is_lossless():
-    model = build_model_from_config('3dseg/3dseg-b_panorooms.py')
+    model = build_model_from_config('3dseg/3dseg-b_8xb1-80k_panorooms-128.py')
     model.init_weights()
     ours = model.state_dict()
     ref = ours_to_reference(ours)
@@ -80,10 +80,10 @@ def test_cli_converts_and_checks_against_config(tmp_path):
     ref = _random_reference('t')
     src, dst = tmp_path / 'ref.pth', tmp_path / 'out' / 'ours.pth'
     torch.save({'state_dict': ref.state_dict()}, src)
-    cfg = osp.join(ROOT, 'configs/3dseg/3dseg-t_panorooms.py')
+    cfg = osp.join(ROOT, 'configs/3dseg/3dseg-t_8xb1-80k_panorooms-128.py')
     assert converter.main([str(src), str(dst), '--config', cfg]) == 0
     state = torch.load(dst, weights_only=True)['state_dict']
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py')
+    model = build_model_from_config('3dseg/3dseg-t_8xb1-80k_panorooms-128.py')
     model.load_state_dict(state, strict=True)
 
 

@@ -11,7 +11,7 @@ EXPECTED_PARAMS = {'t': 375_036, 'b': 618_966, 'm': 1_549_524, 'l': 4_430_544}
 
 @pytest.mark.parametrize('arch', ['t', 'b', 'm', 'l'])
 def test_parameter_count_matches_paper_table(arch):
-    model = build_model_from_config(f'3dseg/3dseg-{arch}_panorooms.py')
+    model = build_model_from_config(f'3dseg/3dseg-{arch}_8xb1-80k_panorooms-128.py')
     learned = sum(p.numel() for p in model.parameters())
     assert learned == EXPECTED_PARAMS[arch]
 
@@ -182,7 +182,7 @@ def test_drop_path_rate_is_used():
 def test_init_cfg_pretrained_loads_our_and_reference_layout(tmp_path):
     from segmenter3d.models.backbones.swin3d_convert import ours_to_reference
     torch.manual_seed(0)
-    src = build_model_from_config('3dseg/3dseg-t_panorooms.py')
+    src = build_model_from_config('3dseg/3dseg-t_8xb1-80k_panorooms-128.py')
     src.init_weights()
     want = src.backbone.state_dict()
     ours = tmp_path / 'ours.pth'

@@ -8,6 +8,8 @@ from segmenter3d.encoding import pad_input
 from segmenter3d.models.segmentors.volume_encoder_decoder import slide_windows
 from segmenter3d.structures import VolumeData, VolumeDataSample
 
+T_PANO = '3dseg/3dseg-t_8xb1-80k_panorooms-128.py'
+
 SPARSE = 'sparseunet/sparseunet_1xb2-3k_synthrooms-32.py'
 SPARSE_SMALL = dict(base_channels=8, encoder_channels=(8, 16, 16), decoder_channels=(16, 8, 8),
                     encoder_blocks=(1, 1, 1), decoder_blocks=(1, 1, 1))
@@ -15,13 +17,13 @@ SWIN = 'swinunetr/swinunetr_1xb2-3k_synthrooms-32.py'
 SWIN_SMALL = dict(depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
 # Every segmentor configuration we register, for the forward/backward smoke test.
 SMOKE_CONFIGS = [
-    ('3dseg/3dseg-t_panorooms.py', {}),
-    ('3dseg/3dseg-b_panorooms.py', {}),
-    ('3dseg/3dseg-m_panorooms.py', {}),
+    (T_PANO, {}),
+    ('3dseg/3dseg-b_8xb1-80k_panorooms-128.py', {}),
+    ('3dseg/3dseg-m_8xb1-80k_panorooms-128.py', {}),
     ('3dseg/3dseg-l_panorooms.py', {}),
-    ('3dseg/3dseg-t_panorooms.py', dict(decode_head=dict(skip=False))),
-    ('3dseg/3dseg-t_panorooms.py', dict(backbone=dict(with_cp=True))),
-    ('3dseg/3dseg-t_panorooms.py', dict(backbone=dict(fused_attention=False))),
+    (T_PANO, dict(decode_head=dict(skip=False))),
+    (T_PANO, dict(backbone=dict(with_cp=True))),
+    (T_PANO, dict(backbone=dict(fused_attention=False))),
     ('unet3d/unet3d_synthrooms.py', {}),
     # the baselines' norm options (``_delete_`` replaces the config's norm_cfg, as
     # ``--cfg-options model.backbone.norm_cfg._delete_=True ...`` does); the sparse U-Net and
@@ -35,7 +37,7 @@ SMOKE_CONFIGS = [
      ] + [(SWIN, dict(backbone=SWIN_SMALL))]  # its other norms: test_swin_unetr.py
 
 
-def _cfg(path='3dseg/3dseg-t_panorooms.py'):
+def _cfg(path=T_PANO):
     return Config.fromfile(f'{CONFIGS}/{path}')
 
 
@@ -71,7 +73,7 @@ def test_forward_backward_odd_size_all_params_get_finite_grads(path, override):
 
 def test_loss_ignores_255_and_equals_cross_entropy():
     torch.manual_seed(0)
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py').eval()
+    model = build_model_from_config(T_PANO).eval()
     x = torch.rand(1, 4, 16, 16, 16)
     labels = torch.randint(0, 30, (16, 16, 16))
     labels[:8] = 255
@@ -84,7 +86,7 @@ def test_loss_ignores_255_and_equals_cross_entropy():
 @pytest.mark.parametrize('mode', ['whole', 'slide'])
 def test_predict_crops_batch_padding_and_fills_samples(mode):
     test_cfg = dict(mode=mode, crop_size=16, stride=8) if mode == 'slide' else dict(mode=mode)
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py', test_cfg=test_cfg).eval()
+    model = build_model_from_config(T_PANO, test_cfg=test_cfg).eval()
     vols = [torch.rand(4, 20, 24, 16), torch.rand(4, 12, 30, 16)]
     samples = [_sample(torch.zeros(v.shape[1:], dtype=torch.long)) for v in vols]
     data = model.data_preprocessor(dict(inputs=vols, data_samples=samples))
@@ -108,8 +110,8 @@ def test_slide_pads_small_rooms_to_the_window_with_empty_space():
     """A room smaller than the window is seen as the training crop: padded with empty space
     to the window, never run on a clipped window."""
     torch.manual_seed(0)
-    whole = build_model_from_config('3dseg/3dseg-t_panorooms.py', test_cfg=dict(mode='whole'))
-    slide = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+    whole = build_model_from_config(T_PANO, test_cfg=dict(mode='whole'))
+    slide = build_model_from_config(T_PANO,
                                     test_cfg=dict(mode='slide', crop_size=64, stride=32))
     whole.init_weights()
     slide.load_state_dict(whole.state_dict())
@@ -128,7 +130,7 @@ def test_slide_labels_hold_one_slab_and_equal_the_logits_argmax(stride):
     """The window-deep buffer moved up in place gives the labels of the full-room logits, for
     strides that move it by half, by odd steps, by a whole window, and a clamped last window."""
     torch.manual_seed(1)
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+    model = build_model_from_config(T_PANO,
                                     test_cfg=dict(mode='slide', crop_size=16,
                                                   stride=stride)).eval()
     model.init_weights()
@@ -142,13 +144,13 @@ def test_slide_labels_hold_one_slab_and_equal_the_logits_argmax(stride):
 def test_a_stride_beyond_the_window_is_refused():
     with pytest.raises(ValueError, match=r'test_cfg.stride \(16, 16, 16\) must not exceed '
                                          r'test_cfg.crop_size \(8, 8, 8\)'):
-        build_model_from_config('3dseg/3dseg-t_panorooms.py',
+        build_model_from_config(T_PANO,
                                 test_cfg=dict(mode='slide', crop_size=8, stride=16))
 
 
 def test_slide_averages_overlapping_windows():
     """With a per-voxel model, averaging overlapping windows must give the whole answer."""
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+    model = build_model_from_config(T_PANO,
                                     test_cfg=dict(mode='slide', crop_size=(16, 24, 8),
                                                   stride=(8, 10, 8)))
     weight = torch.randn(30, 4)
@@ -161,7 +163,7 @@ def test_training_tiles_are_independent_block_forwards_and_overlaps_average():
     """train_cfg tiles: each tile's logits are the model run on that block alone (its own
     context, as sliding-window testing sees it); the shifted last tile's overlap averages."""
     torch.manual_seed(0)
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py',
+    model = build_model_from_config(T_PANO,
                                     train_cfg=dict(mode='tiles', crop_size=(16, 16, 8)))
     model.eval()  # no drop path: tile and block forwards must agree exactly
     x = torch.rand(2, 4, 24, 16, 8, requires_grad=True)
@@ -206,7 +208,7 @@ def test_bad_config_fails_at_build_naming_the_field(override, match):
 
 
 def test_preprocessor_rejects_wrong_channel_count():
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py')
+    model = build_model_from_config(T_PANO)
     with pytest.raises(ValueError, match=r'expected \(4, D, H, W\)'):
         model.data_preprocessor(dict(inputs=[torch.rand(3, 8, 8, 8)]))
 
@@ -231,7 +233,7 @@ def test_unet3d_baseline_odd_sizes_and_gradients():
 def test_bfloat16_autocast_trains_on_cpu():
     """--amp: mixed precision forward and backward; the loss itself stays float32."""
     torch.manual_seed(0)
-    model = build_model_from_config('3dseg/3dseg-t_panorooms.py', train_cfg=dict())
+    model = build_model_from_config(T_PANO, train_cfg=dict())
     model.train()
     x = torch.rand(1, 4, 24, 32, 40) * 2 - 1
     labels = torch.randint(0, 30, (24, 32, 40))

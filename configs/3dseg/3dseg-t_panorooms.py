@@ -1,1 +1,0 @@
-_base_ = ['./3dseg-t_8xb1-80k_panorooms-128.py']
