@@ -3,11 +3,13 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+import hostile_files as hostile
 from conftest import ROOT, build_model_from_config, data_root_options
 from segmenter3d.checkpoint_io import load_checkpoint_file, load_weights, read_state_dict
 
@@ -128,3 +130,111 @@ def test_tools_refuse_the_gadget_with_a_named_error(tmp_path, tool, tiny_rooms):
     assert 'evil.pth: cannot be loaded' in proc.stderr and 'getattr' in proc.stderr, \
         proc.stderr[-2000:]
     assert 'Traceback' not in proc.stderr
+
+
+# --- payloads of the second probe: numpy and HistoryBuffer BUILDs, a structured meta --------
+
+PAYLOADS = {
+    'void_meta': (hostile.void_meta_checkpoint, r'numpy dtype \[.*only plain numeric'),
+    'history_buffer_build': (hostile.history_buffer_build_checkpoint,
+                             r'HistoryBuffer whose statistics methods are not the default'),
+    'dtype_build': (hostile.dtype_build_checkpoint, r"numpy dtype 'O8' \(align False\)"),
+}
+
+
+def test_the_void_meta_payload_is_real_with_numpy_allowed(tmp_path):
+    """What the previous allow-list (numpy's dtype and scalar as themselves) let through: a
+    ``meta`` in which mmengine's resume finds 'config' and reads Python source."""
+    path = hostile.void_meta_checkpoint(tmp_path / 'void.pth')
+    core = getattr(np, '_core', None) or np.core
+    with torch.serialization.safe_globals([np.dtype, core.multiarray.scalar]):
+        meta = torch.load(path, weights_only=True)['meta']
+    assert isinstance(meta, np.void) and 'config' in meta
+    assert meta['config'] == hostile.CONFIG_SOURCE  # what Config.fromstring would run
+
+
+def test_the_history_buffer_payload_rewrites_the_class_with_mmengines_setstate(tmp_path):
+    """With HistoryBuffer allowed as itself (the previous allow-list), its ``__setstate__``
+    writes the pickled methods into the class table, for the whole process."""
+    saved = dict(HistoryBuffer._statistics_methods)
+    path = hostile.history_buffer_build_checkpoint(tmp_path / 'hub.pth')
+    core = getattr(np, '_core', None) or np.core
+    statistics = (lambda obj, name: getattr(HistoryBuffer, name), 'builtins.getattr')
+    try:
+        with torch.serialization.safe_globals([HistoryBuffer, np.dtype, np.ndarray, statistics,
+                                               core.multiarray._reconstruct,
+                                               type(np.dtype('float64')),
+                                               type(np.dtype('int64'))]):
+            torch.load(path, weights_only=True)
+        assert HistoryBuffer._statistics_methods['mean'] is HistoryBuffer.max
+        assert HistoryBuffer._statistics_methods['current'] is np.dtype
+    finally:
+        HistoryBuffer._statistics_methods.clear()
+        HistoryBuffer._statistics_methods.update(saved)
+
+
+@pytest.mark.parametrize('payload', sorted(PAYLOADS))
+def test_every_loader_refuses_the_numpy_and_history_buffer_payloads(tmp_path, payload):
+    build, match = PAYLOADS[payload]
+    path = build(tmp_path / f'{payload}.pth')
+    table = dict(HistoryBuffer._statistics_methods)
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from segmenter3d.models.backbones.swin3d import SwinTransformer3D  # noqa: F401
+    for load in (load_checkpoint_file, read_state_dict,
+                 lambda p: CheckpointLoader.load_checkpoint(p, map_location='cpu'),
+                 lambda p: load_checkpoint(torch.nn.Linear(2, 1), p),  # load_from, init_cfg
+                 lambda p: load_weights(torch.nn.Linear(2, 1), p, what='teacher checkpoint')):
+        with pytest.raises(ValueError, match=rf'{payload}\.pth: cannot be loaded.*{match}'):
+            load(path)
+    assert HistoryBuffer._statistics_methods == table  # nothing process-wide changed
+    assert not osp.exists('pwned')
+
+
+def test_a_build_giving_a_plain_dtype_fields_is_refused_whatever_the_field(tmp_path):
+    """The state check itself: a BUILD with names and fields on float64, the field plain."""
+    path = hostile.dtype_build_checkpoint(tmp_path / 'fields.pth', field='f8')
+    with pytest.raises(ValueError, match=r"fields\.pth: cannot be loaded.*sets numpy dtype f8 "
+                                         r"to the state \(3, '\|', None, \('a',\).*only plain"):
+        load_checkpoint_file(path)
+
+
+@pytest.mark.parametrize('content,match', [
+    ({'state_dict': {'w': torch.ones(1)}, 'meta': [1, 2]}, r"'meta' is a builtins\.list"),
+    ({'state_dict': {'w': torch.ones(1)}, 'meta': {'iter': 2.5}},
+     r"'meta'\['iter'\] is a float, not an integer"),
+    ({'state_dict': {'w': 'text'}}, r"'state_dict'\['w'\] is a str, not a tensor"),
+    ({'state_dict': {'w': torch.ones(1)}, 'meta': {'w': torch.ones(1)}},
+     r"'meta'\['w'\] is a tensor"),
+    ({'state_dict': {'w': torch.ones(1)}, 'message_hub': {'log_scalars': {}, 'x': {}}},
+     r"'message_hub' holds \['log_scalars', 'x'\]"),
+    ({'state_dict': {'w': torch.ones(1)},
+      'message_hub': {'log_scalars': {'loss': np.ones(2)}}},
+     r"'message_hub'\['log_scalars'\]\['loss'\] is a ndarray, not a HistoryBuffer"),
+    ({'state_dict': {'w': torch.ones(1)}, 'meta': {'hub': HistoryBuffer()}},
+     r"'meta'\['hub'\] is a mmengine\.logging\.history_buffer\.HistoryBuffer"),
+    ({'state_dict': {'w': torch.ones(1)}, 'message_hub': {'resumed_keys': {'iter': 'yes'}}},
+     r"'message_hub'\['resumed_keys'\]\['iter'\] is not a boolean"),
+])
+def test_checkpoints_of_an_unknown_shape_are_refused(tmp_path, content, match):
+    path = str(tmp_path / 'odd.pth')
+    torch.save(content, path)
+    with pytest.raises(ValueError, match=r'odd\.pth: the checkpoint is not a checkpoint of a '
+                                         r'known shape: ' + match):
+        load_checkpoint_file(path)
+
+
+def test_runner_shaped_checkpoints_load_with_real_values(tmp_path):
+    path = hostile.runner_checkpoint(tmp_path / 'iter_2.pth')
+    ckpt = load_checkpoint_file(path)
+    info = ckpt['message_hub']['runtime_info']
+    assert type(info['best_score']) is np.float64 and info['best_score'] == 0.5
+    assert type(info['seed']) is np.int64 and info['seed'] == 3
+    np.testing.assert_array_equal(info['shape'], np.arange(3))
+    assert info['shape'].flags.writeable and info['shape'].dtype == np.arange(3).dtype
+    buffer = ckpt['message_hub']['log_scalars']['train/loss']
+    assert type(buffer) is HistoryBuffer
+    assert buffer.mean() == pytest.approx(0.375) and buffer.current() == 0.25
+    assert buffer.statistics('max') == 0.5
+    assert 'config' not in ckpt['meta'] and ckpt['meta']['dataset_meta']['classes'] == ('a',
+                                                                                          'b')

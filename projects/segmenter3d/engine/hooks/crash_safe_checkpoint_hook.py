@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """mmengine's CheckpointHook with rotation that a crash cannot turn into data loss."""
+import os
 import os.path as osp
 from contextlib import contextmanager
 
@@ -7,7 +8,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from ...fileio import write_text_atomic
+from ...checkpoint_schema import confine_runtime_paths
+from ...fileio import is_inside, write_text_atomic
 
 
 @HOOKS.register_module()
@@ -19,9 +21,53 @@ class CrashSafeCheckpointHook(CheckpointHook):
     ``last_checkpoint`` in place: with ``max_keep_ckpts=1``, a run killed during a save had no
     checkpoint left. Here every removal waits until the new file is complete (with the
     ``atomic_local`` backend the file appears whole or not at all), and ``last_checkpoint`` is
-    replaced atomically, so at every moment it names a complete checkpoint. Arguments are
-    those of :class:`mmengine.hooks.CheckpointHook`.
+    replaced atomically, so at every moment it names a complete checkpoint.
+
+    A resumed run never deletes outside its own folders: the paths a checkpoint's message hub
+    carries (``best_ckpt``, ``last_ckpt``; a copied work dir still names the original's files)
+    are rebased into this run's checkpoint folder or dropped before the hook reads them, and a
+    removal outside that folder and the work dir is skipped. Arguments are those of
+    :class:`mmengine.hooks.CheckpointHook`.
     """
+
+    def _own_dirs(self, runner) -> list:
+        """The checkpoint folder mmengine's ``before_train`` derives, and the work dir."""
+        out_dir = self.out_dir or runner.work_dir
+        if out_dir != runner.work_dir:
+            out_dir = osp.join(out_dir, osp.basename(runner.work_dir.rstrip(osp.sep)))
+        return [out_dir, runner.work_dir]
+
+    def before_train(self, runner) -> None:
+        self._roots = self._own_dirs(runner)
+        for line in confine_runtime_paths(runner.message_hub.runtime_info, self._roots[0],
+                                          self._roots):
+            runner.logger.warning(f'resumed message hub: {line}')
+        super().before_train(runner)
+        self._roots = [self.out_dir, runner.work_dir]
+        self._remove_stray_best(runner)
+
+    def _remove_stray_best(self, runner) -> None:
+        """A run killed between saving a new best checkpoint and deleting the previous one
+        leaves a best checkpoint its resumed message hub does not know: once the hub names
+        the current best, other files of the hook's best-checkpoint names go."""
+        if self.save_best is None or not is_main_process() or not osp.isdir(self.out_dir):
+            return
+        recorded = ([self.best_ckpt_path] if len(self.key_indicators) == 1 else list(
+            self.best_ckpt_path_dict.values()))
+        recorded = {osp.realpath(p) for p in recorded if p}
+        if not recorded:  # a new run: nothing is known to be the best yet
+            return
+        unit = 'epoch' if self.by_epoch else 'iter'
+        for key in self.key_indicators:
+            stem = f'best_{key}_{unit}_'.replace('/', '_')
+            for name in sorted(os.listdir(self.out_dir)):
+                path = osp.join(self.out_dir, name)
+                if (name.startswith(stem) and name.endswith('.pth')
+                        and name[len(stem):-len('.pth')].isdigit() and osp.isfile(path)
+                        and not osp.islink(path) and osp.realpath(path) not in recorded):
+                    os.remove(path)
+                    runner.logger.warning(f'{path}: a best checkpoint left by an interrupted '
+                                          'run (the resumed run records another); removed')
 
     @contextmanager
     def _removals_deferred(self):
@@ -36,6 +82,8 @@ class CrashSafeCheckpointHook(CheckpointHook):
         finally:
             backend.remove, backend.rmtree = remove, rmtree
         for path in pending:  # reached only when the body (the new save) finished
+            if not is_inside(str(path), getattr(self, '_roots', [])):
+                continue  # never outside this run's folders, whatever the hub said
             if backend.isfile(path):
                 remove(path)
             elif backend.isdir(path):
