@@ -16,6 +16,12 @@ also ``DIR/<room>_frames/label/<i>.png`` for every frame: the predicted label of
 each depth pixel's first surface hit (255 where the ray hits nothing), and
 ``DIR/<room>_frames/overlay/<i>.jpg``, the frame's colour under the labels; for a ScanNet
 model also ``DIR/<room>_frames/label-nyu40/<i>.png``, ScanNet's 2D label format.
+
+Nothing but its own outputs is written: an ``--out`` that holds the input (a scene folder) is
+refused, and so is an existing file of an output's name that this tool did not write there.
+Before the room is read, its cost is estimated (:mod:`segmenter3d.apis.room_budget`) and a
+room beyond ``--max-memory-gb`` / ``--max-minutes`` (or ``--max-voxels``) is refused with the
+estimate in the message.
 """
 import argparse
 import os
@@ -25,11 +31,14 @@ import sys
 import numpy as np
 
 from segmenter3d.apis import init_segmentor, predict_room
+from segmenter3d.apis.room_budget import check_budget, physical_memory_gb
 from segmenter3d.datasets import load_room, mesh_to_volume, room_to_input
+from segmenter3d.datasets.room_io import MAX_VOXELS, VOXEL_SIZE_RANGE
+from segmenter3d.datasets.room_io import room_shape as volume_shape
 from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
 from segmenter3d.encoding import observed
 from segmenter3d.evaluation import vertex_predictions
-from segmenter3d.fileio import save_npz_atomic, write_text_atomic
+from segmenter3d.fileio import claim_outputs, save_npz_atomic, write_text_atomic
 from segmenter3d.rendering import room_camera
 from segmenter3d.taxonomy import (
     PANOROOMS3D_CLASSES,
@@ -55,18 +64,47 @@ def parse_args(argv=None):
     p.add_argument('--frames', default=None, metavar='SCAN_DIR',
                    help='the RGB-D scan the room was fused from: write a label image and an '
                    'overlay per frame')
+    p.add_argument('--max-voxels', type=int, default=MAX_VOXELS,
+                   help='refuse volumes declaring more voxels, before reading them')
+    p.add_argument('--max-memory-gb', type=float,
+                   default=round(min(16.0, 0.75 * physical_memory_gb()), 1),
+                   help='refuse rooms estimated to need more memory (default: 16 GB or 3/4 '
+                   'of the RAM, whichever is less)')
+    p.add_argument('--max-minutes', type=float, default=10,
+                   help='refuse rooms estimated to take longer on the CPU (default: 10)')
+    p.add_argument('--no-limits', action='store_true', help='skip the cost estimate check')
     return p.parse_args(argv)
 
 
-def read_input(args):
+def output_paths(args) -> list:
+    """Every file (and the frames folder) this run may write."""
+    name = osp.splitext(osp.basename(args.room))[0]
+    paths = [osp.join(args.out, name + s) for s in ('_labels.npz', '_pred.ply', '_pano.png')]
+    if args.room.lower().endswith('.ply'):
+        scene = name[:-len('_vh_clean_2')] if name.endswith('_vh_clean_2') else name
+        paths.append(osp.join(args.out, scene + '.txt'))
+    if args.frames is not None:
+        paths.append(osp.join(args.out, name + '_frames'))
+    return paths
+
+
+def room_shape(args, mesh=None) -> tuple:
+    """(X, Y, Z) of the room from the volume's header or the mesh's bounds (nothing decoded)."""
+    if mesh is not None:
+        extent = mesh[0].max(0) - mesh[0].min(0) if len(mesh[0]) else np.zeros(3)
+        return tuple(int(n) for n in np.ceil(extent / (args.voxel_size or 0.04)) + 9)
+    shape = volume_shape(args.room, args.max_voxels)
+    if len(shape) == 3 and min(shape) < 2:  # marching cubes and the raycaster need cells
+        raise ValueError(f'{args.room}: tsdf has shape {tuple(shape)}; a room needs at least '
+                         '2 voxels along every axis')
+    return shape
+
+
+def read_input(args, mesh=None):
     """The room, and for a mesh its (vertices, faces, vertex voxel)."""
     if not args.room.lower().endswith('.ply'):
-        room = load_room(args.room)
-        if min(room['tsdf'].shape) < 2:  # marching cubes and the raycaster need cells
-            raise ValueError(f"{args.room}: tsdf has shape {tuple(room['tsdf'].shape)}; a room "
-                             'needs at least 2 voxels along every axis')
-        return room, None
-    verts, faces, colors = read_mesh(args.room)
+        return load_room(args.room, max_voxels=args.max_voxels), None
+    verts, faces, colors = mesh
     if args.flip_normals:
         faces = faces[:, ::-1].copy()
     room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
@@ -74,19 +112,38 @@ def read_input(args):
     return room, (verts, faces, room.pop('vertex_voxel'))
 
 
+def load_inputs(args):
+    """(room, mesh, scan, model), cheapest checks first: the room's declared size, the model,
+    the estimated cost and the output names, all before the room is decoded."""
+    if not osp.isfile(args.room):
+        raise FileNotFoundError(f'{args.room}: room not found')
+    low, high = VOXEL_SIZE_RANGE
+    if args.voxel_size is not None and not low <= args.voxel_size <= high:
+        raise ValueError(f'--voxel-size {args.voxel_size:g}: metres per voxel, between '
+                         f'{low:g} and {high:g}')
+    mesh = read_mesh(args.room) if args.room.lower().endswith('.ply') else None
+    shape = room_shape(args, mesh)
+    model = init_segmentor(args.config, args.checkpoint, args.device)
+    if not args.no_limits and len(shape) == 3:
+        check_budget(args.room, shape, model, args.max_memory_gb, args.max_minutes,
+                     str(args.device))
+    claim_outputs(args.out, output_paths(args), [args.room] + [args.frames or args.room])
+    room, mesh = read_input(args, mesh)
+    scan = None
+    if args.frames is not None:
+        from segmenter3d.datasets.rgbd_scan import ScanFolder
+        if mesh is not None or 'origin' not in room:
+            raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
+                             '(tools/data/fuse_rgbd.py), with its origin')
+        scan = ScanFolder(args.frames, with_labels=False)
+        scan.check_poses()  # before anything is written, not at the frame that is bad
+    return room, mesh, scan, model
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        room, mesh = read_input(args)
-        scan = None
-        if args.frames is not None:
-            from segmenter3d.datasets.rgbd_scan import ScanFolder
-            if mesh is not None or 'origin' not in room:
-                raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
-                                 '(tools/data/fuse_rgbd.py), with its origin')
-            scan = ScanFolder(args.frames, with_labels=False)
-            scan.check_poses()  # before anything is written, not at the frame that is bad
-        model = init_segmentor(args.config, args.checkpoint, args.device)
+        room, mesh, scan, model = load_inputs(args)
     except (ValueError, FileNotFoundError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

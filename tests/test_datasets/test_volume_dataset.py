@@ -62,7 +62,8 @@ def test_our_format_round_trip(tmp_path):
     (dict(rgb=np.full((3, 6, 7, 8), np.nan, np.float32)), ValueError, "'rgb' contains NaN"),
     (dict(rgb=np.full((3, 6, 7, 8), 300.0, np.float32)), ValueError, "'rgb' must be in 0..255"),
     (dict(camera=np.zeros(2, np.float32)), ValueError, r"'camera' must have shape \(3,\)"),
-    (dict(camera=np.array(['a', 'b', 'c'])), ValueError, "'camera' must be numeric"),
+    (dict(camera=np.array(['a', 'b', 'c'])), ValueError, "'camera' has dtype <U1; rooms hold "
+                                                         'real numbers'),
     (dict(camera=np.array([1., np.nan, 2.])), ValueError, "'camera' contains NaN"),
     (dict(voxel_size=np.array([0.04, 0.04])), ValueError, "'voxel_size' must have shape"),
     (dict(voxel_size=np.float32(0)), ValueError, "'voxel_size' must be positive"),

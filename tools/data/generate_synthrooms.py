@@ -4,6 +4,7 @@
     python tools/data/generate_synthrooms.py --out data/synthrooms --num-rooms 100
 """
 import argparse
+import sys
 
 from segmenter3d.synth import generate_dataset
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES
@@ -35,11 +36,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    summary = generate_dataset(args.out, args.num_rooms, seed=args.seed,
-                               voxel_size=args.voxel_size, pano_size=tuple(args.pano_size),
-                               split_ratios=args.split, workers=args.workers,
-                               max_extent=args.max_extent, scan_cameras=args.scan_cameras,
-                               scan_frames=args.scan_frames, depth_noise=args.depth_noise)
+    try:
+        summary = generate_dataset(args.out, args.num_rooms, seed=args.seed,
+                                   voxel_size=args.voxel_size, pano_size=tuple(args.pano_size),
+                                   split_ratios=args.split, workers=args.workers,
+                                   max_extent=args.max_extent, scan_cameras=args.scan_cameras,
+                                   scan_frames=args.scan_frames, depth_noise=args.depth_noise)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
     print(f"\n{summary['rooms']} rooms ({summary['skipped']} already complete) in {args.out}: "
           f"{summary['per_split']}, {summary['voxels']:,} voxels")
     if args.scan_frames:

@@ -17,6 +17,8 @@ from functools import partial
 import mmcv
 from mmengine.utils import track_parallel_progress, track_progress
 
+from segmenter3d.datasets.image_size import check_image_pixels
+from segmenter3d.datasets.volume_dataset import read_split_file
 from segmenter3d.synth import render_views
 
 
@@ -46,7 +48,10 @@ def main(argv=None) -> int:
         path = osp.join(args.data, 'splits', f'{split}.txt')
         if not osp.isfile(path):
             sys.exit(f'error: {path}: split file not found')
-        tasks += [(name, split) for name in open(path).read().split()]
+        try:  # names outside the data folder, duplicates, a BOM, bad bytes: see the reader
+            tasks += [(name, split) for _, name in read_split_file(path)]
+        except ValueError as err:
+            sys.exit(f'error: {err}')
     if not tasks:
         sys.exit(f'error: no rooms listed in {args.data}/splits for {args.splits}')
     pano_size = args.pano_size
@@ -54,6 +59,10 @@ def main(argv=None) -> int:
         first = osp.join(args.data, 'images', tasks[0][1], f'{tasks[0][0]}.png')
         if not osp.isfile(first):
             sys.exit(f'error: {first}: not found; pass --pano-size H W')
+        try:
+            check_image_pixels(first)
+        except ValueError as err:
+            sys.exit(f'error: {err}')
         pano_size = mmcv.imread(first).shape[:2]
     func = partial(_render, data=args.data, views=args.views, pano_size=tuple(pano_size),
                    seed=args.seed)

@@ -40,6 +40,8 @@ def load_state(path: str) -> dict:
 
 def convert(src: str, dst: str, config: str = None) -> dict:
     from segmenter3d.checkpoint_io import weight_mismatches
+    from segmenter3d.fileio import refuse_same_file
+    refuse_same_file(src, dst)
     from segmenter3d.models.backbones.swin3d_convert import reference_to_ours
     state = load_state(src)
     if not any(k.startswith('encoder.patch_embed.') for k in state):

@@ -10,6 +10,11 @@ so our stored tsdf, positive in free space, is ``3 * sdf128``), ``color128`` pac
 ``b * 65536 + g * 256 + r``, ``semanticlabel`` raw 3D-FRONT ids 0..98 merged to 30 classes.
 Colours and labels are kept only where the surface band or solid is (tsdf < 3), as in the
 reference.
+
+Sizes are checked before anything is decompressed: the shape and dtype each ``.npy`` member
+declares in its header are read from the zip member alone (a few hundred bytes), and a room
+beyond ``max_voxels`` (default :data:`MAX_VOXELS`, 600 M) is refused, as are complex and
+object dtypes. A 2 MB zip bomb declaring a billion voxels costs a header read, not gigabytes.
 """
 import os.path as osp
 import zipfile
@@ -32,17 +37,91 @@ def _fail(path: str, message: str):
 OPTIONAL_KEYS = ('voxel_size', 'origin', 'camera')
 
 
-def _open(path: str) -> Dict[str, np.ndarray]:
-    """The arrays of a room that are used, and only those (an .npz may hold anything else:
-    nothing unused is decompressed)."""
+MAX_VOXELS = 600_000_000  # a room of 8.4 x 8.4 x 8.4 m at 1 cm; ~5 GB once loaded
+VOXEL_SIZE_RANGE = (0.001, 1.0)  # metres: 1 mm .. 1 m
+_ORIGIN_LIMIT = 1e5  # metres from the world origin
+
+
+def npz_headers(path: str) -> Dict[str, tuple]:
+    """``{name: (shape, dtype)}`` of every array of an ``.npz``, read from the ``.npy`` headers
+    of its zip members without decompressing their data.
+
+    Raises:
+        ValueError: naming the file: not a zip archive (e.g. a ``.npy`` named ``.npz``), or a
+            member that is not a readable ``.npy``.
+    """
+    if not zipfile.is_zipfile(path):
+        _fail(path, 'cannot be read as .npz: not a zip archive (corrupt or truncated, or a '
+              '.npy file named .npz?)')
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith('.npy'):
+                    continue
+                with archive.open(info) as member:  # streams: only the header is inflated
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    else:
+                        _fail(path, f"member '{info.filename}' is a .npy of version {version}")
+                headers[info.filename[:-len('.npy')]] = (tuple(shape), dtype)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, SyntaxError) as err:
+        if str(err).startswith(path):
+            raise
+        _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
+    return headers
+
+
+def _check_sizes(path: str, headers: Dict[str, tuple], keys, max_voxels: int) -> None:
+    """Refuse, before decompressing, arrays beyond the voxel cap and dtypes no room has."""
+    for key in keys:
+        shape, dtype = headers[key]
+        if dtype.kind not in 'biuf':
+            _fail(path, f"field '{key}' has dtype {dtype}; rooms hold real numbers (no complex, "
+                  'object, string or structured values)')
+        count = int(np.prod(shape, dtype=np.float64))
+        if key in OPTIONAL_KEYS:
+            if count > 3:
+                _fail(path, f"field '{key}' has shape {shape}, expected at most 3 numbers")
+            continue
+        voxels = count // 3 if key in ('rgb', ) else count
+        if voxels > max_voxels:
+            _fail(path, f"field '{key}' declares shape {shape}: {voxels:,} voxels, beyond the "
+                  f'limit of {max_voxels:,} (refused before decompressing; raise max_voxels, '
+                  'e.g. tools/infer.py --max-voxels, for a room really that large)')
+
+
+def room_shape(path: str, max_voxels: int = MAX_VOXELS) -> tuple:
+    """(X, Y, Z) a room file declares, after the size and dtype checks of :func:`load_room`;
+    nothing is decompressed. () when the file has neither ``tsdf`` nor ``sdf128``."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: room volume not found')
+    headers = npz_headers(path)
+    ours = all(k in headers for k in OUR_KEYS[:2])
+    _check_sizes(path, headers, [k for k in OUR_KEYS + RELEASE_KEYS + OPTIONAL_KEYS
+                                 if k in headers], max_voxels)
+    shape = headers.get('tsdf' if ours else 'sdf128', ((), None))[0]
+    return tuple(int(n) for n in shape)
+
+
+def _open(path: str, max_voxels: int = MAX_VOXELS) -> Dict[str, np.ndarray]:
+    """The arrays of a room that are used, and only those (an .npz may hold anything else:
+    nothing unused is decompressed), after their declared sizes passed the cap."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: room volume not found')
+    headers = npz_headers(path)
+    names = set(headers)
+    ours = all(k in names for k in OUR_KEYS[:2])  # labels are optional
+    keys = [k for k in (OUR_KEYS if ours else RELEASE_KEYS) + OPTIONAL_KEYS if k in names]
+    # every array either format would read, before a missing key is reported
+    _check_sizes(path, headers, [k for k in OUR_KEYS + RELEASE_KEYS + OPTIONAL_KEYS
+                                 if k in names], max_voxels)
     try:
         with np.load(path, allow_pickle=False) as npz:
-            names = set(npz.files)
-            ours = all(k in names for k in OUR_KEYS[:2])  # labels are optional
-            keys = OUR_KEYS if ours else RELEASE_KEYS
-            return {k: npz[k] for k in keys + OPTIONAL_KEYS if k in names}, sorted(names)
+            return {k: npz[k] for k in keys}, sorted(names)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
 
@@ -52,12 +131,14 @@ def _check_finite(path: str, name: str, arr: np.ndarray) -> None:
         _fail(path, f"field '{name}' contains NaN or Inf")
 
 
-def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dict[str, np.ndarray]:
+def load_room(path: str, num_classes: int = 30, with_labels: bool = True,
+              max_voxels: int = MAX_VOXELS) -> Dict[str, np.ndarray]:
     """Read and validate a room in either format.
 
     Rooms may come without 3D labels (panorama-only rooms for distillation), or their labels
     may be left unread (``with_labels=False``): every voxel is then labelled 255 (ignored) and
-    ``labeled`` is False.
+    ``labeled`` is False. Arrays declaring more than ``max_voxels`` voxels are refused before
+    they are decompressed.
 
     Returns:
         dict: ``tsdf`` (X, Y, Z) float32, ``rgb`` (3, X, Y, Z) uint8, ``labels`` (X, Y, Z)
@@ -67,9 +148,10 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dic
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: naming the file and the field: unreadable file, missing key, shape or dtype
-            mismatch, NaN/Inf, labels out of range, or a room without any surface.
+            mismatch, NaN/Inf, labels out of range, a room without any surface, a room beyond
+            ``max_voxels``, or a voxel size, origin or camera outside its physical range.
     """
-    data, found = _open(path)
+    data, found = _open(path, max_voxels)
     labeled = 'labels' in data or 'semanticlabel' in data
     if not labeled or not with_labels:  # a room without 3D labels: every voxel ignored
         shape = (data.get('tsdf') if 'tsdf' in data else data.get('sdf128', np.zeros(0))).shape
@@ -106,6 +188,10 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True) -> Dic
     return room
 
 
+def _numbers(values) -> str:
+    return '[' + ', '.join(f'{float(v):g}' for v in np.ravel(values)) + ']'
+
+
 def _check_geometry(path: str, key: str, value: np.ndarray) -> np.ndarray:
     """``voxel_size`` a positive scalar; ``origin`` and ``camera`` three finite numbers."""
     if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.complexfloating):
@@ -118,6 +204,13 @@ def _check_geometry(path: str, key: str, value: np.ndarray) -> np.ndarray:
         _fail(path, f"field '{key}' contains NaN or Inf")
     if key == 'voxel_size' and value <= 0:
         _fail(path, f"field 'voxel_size' must be positive, got {float(value)}")
+    low, high = VOXEL_SIZE_RANGE
+    if key == 'voxel_size' and not low <= value <= high:
+        _fail(path, f"field 'voxel_size' is {float(value):g} m; a room's voxels are between "
+              f'{low * 1000:g} mm and {high:g} m')
+    if key == 'origin' and (np.abs(value) > _ORIGIN_LIMIT).any():
+        _fail(path, f"field 'origin' {_numbers(value)} is more than {_ORIGIN_LIMIT:g} m from "
+              'the world origin')
     return value
 
 
@@ -143,7 +236,8 @@ def _colours(path: str, rgb: np.ndarray) -> np.ndarray:
     lie in 0..1 with fractions are refused: they are 0..1 colours, to be scaled by 255."""
     if rgb.dtype == np.uint8:
         return rgb
-    if not np.issubdtype(rgb.dtype, np.number) or rgb.dtype == np.bool_:
+    if (not np.issubdtype(rgb.dtype, np.number) or rgb.dtype == np.bool_
+            or np.issubdtype(rgb.dtype, np.complexfloating)):
         _fail(path, f"field 'rgb' must be uint8 or numbers in 0..255, got {rgb.dtype}")
     if np.issubdtype(rgb.dtype, np.floating):
         if not np.isfinite(rgb).all():

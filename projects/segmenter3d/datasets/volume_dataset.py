@@ -1,13 +1,43 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Room volumes listed by a split file (our generated rooms or the PanoRooms3D release)."""
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmengine.dataset import BaseDataset
 from mmseg.registry import DATASETS
 
 from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 from .cameras import view_name
+
+
+def read_split_file(path: str) -> List[Tuple[int, str]]:
+    """(line number, room name) of a split file: one name a line, blank lines skipped.
+
+    Split files are untrusted: a byte-order mark is dropped, and undecodable bytes, names
+    leaving the data root (absolute or with ``..``) and a name listed twice (it would count
+    twice in the metrics) are refused.
+
+    Raises:
+        ValueError: naming the file (and the line).
+    """
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            lines = [(i, line.strip()) for i, line in enumerate(f, 1) if line.strip()]
+    except UnicodeDecodeError as err:
+        raise ValueError(f'{path}: split file is not UTF-8 text ({err.reason} at byte '
+                         f'{err.start})') from None
+    if not lines:
+        raise ValueError(f'{path}: split file lists no rooms')
+    first = {}
+    for number, name in lines:
+        if osp.isabs(name) or '..' in name.replace('\\', '/').split('/'):
+            raise ValueError(f'{path}: line {number}: room name {name!r} must be a relative '
+                             f'path without ".." (rooms stay inside data_root)')
+        if name in first:
+            raise ValueError(f'{path}: line {number}: room {name!r} is listed again (first on '
+                             f'line {first[name]}); each room counts once')
+        first[name] = number
+    return lines
 
 
 @DATASETS.register_module()
@@ -74,14 +104,7 @@ class VolumeDataset(BaseDataset):
             raise FileNotFoundError(f'{self.ann_file}: split file not found (generate rooms with '
                                     f'tools/data/generate_synthrooms.py or point data_root at '
                                     f'the dataset)')
-        with open(self.ann_file) as f:
-            lines = [(i, line.strip()) for i, line in enumerate(f, 1) if line.strip()]
-        if not lines:
-            raise ValueError(f'{self.ann_file}: split file lists no rooms')
-        for number, name in lines:  # split files are untrusted: names stay inside data_root
-            if osp.isabs(name) or '..' in name.replace('\\', '/').split('/'):
-                raise ValueError(f'{self.ann_file}: line {number}: room name {name!r} must be a '
-                                 f'relative path without ".." (rooms stay inside data_root)')
+        lines = read_split_file(self.ann_file)
         names = [name for _, name in lines]
         prefix = self.data_prefix
         data_list, missing = [], []

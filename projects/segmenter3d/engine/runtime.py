@@ -139,6 +139,10 @@ def check_train_schedule(cfg: Config) -> None:
         minimum = 1 if key != 'val_begin' else 0
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f'train_cfg.{key} must be an integer >= {minimum}, got {value!r}')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr', 0.0)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
+        raise ValueError(f'optim_wrapper.optimizer.lr must be a number >= 0, got {lr!r}')
 
 
 def guard_work_dir(work_dir: str, resume: bool, overwrite: bool) -> None:
@@ -219,6 +223,10 @@ def check_datasets(cfg: Config, splits) -> None:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or not loader.get('dataset'):
             continue
+        size = loader.get('batch_size', 1)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f'{split}_dataloader.batch_size must be an integer >= 1, got '
+                             f'{size!r}')
         dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
         if getattr(dataset, '_fully_initialized', True) is False:  # lazy_init=True
             dataset.full_init()
@@ -244,6 +252,8 @@ def add_runner_arguments(parser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the stack trace of an error instead of one line')
 
 
 def parse_runner_arguments(parser, argv=None):
@@ -253,20 +263,40 @@ def parse_runner_arguments(parser, argv=None):
     return args
 
 
+def one_line(err: BaseException) -> str:
+    """The message of an error, on one line. A data loader worker's error arrives as
+    "Caught ValueError in DataLoader worker process 0" with the worker's traceback in the
+    message: its last line is the error itself."""
+    text = str(err).strip()
+    if 'Original Traceback' in text:
+        text = text.splitlines()[-1]
+        for name in ('ValueError: ', 'FileNotFoundError: '):
+            if text.startswith(name):
+                text = text[len(name):]
+    return ' '.join(text.splitlines()) or type(err).__name__
+
+
 def run_tool(build_runner, parse_args, action: str) -> None:
-    """A tool's entry point: build the Runner, where bad input ends in one ``error:`` line
-    (not a stack trace), then ``runner.<action>()``; a distributed run's ranks meet at a
-    barrier and tear their process group down before exit (a rank that tears gloo down while
-    another still works, e.g. rank 0 writing the best checkpoint, or leaves it to the
-    interpreter's shutdown, can abort with "terminate called without an active exception")."""
+    """A tool's entry point: build the Runner and run ``runner.<action>()``, where bad input
+    (``ValueError`` / ``FileNotFoundError``, at build time or raised by a validator inside
+    the loop) ends in one ``error:`` line, not a stack trace (``--debug`` shows it); a
+    distributed run's ranks meet at a barrier and tear their process group down before exit
+    (a rank that tears gloo down while another still works, e.g. rank 0 writing the best
+    checkpoint, or leaves it to the interpreter's shutdown, can abort with "terminate called
+    without an active exception")."""
     import sys
 
     import torch.distributed as dist
+    args = parse_args()
     try:
-        runner = build_runner(parse_args())
+        runner = build_runner(args)
+        # bad input found while the loop runs (a room, an init_cfg checkpoint, the data loader
+        # settings) is the same one-line error as at build time
+        getattr(runner, action)()
     except (ValueError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
-    getattr(runner, action)()
+        if getattr(args, 'debug', False):
+            raise
+        sys.exit(f'error: {one_line(err)}')
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

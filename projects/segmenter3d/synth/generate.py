@@ -67,7 +67,8 @@ def check_parameters(out_dir: str, params: Dict) -> None:
 
     The first run records them in ``<out_dir>/generator.json``; a rerun with other ones
     (voxel size, panorama size, seed, ...) would keep the old rooms and call the set
-    complete, so it is refused, naming what differs.
+    complete, so it is refused, naming what differs. A folder without that file is written
+    into only when it is empty or new: anything there was not made here.
     """
     path = osp.join(out_dir, PARAMETERS_FILE)
     if osp.isfile(path):
@@ -79,9 +80,12 @@ def check_parameters(out_dir: str, params: Dict) -> None:
                              + ', '.join(f'{k}: {a} there, {b} now' for k, (a, b) in
                                          diff.items()) + '); use another --out')
         return
-    if osp.isdir(osp.join(out_dir, 'volumes')) and os.listdir(osp.join(out_dir, 'volumes')):
-        raise ValueError(f'{out_dir}: holds rooms but no {PARAMETERS_FILE}; their parameters '
-                         'are unknown, use another --out')
+    if osp.isdir(out_dir) and os.listdir(out_dir):  # not ours: its files are not ours either
+        raise ValueError(f'{out_dir}: not empty and holds no {PARAMETERS_FILE}, so it was not '
+                         'made by this generator (its panoramas and split files would be '
+                         'overwritten); use an empty or new --out')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ValueError(f'{out_dir}: exists and is not a folder; use another --out')
     os.makedirs(out_dir, exist_ok=True)
     write_text_atomic(path, json.dumps(params, indent=1))
 

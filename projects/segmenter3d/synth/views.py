@@ -24,7 +24,7 @@ import numpy as np
 from ..datasets.cameras import cameras_path, load_cameras, view_name
 from ..datasets.room_io import load_room
 from ..encoding import TRUNCATION
-from ..fileio import write_bytes_atomic, write_png_atomic
+from ..fileio import path_inside, write_bytes_atomic, write_png_atomic
 from .room import Room
 from .writer import render_panorama
 
@@ -47,17 +47,24 @@ def eye_level_cameras(tsdf: np.ndarray, voxel_size: float, origin: np.ndarray, n
 def render_views(data_root: str, room: str, split: str, num_views: int,
                  pano_size=(256, 512), seed: int = 0) -> Optional[np.ndarray]:
     """Render views 1..N-1 of ``<data_root>/volumes/<room>.npz`` and write them with the
-    cameras; returns the (N, 3) cameras, or None when the room already has them."""
+    cameras; returns the (N, 3) cameras, or None when the room already has them.
+
+    ``room`` comes from a split file: every path built from it must resolve (links followed)
+    inside its folder, or nothing is read or written (``ValueError``)."""
     if num_views < 1:
         raise ValueError(f'num_views must be at least 1, got {num_views}')
-    out = cameras_path(data_root, room)
+    out = path_inside(osp.join(data_root, 'cameras'), f'{room}.npy', 'room')  # cameras_path
     if osp.isfile(out):
         have = len(load_cameras(out))
         if have < num_views:
             raise ValueError(f'{out}: the room was rendered with {have} views, {num_views} '
                              'asked; render into a copy of the rooms')
         return None
-    volume = osp.join(data_root, 'volumes', f'{room}.npz')
+    volume = path_inside(osp.join(data_root, 'volumes'), f'{room}.npz', 'room')
+    targets = {kind: [path_inside(osp.join(data_root, kind, split),
+                                  view_name(room, view) + '.png', 'room')
+                      for view in range(1, num_views)]
+               for kind in ('images', 'annotations', 'depth')}
     data = load_room(volume)
     if 'camera' not in data:
         raise ValueError(f'{volume}: field camera missing; views start from the room camera')
@@ -71,10 +78,9 @@ def render_views(data_root: str, room: str, split: str, num_views: int,
                 voxel_size=voxel_size, origin=origin, camera=cameras[0], room_type='')
     for view in range(1, num_views):
         pano = render_panorama(base, *pano_size, camera=cameras[view])
-        name = view_name(room, view) + '.png'
-        write_png_atomic(osp.join(data_root, 'images', split, name), pano['rgb'][..., ::-1])
-        write_png_atomic(osp.join(data_root, 'annotations', split, name), pano['labels'])
-        write_png_atomic(osp.join(data_root, 'depth', split, name),
+        write_png_atomic(targets['images'][view - 1], pano['rgb'][..., ::-1])
+        write_png_atomic(targets['annotations'][view - 1], pano['labels'])
+        write_png_atomic(targets['depth'][view - 1],
                          np.clip(pano['depth'] * 1000, 0, 65535).astype(np.uint16))
     buffer = io.BytesIO()
     np.save(buffer, cameras)

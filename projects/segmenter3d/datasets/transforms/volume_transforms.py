@@ -19,6 +19,7 @@ from ...rendering import room_camera
 from ...structures import VolumeData, VolumeDataSample
 from ...utils import to_triple
 from ..cameras import load_cameras
+from ..image_size import check_image_pixels
 from ..room_io import load_room, room_to_input
 
 
@@ -240,6 +241,7 @@ class LoadPanorama(BaseTransform):
                              'needs the label panoramas; set data_prefix.seg_map_path')
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path}: label panorama not found')
+        check_image_pixels(path)
         labels = mmcv.imread(path, flag='unchanged')
         if labels is None or labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f'{path}: a label panorama is a single-channel 8-bit PNG, got '
@@ -253,6 +255,7 @@ class LoadPanorama(BaseTransform):
     def _read(path: str) -> np.ndarray:
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path}: panorama not found')
+        check_image_pixels(path)
         image = mmcv.imread(path, flag='unchanged')
         if image is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
