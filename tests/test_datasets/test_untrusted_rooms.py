@@ -11,7 +11,7 @@ import pytest
 import hostile_files as hostile
 from segmenter3d.datasets import VolumeDataset, load_room
 from segmenter3d.datasets.room_io import MAX_VOXELS, room_shape
-from segmenter3d.datasets.transforms import LoadPanorama
+from segmenter3d.datasets.transforms import LoadPanorama, LoadVolume
 
 
 def _room(path, shape=(6, 7, 8), **over):
@@ -57,6 +57,9 @@ def test_a_zip_bomb_room_is_refused_in_under_a_second_and_200_mb(zip_bomb):
     assert seconds < 1.0 and peak < 200 * 2**20, (seconds, peak)
     assert rss_growth * 1024 < 200 * 2**20  # the process peak did not grow by 200 MB either
     assert MAX_VOXELS == 600_000_000
+    # the data pipeline of train.py and test.py refuses it the same way
+    with pytest.raises(ValueError, match=r"bomb\.npz: field 'tsdf' declares shape"):
+        LoadVolume().transform(dict(volume_path=zip_bomb))
 
 
 def test_the_voxel_cap_can_be_raised_and_counts_a_room_not_its_colours(tmp_path):

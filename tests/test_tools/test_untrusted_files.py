@@ -191,6 +191,12 @@ def test_infer_refuses_a_huge_room_with_its_estimate_before_reading_it(tmp_path,
     assert 'beyond the limit of time 1 min' in capsys.readouterr().err
     assert infer.main(args + ['--max-voxels', '1000']) == 1
     assert 'beyond the limit of 1,000' in capsys.readouterr().err
+    bomb = hostile.zip_bomb_room(tmp_path / 'bomb.npz', (1024, 1024, 576))
+    start = time.perf_counter()
+    assert infer.main([bomb] + args[1:]) == 1
+    assert time.perf_counter() - start < 5  # the model is not even built
+    assert "bomb.npz: field 'tsdf' declares shape (1024, 1024, 576): 603,979,776 voxels, " \
+        'beyond the limit of 600,000,000' in capsys.readouterr().err
     assert infer.main(args + ['--voxel-size', '1e38']) == 1
     assert 'error: --voxel-size 1e+38: metres per voxel, between 0.001 and 1' in \
         capsys.readouterr().err
