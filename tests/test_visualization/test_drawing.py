@@ -2,6 +2,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from segmenter3d.engine.hooks import VolumeVisualizationHook
@@ -72,3 +73,23 @@ def test_figures_carry_the_key_of_exactly_the_classes_drawn():
     key = keyed[bare.shape[0]:]
     want = legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, [2, 3, 17], bare.shape[1])
     assert np.array_equal(key, want)  # 2, 3 and 17 are drawn; 255 has no swatch
+
+
+def test_predictions_of_rooms_named_through_a_link_never_leave_the_output_folder(tmp_path):
+    """A room named ``X/r`` where ``X`` is a symlink inside ``--out`` to another folder."""
+    import os
+    runner = SimpleNamespace(
+        test_dataloader=SimpleNamespace(dataset=SimpleNamespace(
+            metainfo=dict(palette=PANOROOMS3D_PALETTE))), visualizer=_Visualizer())
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    (tmp_path / 'out').mkdir()
+    os.symlink(victim, tmp_path / 'out' / 'X')
+    hook = VolumeVisualizationHook(out_dir=str(tmp_path / 'out'))
+    with pytest.raises(ValueError, match=r"out: room 'X/r_pred\.npz' leads outside it"):
+        hook.after_test_iter(runner, 0, dict(inputs=[torch.zeros(4, 6, 5, 4)]),
+                             [_sample('X/r')])
+    assert list(victim.iterdir()) == []
+    (tmp_path / 'out' / 'sub').mkdir()
+    hook.after_test_iter(runner, 0, dict(inputs=[torch.zeros(4, 6, 5, 4)]), [_sample('sub/r')])
+    assert (tmp_path / 'out' / 'sub' / 'r_pred.npz').exists()  # sub-folders stay allowed

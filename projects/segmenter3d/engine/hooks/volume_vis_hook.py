@@ -1,13 +1,12 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Test-time hook drawing predictions (PNG) and writing label volumes (.npz)."""
-import os.path as osp
 from typing import Optional, Sequence
 
 import numpy as np
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ...fileio import save_npz_atomic
+from ...fileio import path_inside, save_npz_atomic
 from ...visualization.drawing import panorama_figure, slice_figure, write_png
 
 
@@ -49,7 +48,9 @@ class VolumeVisualizationHook(Hook):
             room = sample.metainfo.get('room_id', f'{batch_idx:05d}_{i}')
             pred = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
             if self.out_dir:
-                save_npz_atomic(osp.join(self.out_dir, f'{room}_pred.npz'), labels=pred)
+                # room names come from split files: a link inside the folder cannot lead out
+                save_npz_atomic(path_inside(self.out_dir, f'{room}_pred.npz', 'room'),
+                                labels=pred)
             if not draw:
                 continue
             volume = data_batch['inputs'][i].cpu().numpy()[:, :pred.shape[0], :pred.shape[1],
@@ -65,5 +66,5 @@ class VolumeVisualizationHook(Hook):
                                                   self.pano_size, class_names=classes)
             for kind, image in figures.items():
                 if self.show_dir:
-                    write_png(osp.join(self.show_dir, f'{room}_{kind}.png'), image)
+                    write_png(path_inside(self.show_dir, f'{room}_{kind}.png', 'room'), image)
                 runner.visualizer.add_image(f'{room}_{kind}', image, step=batch_idx)
