@@ -94,16 +94,16 @@ def runner_checkpoint(path, state_dict=None, runtime_info=None) -> str:
     return str(path)
 
 
-def zip_bomb_room(path, shape=(1024, 1024, 640)) -> str:
-    """A room ``.npz`` whose ``tsdf`` declares ``shape`` float32 zeros (2.7 GB at the default)
-    in about 2.6 MB: a real deflate stream (the zero block repeats once the compressor is
-    flushed) with a correct CRC, so only a size check before decompressing stops it."""
+def zip_bomb_room(path, shape=(1024, 1024, 640), field='tsdf', descr='<f4') -> str:
+    """A room ``.npz`` whose ``field`` declares ``shape`` zeros of ``descr`` (2.7 GB at the
+    default) in about 2.6 MB: a real deflate stream (the zero block repeats once the compressor
+    is flushed) with a correct CRC, so only a size check before decompressing stops it."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, dict(descr='<f4', fortran_order=False, shape=tuple(shape)))
+        header, dict(descr=descr, fortran_order=False, shape=tuple(shape)))
     header = header.getvalue()
     chunk = bytes(1 << 24)
-    total = int(np.prod(shape)) * 4
+    total = int(np.prod(shape)) * np.dtype(descr).itemsize
     count, rest = divmod(total, len(chunk))
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = packer.compress(header) + packer.flush(zlib.Z_FULL_FLUSH)
@@ -117,7 +117,7 @@ def zip_bomb_room(path, shape=(1024, 1024, 640)) -> str:
     crc = zlib.crc32(bytes(rest), crc)
     data = head + block * count + tail
     size = len(header) + total
-    name = b'tsdf.npy'
+    name = f'{field}.npy'.encode()
     local = struct.pack('<4sHHHHHIIIHH', b'PK\x03\x04', 20, 0, 8, 0, 0, crc, len(data), size,
                         len(name), 0) + name
     central = struct.pack('<4sHHHHHHIIIHHHHHII', b'PK\x01\x02', 20, 20, 0, 8, 0, 0, crc,
@@ -127,7 +127,7 @@ def zip_bomb_room(path, shape=(1024, 1024, 640)) -> str:
     with open(path, 'wb') as f:
         f.write(local + data + central + end)
     with zipfile.ZipFile(path) as archive:  # a well-formed archive
-        assert archive.getinfo('tsdf.npy').file_size == size
+        assert archive.getinfo(f'{field}.npy').file_size == size
     return str(path)
 
 

@@ -143,3 +143,28 @@ def test_a_huge_png_is_refused_before_decoding(tmp_path):
     with pytest.raises(ValueError, match=r'declares 12000x10000 = 120,000,000 pixels, beyond '
                                          r'the limit of 100,000,000'):
         LoadPanorama().transform(dict(image_path=small))
+
+
+def test_vertex_tables_are_checked_before_decompressing(tmp_path):
+    """The ScanNet vertex table the point metric reads: a bomb, floats, negative voxels."""
+    from segmenter3d.evaluation import load_vertex_table, vertex_predictions
+    bomb = hostile.zip_bomb_room(tmp_path / 'scene_bomb.npz', (300_000_000, 3), 'voxel', '<i4')
+    start = time.perf_counter()
+    with _traced() as peak, pytest.raises(
+            ValueError, match=r"scene_bomb\.npz: field 'voxel' declares int32 \(300000000, 3\); "
+                              r'integers, at most 600,000,000 values'):
+        load_vertex_table(bomb)
+    assert time.perf_counter() - start < 1 and peak[0] < 200 * 2**20
+    np.savez(tmp_path / 'f.npz', voxel=np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"f\.npz: field 'voxel' declares float32"):
+        load_vertex_table(str(tmp_path / 'f.npz'))
+    np.savez(tmp_path / 'n.npz', voxel=np.array([[0, -1, 0]]))
+    with pytest.raises(ValueError, match=r"n\.npz: field 'voxel' holds negative voxel indices"):
+        load_vertex_table(str(tmp_path / 'n.npz'))
+    np.savez(tmp_path / 'ok.npz', voxel=np.array([[0, 1, 2]]), labels=np.array([4], np.uint8))
+    table = load_vertex_table(str(tmp_path / 'ok.npz'))
+    pred = np.arange(27, dtype=np.uint8).reshape(3, 3, 3)
+    assert vertex_predictions(pred, table['voxel']).tolist() == [5]
+    with pytest.raises(ValueError, match=r'vertex voxels reach \[0, 1, 2\], outside the '
+                                         r'prediction of shape \(2, 2, 2\)'):
+        vertex_predictions(pred[:2, :2, :2], table['voxel'])

@@ -12,19 +12,32 @@ from mmseg.registry import METRICS
 
 def vertex_predictions(pred: np.ndarray, vertex_voxel: np.ndarray) -> np.ndarray:
     """The class of the voxel each vertex falls in: (X, Y, Z) labels, (N, 3) -> (N, )."""
+    if len(vertex_voxel) and ((vertex_voxel < 0).any() or
+                              (vertex_voxel.max(0) >= np.array(pred.shape)).any()):
+        raise ValueError(f'vertex voxels reach {vertex_voxel.max(0).tolist()}, outside the '
+                         f'prediction of shape {tuple(pred.shape)} (another voxel size?)')
     return pred[vertex_voxel[:, 0], vertex_voxel[:, 1], vertex_voxel[:, 2]]
 
 
 def load_vertex_table(path: str) -> Dict[str, np.ndarray]:
     """``voxel`` (N, 3) int and ``labels`` (N, ) of a converted scene, validated."""
+    from ..datasets.room_io import MAX_VOXELS, npz_headers
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: vertex table not found (written by '
                                 'tools/data/scannet_to_volume.py)')
-    with np.load(path) as npz:
-        table = {k: npz[k] for k in npz.files}
+    headers = npz_headers(path)  # sizes from the headers: nothing decompressed yet
+    for key in ('voxel', 'labels'):
+        shape, dtype = headers.get(key, ((0, ), np.dtype(np.int64)))
+        if dtype.kind not in 'iu' or int(np.prod(shape, dtype=np.float64)) > MAX_VOXELS:
+            raise ValueError(f"{path}: field '{key}' declares {dtype} {shape}; integers, at "
+                             f'most {MAX_VOXELS:,} values (refused before decompressing)')
+    with np.load(path, allow_pickle=False) as npz:
+        table = {k: npz[k] for k in ('voxel', 'labels') if k in headers}
     voxel = table.get('voxel')
     if voxel is None or voxel.ndim != 2 or voxel.shape[1] != 3:
         raise ValueError(f"{path}: field 'voxel' must be (N, 3) voxel indices")
+    if len(voxel) and voxel.min() < 0:
+        raise ValueError(f"{path}: field 'voxel' holds negative voxel indices")
     if 'labels' in table and table['labels'].shape != (len(voxel), ):
         raise ValueError(f"{path}: field 'labels' has shape {table['labels'].shape}, "
                          f'expected ({len(voxel)},)')
