@@ -168,3 +168,17 @@ def test_vertex_tables_are_checked_before_decompressing(tmp_path):
     with pytest.raises(ValueError, match=r'vertex voxels reach \[0, 1, 2\], outside the '
                                          r'prediction of shape \(2, 2, 2\)'):
         vertex_predictions(pred[:2, :2, :2], table['voxel'])
+
+
+def test_the_teachers_panorama_dataset_refuses_a_huge_png_before_decoding(tmp_path):
+    from segmenter3d.datasets import PanoramaDataset
+    for sub in ('images', 'annotations'):
+        (tmp_path / sub).mkdir()
+    hostile.huge_png(tmp_path / 'images' / 'r.png')
+    hostile.huge_png(tmp_path / 'annotations' / 'r.png', 32, 16)
+    dataset = PanoramaDataset(data_root=str(tmp_path), data_prefix=dict(
+        img_path='images', seg_map_path='annotations'), pipeline=[
+            dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')])
+    with _traced() as peak, pytest.raises(ValueError, match=r'r\.png: the image declares'):
+        dataset[0]
+    assert peak[0] < 20_000_000
