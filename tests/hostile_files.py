@@ -33,6 +33,24 @@ def _state(state_dict=None):
     return state_dict if state_dict is not None else {'w': torch.ones(2)}
 
 
+class _GetattrCall:
+    """Pickles as ``getattr(*args)``."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return getattr, self.args
+
+
+def getattr_gadget_checkpoint(path, state_dict=None) -> str:
+    """A meta that walks ``HistoryBuffer.__init__.__globals__`` (a module's dict a later
+    SETITEMS could rewrite): only a real ``getattr`` gets there."""
+    walk = _GetattrCall(_GetattrCall(HistoryBuffer, '__init__'), '__globals__')
+    torch.save({'state_dict': _state(state_dict), 'meta': {'x': walk}}, str(path))
+    return str(path)
+
+
 def void_meta_checkpoint(path, state_dict=None) -> str:
     """``meta`` a numpy structured scalar (``np.void``) with ``epoch``, ``iter``, ``config``
     (Python source) and ``k='config'`` (so that ``'config' in meta`` holds); the structured

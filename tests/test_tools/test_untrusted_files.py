@@ -16,6 +16,7 @@ from segmenter3d.synth import generate_room, save_room_volume
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
 PAYLOADS = {
+    'getattr_gadget': (hostile.getattr_gadget_checkpoint, r'getattr\('),
     'void_meta': (hostile.void_meta_checkpoint, 'numpy dtype'),
     'history_buffer_build': (hostile.history_buffer_build_checkpoint, 'statistics methods'),
     'dtype_build': (hostile.dtype_build_checkpoint, "numpy dtype 'O8'"),
