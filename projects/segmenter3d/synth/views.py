@@ -53,7 +53,8 @@ def render_views(data_root: str, room: str, split: str, num_views: int,
     inside its folder, or nothing is read or written (``ValueError``)."""
     if num_views < 1:
         raise ValueError(f'num_views must be at least 1, got {num_views}')
-    out = path_inside(osp.join(data_root, 'cameras'), f'{room}.npy', 'room')  # cameras_path
+    out = cameras_path(data_root, room)
+    path_inside(osp.join(data_root, 'cameras'), f'{room}.npy', 'room')  # the same, confined
     if osp.isfile(out):
         have = len(load_cameras(out))
         if have < num_views:
