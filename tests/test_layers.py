@@ -12,7 +12,8 @@ from conftest import ROOT
 
 PACKAGE = osp.join(ROOT, 'projects', 'segmenter3d')
 # modules every layer may use: plain helpers that import nothing else of ours
-BASE = {'version', 'utils', 'encoding', 'fileio', 'taxonomy', 'structures', 'checkpoint_io'}
+BASE = {'version', 'utils', 'encoding', 'fileio', 'taxonomy', 'structures', 'checkpoint_io',
+        'checkpoint_schema'}
 # what each subpackage may import besides BASE
 ALLOWED = {
     'rendering': set(),  # pure geometry
