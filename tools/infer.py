@@ -123,20 +123,20 @@ def load_inputs(args):
                          f'{low:g} and {high:g}')
     mesh = read_mesh(args.room) if args.room.lower().endswith('.ply') else None
     shape = room_shape(args, mesh)
+    scan = None
+    if args.frames is not None:
+        from segmenter3d.datasets.rgbd_scan import ScanFolder
+        scan = ScanFolder(args.frames, with_labels=False)
+        scan.check_poses()  # before anything is written, not at the frame that is bad
     model = init_segmentor(args.config, args.checkpoint, args.device)
     if not args.no_limits and len(shape) == 3:
         check_budget(args.room, shape, model, args.max_memory_gb, args.max_minutes,
                      str(args.device))
     claim_outputs(args.out, output_paths(args), [args.room] + [args.frames or args.room])
     room, mesh = read_input(args, mesh)
-    scan = None
-    if args.frames is not None:
-        from segmenter3d.datasets.rgbd_scan import ScanFolder
-        if mesh is not None or 'origin' not in room:
-            raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
-                             '(tools/data/fuse_rgbd.py), with its origin')
-        scan = ScanFolder(args.frames, with_labels=False)
-        scan.check_poses()  # before anything is written, not at the frame that is bad
+    if scan is not None and (mesh is not None or 'origin' not in room):
+        raise ValueError(f'{args.room}: --frames needs a room fused from the frames '
+                         '(tools/data/fuse_rgbd.py), with its origin')
     return room, mesh, scan, model
 
 
