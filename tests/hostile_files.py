@@ -1,5 +1,5 @@
-"""Hostile files rebuilt from an adversarial probe of the tools: crafted checkpoints, a zip
-bomb room, a huge PNG. Each builder writes the payload and returns its path."""
+"""Hostile files a user could hand the tools: crafted checkpoints, a zip bomb room, a huge
+PNG. Each builder writes the payload and returns its path."""
 import copyreg
 import io
 import struct

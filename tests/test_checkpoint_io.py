@@ -132,7 +132,7 @@ def test_tools_refuse_the_gadget_with_a_named_error(tmp_path, tool, tiny_rooms):
     assert 'Traceback' not in proc.stderr
 
 
-# --- payloads of the second probe: numpy and HistoryBuffer BUILDs, a structured meta --------
+# --- numpy and HistoryBuffer BUILDs, a structured meta -----------------------------------
 
 PAYLOADS = {
     'void_meta': (hostile.void_meta_checkpoint, r'numpy dtype \[.*only plain numeric'),

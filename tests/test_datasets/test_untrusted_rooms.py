@@ -1,4 +1,4 @@
-"""Rooms, split files and images from an adversarial probe: sizes are checked before anything
+"""Hostile rooms, split files and images: sizes are checked before anything
 is decompressed or decoded, physical fields are range-checked, split files are named."""
 import resource
 import time
