@@ -94,9 +94,9 @@ def test_a_npy_named_npz_is_a_named_error(tmp_path):
     (dict(voxel_size=np.float32(1e38)), r"'voxel_size' is 1e\+38 m; .* between 1 mm and 1 m"),
     (dict(voxel_size=np.float32(1e-45)), r"'voxel_size' is 1\.4013e-45 m"),
     (dict(voxel_size=np.float32(2.0)), r"'voxel_size' is 2 m"),
-    (dict(camera=np.array([1e30, 3, 3], np.float32)), r"'camera' \[1e\+30, 3, 3\] is outside the "
-                                                      r'volume'),
-    (dict(camera=np.array([3, 3, -1], np.float32)), r"'camera' .* outside the volume"),
+    (dict(camera=np.array([1e30, 3, 3], np.float32)),
+     r"'camera' \[1\.0+\d*e\+30, 3\.0, 3\.0\] lies outside the room"),
+    (dict(camera=np.array([3, 3, -1], np.float32)), r"'camera' .* lies outside the room"),
     (dict(origin=np.array([0, 0, 1e30], np.float32)), r"'origin' .* more than 100000 m"),
 ])
 def test_physical_fields_out_of_range_are_refused(tmp_path, over, match):
