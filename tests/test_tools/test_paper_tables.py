@@ -84,7 +84,7 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
         runs.append(osp.relpath(run_dir, tmp_path))
         return dict(checkpoint=f'{run_dir}.pth', metrics=dict(mIoU=1.0), train_seconds=1.0)
 
-    monkeypatch.setattr(paper_tables, 'ensure_rooms', lambda *a: ['r'])
+    monkeypatch.setattr(paper_tables, 'ensure_rooms', lambda *a, **k: ['r'])
     monkeypatch.setattr(paper_tables.experiments, 'train_and_test', fake_run)
     monkeypatch.setattr(paper_tables.experiments, 'run', lambda *a: runs.append('tool run'))
     monkeypatch.setattr(paper_tables, 'student_panorama_miou', lambda *a: 1.0)
