@@ -17,7 +17,9 @@ def _registry():
     from mmengine.registry import init_default_scope
 
     import segmenter3d  # noqa: F401  (registers our modules)
+    from segmenter3d.checkpoint_io import use_safe_checkpoint_loading
     init_default_scope('mmseg')
+    use_safe_checkpoint_loading()  # as the tools do: mmengine's loaders meet ours
 
 
 def build_model_from_config(path: str, **model_overrides):

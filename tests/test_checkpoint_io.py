@@ -238,3 +238,17 @@ def test_runner_shaped_checkpoints_load_with_real_values(tmp_path):
     assert buffer.statistics('max') == 0.5
     assert 'config' not in ckpt['meta'] and ckpt['meta']['dataset_meta']['classes'] == ('a',
                                                                                           'b')
+
+
+def test_importing_the_package_leaves_mmengines_loader_until_the_tools_switch_it():
+    import subprocess
+    import sys
+    code = ('from mmengine.runner.checkpoint import CheckpointLoader as L\n'
+            'before = L._schemes[""]\n'
+            'import segmenter3d\n'
+            'from segmenter3d.checkpoint_io import _load_local, use_safe_checkpoint_loading\n'
+            'assert L._schemes[""] is before and before is not _load_local\n'
+            'assert use_safe_checkpoint_loading() and L._schemes[""] is _load_local\n'
+            'assert not use_safe_checkpoint_loading()\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -8,7 +8,7 @@ from .version import __version__
 
 # Keep in step with requirements/mminstall.txt.
 MMCV_MIN, MMCV_MAX = '2.0.0rc4', '2.2.0'
-MMENGINE_MIN, MMENGINE_MAX = '0.10.0', '1.0.0'
+MMENGINE_MIN, MMENGINE_MAX = '0.10.4', '0.11.0'
 if not digit_version(MMCV_MIN) <= digit_version(mmcv.__version__) < digit_version(MMCV_MAX):
     raise ImportError(f'segmenter3d needs {MMCV_MIN} <= mmcv < {MMCV_MAX}, found '
                       f'{mmcv.__version__}; run `make install`')
@@ -17,10 +17,11 @@ if not (digit_version(MMENGINE_MIN) <= digit_version(mmengine.__version__) <
     raise ImportError(f'segmenter3d needs {MMENGINE_MIN} <= mmengine < {MMENGINE_MAX}, found '
                       f'{mmengine.__version__}; run `make install`')
 
-# mmengine's loading of local checkpoints goes through the weights-only loader (no code runs)
-from . import (  # noqa  # noqa: E402,F401
+# registers our parts in mmseg's registries; nothing global besides (safe checkpoint loading
+# is switched on by checkpoint_io.use_safe_checkpoint_loading, which our tools call)
+from . import (  # noqa: E402,F401
     apis,
-    checkpoint_io,  # noqa: E402,F401
+    checkpoint_io,
     datasets,
     engine,
     evaluation,

@@ -38,6 +38,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoint_schema import check_checkpoint
@@ -256,10 +257,33 @@ def load_checkpoint_file(path: str, map_location='cpu', what: str = 'checkpoint'
     return ckpt
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
 def _load_local(filename: str, map_location=None):
-    """mmengine's loader of local paths, replaced by the safe one."""
+    """mmengine's loader of local paths, as :func:`use_safe_checkpoint_loading` replaces it."""
     return load_checkpoint_file(osp.expanduser(filename), map_location)
+
+
+def use_safe_checkpoint_loading() -> bool:
+    """Route mmengine's loading of local checkpoint files (``load_from``, ``--resume``,
+    ``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint_file` for the rest
+    of the process: weights-only unpickling with validating stand-ins, the structure checked,
+    ``meta['config']`` dropped.
+
+    Importing ``segmenter3d`` changes nothing global; this call does, once, and says so in
+    the log. Our tools make it before building the Runner. Another project that mixes our
+    parts into its configs keeps mmengine's own loader unless it calls this too (a documented
+    choice: with torch >= 2.6 mmengine's loader refuses a Runner checkpoint on ``--resume``,
+    since HistoryBuffer is not a weights-only type).
+
+    Returns:
+        bool: True when this call switched the loader, False when it already was ours.
+    """
+    if CheckpointLoader._schemes.get('') is _load_local:
+        return False
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    print_log('segmenter3d: local checkpoints are read by the weights-only loader '
+              '(checkpoint_io.load_checkpoint_file): a checkpoint is untrusted data, '
+              'never code', logger='current')
+    return True
 
 
 def read_state_dict(path: str, what: str = 'checkpoint') -> Tuple[Dict, Dict]:

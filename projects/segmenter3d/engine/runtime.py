@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from ..checkpoint_io import use_safe_checkpoint_loading
 from ..fileio import remove_orphans
 
 
@@ -288,6 +289,7 @@ def run_tool(build_runner, parse_args, action: str) -> None:
 
     import torch.distributed as dist
     args = parse_args()
+    use_safe_checkpoint_loading()  # every checkpoint this tool reads is untrusted
     try:
         runner = build_runner(args)
         # bad input found while the loop runs (a room, an init_cfg checkpoint, the data loader
