@@ -182,6 +182,9 @@ class TSDFFusion:
         """
         depth = _as_batch(depth, 3).to(self.device, torch.float32)
         B, H, W = depth.shape
+        if (H + 2) * (W + 2) >= 2**24:
+            raise ValueError(f'TSDFFusion: depth frames of {H}x{W} pixels are too large '
+                             '(pixel ids are computed in float32)')
         K = _as_batch(intrinsics, 3).to(self.device, torch.float32).expand(B, 3, 3)
         poses = _as_batch(poses, 3).to(self.device, torch.float32)
         if poses.shape != (B, 4, 4) or not torch.isfinite(poses).all():
@@ -194,17 +197,14 @@ class TSDFFusion:
         step = rot_t * self.voxel_size  # (B, 3, 3)
         base = rot_t @ self.origin + trans  # (B, 3)
         frame, blk, ahead = self._classify(frame, blk, K, base, step, depth)
-        # images padded by one pixel of invalid depth, -inf: a voxel projecting outside or
-        # onto no depth fails the truncation test
-        pad = torch.nn.functional.pad
-        depth = pad(torch.where(depth > 0, depth, -float('inf')), (1, 1, 1, 1),
-                    value=-float('inf')).reshape(B, -1)
+        # depth padded by one pixel of invalid depth, -inf: a voxel projecting outside or
+        # onto no depth fails the truncation test (colours and labels are read unpadded)
+        depth = torch.nn.functional.pad(torch.where(depth > 0, depth, -float('inf')),
+                                        (1, 1, 1, 1), value=-float('inf')).reshape(B, -1)
         if rgb is not None:
-            rgb = pad(_as_batch(rgb, 4).to(self.device).permute(0, 3, 1, 2),
-                      (1, 1, 1, 1)).permute(0, 2, 3, 1).reshape(B, -1, 3)
+            rgb = _as_batch(rgb, 4).to(self.device).reshape(B, -1, 3)
         if labels is not None and self.votes is not None:
-            labels = pad(_as_batch(labels, 3).to(self.device, torch.int32), (1, 1, 1, 1),
-                         value=255).reshape(B, -1)
+            labels = _as_batch(labels, 3).to(self.device).reshape(B, -1)
         else:
             labels = None
         # per frame and axis, the camera-coordinate terms of voxel indices 0, 1, ...: a
@@ -296,9 +296,10 @@ class TSDFFusion:
             tz[:, None, None]  # (xyz, b, b, b, n): voxel (i, j, k) of block m at [:, i, j, k, m]
         x, y, z = cam.view(3, -1).unbind(0)
         zs = z if ahead else z.clamp(min=1e-6)
-        u = x.mul(K[0, 0]).div_(zs).add_(K[0, 2]).round_().clamp_(-1, W).int()
-        v = y.mul(K[1, 1]).div_(zs).add_(K[1, 2]).round_().clamp_(-1, H).int()
-        pix = v.mul_(W + 2).add_(u).add_(W + 3)  # (v + 1) (W + 2) + u + 1
+        u = x.mul(K[0, 0]).div_(zs).add_(K[0, 2]).round_().clamp_(-1, W)
+        v = y.mul(K[1, 1]).div_(zs).add_(K[1, 2]).round_().clamp_(-1, H)
+        # (v + 1) (W + 2) + u + 1, exact in float32 below 2**24 pixels
+        pix = v.mul_(W + 2).add_(u).add_(W + 3).int()
         d = depth.index_select(0, pix)
         sdf = d - z  # metres, positive in free space; -inf where no depth
         keep = sdf >= -self.truncation * self.voxel_size
@@ -314,11 +315,13 @@ class TSDFFusion:
             return
         band = (sdf < self.truncation).nonzero()[:, 0]
         bi, bpix = idx.index_select(0, band), pix.index_select(0, sel.index_select(0, band))
+        row = torch.div(bpix, W + 2, rounding_mode='floor')
+        bpix = bpix - row * 2 - (W + 1)  # padded -> unpadded pixel: (row - 1) W + column - 1
         if rgb is not None:
             self.rgb_sum.index_add_(0, bi, rgb.index_select(0, bpix).float())
             self.rgb_weight.index_add_(0, bi, torch.ones_like(bi, dtype=torch.float32))
         if labels is not None:
-            lab = labels.index_select(0, bpix)
+            lab = labels.index_select(0, bpix).long()
             vote = ((lab >= 0) & (lab < self.num_classes)).nonzero()[:, 0]
             flat = bi.index_select(0, vote).long() * self.num_classes + \
                 lab.index_select(0, vote)
@@ -358,14 +361,22 @@ class TSDFFusion:
                     voxel_size=torch.tensor(self.voxel_size), origin=self.origin.clone())
 
 
-def _tiles(x: Tensor, s: int, low: bool) -> Tensor:
-    """Min (``low``) or max over the s x s tiles of (B, h, w), partial tiles at the far
-    edges: (B, ceil(h / s), ceil(w / s))."""
-    B, h, w = x.shape
+def _tiles(low: Tensor, high: Tensor, s: int) -> Tuple[Tensor, Tensor]:
+    """Min of ``low`` and max of ``high`` (B, h, w) over s x s tiles, partial tiles at the
+    far edges: (B, ceil(h / s), ceil(w / s)) each."""
+    B, h, w = low.shape
     ph, pw = (-h) % s, (-w) % s
-    x = torch.nn.functional.pad(x, (0, pw, 0, ph), value=float('inf') if low else 0.0)
-    x = x.view(B, (h + ph) // s, s, (w + pw) // s, s)
-    return x.amin((2, 4)) if low else x.amax((2, 4))
+    if ph or pw:
+        low = torch.nn.functional.pad(low, (0, pw, 0, ph), value=float('inf'))
+        high = torch.nn.functional.pad(high, (0, pw, 0, ph), value=0.0)
+    h, w = (h + ph) // s, (w + pw) // s
+    # the rows of a tile first: a reduction across whole image rows (contiguous, fast),
+    # then the columns on the s times smaller result
+    if low is high:
+        low, high = torch.aminmax(low.view(B, h, s, w * s), dim=2)
+    else:
+        low, high = low.view(B, h, s, w * s).amin(2), high.view(B, h, s, w * s).amax(2)
+    return low.view(B, h, w, s).amin(-1), high.view(B, h, w, s).amax(-1)
 
 
 def _depth_range(depth: Tensor, frame: Tensor, x0: Tensor, x1: Tensor, y0: Tensor,
@@ -374,21 +385,12 @@ def _depth_range(depth: Tensor, frame: Tensor, x0: Tensor, x1: Tensor, y0: Tenso
     [x0, x1] x [y0, y1] (P,) of frames ``frame`` (P,): the min and max of the 2 x 2 tiles
     covering a rectangle, on the first level of a min / max pyramid (tiles of 2**log_tile
     pixels and up) whose tiles are at least as large as the rectangle."""
-    B, H, W = depth.shape
-    tile = 2**log_tile
-    # tile by tile: rows within tiles first (a reduction along contiguous memory), then
-    # columns (faster than one reduction over both)
-    ph, pw = (-H) % tile, (-W) % tile
-    lows, highs = [], []
-    for low in (True, False):
-        x = torch.nn.functional.pad(depth, (0, pw, 0, ph), value=float('inf') if low else 0.)
-        x = x.view(B, H + ph, (W + pw) // tile, tile)
-        x = x.amin(-1) if low else x.amax(-1)
-        x = x.view(B, (H + ph) // tile, tile, (W + pw) // tile)
-        (lows if low else highs).append(x.amin(2) if low else x.amax(2))
+    low, high = _tiles(depth, depth, 2**log_tile)
+    lows, highs = [low], [high]
     while max(lows[-1].shape[1:]) > 1:
-        lows.append(_tiles(lows[-1], 2, True))
-        highs.append(_tiles(highs[-1], 2, False))
+        low, high = _tiles(lows[-1], highs[-1], 2)
+        lows.append(low)
+        highs.append(high)
     dev = depth.device
     dims = torch.tensor([t.shape[1:] for t in lows], device=dev)  # (L, 2)
     offsets = torch.tensor([0] + [t.numel() for t in lows[:-1]], device=dev).cumsum(0)
