@@ -166,6 +166,7 @@ class TSDFFusion:
         edge = g * b - 1
         self.group_centres = self.origin + voxel_size * (first.reshape(-1, 3) + edge / 2)
         self.group_radius = self.voxel_size * edge / 2 * 3**0.5
+        self.ones = torch.ones(0, device=dev)
         self.frames = 0
 
     @torch.no_grad()
@@ -281,6 +282,12 @@ class TSDFFusion:
         mixed = ~(drop | free)
         return frame[mixed], blk[mixed], ahead[mixed]
 
+    def _ones(self, n: int) -> Tensor:
+        """n ones (float32), a view of a kept buffer: no fill per update."""
+        if len(self.ones) < n:
+            self.ones = torch.ones(n, device=self.device)
+        return self.ones[:n]
+
     def _update(self, blk, ahead, base, terms, K, size, depth, rgb, labels):
         """Update every voxel of blocks (n,) seen by one frame: a voxel's camera coordinates
         are ``base`` (3,) plus its three indices' ``terms`` (axis, xyz, D); ``ahead``: all
@@ -310,7 +317,7 @@ class TSDFFusion:
         idx = idx.index_select(0, sel)
         sdf = sdf.index_select(0, sel).div_(self.voxel_size)
         self.tsdf_sum.index_add_(0, idx, sdf.clamp(max=self.truncation))
-        self.weight.index_add_(0, idx, torch.ones_like(sdf))
+        self.weight.index_add_(0, idx, self._ones(len(idx)))
         if rgb is None and labels is None:
             return
         band = (sdf < self.truncation).nonzero()[:, 0]
@@ -319,7 +326,7 @@ class TSDFFusion:
         bpix = bpix - row * 2 - (W + 1)  # padded -> unpadded pixel: (row - 1) W + column - 1
         if rgb is not None:
             self.rgb_sum.index_add_(0, bi, rgb.index_select(0, bpix).float())
-            self.rgb_weight.index_add_(0, bi, torch.ones_like(bi, dtype=torch.float32))
+            self.rgb_weight.index_add_(0, bi, self._ones(len(bi)))
         if labels is not None:
             lab = labels.index_select(0, bpix).long()
             vote = ((lab >= 0) & (lab < self.num_classes)).nonzero()[:, 0]
@@ -349,8 +356,11 @@ class TSDFFusion:
         tsdf_sum = (self.tsdf_sum.view(-1, b**3) + self.truncation * free).view(-1)
         tsdf = torch.where(weight > 0, tsdf_sum / weight.clamp(min=1), self.truncation)
         tsdf = tsdf.clamp_(-self.truncation, self.truncation)
-        rgb = self.rgb_sum / self.rgb_weight.clamp(min=1)[:, None]  # 0 where no colour
-        rgb = crop(rgb.round_().clamp_(0, 255).to(torch.uint8)).permute(3, 0, 1, 2)
+        coloured = (self.rgb_weight > 0).nonzero()[:, 0]  # few: the truncation band
+        mean = self.rgb_sum[coloured] / self.rgb_weight[coloured, None]
+        rgb = torch.zeros_like(self.rgb_sum, dtype=torch.uint8)  # 0 where no colour
+        rgb[coloured] = mean.round_().clamp_(0, 255).to(torch.uint8)
+        rgb = crop(rgb).permute(3, 0, 1, 2)
         if self.votes is not None:
             best, labels = self.votes.max(-1)
             labels = crop(torch.where(best > 0, labels, 255).to(torch.uint8))
@@ -372,10 +382,7 @@ def _tiles(low: Tensor, high: Tensor, s: int) -> Tuple[Tensor, Tensor]:
     h, w = (h + ph) // s, (w + pw) // s
     # the rows of a tile first: a reduction across whole image rows (contiguous, fast),
     # then the columns on the s times smaller result
-    if low is high:
-        low, high = torch.aminmax(low.view(B, h, s, w * s), dim=2)
-    else:
-        low, high = low.view(B, h, s, w * s).amin(2), high.view(B, h, s, w * s).amax(2)
+    low, high = low.view(B, h, s, w * s).amin(2), high.view(B, h, s, w * s).amax(2)
     return low.view(B, h, w, s).amin(-1), high.view(B, h, w, s).amax(-1)
 
 
