@@ -300,9 +300,10 @@ def main():
     shutil.rmtree(tmp)
     threads = os.environ.get('OMP_NUM_THREADS', 'unset')
     h, w = cfg['size']
-    text = (f'\n## fusion.py{" --quick" if args.quick else ""}, {time.strftime("%Y-%m-%d")}\n\n'
-            f'`OMP_NUM_THREADS={threads} python benchmarks/fusion.py'
-            f'{" --quick" if args.quick else ""} --repeats {args.repeats}`: {cfg["frames"]} '
+    quick = ' --quick' if args.quick else ''
+    text = (f'\n## fusion.py{quick}: TSDF fusion of RGB-D frames against Open3D\n\n'
+            f'{time.strftime("%Y-%m-%d")}. Command: `OMP_NUM_THREADS={threads} python '
+            f'benchmarks/fusion.py{quick} --repeats {args.repeats}`\n\n{cfg["frames"]} '
             f'frames of {w}x{h} into a {" x ".join(f"{r:g}" for r in cfg["room"])} m room at '
             f'{cfg["voxel"] * 100:g} cm; OMP_NUM_THREADS={threads} on a shared 2-core machine '
             f'(1-minute load average {min(load):.1f} to {max(load):.1f} during the runs; frame '
