@@ -3,13 +3,19 @@
 with our :class:`~segmenter3d.rendering.TSDFFusion` and, when ``open3d`` imports, Open3D's
 ``UniformTSDFVolume`` on the same frames (time ratio and agreement of the two TSDFs).
 
-    OMP_NUM_THREADS=1 python benchmarks/fusion.py [--quick] [--no-record]
+    OMP_NUM_THREADS=1 python benchmarks/fusion.py [--quick] [--repeats 3] [--no-record]
 
 The frames are rendered analytically (a box room with four boxes on the floor, cameras at
-1.4-1.8 m) one at a time, outside the timed calls. Each backend runs in its own process, so
-its peak memory (``ru_maxrss``) is its own. ``UniformTSDFVolume`` is a cube, so ours is also
-timed on the same cube of voxels (the like-for-like ratio) besides the room's own grid.
-``--quick``: 20 frames of 160x120 into a 3 x 3 x 2 m room. Appends a table to RESULTS.md.
+1.4-1.8 m) once, into raw files the runs read frame by frame outside the timed calls. Each
+backend runs in its own process, so its peak memory (``ru_maxrss``) is its own; the
+backends take turns ``--repeats`` times (so a change of machine load hits all of them) and
+the table gives medians of the wall-clock and of the CPU time of the timed calls (the CPU
+time is the steadier number on a shared machine). ``UniformTSDFVolume`` is a cube, so ours
+is also timed on the same cube of voxels (the like-for-like ratio) besides the room's own
+grid. Both run with ``OMP_NUM_THREADS`` threads (torch is pinned with ``set_num_threads``,
+Open3D's OpenMP loops follow the variable); each run reports its process's thread count and
+CPU / wall ratio. ``--quick``: 20 frames of 160x120 into a 3 x 3 x 2 m room. Appends a table
+to RESULTS.md.
 """
 import argparse
 import json
@@ -86,7 +92,38 @@ def render(index, cfg):
     return depth, palette[label], label, pose
 
 
-def run_ours(cfg, cube, labels):
+FIELDS = (('depth', np.uint16, ()), ('rgb', np.uint8, (3, )), ('labels', np.uint8, ()),
+          ('pose', np.float64, None))
+
+
+def write_frames(cfg, folder):
+    """Render the frames once into one raw file per field (read back by :func:`frames`)."""
+    files = {name: open(osp.join(folder, name + '.raw'), 'wb') for name, _, _ in FIELDS}
+    for i in range(cfg['frames']):
+        for (name, dtype, _), value in zip(FIELDS, render(i, cfg)):
+            files[name].write(np.ascontiguousarray(value, dtype).tobytes())
+    for f in files.values():
+        f.close()
+
+
+def frames(cfg, folder):
+    """Yield (depth, rgb, labels, pose) frame by frame from :func:`write_frames` files
+    (plain reads, not a memory map: the pages would count in the process's memory)."""
+    h, w = cfg['size']
+    files = {name: open(osp.join(folder, name + '.raw'), 'rb') for name, _, _ in FIELDS}
+    try:
+        for _ in range(cfg['frames']):
+            out = []
+            for name, dtype, extra in FIELDS:
+                shape = (4, 4) if extra is None else (h, w, *extra)
+                out.append(np.fromfile(files[name], dtype, int(np.prod(shape))).reshape(shape))
+            yield tuple(out)
+    finally:
+        for f in files.values():
+            f.close()
+
+
+def run_ours(cfg, cube, labels, folder):
     import torch
 
     from segmenter3d.rendering import TSDFFusion
@@ -97,27 +134,30 @@ def run_ours(cfg, cube, labels):
         shape = (side, side, side)
     else:
         shape = tuple(int(np.ceil((r + 2 * margin) / vs)) for r in cfg['room'])
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
     fusion = TSDFFusion(shape, vs, np.full(3, -margin + vs / 2), num_classes=6 if labels else 0)
     K = torch.from_numpy(intrinsics(cfg['size'])).float()
-    seconds, batch = 0.0, []
-    for i in range(cfg['frames']):
-        batch.append(render(i, cfg))
+    seconds, cpu, batch = 0.0, 0.0, []
+    for i, frame in enumerate(frames(cfg, folder)):
+        batch.append(frame)
         if len(batch) == 8 or i == cfg['frames'] - 1:
             depth = torch.from_numpy(np.stack([b[0] for b in batch]).astype(np.float32) / 1000)
             rgb = torch.from_numpy(np.stack([b[1] for b in batch]))
             lab = torch.from_numpy(np.stack([b[2] for b in batch])) if labels else None
             poses = torch.from_numpy(np.stack([b[3] for b in batch])).float()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fusion.integrate(depth, K, poses, rgb=rgb, labels=lab)
             seconds += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
             batch = []
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = fusion.result()
     seconds += time.perf_counter() - start
-    return seconds, shape, result['tsdf'].numpy(), result['weight'].numpy()
+    cpu += time.process_time() - start_cpu
+    return seconds, cpu, shape, result['tsdf'].numpy(), result['weight'].numpy()
 
 
-def run_open3d(cfg):
+def run_open3d(cfg, folder):
     import open3d as o3d
     vs = cfg['voxel']
     margin = 4 * vs
@@ -129,19 +169,19 @@ def run_open3d(cfg):
     h, w = cfg['size']
     K = intrinsics(cfg['size'])
     intr = o3d.camera.PinholeCameraIntrinsic(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
-    seconds = 0.0
-    for i in range(cfg['frames']):
-        depth, rgb, _, pose = render(i, cfg)
+    seconds = cpu = 0.0
+    for depth, rgb, _, pose in frames(cfg, folder):
         rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
             o3d.geometry.Image(np.ascontiguousarray(rgb)), o3d.geometry.Image(depth),
             depth_scale=1000.0, depth_trunc=20.0, convert_rgb_to_intensity=False)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         volume.integrate(rgbd, intr, np.linalg.inv(pose))
         seconds += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
     tsdf_weight = np.asarray(volume.extract_volume_tsdf())  # (side^3, 2): x-major
     tsdf = tsdf_weight[:, 0].reshape(side, side, side) * 3  # normalised -> voxel units
     weight = tsdf_weight[:, 1].reshape(side, side, side)
-    return seconds, (side, ) * 3, tsdf, weight
+    return seconds, cpu, (side, ) * 3, tsdf, weight
 
 
 def child(args):
@@ -152,22 +192,30 @@ def child(args):
         import segmenter3d.rendering  # noqa: F401
     base = rss_mb()  # the libraries alone
     if args.child == 'open3d':
-        seconds, shape, tsdf, weight = run_open3d(cfg)
+        seconds, cpu, shape, tsdf, weight = run_open3d(cfg, args.frames)
     else:
-        seconds, shape, tsdf, weight = run_ours(cfg, cube=args.child.endswith('cube'),
-                                                labels=args.child.startswith('labels'))
+        seconds, cpu, shape, tsdf, weight = run_ours(cfg, args.child.endswith('cube'),
+                                                     args.child.startswith('labels'),
+                                                     args.frames)
+    threads = len(os.listdir('/proc/self/task'))
     if args.save:
         np.savez(args.save, tsdf=tsdf.astype(np.float32), weight=weight.astype(np.float32))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(seconds=seconds, shape=list(shape), peak_mb=peak, base_mb=base)))
+    print(json.dumps(dict(seconds=seconds, cpu=cpu, shape=list(shape), peak_mb=peak,
+                          base_mb=base, threads=threads)))
 
 
-def spawn(name, quick, save=None):
-    cmd = [sys.executable, osp.abspath(__file__), '--child', name] + (['--quick'] if quick
-                                                                      else [])
+def spawn(name, quick, folder, save=None, projects=None):
+    """Run one backend in a fresh process; ``projects``: import segmenter3d from there."""
+    cmd = [sys.executable, osp.abspath(__file__), '--child', name, '--frames', folder] + \
+        (['--quick'] if quick else [])
+    env = dict(os.environ)
+    if projects:
+        env['PYTHONPATH'] = os.pathsep.join([projects] + env.get('PYTHONPATH', '').split(
+            os.pathsep))
     if save:
         cmd += ['--save', save]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f'{name}: {out.stderr.strip().splitlines()[-1:]}')
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -184,11 +232,19 @@ def agreement(ours_path, o3d_path):
                                                                          .mean())
 
 
+def median(runs, key):
+    return float(np.median([r[key] for r in runs]))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='20 frames of 160x120, 3 x 3 x 2 m')
+    p.add_argument('--repeats', type=int, default=3, help='runs of each backend, in turns')
     p.add_argument('--no-record', action='store_true', help='print, do not append to RESULTS')
+    p.add_argument('--compare-with', metavar='CHECKOUT',
+                   help='also time the cube run with segmenter3d from another checkout')
     p.add_argument('--child', help=argparse.SUPPRESS)
+    p.add_argument('--frames', help=argparse.SUPPRESS)
     p.add_argument('--save', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -200,43 +256,72 @@ def main():
     except Exception as err:  # ImportError, or OSError without libusb-1.0
         have_o3d = False
         print(f'open3d not available ({type(err).__name__}: {err}); ours only')
+    import shutil
     import tempfile
     tmp = tempfile.mkdtemp()
-    rows = []
+    write_frames(cfg, tmp)
+    load = [os.getloadavg()[0]]
     runs = [('ours', 'room grid, depth + colour'), ('labels', 'room grid, + 6-class labels'),
             ('ours-cube', 'Open3D\'s cube, depth + colour')]
-    for name, what in runs:
-        res = spawn(name, args.quick, osp.join(tmp, f'{name}.npz') if name == 'ours-cube'
-                    else None)
-        rows.append((f'TSDFFusion ({what})', res))
-        print(rows[-1], flush=True)
+    other = None
+    if args.compare_with:
+        other = osp.join(osp.abspath(args.compare_with), 'projects')
+        runs.append(('other-cube', f'Open3D\'s cube, depth + colour; {args.compare_with}'))
+    if have_o3d:
+        runs.append(('open3d', 'Open3D UniformTSDFVolume (cube, depth + colour)'))
+    results = {name: [] for name, _ in runs}
+    for repeat in range(args.repeats):
+        for name, _ in runs:  # in turns: load changes hit every backend
+            save = osp.join(tmp, f'{name}.npz') if name in ('ours-cube', 'open3d') and \
+                repeat == 0 else None
+            results[name].append(spawn(name.replace('other', 'ours'), args.quick, tmp, save,
+                                       other if name == 'other-cube' else None))
+            print(name, results[name][-1], flush=True)
+        load.append(os.getloadavg()[0])
+    rows = [(what if name == 'open3d' else f'TSDFFusion ({what})', results[name])
+            for name, what in runs]
     agree = ''
     if have_o3d:
-        res = spawn('open3d', args.quick, osp.join(tmp, 'open3d.npz'))
-        rows.append(('Open3D UniformTSDFVolume (cube, depth + colour)', res))
         med, p99, same = agreement(osp.join(tmp, 'ours-cube.npz'), osp.join(tmp, 'open3d.npz'))
-        ratio = rows[2][1]['seconds'] / res['seconds']
-        agree = (f'\nOurs / Open3D time on the same cube and frames: **{ratio:.2f}x**. '
-                 f'Agreement where both observed the truncation band: median |diff| '
-                 f'{med:.3f} voxel, 99th percentile {p99:.3f}; observed status equal on '
-                 f'{same:.2%} of voxels (Open3D measures distance along the ray, we along the '
-                 'optical axis as KinectFusion does; both agree at the surface).\n')
+        wall = median(results['ours-cube'], 'seconds') / median(results['open3d'], 'seconds')
+        cpu = median(results['ours-cube'], 'cpu') / median(results['open3d'], 'cpu')
+        agree = (f'\nOurs / Open3D on the same cube and frames: **{wall:.2f}x** wall-clock, '
+                 f'**{cpu:.2f}x** CPU time (medians)')
+        if other:
+            o3d, was = results['open3d'], results['other-cube']
+            agree += (f'; {args.compare_with} / Open3D: '
+                      f'{median(was, "seconds") / median(o3d, "seconds"):.2f}x wall-clock, '
+                      f'{median(was, "cpu") / median(o3d, "cpu"):.2f}x CPU time')
+        agree += ('. Agreement where both observed the '
+                 f'truncation band: median |diff| {med:.3f} voxel, 99th percentile {p99:.3f}; '
+                 f'observed status equal on {same:.2%} of voxels (Open3D measures distance '
+                 'along the ray, we along the optical axis as KinectFusion does; both agree at '
+                 'the surface).\n')
+    shutil.rmtree(tmp)
     threads = os.environ.get('OMP_NUM_THREADS', 'unset')
     h, w = cfg['size']
-    text = (f'\n## fusion.py{" --quick" if args.quick else ""}, {time.strftime("%Y-%m-%d")}\n\n'
-            f'`OMP_NUM_THREADS={threads} python benchmarks/fusion.py'
-            f'{" --quick" if args.quick else ""}`: {cfg["frames"]} frames of {w}x{h} into a '
-            f'{" x ".join(f"{r:g}" for r in cfg["room"])} m room at {cfg["voxel"] * 100:g} cm; '
-            f'OMP_NUM_THREADS={threads} on a shared 2-core machine (a {threads}-thread number; '
-            'frame rendering not timed). Peak memory is the process\'s peak resident set; '
-            '"own" subtracts what the process held after importing its library (ours imports '
-            'segmenter3d, hence mmseg and mmcv).\n\n'
-            '| backend | voxels | seconds | frames/s | peak MB | own MB |\n'
-            '|---|---|---|---|---|---|\n')
+    quick = ' --quick' if args.quick else ''
+    text = (f'\n## fusion.py{quick}: TSDF fusion of RGB-D frames against Open3D\n\n'
+            f'{time.strftime("%Y-%m-%d")}. Command: `OMP_NUM_THREADS={threads} python '
+            f'benchmarks/fusion.py{quick} --repeats {args.repeats}`\n\n{cfg["frames"]} '
+            f'frames of {w}x{h} into a {" x ".join(f"{r:g}" for r in cfg["room"])} m room at '
+            f'{cfg["voxel"] * 100:g} cm; OMP_NUM_THREADS={threads} on a shared 2-core machine '
+            f'(1-minute load average {min(load):.1f} to {max(load):.1f} during the runs; frame '
+            'rendering not timed). The backends ran in turns, each in its own process; '
+            'seconds are medians of the wall-clock and of the CPU time of the timed calls '
+            '(fusion plus reading the volume out), with every run\'s wall-clock in brackets. '
+            '"threads" is the process\'s thread count after fusing. Peak memory is the '
+            'process\'s peak resident set; "own" subtracts what the process held after '
+            'importing its library (ours imports segmenter3d, hence mmseg and mmcv).\n\n'
+            '| backend | voxels | wall s (runs) | CPU s | frames/s (CPU) | threads | peak MB | '
+            'own MB |\n|---|---|---|---|---|---|---|---|\n')
     for name, res in rows:
-        text += (f'| {name} | {"x".join(map(str, res["shape"]))} | {res["seconds"]:.2f} | '
-                 f'{cfg["frames"] / res["seconds"]:.1f} | {res["peak_mb"]:.0f} | '
-                 f'{res["peak_mb"] - res["base_mb"]:.0f} |\n')
+        walls = ', '.join(f'{r["seconds"]:.2f}' for r in res)
+        text += (f'| {name} | {"x".join(map(str, res[0]["shape"]))} | '
+                 f'{median(res, "seconds"):.2f} ({walls}) | {median(res, "cpu"):.2f} | '
+                 f'{cfg["frames"] / median(res, "cpu"):.1f} | {res[0]["threads"]} | '
+                 f'{median(res, "peak_mb"):.0f} | '
+                 f'{median(res, "peak_mb") - median(res, "base_mb"):.0f} |\n')
     text += agree
     if args.no_record:
         print(text)
