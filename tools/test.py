@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 
 from segmenter3d.checkpoint_io import load_weights
 from segmenter3d.engine import runtime
+from segmenter3d.engine.option_checks import check_datasets
 
 
 def parse_args(argv=None):
@@ -54,7 +55,7 @@ def build_runner(args) -> Runner:
                              f'--show-dir need VolumeVisualizationHook')
         hook.update(draw=bool(args.show_dir), show_dir=args.show_dir, out_dir=args.out)
         cfg.default_hooks.visualization = hook
-    runtime.check_datasets(cfg, ['test'])
+    check_datasets(cfg, ['test'])
     runner = runtime.runner_from_cfg(cfg, args.config)
     # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
     load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)

@@ -8,6 +8,8 @@ from mmengine.runner import Runner
 
 from segmenter3d.checkpoint_io import read_state_dict, weight_mismatches
 from segmenter3d.engine import runtime
+from segmenter3d.engine.option_checks import check_datasets, check_train_schedule
+from segmenter3d.engine.work_dir import guard_work_dir, lock_work_dir
 
 
 def parse_args(argv=None):
@@ -67,11 +69,11 @@ def build_runner(args) -> Runner:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    runtime.check_train_schedule(cfg)
-    runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
-    runtime.check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
-    runtime.lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
-    runtime.guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
+    check_train_schedule(cfg)
+    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
+    check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])
+    lock_work_dir(cfg.work_dir)  # a concurrent run may not have saved anything yet
+    guard_work_dir(cfg.work_dir, args.resume, args.overwrite)  # or it saved meanwhile
     runner = runtime.runner_from_cfg(cfg, args.config)
     check_load_from(runner)
     return runner

@@ -73,7 +73,7 @@ def test_misspelt_config_keys_are_refused(tmp_path, option, match):
 def test_known_and_runner_keys_pass(tmp_path):
     from mmengine.config import Config
 
-    from segmenter3d.engine.runtime import check_cfg_options
+    from segmenter3d.engine.option_checks import check_cfg_options
     cfg = Config.fromfile(T_CFG)
     check_cfg_options(cfg, {'train_cfg.max_iters': 2, 'model.backbone.arch': 'b',
                             'train_dataloader.dataset.pipeline.1.crop_size': 16,

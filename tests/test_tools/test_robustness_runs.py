@@ -18,7 +18,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 from conftest import CONFIGS, data_root_options, load_tool
-from segmenter3d.engine.runtime import check_cfg_options, lock_work_dir
+from segmenter3d.engine.option_checks import check_cfg_options
+from segmenter3d.engine.work_dir import lock_work_dir
 from segmenter3d.fileio import remove_orphans
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
@@ -76,7 +77,7 @@ def test_a_kill_during_a_save_leaves_a_resumable_run(tmp_path, hook):
 
 def test_a_second_run_on_a_busy_work_dir_is_refused(tmp_path):
     work = str(tmp_path / 'work')
-    code = ('import sys, time; from segmenter3d.engine.runtime import lock_work_dir; '
+    code = ('import sys, time; from segmenter3d.engine.work_dir import lock_work_dir; '
             f'lock_work_dir({work!r}); print("locked", flush=True); time.sleep(60)')
     holder = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
     try:
