@@ -151,10 +151,10 @@ def test_label_panoramas_of_every_view_come_with_their_images(viewed_rooms):
 def test_label_scarce_dataset_keeps_labels_of_the_first_rooms_only(tiny_rooms):
     dataset = _dataset(tiny_rooms, labelled_rooms=1)
     first, second = (dataset[i]['data_samples'] for i in range(2))
-    assert first.metainfo['labeled'] and (first.gt_sem_seg.data < 30).any()
-    assert not second.metainfo['labeled'] and (second.gt_sem_seg.data == 255).all()
+    assert first.metainfo['labelled'] and (first.gt_sem_seg.data < 30).any()
+    assert not second.metainfo['labelled'] and (second.gt_sem_seg.data == 255).all()
     full = _dataset(tiny_rooms)[1]['data_samples']
-    assert full.metainfo['labeled'] and (full.gt_sem_seg.data < 30).any()
+    assert full.metainfo['labelled'] and (full.gt_sem_seg.data < 30).any()
     with pytest.raises(ValueError, match='labelled_rooms must be an integer >= 0'):
         _dataset(tiny_rooms, labelled_rooms=-1)
 
@@ -176,10 +176,10 @@ def test_labelled_rooms_plus_panorama_only_rooms_config(tiny_rooms, viewed_rooms
     assert len(dataset) == len(_training(tiny_rooms)) + 1
     samples = [dataset[i]['data_samples'] for i in range(len(dataset))]
     for sample in samples[:-1]:
-        assert sample.metainfo['labeled'] and (sample.gt_sem_seg.data < 30).any()
+        assert sample.metainfo['labelled'] and (sample.gt_sem_seg.data < 30).any()
     last = samples[-1]
     assert last.metainfo['room_id'] == _training(viewed_rooms)[0]
-    assert not last.metainfo['labeled'] and (last.gt_sem_seg.data == 255).all()
+    assert not last.metainfo['labelled'] and (last.gt_sem_seg.data == 255).all()
     assert last.panorama.shape[-2:] == (16, 32)
 
 

@@ -137,7 +137,7 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True,
 
     Rooms may come without 3D labels (panorama-only rooms for distillation), or their labels
     may be left unread (``with_labels=False``): every voxel is then labelled 255 (ignored) and
-    ``labeled`` is False. Arrays declaring more than ``max_voxels`` voxels are refused before
+    ``labelled`` is False. Arrays declaring more than ``max_voxels`` voxels are refused before
     they are decompressed.
 
     Returns:
@@ -152,8 +152,8 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True,
             ``max_voxels``, or a voxel size, origin or camera outside its physical range.
     """
     data, found = _open(path, max_voxels)
-    labeled = 'labels' in data or 'semanticlabel' in data
-    if not labeled or not with_labels:  # a room without 3D labels: every voxel ignored
+    labelled = 'labels' in data or 'semanticlabel' in data
+    if not labelled or not with_labels:  # a room without 3D labels: every voxel ignored
         shape = (data.get('tsdf') if 'tsdf' in data else data.get('sdf128', np.zeros(0))).shape
         data.pop('labels', None)
         data.pop('semanticlabel', None)
@@ -175,7 +175,7 @@ def load_room(path: str, num_classes: int = 30, with_labels: bool = True,
     if not ((tsdf > -1) & (tsdf < 1)).any():
         _fail(path, "field 'tsdf' has no surface (no |tsdf| < 1): empty room")
     room['observed'] = observed
-    room['labeled'] = labeled and with_labels
+    room['labelled'] = labelled and with_labels
     for key in OPTIONAL_KEYS:
         if key in data:
             room[key] = _check_geometry(path, key, data[key])

@@ -215,7 +215,7 @@ def test_a_room_without_3d_labels_trains_on_the_kd_term_alone(tmp_path):
     path = str(tmp_path / 'unlabelled.npz')
     save_npz_atomic(path, tsdf=room.tsdf, rgb=room.rgb, camera=room.camera)  # no labels
     loaded = LoadVolume().transform(dict(volume_path=path))
-    assert not loaded['labeled'] and (loaded['gt_seg'] == 255).all()
+    assert not loaded['labelled'] and (loaded['gt_seg'] == 255).all()
     # labelled files can be read as unlabelled too (the label-scarce mix)
     labelled = str(tmp_path / 'labelled.npz')
     save_npz_atomic(labelled, tsdf=room.tsdf, rgb=room.rgb, labels=room.labels)

@@ -47,7 +47,7 @@ class LoadVolume(BaseTransform):
         results['gt_seg'] = room['labels']
         results['ori_shape'] = room['tsdf'].shape
         results['room_format'] = room['format']
-        results['labeled'] = room['labeled']
+        results['labelled'] = room['labelled']
         for key in ('voxel_size', 'origin'):
             if key in room:
                 results[key] = room[key]
@@ -272,7 +272,7 @@ class PackVolumeInputs(BaseTransform):
     """To ``inputs`` (4, X, Y, Z) tensor and a :class:`VolumeDataSample`."""
 
     META_KEYS = ('room_id', 'volume_path', 'ori_shape', 'voxel_size', 'origin', 'camera',
-                 'cameras', 'crop_start', 'moved_by', 'room_format', 'labeled', 'image_path',
+                 'cameras', 'crop_start', 'moved_by', 'room_format', 'labelled', 'image_path',
                  'seg_map_path', 'vertex_path')
 
     def transform(self, results: Dict) -> Dict:
