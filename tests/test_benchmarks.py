@@ -112,8 +112,12 @@ def test_fusion_agrees_with_open3d_on_the_benchmark_frames(tmp_path):
     benchmark's quick setting) give the same TSDF in the truncation band."""
     import fusion
     import numpy as np
-    _, shape, tsdf, weight = fusion.run_ours(fusion.QUICK, cube=True, labels=False)
-    _, shape_o3d, tsdf_o3d, weight_o3d = fusion.run_open3d(fusion.QUICK)
+    frames = str(tmp_path / 'frames')
+    __import__('os').makedirs(frames)
+    fusion.write_frames(fusion.QUICK, frames)  # rendered once, read by both
+    _, _, shape, tsdf, weight = fusion.run_ours(fusion.QUICK, cube=True, labels=False,
+                                             folder=frames)
+    _, _, shape_o3d, tsdf_o3d, weight_o3d = fusion.run_open3d(fusion.QUICK, frames)
     assert shape == shape_o3d
     np.savez(tmp_path / 'ours.npz', tsdf=tsdf, weight=weight)
     np.savez(tmp_path / 'o3d.npz', tsdf=tsdf_o3d, weight=weight_o3d)
