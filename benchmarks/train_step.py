@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Seconds per training step of the CPU recipes (batch 2 of 32^3 blocks, Adam, 30 classes).
 
-What the equal-wall-clock comparisons of tools/analysis/recipe_study.py and paper_tables.py
+What the equal-wall-clock comparisons of studies/recipe_study.py and paper_tables.py
 rest on: 3DSeg-T at patch 2 (16^3 tokens a block) against patch 4 (8^3) and the 3D U-Net.
 Medians of ``--steps`` steps after two warm-up steps; prints a table and appends it to
 benchmarks/RESULTS.md.

@@ -1,6 +1,6 @@
 # Room-level fine-tuning without distillation: the block-trained 3DSeg-T on whole rooms at
 # batch 1 with cross-entropy only. The distillation config adds the teacher to exactly this, so
-# the two isolate what the teacher adds (tools/analysis/paper_tables.py compares them).
+# the two isolate what the teacher adds (studies/paper_tables.py compares them).
 # The block-trained student comes from the command line: --cfg-options load_from=CKPT.
 _base_ = ['./3dseg-t_1xb2-3k_synthrooms-32.py']
 room_pipeline = [dict(type='LoadVolume'), dict(type='PackVolumeInputs')]

@@ -1,5 +1,5 @@
 # CPU-sized 3DSeg-T on the generated rooms (8 cm voxels, 32^3 blocks): `make demo` trains it.
-# The recipe was chosen on the validation rooms (tools/analysis/recipe_study.py, RESULTS.md).
+# The recipe was chosen on the validation rooms (studies/recipe_study.py, RESULTS.md).
 _base_ = [
     '../_base_/models/3dseg.py', '../_base_/datasets/synthrooms.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_3k_adam.py'

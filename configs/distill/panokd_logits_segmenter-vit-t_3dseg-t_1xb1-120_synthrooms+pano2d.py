@@ -4,7 +4,7 @@
 # labels are never read), e.g. 960 rooms made with `tools/data/generate_synthrooms.py --seed 1
 # --split 1 0 0`, disjoint from the labelled ones. The KD term runs on both, the cross entropy
 # on the labelled ones. The 2D teacher has the panoramas of all these rooms
-# (tools/analysis/teacher_study.py, the -pano2d rows): 2D labels are abundant, 3D labels are
+# (studies/teacher_study.py, the -pano2d rows): 2D labels are abundant, 3D labels are
 # not, the paper's premise. kd_study.py's `+pano2d` rows use it, setting both roots
 # (train_dataloader.dataset.datasets.{0,1}.data_root); the number of panorama-only rooms is
 # train_dataloader.dataset.datasets.1.indices.

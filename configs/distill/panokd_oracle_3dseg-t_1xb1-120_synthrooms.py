@@ -2,7 +2,7 @@
 # place (AnnotationOracleDistiller, a teacher right at every pixel it sees), at temperature 1 on
 # every hit. Compare with the no-KD control (3dseg-t_1xb1-120_synthrooms-room.py) and with a
 # trained teacher's run (panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py) at the
-# same iterations: tools/analysis/kd_study.py --rows control oracle tau1.
+# same iterations: studies/kd_study.py --rows control oracle tau1.
 # The block-trained student comes from the command line: --cfg-options load_from=CKPT.
 _base_ = ['./panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py']
 model = dict(

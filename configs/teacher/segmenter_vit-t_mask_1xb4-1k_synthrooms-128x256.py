@@ -30,5 +30,5 @@ default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=1),
     visualization=dict(draw=False))
-# fixed seed: the paper-table runs (tools/analysis/paper_tables.py) compare like with like
+# fixed seed: the paper-table runs (studies/paper_tables.py) compare like with like
 randomness = dict(seed=0)

@@ -3,7 +3,7 @@
 # set of rooms that have no 3D labels for the student (`pano2d_root`, e.g. 960 rooms made with
 # `tools/data/generate_synthrooms.py --seed 1 --split 1 0 0`, disjoint from the study rooms).
 # Four times the schedule of the 1k config. The class-balanced variant of the teacher study adds
-# `model.decode_head.loss_decode.class_weight` (see tools/analysis/teacher_study.py).
+# `model.decode_head.loss_decode.class_weight` (see studies/teacher_study.py).
 _base_ = ['./segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py']
 pano2d_root = 'data/synthrooms_pano2d'
 _training = dict(type='PanoramaDataset', img_suffix='.png',

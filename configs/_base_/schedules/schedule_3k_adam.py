@@ -8,5 +8,5 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000, val_interval=1000)
 default_hooks = dict(checkpoint=dict(interval=1000, max_keep_ckpts=2))
-# fixed seed: the paper-table runs (tools/analysis/paper_tables.py) compare like with like
+# fixed seed: the paper-table runs (studies/paper_tables.py) compare like with like
 randomness = dict(seed=0)

@@ -1,5 +1,4 @@
 from .mesh_point_metric import MeshPointIoUMetric, load_vertex_table, vertex_predictions
-from .panorama_metric import rendered_panorama_miou
 from .volume_iou_metric import VolumeIoUMetric
 
 __all__ = ['VolumeIoUMetric', 'MeshPointIoUMetric', 'load_vertex_table', 'vertex_predictions',

@@ -1,10 +1,10 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The paper's tables on generated rooms, at CPU scale, over several seeds.
 
-    python tools/analysis/paper_tables.py --out work_dirs/paper_tables --seeds 0 1 2
+    python studies/paper_tables.py --out work_dirs/paper_tables --seeds 0 1 2
 
 Generates its own rooms when ``--data`` holds none (96 rooms at 8 cm: 48 train, 24
-validation, 24 test; the rooms of tools/analysis/recipe_study.py, which chose the recipe on
+validation, 24 test; the rooms of studies/recipe_study.py, which chose the recipe on
 the validation rooms), then per seed trains and tests on the test rooms:
 
 * ``3dseg-t``, ``3dseg-b``: block training with the embedded-default recipe;
@@ -33,10 +33,9 @@ from mmengine.config import Config
 
 from segmenter3d.apis import init_segmentor
 from segmenter3d.datasets import load_room, room_to_input
-from segmenter3d.evaluation import rendered_panorama_miou
 
 # the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
 from studies.experiments import (  # noqa: E402
     ROOT,
@@ -47,6 +46,7 @@ from studies.experiments import (  # noqa: E402
     schedule_options,
     time_inference,
 )
+from studies.panorama_metric import rendered_panorama_miou  # noqa: E402
 
 CONFIGS = {
     '3dseg-t': 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
@@ -195,7 +195,7 @@ def tables(args, results, n_rooms):
     lines = [f'## Paper tables on {args.data} ({n_rooms} test rooms, seeds '
              f'{" ".join(map(str, args.seeds))}; mean ± std over seeds)', '',
              f'Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch '
-             f'{torch.__version__}. Command: `python tools/analysis/paper_tables.py --data '
+             f'{torch.__version__}. Command: `python studies/paper_tables.py --data '
              f'{args.data} --out {args.out} --seeds {" ".join(map(str, args.seeds))}`.', '',
              '| run | mIoU | surface mIoU | mAcc | aAcc | iterations | train s | params | '
              'inference s (test rooms) |', '|---' * 9 + '|']

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
+from studies.class_weights import balanced_class_weights, label_frequencies
 
 
 def _png(path, labels):

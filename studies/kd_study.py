@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The KD term's temperature and scale, chosen on VALIDATION rooms.
 
-    python tools/analysis/kd_study.py --tables work_dirs/paper_tables --out work_dirs/kd_study \\
+    python studies/kd_study.py --tables work_dirs/paper_tables --out work_dirs/kd_study \\
         --teacher-config CONFIG --teacher-checkpoint CKPT --settings scarce --seeds 0
 
 Fine-tunes the block-trained students of ``paper_tables.py`` (its ``--out``, given as
@@ -34,12 +34,11 @@ import os
 import os.path as osp
 import sys
 
-from paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan
-
 # the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
 from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
+from studies.paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan  # noqa: E402
 
 # row -> options added to the KD term (None: the no-KD control)
 TAU1 = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']

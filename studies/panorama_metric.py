@@ -16,9 +16,9 @@ import torch
 from mmengine.utils import track_iter_progress
 from mmseg.evaluation.metrics import IoUMetric
 
-from ..encoding import IGNORE_INDEX
-from ..rendering import TSDFRaycaster, room_camera
-from .volume_iou_metric import VolumeIoUMetric
+from segmenter3d.encoding import IGNORE_INDEX
+from segmenter3d.evaluation import VolumeIoUMetric
+from segmenter3d.rendering import TSDFRaycaster, room_camera
 
 
 def rendered_panorama_miou(pred_dir: str, data_root: str, split: str = 'test',
@@ -31,7 +31,7 @@ def rendered_panorama_miou(pred_dir: str, data_root: str, split: str = 'test',
         FileNotFoundError: a split file, prediction or annotation is missing (named).
         ValueError: a prediction's shape differs from its room's.
     """
-    from ..datasets import load_room
+    from segmenter3d.datasets import load_room
     split_file = osp.join(data_root, 'splits', f'{split}.txt')
     if not osp.isfile(split_file):
         raise FileNotFoundError(f'{split_file}: split file not found')

@@ -1,12 +1,9 @@
-"""tools/analysis/paper_tables.py: equal-time budgets, schedules and the tables it writes."""
+"""studies/paper_tables.py: equal-time budgets, schedules and the tables it writes."""
 import argparse
 import os.path as osp
-import sys
 
 from conftest import ROOT
-
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-import paper_tables  # noqa: E402
+from studies import paper_tables
 
 
 def test_every_run_has_a_config():

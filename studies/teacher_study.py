@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """CPU recipe study of the embedded 2D teacher (mmseg's Segmenter), on VALIDATION panoramas.
 
-    python tools/analysis/teacher_study.py --data data/study --out work_dirs/teacher_study
+    python studies/teacher_study.py --data data/study --out work_dirs/teacher_study
 
 The teacher trains on every panorama in ``images/training`` (the rooms' own views and the
 extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
@@ -20,11 +20,10 @@ import os.path as osp
 import sys
 from typing import NamedTuple, Optional, Sequence
 
-from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
-
 # the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
+from studies.class_weights import balanced_class_weights, label_frequencies  # noqa: E402
 from studies.experiments import ROOT, data_options, pano2d_options, schedule_options  # noqa: E402
 
 TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
@@ -138,7 +137,7 @@ def main(argv=None) -> int:
               '  '.join(f'{k} {v:.2f}' for k, v in record['metrics'].items()), flush=True)
     lines = [f'## Teacher study on {args.data}, scored on the validation rooms\' own panoramas',
              '',
-             f'Config: `{args.config}`. Command: `python tools/analysis/teacher_study.py '
+             f'Config: `{args.config}`. Command: `python studies/teacher_study.py '
              f'--data {args.data} --out {args.out}`.', '',
              '| row | mIoU | mAcc | aAcc | iterations | training panoramas | train s |',
              '|---' * 7 + '|']

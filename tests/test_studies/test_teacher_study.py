@@ -1,17 +1,14 @@
-"""tools/analysis/teacher_study.py: rows, class weights over several roots, data options."""
+"""studies/teacher_study.py: rows, class weights over several roots, data options."""
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, config_with_options
-from segmenter3d.datasets.class_weights import balanced_class_weights, label_frequencies
+from conftest import config_with_options
 from segmenter3d.synth import generate_dataset
-
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-import teacher_study  # noqa: E402
+from studies import teacher_study
+from studies.class_weights import balanced_class_weights, label_frequencies
 
 
 def test_every_row_has_a_config_its_options_apply_to():

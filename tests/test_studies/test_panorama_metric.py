@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from segmenter3d.datasets import load_room
-from segmenter3d.evaluation import rendered_panorama_miou
+from studies.panorama_metric import rendered_panorama_miou
 
 
 def _write_predictions(rooms, out, make):

@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """CPU recipe study on generated rooms, scored on the VALIDATION rooms (never the test rooms).
 
-    python tools/analysis/recipe_study.py --data data/study --out work_dirs/recipe_study
+    python studies/recipe_study.py --data data/study --out work_dirs/recipe_study
 
 Each row trains one model under one recipe (patch size, crop, iterations) with the CPU
 schedule (warm-up, then linear decay stretched to the run's length) and slides the 32^3 test
@@ -22,7 +22,7 @@ from mmengine.config import Config, DictAction
 from segmenter3d.datasets import load_room, room_to_input
 
 # the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
 from studies.experiments import ROOT, data_options, schedule_options, time_inference  # noqa: E402
 

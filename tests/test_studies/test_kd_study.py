@@ -1,15 +1,12 @@
-"""tools/analysis/kd_study.py: each row is a paper-table run with only its KD term changed."""
+"""studies/kd_study.py: each row is a paper-table run with only its KD term changed."""
 import argparse
 import json
 import os.path as osp
-import sys
 
 import pytest
 
-from conftest import ROOT, config_with_options
-
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-import kd_study  # noqa: E402
+from conftest import config_with_options
+from studies import kd_study
 
 
 def _args(tables):
