@@ -10,7 +10,7 @@ every unannotated vertex is 255, ignored).
 import csv
 import json
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 from plyfile import PlyData
@@ -77,24 +77,29 @@ def _read_json(path: str) -> dict:
         raise ValueError(f'{path}: not valid JSON (corrupt or truncated?): {err}') from err
 
 
-def read_label_map(tsv_path: str) -> Dict[str, int]:
-    """``raw_category`` -> NYU40 id from ``scannetv2-labels.combined.tsv``."""
+def _tsv_rows(tsv_path: str, columns) -> Iterator[Tuple[int, dict]]:
+    """(line number, row) of ScanNet's label table, after checking it has ``columns``."""
     if not osp.isfile(tsv_path):
         raise FileNotFoundError(f'{tsv_path}: ScanNet label table not found (it ships with '
                                 'ScanNet as scannetv2-labels.combined.tsv)')
     with open(tsv_path, newline='') as f:
         reader = csv.DictReader(f, delimiter='\t')
-        for column in ('raw_category', 'nyu40id'):
+        for column in columns:
             if column not in (reader.fieldnames or []):
                 raise ValueError(f"{tsv_path}: column '{column}' missing "
                                  f'(found {reader.fieldnames})')
-        mapping = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                mapping[row['raw_category']] = int(row['nyu40id'])
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{tsv_path}: line {line}: column 'nyu40id' is not an "
-                                 f"integer: {row.get('nyu40id')!r}") from err
+        yield from enumerate(reader, start=2)
+
+
+def read_label_map(tsv_path: str) -> Dict[str, int]:
+    """``raw_category`` -> NYU40 id from ``scannetv2-labels.combined.tsv``."""
+    mapping = {}
+    for line, row in _tsv_rows(tsv_path, ('raw_category', 'nyu40id')):
+        try:
+            mapping[row['raw_category']] = int(row['nyu40id'])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{tsv_path}: line {line}: column 'nyu40id' is not an "
+                             f"integer: {row.get('nyu40id')!r}") from err
     return mapping
 
 
@@ -102,25 +107,16 @@ def read_label_ids(tsv_path: str) -> np.ndarray:
     """Look-up table (65536,) uint8 from the raw label ids of ScanNet's 2D label images
     (``label-filt/<i>.png``: column ``id`` of ``scannetv2-labels.combined.tsv``) to the 20
     benchmark classes, as the mesh labels map (via ``nyu40id``); 255 for everything else."""
-    if not osp.isfile(tsv_path):
-        raise FileNotFoundError(f'{tsv_path}: ScanNet label table not found (it ships with '
-                                'ScanNet as scannetv2-labels.combined.tsv)')
     lut = np.full(65536, IGNORE, np.uint8)
-    with open(tsv_path, newline='') as f:
-        reader = csv.DictReader(f, delimiter='\t')
-        for column in ('id', 'nyu40id'):
-            if column not in (reader.fieldnames or []):
-                raise ValueError(f"{tsv_path}: column '{column}' missing "
-                                 f'(found {reader.fieldnames})')
-        for line, row in enumerate(reader, start=2):
-            try:
-                raw, nyu = int(row['id']), int(row['nyu40id'])
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{tsv_path}: line {line}: columns 'id' and 'nyu40id' must be "
-                                 f"integers, got {row.get('id')!r}, {row.get('nyu40id')!r}"
-                                 ) from err
-            if 0 < raw < len(lut):  # 0 is 'unannotated' in the label images
-                lut[raw] = NYU40_LUT[nyu] if 0 <= nyu < 256 else IGNORE
+    for line, row in _tsv_rows(tsv_path, ('id', 'nyu40id')):
+        try:
+            raw, nyu = int(row['id']), int(row['nyu40id'])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{tsv_path}: line {line}: columns 'id' and 'nyu40id' must be "
+                             f"integers, got {row.get('id')!r}, {row.get('nyu40id')!r}"
+                             ) from err
+        if 0 < raw < len(lut):  # 0 is 'unannotated' in the label images
+            lut[raw] = NYU40_LUT[nyu] if 0 <= nyu < 256 else IGNORE
     return lut
 
 
