@@ -302,10 +302,10 @@ def test_bounds_too_large_for_the_memory_are_refused(small_scan, tmp_path, capsy
                                                      monkeypatch):
     """Up to 300 M voxels used to be allocated whatever the memory (about 64 bytes a voxel
     with 20 classes: 19 GB): the grid's need is now checked against the free memory."""
-    from segmenter3d.datasets import rgbd_scan
-    free = rgbd_scan.available_bytes('cpu')
+    from segmenter3d.datasets import rgbd_fusion
+    free = rgbd_fusion.available_bytes('cpu')
     assert free is None or free > 2**20
-    monkeypatch.setattr(rgbd_scan, 'available_bytes', lambda device: 200_000)  # 200 kB
+    monkeypatch.setattr(rgbd_fusion, 'available_bytes', lambda device: 200_000)  # 200 kB
     line = _fails_naming(small_scan, tmp_path, capsys, small_scan, '--bounds', 'GB')
     assert 'GB are free on cpu' in line
     code = fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'out.npz'), '--voxel-size', '0.2',

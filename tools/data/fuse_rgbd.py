@@ -18,7 +18,8 @@ import sys
 
 import numpy as np
 
-from segmenter3d.datasets.rgbd_scan import LABEL_DIRS, ScanFolder, fuse_scan
+from segmenter3d.datasets.rgbd_fusion import fuse_scan
+from segmenter3d.datasets.rgbd_scan import LABEL_DIRS, ScanFolder
 from segmenter3d.datasets.scannet_io import read_label_ids
 from segmenter3d.fileio import save_npz_atomic
 
