@@ -367,9 +367,21 @@ def add_complexity(args, results: dict, volumes: list) -> None:
             results[name].update(params=sum(p.numel() for p in model.parameters()))
 
 
+def scan_summary(data: str, frames: int) -> dict:
+    """The generator's summary of scanned rooms (``scans.json``: unobserved shares, render and
+    fusion seconds), with the frames a room."""
+    path = osp.join(data, 'scans.json')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: not found; the rooms of {data} are not scanned rooms')
+    return dict(json.load(open(path))['summary'], frames=frames)
+
+
 def write_outputs(args, results: dict, num_rooms: int) -> str:
     """``results.json``, the markdown tables and the loss curves (copied to benchmarks/ with
-    ``--record``); returns the tables."""
+    ``--record``: ``paper_tables.json``, or ``paper_tables_scan.json`` with the scan summary
+    for scanned rooms); returns the tables."""
+    if args.scan_frames:
+        results['scans'] = scan_summary(args.data, args.scan_frames)
     with open(osp.join(args.out, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     text = tables(args, results, num_rooms)
@@ -378,10 +390,11 @@ def write_outputs(args, results: dict, num_rooms: int) -> str:
     loss_curves(args, [n for n in ORDER if n in results],
                 osp.join(args.out, 'paper_tables_loss.png'))
     if args.record:
+        name = 'paper_tables_scan' if args.scan_frames else 'paper_tables'
         shutil.copyfile(osp.join(args.out, 'results.json'),
-                        osp.join(ROOT, 'benchmarks', 'paper_tables.json'))
+                        osp.join(ROOT, 'benchmarks', f'{name}.json'))
         shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
-                        osp.join(ROOT, 'benchmarks', 'paper_tables_loss.png'))
+                        osp.join(ROOT, 'benchmarks', f'{name}_loss.png'))
     return text
 
 
