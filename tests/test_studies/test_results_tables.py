@@ -98,3 +98,15 @@ def test_check_exits_non_zero_naming_the_stale_file(tmp_path, monkeypatch, capsy
     assert results_tables.main([]) == 0
     assert results_tables.main(['--check']) == 0
     assert '| 3DSeg-T, patch 2 (`t-p2-1k`) | 21.00 |' in (tmp_path / 'README.md').read_text()
+
+
+def test_scanned_table_pairs_seeds_and_states_the_unobserved_share():
+    from studies.results_tables import scanned_table
+    exact = {'3dseg-t': dict(mIoU=[30.0, 32.0], surface_mIoU=[28.0, 29.0], iters=[800, 800])}
+    scanned = {'3dseg-t': dict(mIoU=[26.0, 27.0], surface_mIoU=[20.0, 21.0], iters=[800, 800]),
+               'scans': dict(frames=100, mean_unobserved=0.176, mean_unobserved_surface=0.19,
+                             rooms=96)}
+    text = scanned_table({'e.json': exact, 's.json': scanned}.__getitem__, 'e.json', 's.json')
+    # paired changes -4 and -5: mean -4.50, sample std 0.71
+    assert '| 3DSeg-T (`3dseg-t`) | 31.00 ± 1.41 | 26.50 ± 0.71 | -4.50 ± 0.71 |' in text
+    assert '17.6 % of voxels (19.0 % of the surface band) never observed' in text
