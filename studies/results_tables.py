@@ -75,11 +75,15 @@ _MODELS = {
 }
 
 
+def _scores(entry: dict) -> List[str]:
+    """The four scores of a run, each ``mean ± std`` over its seeds."""
+    return [_cell(entry.get(m)) for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')]
+
+
 def models_table(load: Loader, source: str = 'paper_tables.json') -> str:
     """Block-trained models on the test rooms: mean ± std over the record's seeds."""
     record = load(source)
-    rows = [[label] + [_cell(record[key].get(m))
-                       for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')] +
+    rows = [[label] + _scores(record[key]) +
             [str(len(record[key]['mIoU'])), _count(record[key]['iters']),
              _count(record[key]['params'])]
             for key, label in _ordered(list(record), _MODELS)]
@@ -141,8 +145,7 @@ _RECIPES = {
 def recipe_table(load: Loader, source: str = 'recipe_study.json') -> str:
     """One seed of each recipe, tested on the validation rooms."""
     record = load(source)
-    rows = [[label] + [_cell(record[key].get(m))
-                       for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')] +
+    rows = [[label] + _scores(record[key]) +
             [_count(record[key]['iters']), _count(record[key]['params']),
              _cell(record[key].get('inference_seconds'))]
             for key, label in _ordered(list(record), _RECIPES)]
