@@ -104,7 +104,8 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> dict:
         iters = trial_iters(model)
         entry = results.setdefault('tuning', {}).setdefault(model, dict(trials={}))
         entry.update(config=spec['config'], iters=iters, budget_seconds=TUNE_SECONDS,
-                     step_seconds=spec['step_seconds'])
+                     step_seconds=spec['step_seconds'],
+                     estimated=spec.get('estimated', False))
         for name, options in spec['trials'].items():
             work = osp.join(out, 'tune', model, name)
             opts = (data_options(data) + schedule_options(iters) + TEST_WINDOW + list(options) +

@@ -215,6 +215,22 @@ def scanned_table(load: Loader, exact: str = 'paper_tables.json',
     return text
 
 
+def tuning_table(load: Loader, source: str = 'baselines.json') -> str:
+    """Every recipe trial of the comparison on the validation rooms, the best per model in
+    bold: the same number of trials and training seconds for every model."""
+    tuning = load(source).get('tuning', {})
+    rows = []
+    for model, entry in tuning.items():
+        for name, trial in entry['trials'].items():
+            best = name == entry.get('best')
+            rows.append([f'`{model}`', f'**`{name}`**' if best else f'`{name}`',
+                         _cell(trial.get('mIoU')), _cell(trial.get('surface_mIoU')),
+                         _count(entry['iters']), f"{entry['step_seconds']:g}" +
+                         (' (estimated)' if entry.get('estimated') else '')])
+    return _table(('model', 'trial', 'validation mIoU', 'surface mIoU', 'iterations',
+                   's / step (idle)'), rows, source)
+
+
 #: every generated table: its name in the markers -> its text from a record loader
 TABLES: Dict[str, Callable[[Loader], str]] = {
     'summary': summary_table,
@@ -226,6 +242,7 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     'kd_study_labelled': lambda load: kd_table(load, 'kd_study_labelled.json'),
     'recipe_study': recipe_table,
     'paper_tables_scan': scanned_table,
+    'baselines': tuning_table,
 }
 
 

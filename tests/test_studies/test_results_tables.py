@@ -110,3 +110,14 @@ def test_scanned_table_pairs_seeds_and_states_the_unobserved_share():
     # paired changes -4 and -5: mean -4.50, sample std 0.71
     assert '| 3DSeg-T (`3dseg-t`) | 31.00 ± 1.41 | 26.50 ± 0.71 | -4.50 ± 0.71 |' in text
     assert '17.6 % of voxels (19.0 % of the surface band) never observed' in text
+
+
+def test_tuning_table_lists_every_trial_and_marks_the_best():
+    from studies.results_tables import tuning_table
+    record = {'tuning': {'unet3d': dict(
+        iters=811, step_seconds=0.212, best='lr0.003-bn',
+        trials={'lr0.001-bn': dict(mIoU=17.0, surface_mIoU=12.0),
+                'lr0.003-bn': dict(mIoU=19.5, surface_mIoU=14.25)})}}
+    text = tuning_table({'b.json': record}.__getitem__, 'b.json')
+    assert '| `unet3d` | `lr0.001-bn` | 17.00 | 12.00 | 811 | 0.212 |' in text
+    assert '| `unet3d` | **`lr0.003-bn`** | 19.50 | 14.25 | 811 | 0.212 |' in text
