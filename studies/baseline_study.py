@@ -13,6 +13,8 @@ validation at regular points, and tests the checkpoint validation chose. Every t
 is kept in ``benchmarks/baselines.json``; a finished one is reused when run again.
 """
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import os.path as osp
@@ -25,9 +27,16 @@ from studies.experiments import ROOT, data_options, ensure_rooms, schedule_optio
 
 RESULTS = osp.join(ROOT, 'benchmarks', 'baselines.json')
 TEST_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
+# Idle-machine seconds per training step, batch 2 of 32^3 blocks drawn from the study's
+# training rooms, 2 threads, medians of 20 steps, all four in one run:
+#   python benchmarks/train_step.py --real data/study --rows baselines --steps 20
+STEP_SECONDS = {'3dseg-t': 0.162, 'unet3d': 0.146, 'sparseunet': 0.540, 'swinunetr': 0.780}
 # The budget every tuning trial gets, in seconds of training steps on an idle machine: the
-# 800 iterations of 3DSeg-T's paper-table runs (0.215 s a step, benchmarks/train_step.py).
-TUNE_SECONDS = 800 * 0.215
+# 800 iterations of 3DSeg-T's paper-table runs.
+TUNE_SECONDS = 800 * STEP_SECONDS['3dseg-t']
+# The learning-curve budget: 8x a tuning trial, validation at 8 regular points.
+CURVE_SECONDS = 8 * TUNE_SECONDS
+CURVE_POINTS = 8
 
 
 def _lr(lr: float) -> List[str]:
@@ -48,33 +57,27 @@ SPARSE_NORMS = {'bn': [], 'gn': ['model.backbone.norm_cfg._delete_=True',
                                  'model.backbone.norm_cfg.num_groups=8']}
 SWIN_NORMS = {'gn': [], 'bn': ['model.backbone.norm_cfg._delete_=True',
                                'model.backbone.norm_cfg.type=BN3d']}
-# model -> config, idle seconds per step (batch 2 of 32^3 blocks), trials {name: options}.
+# model -> config, trials {name: options}.
 # Four trials each: the shipped learning rate and a larger one, times the model's other
 # choice (instance norm for the U-Net was tried before the grid: 12.82 against 17.65 with
 # batch norm at 800 iterations, so group norm is its alternative here).
 MODELS: Dict[str, dict] = {
     '3dseg-t': dict(
-        config='configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py', step_seconds=0.215,
+        config='configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
         # LayerNorm is part of the architecture (no norm choice): lr x weight decay
         trials={f'lr{lr:g}-wd{wd:g}': _lr(lr) + _wd(wd) for lr in (1e-3, 2e-3)
                 for wd in (0, 0.05)}),
     'unet3d': dict(
-        config='configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py', step_seconds=0.212,
+        config='configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py',
         # convolutions with a norm choice: lr x norm (no weight decay)
         trials={f'lr{lr:g}-{norm}': _lr(lr) + UNET_NORMS[norm] for lr in (1e-3, 3e-3)
                 for norm in ('bn', 'gn')}),
-    # The two baselines below have no idle-machine step time yet: their seconds per step are
-    # 3DSeg-T's 0.215 s scaled by the ratio of their median steps to 3DSeg-T's in one run on
-    # the same real batches (1.32 / 0.68 and 3.18 / 0.68, a loaded machine; see
-    # docs/baselines.md). Re-measure on an idle machine before reporting their budgets.
     'sparseunet': dict(
-        config='configs/sparseunet/sparseunet_1xb2-3k_synthrooms-32.py', step_seconds=0.417,
-        estimated=True,
+        config='configs/sparseunet/sparseunet_1xb2-3k_synthrooms-32.py',
         trials={f'lr{lr:g}-{norm}': _lr(lr) + SPARSE_NORMS[norm] for lr in (1e-3, 3e-3)
                 for norm in ('bn', 'gn')}),
     'swinunetr': dict(
-        config='configs/swinunetr/swinunetr_1xb2-3k_synthrooms-32.py', step_seconds=1.005,
-        estimated=True,
+        config='configs/swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
         trials={f'lr{lr:g}-{norm}': _lr(lr) + SWIN_NORMS[norm] for lr in (1e-3, 3e-3)
                 for norm in ('gn', 'bn')}),
 }
@@ -82,30 +85,50 @@ MODELS: Dict[str, dict] = {
 
 def trial_iters(model: str, seconds: float = TUNE_SECONDS) -> int:
     """Iterations of ``model`` in ``seconds`` of idle-machine training steps."""
-    return max(1, round(seconds / MODELS[model]['step_seconds']))
+    return max(1, round(seconds / STEP_SECONDS[model]))
 
 
 def load_results() -> dict:
     return json.load(open(RESULTS)) if osp.isfile(RESULTS) else {}
 
 
-def save_results(results: dict) -> None:
-    tmp = RESULTS + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(results, f, indent=1, sort_keys=True)
-    os.replace(tmp, RESULTS)
+@contextlib.contextmanager
+def updating_results():
+    """The results, read afresh and written back atomically on exit, under a lock: two
+    stages may run side by side (one thread each) and must not drop each other's rows."""
+    with open(RESULTS + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = load_results()
+        yield results
+        tmp = RESULTS + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+        os.replace(tmp, RESULTS)
 
 
-def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> dict:
+def best_recipe(model: str) -> List[str]:
+    """The options of ``model``'s best tuning trial (chosen on the validation rooms)."""
+    entry = load_results().get('tuning', {}).get(model, {})
+    trials = entry.get('trials', {})
+    if set(trials) != set(MODELS[model]['trials']) or entry.get('iters') != trial_iters(model):
+        raise ValueError(f'{RESULTS}: {model} has not finished its tuning trials at '
+                         f'{trial_iters(model)} iterations; run the tune stage first')
+    return list(trials[entry['best']]['options'])
+
+
+def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
     """Every trial of ``models`` on the validation rooms; the best per model marked."""
-    results = load_results()
     for model in models:
         spec = MODELS[model]
         iters = trial_iters(model)
-        entry = results.setdefault('tuning', {}).setdefault(model, dict(trials={}))
-        entry.update(config=spec['config'], iters=iters, budget_seconds=TUNE_SECONDS,
-                     step_seconds=spec['step_seconds'],
-                     estimated=spec.get('estimated', False))
+        with updating_results() as results:
+            entry = results.setdefault('tuning', {}).setdefault(model, dict(trials={}))
+            entry.update(config=spec['config'], iters=iters, budget_seconds=TUNE_SECONDS,
+                         step_seconds=STEP_SECONDS[model])
+            entry.pop('estimated', None)
+            # trials of another budget (an older step-time measurement) are made again
+            entry['trials'] = {n: t for n, t in entry['trials'].items()
+                               if t.get('iters') == iters}
         for name, options in spec['trials'].items():
             work = osp.join(out, 'tune', model, name)
             opts = (data_options(data) + schedule_options(iters) + TEST_WINDOW + list(options) +
@@ -114,30 +137,34 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> dict:
             record = experiments.train_and_test(work, spec['config'], opts,
                                                 osp.join(out, f'tune_{model}_{name}'),
                                                 split='validation')
-            entry['trials'][name] = dict(options=list(options), seed=seed,
-                                         train_seconds=record['train_seconds'],
-                                         **record['metrics'])
-            best = max(entry['trials'], key=lambda n: entry['trials'][n]['mIoU'])
-            entry['best'] = best
-            save_results(results)
-    return results
+            with updating_results() as results:
+                trials = results['tuning'][model]['trials']
+                trials[name] = dict(options=list(options), seed=seed, iters=iters,
+                                    train_seconds=record['train_seconds'], **record['metrics'])
+                results['tuning'][model]['best'] = max(trials, key=lambda n: trials[n]['mIoU'])
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('stage', choices=['tune'])
+    p.add_argument('stage', choices=['tune', 'curves'])
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default='data/study')
     p.add_argument('--out', default='work_dirs/baselines')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     ensure_rooms(args.data, 96, args.out, split='validation')
-    results = tune(args.models, args.data, args.out)
-    for model in args.models:
-        entry = results['tuning'][model]
-        print(f"{model}: best {entry['best']} "
-              f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
+    if args.stage == 'tune':
+        tune(args.models, args.data, args.out)
+        results = load_results()
+        for model in args.models:
+            entry = results['tuning'][model]
+            print(f"{model}: best {entry['best']} "
+                  f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
+    else:
+        from studies.learning_curves import run_curves
+        run_curves(args.models, args.seeds, args.data, args.out)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,160 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Learning curves of the tuned baselines at an equal budget of training seconds.
+
+Each model trains its recipe (the best tuning trial, chosen on the validation rooms) for
+``CURVE_SECONDS`` of idle-machine training steps, so a slower model does fewer iterations.
+Validation runs at ``CURVE_POINTS`` regular points; the checkpoint validation chose is
+tested on the test rooms. A run stopped half-way continues exactly (``tools/train.py
+--resume``) the next time the stage runs.
+
+The seconds of a curve are budget seconds: iterations times the model's idle-machine step
+time (``baseline_study.STEP_SECONDS``), the same clock for every model however loaded the
+machine was while it ran; the measured wall-clock of the training processes is kept beside
+them.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import statistics
+import time
+from typing import Dict, List, Optional, Sequence
+
+from studies import baseline_study as study
+from studies import experiments
+
+
+def curve_options(model: str, data: str, seed: int) -> List[str]:
+    """The ``--cfg-options`` of one seed of ``model``'s curve run."""
+    iters = study.trial_iters(model, study.CURVE_SECONDS)
+    every = max(1, iters // study.CURVE_POINTS)
+    return (experiments.data_options(data) +
+            [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={every}',
+             f'default_hooks.checkpoint.interval={every}',
+             # the last checkpoint (to resume) and the best one (to test) are all it keeps
+             'default_hooks.checkpoint.max_keep_ckpts=1', f'param_scheduler.1.end={iters}'] +
+            study.TEST_WINDOW + study.best_recipe(model) + [f'randomness.seed={seed}'])
+
+
+def read_curve(work_dir: str, step_seconds: float) -> List[List[float]]:
+    """``[budget seconds, iteration, validation mIoU]`` of every validation in ``work_dir``.
+
+    A resumed run logs into a new timestamped folder; the validations of all its segments
+    are merged by iteration (a later segment's value of the same iteration wins).
+    """
+    by_iter: Dict[int, float] = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                if 'mIoU' in row:
+                    by_iter[int(row['step'])] = float(row['mIoU'])
+    return [[round(it * step_seconds, 1), it, miou] for it, miou in sorted(by_iter.items())]
+
+
+def best_checkpoint(work_dir: str) -> str:
+    found = glob.glob(osp.join(work_dir, 'best_mIoU_iter_*.pth'))
+    if len(found) != 1:
+        raise FileNotFoundError(f'{work_dir}: expected one best_mIoU_iter_*.pth, found '
+                                f'{len(found)}')
+    return found[0]
+
+
+def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
+    """Train (or continue, or reuse) one seed of ``model``'s curve; its record."""
+    config = study.MODELS[model]['config']
+    options = curve_options(model, data, seed)
+    work = osp.join(out, 'curves', model, f'seed{seed}')
+    record_path = osp.join(work, 'record_curve.json')
+    if osp.isfile(record_path):
+        record = json.load(open(record_path))
+        if record.get('config') == config and record.get('options') == options:
+            return record
+    state_path = osp.join(work, 'curve_state.json')
+    state = json.load(open(state_path)) if osp.isfile(state_path) else {}
+    resume = (state.get('options') == options and
+              osp.isfile(osp.join(work, 'last_checkpoint')))
+    if not resume:
+        state = dict(options=options, segments=[])
+    os.makedirs(work, exist_ok=True)
+    log = osp.join(out, f'curve_{model}_seed{seed}_train{len(state["segments"])}.log')
+    iters = study.trial_iters(model, study.CURVE_SECONDS)
+    print(f'[curves] {model} seed {seed}: {iters} iterations{" (resumed)" if resume else ""}; '
+          f'log {log}', flush=True)
+    start = time.time()
+    try:
+        experiments.run(experiments.python_tool(
+            'tools/train.py', config, '--work-dir', work,
+            '--resume' if resume else '--overwrite', '--cfg-options', *options), log, quiet=True)
+    finally:
+        # the seconds of a stopped segment count too: the next one continues from its
+        # last checkpoint
+        state['segments'].append(round(time.time() - start, 1))
+        with open(state_path, 'w') as f:
+            json.dump(state, f, indent=1)
+    ckpt = best_checkpoint(work)
+    test_dir = osp.join(work, 'test')
+    experiments.run(experiments.python_tool(
+        'tools/test.py', config, ckpt, '--work-dir', test_dir, '--cfg-options', *options,
+        'test_dataloader.dataset.ann_file=splits/test.txt'),
+        osp.join(out, f'curve_{model}_seed{seed}_test.log'), quiet=True)
+    metrics = experiments.last_metrics(test_dir)
+    curve = read_curve(work, study.STEP_SECONDS[model])
+    record = dict(config=config, options=options, seed=seed, iters=curve[-1][1],
+                  budget_seconds=round(study.CURVE_SECONDS, 1),
+                  train_seconds=round(sum(state['segments']), 1),
+                  threads=os.environ.get('OMP_NUM_THREADS'),
+                  best_iter=int(re.search(r'iter_(\d+)', ckpt).group(1)),
+                  mIoU=metrics['mIoU'], surface_mIoU=metrics['surface_mIoU'], curve=curve)
+    with open(record_path, 'w') as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str) -> None:
+    for seed in seeds:
+        for model in models:
+            record = train_curve(model, seed, data, out)
+            with study.updating_results() as results:
+                results.setdefault('curves', {}).setdefault(model, {})[str(seed)] = {
+                    k: v for k, v in record.items() if k not in ('config', 'options')}
+            print(f'[curves] {model} seed {seed}: test mIoU {record["mIoU"]:.2f} '
+                  f'(best validation at iteration {record["best_iter"]})', flush=True)
+
+
+def gain_last_quarter(curve: Sequence[Sequence[float]]) -> float:
+    """Validation mIoU gained over the last quarter of a curve's seconds (final value minus
+    the value at the last point at or before three quarters of the run)."""
+    end = curve[-1][0]
+    before = [p for p in curve if p[0] <= 0.75 * end + 1e-9]
+    if not before:
+        raise ValueError('a curve needs a point in its first three quarters')
+    return curve[-1][2] - before[-1][2]
+
+
+def time_to_accuracy(curve: Sequence[Sequence[float]], target: float) -> Optional[float]:
+    """Seconds of the first validation at or above ``target`` mIoU; None if never reached."""
+    return next((p[0] for p in curve if p[2] >= target), None)
+
+
+def summary(curves: Dict[str, Dict[str, dict]], fraction: float = 0.95) -> Dict[str, dict]:
+    """Per model: final validation and test mIoU, gain over the last quarter and seconds to
+    reach ``fraction`` of the best model's mean final validation mIoU (per seed), plus the
+    target itself."""
+    final = {m: statistics.mean(r['curve'][-1][2] for r in runs.values())
+             for m, runs in curves.items() if runs}
+    target = fraction * max(final.values())
+    rows = {}
+    for model, runs in curves.items():
+        if not runs:
+            continue
+        seeds = sorted(runs, key=int)
+        rows[model] = dict(
+            seeds=[int(s) for s in seeds], target=round(target, 2),
+            final_val=[runs[s]['curve'][-1][2] for s in seeds],
+            mIoU=[runs[s]['mIoU'] for s in seeds],
+            surface_mIoU=[runs[s]['surface_mIoU'] for s in seeds],
+            gain_last_quarter=[round(gain_last_quarter(runs[s]['curve']), 2) for s in seeds],
+            seconds_to_target=[time_to_accuracy(runs[s]['curve'], target) for s in seeds])
+    return rows
