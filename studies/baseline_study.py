@@ -3,6 +3,7 @@
 
     python studies/baseline_study.py tune --models 3dseg-t unet3d --out work_dirs/baselines
     python studies/baseline_study.py curves --models 3dseg-t unet3d --seeds 0 1 2
+    python studies/baseline_study.py report   # tables' records and the curves' picture
 
 ``tune`` gives every model the same number of recipe trials (learning rate x normalisation x
 weight decay, where the model has the choice), each for the same budget of training seconds
@@ -146,7 +147,7 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('stage', choices=['tune', 'curves'])
+    p.add_argument('stage', choices=['tune', 'curves', 'report'])
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default='data/study')
@@ -162,9 +163,13 @@ def main(argv=None) -> None:
             entry = results['tuning'][model]
             print(f"{model}: best {entry['best']} "
                   f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
-    else:
-        from studies.learning_curves import run_curves
+    elif args.stage == 'curves':
+        from studies.learning_curves import report, run_curves
         run_curves(args.models, args.seeds, args.data, args.out)
+        report()
+    else:
+        from studies.learning_curves import report
+        report()
 
 
 if __name__ == '__main__':

@@ -126,10 +126,9 @@ def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str)
 def gain_last_quarter(curve: Sequence[Sequence[float]]) -> float:
     """Validation mIoU gained over the last quarter of a curve's seconds (final value minus
     the value at the last point at or before three quarters of the run)."""
-    end = curve[-1][0]
-    before = [p for p in curve if p[0] <= 0.75 * end + 1e-9]
+    before = [p for p in curve if p[0] <= 0.75 * curve[-1][0] + 1e-9] if curve else []
     if not before:
-        raise ValueError('a curve needs a point in its first three quarters')
+        raise ValueError(f'a curve needs a point in its first three quarters: {curve}')
     return curve[-1][2] - before[-1][2]
 
 
@@ -158,3 +157,86 @@ def summary(curves: Dict[str, Dict[str, dict]], fraction: float = 0.95) -> Dict[
             gain_last_quarter=[round(gain_last_quarter(runs[s]['curve']), 2) for s in seeds],
             seconds_to_target=[time_to_accuracy(runs[s]['curve'], target) for s in seeds])
     return rows
+
+
+#: the runs the comparison adds to benchmarks/paper_tables.json (the table of record)
+PAPER_RUNS = {'3dseg-t': '3dseg-t-tuned', 'unet3d': 'unet3d-tuned',
+              'sparseunet': 'sparse-unet', 'swinunetr': 'swin-unetr'}
+LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
+          'swinunetr': 'SwinUNETR'}
+
+
+def count_params(config: str) -> int:
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import segmenter3d  # noqa: F401  (registers the parts)
+    init_default_scope('mmseg')
+    model = MODELS.build(Config.fromfile(osp.join(experiments.ROOT, config)).model)
+    return sum(p.numel() for p in model.parameters())
+
+
+def mean_curve(runs: Dict[str, dict]) -> List[List[float]]:
+    """The seeds' curves averaged point by point (over the points every seed has)."""
+    curves = [r['curve'] for r in runs.values()]
+    length = min(len(c) for c in curves)
+    return [[curves[0][i][0], curves[0][i][1],
+             round(statistics.mean(c[i][2] for c in curves), 2)] for i in range(length)]
+
+
+def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
+    """Validation mIoU against budget seconds: one line per model (the seeds' mean) and a
+    band from the lowest to the highest seed."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for model, runs in curves.items():
+        if not runs:
+            continue
+        mean = mean_curve(runs)
+        seconds = [p[0] for p in mean]
+        points = [[r['curve'][i][2] for r in runs.values()] for i in range(len(mean))]
+        line, = ax.plot(seconds, [p[2] for p in mean], marker='o', ms=3,
+                        label=f'{LABELS.get(model, model)} ({len(runs)} seeds)')
+        ax.fill_between(seconds, [min(v) for v in points], [max(v) for v in points],
+                        color=line.get_color(), alpha=0.2)
+    ax.set_xlabel('training seconds (iterations x idle-machine seconds per step)')
+    ax.set_ylabel('validation mIoU (%)')
+    ax.set_title('Learning curves at an equal training budget')
+    ax.grid(alpha=0.3)
+    ax.legend(loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def report(root: str = experiments.ROOT) -> dict:
+    """The curves' summary into ``benchmarks/baselines.json``, their runs into
+    ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``."""
+    with study.updating_results() as results:
+        curves = results.get('curves', {})
+        params = results.setdefault('params', {})
+        for model in curves:
+            if model not in params:
+                params[model] = count_params(study.MODELS[model]['config'])
+        results['curve_summary'] = summary(curves)
+    paper_path = osp.join(root, 'benchmarks', 'paper_tables.json')
+    paper = json.load(open(paper_path)) if osp.isfile(paper_path) else {}
+    for model, runs in curves.items():
+        if not runs:
+            continue
+        seeds = sorted(runs, key=int)
+        paper[PAPER_RUNS[model]] = dict(
+            seeds=[int(s) for s in seeds], params=params[model],
+            budget_seconds=runs[seeds[0]]['budget_seconds'],
+            **{k: [runs[s][k] for s in seeds]
+               for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
+            curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
+    tmp = paper_path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(paper, f, indent=1)
+    os.replace(tmp, paper_path)
+    plot(curves, osp.join(root, 'benchmarks', 'learning_curves.png'))
+    return results

@@ -231,6 +231,11 @@ def tuning_table(load: Loader, source: str = 'baselines.json') -> str:
                    's / step (idle)'), rows, source)
 
 
+def _comparison():
+    from studies import comparison_tables
+    return comparison_tables
+
+
 #: every generated table: its name in the markers -> its text from a record loader
 TABLES: Dict[str, Callable[[Loader], str]] = {
     'summary': summary_table,
@@ -243,6 +248,9 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     'recipe_study': recipe_table,
     'paper_tables_scan': scanned_table,
     'baselines': tuning_table,
+    # the comparison's own module (it reads this one's helpers)
+    'baselines_curves': lambda load: _comparison().curves_table(load),
+    'baselines_lead': lambda load: _comparison().lead_table(load),
 }
 
 

@@ -1,4 +1,8 @@
-"""The comparison's tuning grid: equal trial counts and budgets, and options the tools take."""
+"""The comparison's tuning grid: equal trial counts and budgets, options the tools take, and
+the results file two stages update side by side."""
+import json
+import multiprocessing
+
 import pytest
 from mmseg.registry import MODELS
 
@@ -9,12 +13,14 @@ from studies import baseline_study
 def test_every_model_gets_the_same_number_of_trials_and_seconds():
     counts = {m: len(spec['trials']) for m, spec in baseline_study.MODELS.items()}
     assert len(set(counts.values())) == 1, counts
-    for model, spec in baseline_study.MODELS.items():
-        iters = baseline_study.trial_iters(model)
-        # a slower model does fewer steps in the same seconds
-        assert abs(iters * spec['step_seconds'] - baseline_study.TUNE_SECONDS) <= spec[
-            'step_seconds']
+    assert set(baseline_study.STEP_SECONDS) == set(baseline_study.MODELS)
+    for model in baseline_study.MODELS:
+        step = baseline_study.STEP_SECONDS[model]
+        for budget in (baseline_study.TUNE_SECONDS, baseline_study.CURVE_SECONDS):
+            # a slower model does fewer steps in the same seconds
+            assert abs(baseline_study.trial_iters(model, budget) * step - budget) <= step
     assert baseline_study.trial_iters('3dseg-t') == 800
+    assert baseline_study.trial_iters('sparseunet') == round(800 * 0.162 / 0.540)
 
 
 @pytest.mark.parametrize('model', sorted(baseline_study.MODELS))
@@ -32,3 +38,39 @@ def test_each_trial_builds_the_recipe_it_names(model):
             other = 'BatchNorm' if kind == 'gn' else 'GroupNorm'
             assert any(n.startswith(want) for n in norms), (name, norms)
             assert not any(n.startswith(other) for n in norms), (name, norms)
+
+
+def _add_rows(path, prefix, count):
+    baseline_study.RESULTS = path
+    for i in range(count):
+        with baseline_study.updating_results() as results:
+            results.setdefault('rows', {})[f'{prefix}{i}'] = i
+
+
+def test_two_writers_lose_no_rows(tmp_path, monkeypatch):
+    # the tune and curve stages run as two processes that both update the file
+    path = str(tmp_path / 'baselines.json')
+    monkeypatch.setattr(baseline_study, 'RESULTS', path)
+    ctx = multiprocessing.get_context('fork')
+    writers = [ctx.Process(target=_add_rows, args=(path, p, 40)) for p in 'ab']
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    rows = json.load(open(path))['rows']
+    assert rows == {f'{p}{i}': i for p in 'ab' for i in range(40)}
+
+
+def test_curves_refuse_a_model_without_finished_tuning(tmp_path, monkeypatch):
+    monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'baselines.json'))
+    with baseline_study.updating_results() as results:
+        results['tuning'] = {'unet3d': dict(iters=1, best='lr0.001-bn', trials={
+            'lr0.001-bn': dict(options=['optim_wrapper.optimizer.lr=0.001'])})}
+    with pytest.raises(ValueError, match='unet3d has not finished its tuning'):
+        baseline_study.best_recipe('unet3d')
+    trials = {name: dict(options=opts, mIoU=1.0)
+              for name, opts in baseline_study.MODELS['unet3d']['trials'].items()}
+    with baseline_study.updating_results() as results:
+        results['tuning']['unet3d'] = dict(iters=baseline_study.trial_iters('unet3d'),
+                                           best='lr0.003-gn', trials=trials)
+    assert baseline_study.best_recipe('unet3d') == trials['lr0.003-gn']['options']

@@ -1,0 +1,77 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""The tables of the baseline comparison (``benchmarks/baselines.json``): the learning-curve
+runs at an equal budget and, per baseline, whether 3DSeg-T holds its lead."""
+from typing import Callable, Optional, Sequence
+
+from studies.experiments import mean_std
+from studies.results_tables import _table
+
+LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
+          'swinunetr': 'SwinUNETR'}
+OURS = '3dseg-t'
+
+
+def _seconds(values: Sequence[Optional[float]]) -> str:
+    """Seconds to the target over seeds: ``mean ± std`` of the seeds that reached it."""
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return 'not reached'
+    text = mean_std(reached)
+    return text if len(reached) == len(values) else f'{text} ({len(reached)}/{len(values)} seeds)'
+
+
+def curves_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
+    """Each model's recipe trained for the same budget seconds, over its seeds."""
+    record = load(source)
+    summary, curves = record.get('curve_summary', {}), record.get('curves', {})
+    if not summary:
+        return 'No learning-curve run is recorded yet.\n'
+    rows = []
+    for model, row in summary.items():
+        runs = curves[model]
+        first = runs[str(row['seeds'][0])]
+        rows.append([LABELS.get(model, model), f"{record['params'][model]:,}",
+                     f"{first['iters']:,}", f"{first['budget_seconds']:g}",
+                     str(len(row['seeds'])), mean_std(row['final_val']),
+                     mean_std(row['gain_last_quarter']), mean_std(row['mIoU']),
+                     mean_std(row['surface_mIoU']), _seconds(row['seconds_to_target'])])
+    target = next(iter(summary.values()))['target']
+    return _table(['model', 'parameters', 'iterations', 'budget s', 'seeds',
+                   'final validation mIoU', 'gain over the last quarter', 'test mIoU',
+                   'test surface mIoU', f's to {target:g} validation mIoU'], rows, source)
+
+
+def _verdict(leads: Sequence[float]) -> str:
+    if all(v > 0 for v in leads):
+        return 'holds'
+    if all(v <= 0 for v in leads):
+        return 'does not hold'
+    return 'mixed over seeds'
+
+
+def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
+    """Per baseline: 3DSeg-T's test mIoU lead at the equal budget (paired by seed) and its
+    time-to-accuracy against the baseline's, each with the verdict over the seeds."""
+    summary = load(source).get('curve_summary', {})
+    if OURS not in summary:
+        return 'No learning-curve run of 3DSeg-T is recorded yet.\n'
+    ours = summary[OURS]
+    rows = []
+    for model, row in summary.items():
+        if model == OURS:
+            continue
+        seeds = [s for s in ours['seeds'] if s in row['seeds']]
+        pick = lambda r, key: [r[key][r['seeds'].index(s)] for s in seeds]  # noqa: E731
+        leads = [a - b for a, b in zip(pick(ours, 'mIoU'), pick(row, 'mIoU'))]
+        # a model that never reaches the target takes longer than any that does
+        never = float('inf')
+        faster = [(a if a is not None else never) < (b if b is not None else never)
+                  for a, b in zip(pick(ours, 'seconds_to_target'),
+                                  pick(row, 'seconds_to_target'))]
+        rows.append([LABELS.get(model, model), str(len(seeds)),
+                     mean_std(leads) if leads else '—', _verdict(leads) if leads else '—',
+                     f"{_seconds(pick(ours, 'seconds_to_target'))} vs "
+                     f"{_seconds(pick(row, 'seconds_to_target'))}",
+                     _verdict([1 if f else -1 for f in faster]) if faster else '—'])
+    return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
+                   's to target: 3DSeg-T vs baseline', 'in time-to-accuracy'], rows, source)

@@ -1,0 +1,47 @@
+"""studies/comparison_tables.py: the comparison's tables computed right from a record."""
+from studies import comparison_tables
+
+
+def _record():
+    def row(seeds, miou, to_target, final=(30.0,), gain=(0.2,)):
+        n = len(seeds)
+        return dict(seeds=seeds, mIoU=miou, surface_mIoU=[m - 2 for m in miou],
+                    seconds_to_target=to_target, final_val=list(final) * n,
+                    gain_last_quarter=list(gain) * n, target=28.5)
+
+    def runs(seeds, iters):
+        return {str(s): dict(iters=iters, budget_seconds=1036.8) for s in seeds}
+
+    return {
+        'params': {'3dseg-t': 364284, 'unet3d': 1403054, 'sparseunet': 5435774},
+        'curves': {'3dseg-t': runs([0, 1, 2], 6400), 'unet3d': runs([0, 1, 2], 7101),
+                   'sparseunet': runs([0, 1], 1920)},
+        'curve_summary': {
+            '3dseg-t': row([0, 1, 2], [40.0, 42.0, 41.0], [400.0, 500.0, 400.0]),
+            'unet3d': row([0, 1, 2], [35.0, 43.0, 36.0], [None, 300.0, 900.0]),
+            'sparseunet': row([0, 1], [30.0, 31.0], [None, None]),
+        }}
+
+
+def test_lead_table_known_answer():
+    text = comparison_tables.lead_table(lambda name: _record())
+    lines = {line.split(' | ')[0].strip('| '): line.split(' | ') for line in text.splitlines()
+             if line.startswith('| ') and 'baseline' not in line}
+    unet, sparse = lines['UNet3D'], lines['SparseUNet3D']
+    # leads 5, -1, 5 (paired by seed): mean 3.00, sample std 3.46
+    assert unet[1] == '3' and unet[2] == '3.00 ± 3.46' and unet[3] == 'mixed over seeds'
+    # seed 1: the U-Net gets there first (300 s against 500 s)
+    assert unet[4] == '433.33 ± 57.74 vs 600.00 ± 424.26 (2/3 seeds)'
+    assert unet[5].rstrip(' |') == 'mixed over seeds'
+    # paired on the seeds both have; a baseline that never reaches the target is slower
+    assert sparse[1] == '2' and sparse[2] == '10.50 ± 0.71' and sparse[3] == 'holds'
+    assert sparse[4] == '450.00 ± 70.71 vs not reached'
+    assert sparse[5].rstrip(' |') == 'holds'
+
+
+def test_curves_table_lists_every_model_with_its_budget():
+    text = comparison_tables.curves_table(lambda name: _record())
+    assert '| s to 28.5 validation mIoU |' in text
+    assert '| SparseUNet3D | 5,435,774 | 1,920 | 1036.8 | 2 |' in text
+    assert 'not reached' in text
+    assert comparison_tables.curves_table(lambda name: {}).startswith('No learning-curve')

@@ -1,0 +1,97 @@
+"""studies/learning_curves.py: curves read back from the Runner's logs across resumed
+segments, and the convergence and time-to-accuracy numbers the comparison reports."""
+import json
+import os
+
+import pytest
+
+from studies import learning_curves
+
+
+def _scalars(folder, rows):
+    os.makedirs(folder / 'vis_data')
+    with open(folder / 'vis_data' / 'scalars.json', 'w') as f:
+        for row in rows:
+            f.write(json.dumps(row) + '\n')
+
+
+def test_curve_merges_the_validations_of_resumed_segments(tmp_path):
+    _scalars(tmp_path / '20261205_100000', [
+        dict(loss=1.0, step=50), dict(mIoU=10.0, mAcc=20.0, step=100),
+        dict(mIoU=12.0, step=200), dict(loss=0.5, step=250)])
+    # stopped after 250 iterations and resumed from the checkpoint at 200: 200 is validated
+    # again (its later value wins), then the run goes on
+    _scalars(tmp_path / '20261205_110000', [dict(mIoU=12.5, step=200), dict(mIoU=15.0, step=300)])
+    curve = learning_curves.read_curve(str(tmp_path), step_seconds=0.5)
+    assert curve == [[50.0, 100, 10.0], [100.0, 200, 12.5], [150.0, 300, 15.0]]
+
+
+def test_gain_over_the_last_quarter():
+    curve = [[s, s, m] for s, m in [(100, 10.0), (200, 20.0), (300, 24.0), (400, 24.3)]]
+    assert learning_curves.gain_last_quarter(curve) == pytest.approx(0.3)
+    # points not on the quarter: the last one at or before three quarters of the seconds
+    curve = [[s, s, m] for s, m in [(100, 10.0), (250, 20.0), (390, 23.0), (520, 26.0)]]
+    assert learning_curves.gain_last_quarter(curve) == pytest.approx(26.0 - 23.0)
+    with pytest.raises(ValueError):
+        learning_curves.gain_last_quarter([])
+
+
+def test_time_to_accuracy_is_the_first_point_at_the_target():
+    curve = [[100, 10, 20.0], [200, 20, 30.0], [300, 30, 29.0], [400, 40, 33.0]]
+    assert learning_curves.time_to_accuracy(curve, 30.0) == 200
+    assert learning_curves.time_to_accuracy(curve, 32.0) == 400
+    assert learning_curves.time_to_accuracy(curve, 40.0) is None
+
+
+def test_summary_known_answer():
+    def run(points, test):
+        return dict(curve=[[s, s // 10, m] for s, m in points], mIoU=test, surface_mIoU=test - 1)
+
+    curves = {
+        'fast': {'0': run([(100, 30.0), (200, 38.0), (300, 39.0), (400, 40.0)], 39.0),
+                 '1': run([(100, 28.0), (200, 36.0), (300, 38.0), (400, 38.0)], 37.0)},
+        'slow': {'0': run([(100, 10.0), (200, 20.0), (300, 30.0), (400, 36.0)], 35.0)},
+    }
+    rows = learning_curves.summary(curves)
+    # the best model's mean final validation is 39.0: 95% of it is 37.05
+    assert rows['fast']['target'] == pytest.approx(37.05)
+    assert rows['fast']['seconds_to_target'] == [200, 300]
+    assert rows['slow']['seconds_to_target'] == [None]
+    assert rows['fast']['final_val'] == [40.0, 38.0]
+    assert rows['fast']['gain_last_quarter'] == [1.0, 0.0]
+    assert rows['slow']['mIoU'] == [35.0] and rows['slow']['surface_mIoU'] == [34.0]
+
+
+def test_report_adds_runs_to_the_table_of_record_and_keeps_the_others(tmp_path, monkeypatch):
+    from studies import baseline_study
+    os.makedirs(tmp_path / 'benchmarks')
+    monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'benchmarks/baselines.json'))
+    kept = {'3dseg-t': dict(mIoU=[31.0], iters=[800])}
+    with open(tmp_path / 'benchmarks/paper_tables.json', 'w') as f:
+        json.dump(kept, f)
+
+    def run(seed, values):
+        curve = [[100.0 * (i + 1), 10 * (i + 1), v] for i, v in enumerate(values)]
+        return dict(seed=seed, curve=curve, mIoU=values[-1] - 1, surface_mIoU=values[-1] - 2,
+                    train_seconds=500.0 + seed, iters=40, budget_seconds=400.0)
+
+    with baseline_study.updating_results() as results:
+        results['params'] = {'3dseg-t': 364284, 'unet3d': 1403054}
+        results['curves'] = {
+            '3dseg-t': {'0': run(0, [10, 20, 30, 31]), '1': run(1, [12, 22, 28, 33])},
+            'unet3d': {'0': run(0, [5, 10, 15, 20])}}
+    learning_curves.report(str(tmp_path))
+    paper = json.load(open(tmp_path / 'benchmarks/paper_tables.json'))
+    assert paper['3dseg-t'] == kept['3dseg-t']
+    tuned = paper['3dseg-t-tuned']
+    assert tuned['mIoU'] == [30, 32] and tuned['surface_mIoU'] == [29, 31]
+    assert tuned['train_seconds'] == [500.0, 501.0] and tuned['iters'] == [40, 40]
+    assert tuned['params'] == 364284 and tuned['seeds'] == [0, 1]
+    assert tuned['curve'] == [[100.0, 10, 11.0], [200.0, 20, 21.0], [300.0, 30, 29.0],
+                              [400.0, 40, 32.0]]
+    assert paper['unet3d-tuned']['curve'][-1] == [400.0, 40, 20]
+    summary = json.load(open(tmp_path / 'benchmarks/baselines.json'))['curve_summary']
+    assert summary['unet3d']['seconds_to_target'] == [None]  # 95% of 32.0 is 30.4
+    assert summary['3dseg-t']['seconds_to_target'] == [400.0, 400.0]
+    png = open(tmp_path / 'benchmarks/learning_curves.png', 'rb').read()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
