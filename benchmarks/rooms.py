@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""Whole-room inference: every 3DSeg variant against UNet3D on the same generated rooms.
+"""Whole-room inference: every 3DSeg variant against UNet3D, the sparse U-Net and SwinUNETR on
+the same generated rooms (the paper's complexity table: seconds and parameters).
 
     python benchmarks/rooms.py [--rooms 20 --voxel-size 0.08]
 
@@ -29,6 +30,11 @@ MODELS = {
     '3DSeg-M': '3dseg/3dseg-m_8xb1-80k_panorooms-128.py',
     '3DSeg-L': '3dseg/3dseg-l_panorooms.py',
     'UNet3D': 'unet3d/unet3d_panorooms.py',
+    # the models of the baseline comparison (studies/baseline_study.py), as trained there
+    '3DSeg-T, patch 2 (comparison)': '3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
+    'UNet3D, base 16 (comparison)': 'unet3d/unet3d_1xb2-3k_synthrooms-32.py',
+    'SparseUNet3D (comparison)': 'sparseunet/sparseunet_1xb2-3k_synthrooms-32.py',
+    'SwinUNETR, feature 12 (comparison)': 'swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
 }
 EXTENTS = (4.0, 6.0, 8.0)
 

@@ -38,6 +38,20 @@ TUNE_SECONDS = 800 * STEP_SECONDS['3dseg-t']
 # The learning-curve budget: 8x a tuning trial, validation at 8 regular points.
 CURVE_SECONDS = 8 * TUNE_SECONDS
 CURVE_POINTS = 8
+# Warm-up: the same budget seconds for every model, the 100 steps of 3DSeg-T that the CPU
+# schedule (schedule_3k_adam.py) warms up for. In steps it would take 60% of SwinUNETR's
+# 166-step trial; in seconds it is 21 of its steps.
+WARMUP_SECONDS = 100 * STEP_SECONDS['3dseg-t']
+SCHEDULE_WARMUP = 100
+
+
+def warmup_options(model: str) -> List[str]:
+    """``--cfg-options`` giving ``model`` its warm-up of :data:`WARMUP_SECONDS` (none when
+    that is the schedule's own, so records of runs made before stay valid)."""
+    steps = trial_iters(model, WARMUP_SECONDS)
+    if steps == SCHEDULE_WARMUP:
+        return []
+    return [f'param_scheduler.0.end={steps}', f'param_scheduler.1.begin={steps}']
 
 
 def _lr(lr: float) -> List[str]:
@@ -111,7 +125,9 @@ def best_recipe(model: str) -> List[str]:
     """The options of ``model``'s best tuning trial (chosen on the validation rooms)."""
     entry = load_results().get('tuning', {}).get(model, {})
     trials = entry.get('trials', {})
-    if set(trials) != set(MODELS[model]['trials']) or entry.get('iters') != trial_iters(model):
+    done = {n for n, t in trials.items() if (t.get('iters'), t.get('warmup_iters')) ==
+            (trial_iters(model), trial_iters(model, WARMUP_SECONDS))}
+    if done != set(MODELS[model]['trials']):
         raise ValueError(f'{RESULTS}: {model} has not finished its tuning trials at '
                          f'{trial_iters(model)} iterations; run the tune stage first')
     return list(trials[entry['best']]['options'])
@@ -121,18 +137,20 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
     """Every trial of ``models`` on the validation rooms; the best per model marked."""
     for model in models:
         spec = MODELS[model]
-        iters = trial_iters(model)
+        iters, warmup = trial_iters(model), trial_iters(model, WARMUP_SECONDS)
         with updating_results() as results:
             entry = results.setdefault('tuning', {}).setdefault(model, dict(trials={}))
             entry.update(config=spec['config'], iters=iters, budget_seconds=TUNE_SECONDS,
                          step_seconds=STEP_SECONDS[model])
             entry.pop('estimated', None)
-            # trials of another budget (an older step-time measurement) are made again
+            # trials of another budget or warm-up (an older step-time measurement) are made
+            # again
             entry['trials'] = {n: t for n, t in entry['trials'].items()
-                               if t.get('iters') == iters}
+                               if (t.get('iters'), t.get('warmup_iters')) == (iters, warmup)}
         for name, options in spec['trials'].items():
             work = osp.join(out, 'tune', model, name)
-            opts = (data_options(data) + schedule_options(iters) + TEST_WINDOW + list(options) +
+            opts = (data_options(data) + schedule_options(iters) + warmup_options(model) +
+                    TEST_WINDOW + list(options) +
                     [f'randomness.seed={seed}'])
             print(f'[tune] {model} {name}: {iters} iterations', flush=True)
             record = experiments.train_and_test(work, spec['config'], opts,
@@ -141,6 +159,7 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
             with updating_results() as results:
                 trials = results['tuning'][model]['trials']
                 trials[name] = dict(options=list(options), seed=seed, iters=iters,
+                                    warmup_iters=warmup,
                                     train_seconds=record['train_seconds'], **record['metrics'])
                 results['tuning'][model]['best'] = max(trials, key=lambda n: trials[n]['mIoU'])
 

@@ -74,3 +74,16 @@ def test_curves_refuse_a_model_without_finished_tuning(tmp_path, monkeypatch):
         results['tuning']['unet3d'] = dict(iters=baseline_study.trial_iters('unet3d'),
                                            best='lr0.003-gn', trials=trials)
     assert baseline_study.best_recipe('unet3d') == trials['lr0.003-gn']['options']
+
+
+@pytest.mark.parametrize('model', sorted(baseline_study.MODELS))
+def test_every_model_warms_up_for_the_same_seconds(model):
+    step = baseline_study.STEP_SECONDS[model]
+    spec = baseline_study.MODELS[model]
+    cfg = config_with_options(spec['config'], baseline_study.warmup_options(model))
+    warmup, decay = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.begin == 0
+    # the decay starts where the warm-up ends, and the warm-up lasts the same seconds
+    assert decay.begin == warmup.end
+    assert abs(warmup.end * step - baseline_study.WARMUP_SECONDS) <= step / 2
+    assert (baseline_study.warmup_options(model) == []) == (warmup.end == 100)
