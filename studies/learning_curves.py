@@ -34,7 +34,8 @@ def curve_options(model: str, data: str, seed: int) -> List[str]:
              f'default_hooks.checkpoint.interval={every}',
              # the last checkpoint (to resume) and the best one (to test) are all it keeps
              'default_hooks.checkpoint.max_keep_ckpts=1', f'param_scheduler.1.end={iters}'] +
-            study.warmup_options(model) + study.TEST_WINDOW + study.best_recipe(model) + [f'randomness.seed={seed}'])
+            study.warmup_options(model) + study.TEST_WINDOW + study.best_recipe(model) +
+            [f'randomness.seed={seed}'])
 
 
 def read_curve(work_dir: str, step_seconds: float) -> List[List[float]]:

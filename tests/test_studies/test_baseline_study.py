@@ -68,7 +68,8 @@ def test_curves_refuse_a_model_without_finished_tuning(tmp_path, monkeypatch):
             'lr0.001-bn': dict(options=['optim_wrapper.optimizer.lr=0.001'])})}
     with pytest.raises(ValueError, match='unet3d has not finished its tuning'):
         baseline_study.best_recipe('unet3d')
-    trials = {name: dict(options=opts, mIoU=1.0)
+    trials = {name: dict(options=opts, mIoU=1.0, iters=baseline_study.trial_iters('unet3d'),
+                         warmup_iters=111)
               for name, opts in baseline_study.MODELS['unet3d']['trials'].items()}
     with baseline_study.updating_results() as results:
         results['tuning']['unet3d'] = dict(iters=baseline_study.trial_iters('unet3d'),
@@ -80,7 +81,9 @@ def test_curves_refuse_a_model_without_finished_tuning(tmp_path, monkeypatch):
 def test_every_model_warms_up_for_the_same_seconds(model):
     step = baseline_study.STEP_SECONDS[model]
     spec = baseline_study.MODELS[model]
-    cfg = config_with_options(spec['config'], baseline_study.warmup_options(model))
+    # (the seed option only keeps the option list non-empty for the parser)
+    cfg = config_with_options(spec['config'],
+                              baseline_study.warmup_options(model) + ['randomness.seed=0'])
     warmup, decay = cfg.param_scheduler
     assert warmup.type == 'LinearLR' and warmup.begin == 0
     # the decay starts where the warm-up ends, and the warm-up lasts the same seconds
