@@ -376,6 +376,17 @@ def scan_summary(data: str, frames: int) -> dict:
     return dict(json.load(open(path))['summary'], frames=frames)
 
 
+def record_runs(results: dict, path: str) -> None:
+    """``results``' runs into the record at ``path``, replacing runs of the same name and
+    keeping the others (the baseline comparison adds its runs to the same table of record)."""
+    record = json.load(open(path)) if osp.isfile(path) else {}
+    record.update(results)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, path)
+
+
 def write_outputs(args, results: dict, num_rooms: int) -> str:
     """``results.json``, the markdown tables and the loss curves (copied to benchmarks/ with
     ``--record``: ``paper_tables.json``, or ``paper_tables_scan.json`` with the scan summary
@@ -391,8 +402,7 @@ def write_outputs(args, results: dict, num_rooms: int) -> str:
                 osp.join(args.out, 'paper_tables_loss.png'))
     if args.record:
         name = 'paper_tables_scan' if args.scan_frames else 'paper_tables'
-        shutil.copyfile(osp.join(args.out, 'results.json'),
-                        osp.join(ROOT, 'benchmarks', f'{name}.json'))
+        record_runs(results, osp.join(ROOT, 'benchmarks', f'{name}.json'))
         shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
                         osp.join(ROOT, 'benchmarks', f'{name}_loss.png'))
     return text

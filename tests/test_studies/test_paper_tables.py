@@ -1,5 +1,6 @@
 """studies/paper_tables.py: equal-time budgets, schedules and the tables it writes."""
 import argparse
+import json
 import os.path as osp
 
 from conftest import ROOT
@@ -99,3 +100,12 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
                               '--scarce-only', '--labelled-rooms', '3']) == 0
     assert runs == ['seed2/3dseg-t-scarce']
     assert 'train_dataloader.dataset.indices=3' in seen[0]
+
+
+def test_recording_keeps_the_runs_other_studies_added(tmp_path):
+    path = str(tmp_path / 'paper_tables.json')
+    with open(path, 'w') as f:
+        json.dump({'3dseg-t': dict(mIoU=[1.0]), 'sparse-unet': dict(mIoU=[2.0])}, f)
+    paper_tables.record_runs({'3dseg-t': dict(mIoU=[3.0]), 'unet3d': dict(mIoU=[4.0])}, path)
+    assert json.load(open(path)) == {'3dseg-t': dict(mIoU=[3.0]), 'sparse-unet': dict(mIoU=[2.0]),
+                                     'unet3d': dict(mIoU=[4.0])}
