@@ -13,5 +13,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = None
-# torch's random state travels with checkpoints: --resume continues exactly (drop path too)
-custom_hooks = [dict(type='RNGStateHook')]
+# torch's random state travels with checkpoints: --resume continues exactly (drop path too);
+# a run resumed at a validation point validates it (its checkpoint predates the validation)
+custom_hooks = [dict(type='RNGStateHook'), dict(type='ValidateOnResumeHook')]

@@ -1,6 +1,12 @@
 from .atomic_local_backend import AtomicLocalBackend
-from .hooks import CrashSafeCheckpointHook, RNGStateHook, VolumeVisualizationHook
+from .hooks import (
+    CrashSafeCheckpointHook,
+    RNGStateHook,
+    ValidateOnResumeHook,
+    VolumeVisualizationHook,
+)
 
 __all__ = [
-    'AtomicLocalBackend', 'CrashSafeCheckpointHook', 'RNGStateHook', 'VolumeVisualizationHook'
+    'AtomicLocalBackend', 'CrashSafeCheckpointHook', 'RNGStateHook', 'ValidateOnResumeHook',
+    'VolumeVisualizationHook'
 ]

@@ -1,5 +1,8 @@
 from .crash_safe_checkpoint_hook import CrashSafeCheckpointHook
 from .rng_state_hook import RNGStateHook
+from .validate_on_resume_hook import ValidateOnResumeHook
 from .volume_vis_hook import VolumeVisualizationHook
 
-__all__ = ['CrashSafeCheckpointHook', 'RNGStateHook', 'VolumeVisualizationHook']
+__all__ = [
+    'CrashSafeCheckpointHook', 'RNGStateHook', 'ValidateOnResumeHook', 'VolumeVisualizationHook'
+]
