@@ -2,10 +2,6 @@
 # 800, the unet3d-equal-iters row): unet3d_1xb2-3k_synthrooms-32.py on the 800-iteration
 # schedule.
 _base_ = [
-    '../_base_/models/unet3d.py', '../_base_/datasets/synthrooms.py',
+    '../_base_/models/unet3d_synthrooms-32.py', '../_base_/datasets/synthrooms.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_800_adam.py'
 ]
-model = dict(
-    backbone=dict(base_channels=16),
-    decode_head=dict(in_channels=16),
-    test_cfg=dict(mode='slide', crop_size=32, stride=16))
