@@ -156,3 +156,32 @@ def test_study_drivers_share_their_distillation_arguments():
     args = p.parse_args(['--options', 'x=1', 'y=2'])
     assert (args.labelled_rooms, args.teacher_config, args.options) == (12, 'teacher.py',
                                                                         ['x=1', 'y=2'])
+
+
+def test_make_demo_trains_its_config_as_it_trained_before(tmp_path, monkeypatch):
+    """The demo's default block training is the 2 500-iteration config with the data root
+    only, and merges to the 3k config with the decay stretched to 2 500 iterations, the run
+    it made before; another ``--iters`` still stretches the decay."""
+    from conftest import load_tool
+    demo = load_tool('demo')
+    commands = []
+    monkeypatch.setattr(demo, 'run', lambda cmd, log: commands.append(cmd) or 0.0)
+    monkeypatch.setattr(demo, 'last_checkpoint', lambda work_dir: 'x.pth')
+    monkeypatch.setattr(demo, 'last_metrics', lambda test_dir: {})
+    data = str(tmp_path / 'rooms')
+
+    def train_run(argv):
+        commands.clear()
+        demo.main(['--data', data, '--work-dir', str(tmp_path / 'w'), '--skip-distill'] + argv)
+        cmd = next(c for c in commands if c[1] == 'tools/train.py')
+        return cmd[2], cmd[cmd.index('--cfg-options') + 1:]
+
+    config, options = train_run([])
+    assert config == 'configs/3dseg/3dseg-t_1xb2-2500_synthrooms-32.py'
+    assert all('data_root' in o for o in options)
+    old = config_with_options('configs/3dseg/3dseg-t_synthrooms.py',
+                              options + old_schedule(2500))
+    assert config_with_options(config, options).to_dict() == old.to_dict()
+    config, options = train_run(['--iters', '1000'])
+    cfg = config_with_options(config, options)
+    assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].end) == (1000, 1000)
