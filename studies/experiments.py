@@ -2,7 +2,9 @@
 """Running the command-line tools as steps of a larger job (``make demo``, the paper tables,
 the recipe study): each step is a subprocess with its own log, results are read back from
 the files the tools write."""
+import argparse
 import glob
+import inspect
 import json
 import os
 import os.path as osp
@@ -95,11 +97,69 @@ def pano2d_options(data: str, pano2d: str) -> List[str]:
             f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
 
 
+def add_distillation_arguments(parser: argparse.ArgumentParser, teacher: str,
+                               options_flag: str, options_help: str) -> None:
+    """The arguments the distillation drivers (``paper_tables.py --distill``,
+    ``kd_study.py``) share, spelt and explained once: the labelled rooms of the label-scarce
+    setting, the teacher's config and ``options_flag``, ``--cfg-options`` of every room
+    fine-tuning (``options_help`` says which runs that is in the driver)."""
+    parser.add_argument('--labelled-rooms', type=int, default=12,
+                        help='rooms that keep their 3D labels in the label-scarce runs')
+    parser.add_argument('--teacher-config', default=teacher,
+                        help="the panorama teacher's config (its checkpoint's architecture)")
+    parser.add_argument(options_flag, nargs='+', default=[],
+                        help=f'more --cfg-options of {options_help}, e.g. '
+                        'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
+
+
 def schedule_options(iters: int) -> List[str]:
     """A block-training run of ``iters`` iterations with its decay stretched to the end
     (``param_scheduler.1`` is the decay after the warm-up in our CPU schedules)."""
     return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
+
+
+def merged_config(config: str, options: Sequence[str]) -> dict:
+    """``config`` (relative to the repository) with ``--cfg-options`` items applied as
+    ``tools/train.py`` parses them, as a plain dict."""
+    from mmengine.config import Config, DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options
+                        if options else {})
+    merged = cfg.to_dict()
+    if 'model' in merged:
+        merged['model'] = model_arguments(merged['model'])
+    return merged
+
+
+def model_arguments(model: dict) -> dict:
+    """A model config with the defaults of its class's arguments filled in: a config that
+    states a default (the oracle's ``smoothing=0.1``) builds the model one that leaves it out
+    builds."""
+    from mmseg.registry import MODELS
+    cls = MODELS.get(model.get('type', ''))
+    if cls is None:
+        return model
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {**defaults, **model}
+
+
+def same_run(config: Optional[str], options: Optional[Sequence[str]], other_config: str,
+             other_options: Sequence[str]) -> bool:
+    """Whether two (config, options) pairs make the same run: the same strings, or configs
+    that merge to the same dict (a row moved from option strings into its own config file
+    keeps its finished runs)."""
+    if config == other_config and list(options or []) == list(other_options):
+        return True
+    if config is None or options is None:
+        return False
+    try:
+        return merged_config(config, options) == merged_config(other_config, other_options)
+    except (FileNotFoundError, OSError, ValueError, KeyError, SyntaxError):
+        return False  # e.g. a config file renamed since: the run is made again
 
 
 def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefix: str,
@@ -116,7 +176,7 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
     options = list(options)
     if osp.isfile(record_path):
         record = json.load(open(record_path))
-        if record.get('config') == config and record.get('options') == options:
+        if same_run(record.get('config'), record.get('options'), config, options):
             return record
         print(f'  {record_path}: made with other options; running again', flush=True)
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',

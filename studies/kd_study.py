@@ -5,8 +5,10 @@
         --teacher-config CONFIG --teacher-checkpoint CKPT --settings scarce --seeds 0
 
 Fine-tunes the block-trained students of ``paper_tables.py`` (its ``--out``, given as
-``--tables``) exactly as its distillation rows do, with each row's options added to the KD term,
-and scores them on the validation rooms (the test rooms stay for the table of record). The
+``--tables``) exactly as its distillation rows do, each row from its own config (``ROWS``: the
+distillation config, the oracle config or one of ``configs/distill/ablations/``, which say what
+they change), and scores them on the validation rooms (the test rooms stay for the table of
+record). The
 ``control`` row is the no-KD fine-tuning of the same students (``control-labelled``: on the
 label-scarce setting's labelled rooms alone, every step with a loss). ``tau20`` is the official term
 (``kl * tau^2 / K``); the lower temperatures keep more of the teacher's class ranking and drop
@@ -38,48 +40,44 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
 from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
-from studies.paper_tables import DISTILL_CONFIGS, TEACHER, distillation_plan  # noqa: E402
+from studies.paper_tables import (  # noqa: E402
+    DISTILL,
+    DISTILL_CONFIGS,
+    TEACHER,
+    distillation_plan,
+)
 
-# row -> options added to the KD term (None: the no-KD control)
-TAU1 = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']
-TAU4 = ['model.distill_loss.tau=4.0', 'model.distill_loss.class_mean=False']
-# only the hits where the teacher's top class has at least 0.9 probability
-SURE90 = ['model.distill_loss.min_confidence=0.9']
-# every class the teacher predicts at the kept hits weighs the same in the term
-BALANCED = ['model.distill_loss.class_balanced=True']
-# the label panoramas as the teacher (right at every pixel it sees), at tau 1
-ORACLE = ['model.type=AnnotationOracleDistiller',
-          'train_dataloader.dataset.pipeline.1.with_annotation=True',
-          'train_dataloader.dataset.data_prefix.seg_map_path=annotations/training', *TAU1]
-# the KD term at 5 points along each ray, 2 voxels in front of the surface hit to 2 behind
-BAND = ['model.ray_offsets=[-2,-1,0,1,2]']
-# the teacher splatted onto the voxels its hits read, each voxel fitted on its own
-VOXEL = ['model.kd_space=voxel']
+# row -> its config (None: the no-KD control of the setting, the paper-table run it is); each
+# ablation config says what its row measures and overrides only that
+ABLATIONS = 'configs/distill/ablations'
+KD = 'segmenter-vit-t_3dseg-t_1xb1-120_synthrooms'
+ORACLE = 'configs/distill/panokd_oracle_3dseg-t_1xb1-120_synthrooms.py'
 ROWS = {
     'control': None,
     # label-scarce only: the no-KD fine-tuning on the labelled rooms alone (every step has
     # labels), where ``control`` also steps through the panorama-only rooms, without a loss
     'control-labelled': None,
-    'tau20': [],
-    'tau4': TAU4,
-    'tau1': TAU1,
-    'tau20-sure90': SURE90,
-    'tau1-sure90': TAU1 + SURE90,
-    'tau1-balanced': TAU1 + BALANCED,
-    'tau1-sure90-balanced': TAU1 + SURE90 + BALANCED,
-    'tau1-voxel': TAU1 + VOXEL,
+    'tau20': DISTILL,
+    'tau4': f'{ABLATIONS}/panokd_logits-tau4_{KD}.py',
+    'tau1': f'{ABLATIONS}/panokd_logits-tau1_{KD}.py',
+    'tau20-sure90': f'{ABLATIONS}/panokd_logits-tau20-sure90_{KD}.py',
+    'tau1-sure90': f'{ABLATIONS}/panokd_logits-tau1-sure90_{KD}.py',
+    'tau1-balanced': f'{ABLATIONS}/panokd_logits-tau1-balanced_{KD}.py',
+    'tau1-sure90-balanced': f'{ABLATIONS}/panokd_logits-tau1-sure90-balanced_{KD}.py',
+    'tau1-voxel': f'{ABLATIONS}/panokd_logits-tau1-voxel_{KD}.py',
     'oracle': ORACLE,
-    # the teacher's pixel over the TSDF truncation band along its ray, as the labels are
-    'oracle-band': ORACLE + BAND,
-    # the oracle's targets softened: 40% of the probability spread evenly over the classes
-    'oracle-smooth40': ORACLE + ['model.smoothing=0.4'],
-    'oracle-voxel': ORACLE + VOXEL,
-    # labelled only: the KD term also on panorama-only rooms of --pano2d (PANO2D_CONFIG)
-    'tau1+pano2d': TAU1,
-    'tau1-voxel+pano2d': TAU1 + VOXEL,
+    'oracle-band': f'{ABLATIONS}/panokd_oracle-band_3dseg-t_1xb1-120_synthrooms.py',
+    'oracle-smooth40': f'{ABLATIONS}/panokd_oracle-smooth40_3dseg-t_1xb1-120_synthrooms.py',
+    'oracle-voxel': f'{ABLATIONS}/panokd_oracle-voxel_3dseg-t_1xb1-120_synthrooms.py',
+    # labelled only: the KD term also on panorama-only rooms of --pano2d
+    'tau1+pano2d': f'{ABLATIONS}/panokd_logits-tau1_{KD}+pano2d.py',
+    'tau1-voxel+pano2d': f'{ABLATIONS}/panokd_logits-tau1-voxel_{KD}+pano2d.py',
 }
-# the labelled rooms concatenated with --pano2d-rooms panorama-only rooms of --pano2d
-PANO2D_CONFIG = DISTILL_CONFIGS['3dseg-t+distill'].replace('.py', '+pano2d.py')
+# The multiview setting: what the 8-view distillation config
+# (panokd_logits_..._synthrooms-8views.py) adds to the single-view one, added to any row's
+# config so the study does not need a second file per row (a test checks the two agree).
+MULTIVIEW = ['train_dataloader.dataset.num_views=8',
+             'train_dataloader.dataset.data_prefix.camera_path=cameras']
 # rows that run without a trained teacher
 NO_TEACHER = ('control', 'control-labelled', 'oracle', 'oracle-band', 'oracle-smooth40',
               'oracle-voxel')
@@ -107,23 +105,27 @@ def student_checkpoint(tables: str, seed: int, name: str) -> str:
 
 
 def run_options(args, seed: int, setting: str, row: str):
-    """The config and ``--cfg-options`` of one row: the paper-table run it varies (the
-    control or the distilled run of the setting), its options and the row's."""
+    """The config and ``--cfg-options`` of one row: the row's config (the control's: the
+    paper-table control of the setting) with the per-run options of the paper-table run it
+    varies (data root, seed, the teacher, the labelled rooms of the scarce setting), the
+    student it starts from and ``--options``."""
     run = SETTINGS[setting][0 if ROWS[row] is None else 1]
     plan = {name: (options, base) for name, options, *base in
-            distillation_plan(args, seed, args.teacher_checkpoint, ROWS[row] or [])}
+            distillation_plan(args, seed, args.teacher_checkpoint)}
     options, base = plan[run]
+    config = ROWS[row] or DISTILL_CONFIGS[run]
     if row == 'control-labelled':
         if setting != 'scarce':
             raise ValueError(f'kd_study: row control-labelled is a control of the scarce '
                              f'setting only, not of {setting}')
         options = options + [f'train_dataloader.dataset.indices={args.labelled_rooms}']
-    config = DISTILL_CONFIGS[run]
+    if setting == 'multiview' and ROWS[row] is not None:
+        options = options + MULTIVIEW
     if row.endswith('+pano2d'):
         if setting != 'labelled':
             raise ValueError(f'kd_study: row {row} is a row of the labelled setting only, not '
                              f'of {setting}')
-        config = PANO2D_CONFIG  # its training set is a concatenation: two roots
+        # its training set is a concatenation: two roots, and how many panorama-only rooms
         plain = data_options(args.data)
         options = pano2d_options(args.data, args.pano2d) + [o for o in options
                                                             if o not in plain]
@@ -142,19 +144,16 @@ def main(argv=None) -> int:
     p.add_argument('--settings', nargs='+', choices=list(SETTINGS), default=list(SETTINGS))
     p.add_argument('--rows', nargs='+', choices=list(ROWS),
                    default=['control', 'tau20', 'tau4', 'tau1'])
-    p.add_argument('--labelled-rooms', type=int, default=12)
     p.add_argument('--pano2d', default='data/study_pano2d',
                    help="panorama-only rooms of the +pano2d rows (the teacher's -pano2d set)")
     p.add_argument('--pano2d-rooms', type=int, default=48,
                    help='how many of them the +pano2d rows add')
     p.add_argument('--iters', type=int, default=800,
                    help="the students' block-training iterations (paper_tables.py --iters)")
-    p.add_argument('--teacher-config', default=TEACHER)
+    experiments.add_distillation_arguments(p, TEACHER, '--options',
+                                           'every row (control included)')
     p.add_argument('--teacher-checkpoint',
                    help=f"the teacher's weights; rows {', '.join(NO_TEACHER)} run without one")
-    p.add_argument('--options', nargs='+', default=[],
-                   help='--cfg-options of every row (control included), e.g. '
-                   'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
     p.add_argument('--report-test', action='store_true',
                    help='also test every run on the test rooms (reported as a second table, '
                    'never used to choose a row)')

@@ -13,6 +13,10 @@ the validation rooms), then per seed trains and tests on the test rooms:
   (its iterations scaled by the measured seconds per iteration, the schedule with them);
 * ``3dseg-t-noskip``: the decoder without its skip connection.
 
+Each row is a config file (``SCHEDULED``: ``configs/*/*_1xb2-800_synthrooms-32.py`` for
+``--iters 800``, the ``-3k`` configs for 3000); other ``--iters`` and the equal-wall-clock U-Net
+run the ``-3k`` config with its decay stretched to the run's end.
+
 Writes ``OUT/results.json`` (``{run: {"mIoU": [one per seed], "surface_mIoU": [...],
 "train_seconds": [...], "iters": [...], "params": N, "inference_seconds": s}}``, copied to
 ``benchmarks/paper_tables.json``), ``OUT/paper_tables.md`` (mean +- std) and
@@ -56,6 +60,19 @@ CONFIGS = {
     '3dseg-t-noskip': 'configs/3dseg/3dseg-t-noskip_1xb2-3k_synthrooms-32.py',
 }
 ORDER = list(CONFIGS)
+# The rows at the iterations they are run with, each a config (its schedule's decay ends at the
+# run's end); other --iters run the 3k config with the decay stretched to them. The
+# equal-wall-clock ``unet3d`` is never here: its iterations are measured, not chosen, so it
+# keeps its schedule as options.
+SCHEDULED = {
+    800: {
+        '3dseg-t': 'configs/3dseg/3dseg-t_1xb2-800_synthrooms-32.py',
+        '3dseg-b': 'configs/3dseg/3dseg-b_1xb2-800_synthrooms-32.py',
+        'unet3d-equal-iters': 'configs/unet3d/unet3d_1xb2-800_synthrooms-32.py',
+        '3dseg-t-noskip': 'configs/3dseg/3dseg-t-noskip_1xb2-800_synthrooms-32.py',
+    },
+    3000: {name: config for name, config in CONFIGS.items() if name != 'unet3d'},
+}
 # The distillation experiments (--distill): room-level fine-tuning of the block-trained
 # student with and without the teacher, with all 3D labels or a quarter of them.
 ROOM = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'
@@ -81,10 +98,20 @@ def equal_time_iters(iters: int, budget_seconds: float, seconds_for_iters: float
     return max(1, round(iters * budget_seconds / seconds_for_iters))
 
 
+def run_config(name: str, iters: int) -> Tuple[str, list]:
+    """The config of a block-training row at ``iters`` iterations and the schedule options
+    it still needs (none when ``SCHEDULED`` has the row at those iterations)."""
+    config = SCHEDULED.get(iters, {}).get(name)
+    if config is not None:
+        return config, []
+    return CONFIGS[name], schedule_options(iters)
+
+
 def train_and_test(args, name, seed, iters):
     """One run of one seed, trained (unless finished before) and tested on the test rooms."""
-    options = data_options(args.data) + [f'randomness.seed={seed}'] + schedule_options(iters)
-    record = experiments.train_and_test(osp.join(args.out, f'seed{seed}', name), CONFIGS[name],
+    config, schedule = run_config(name, iters)
+    options = data_options(args.data) + [f'randomness.seed={seed}'] + schedule
+    record = experiments.train_and_test(osp.join(args.out, f'seed{seed}', name), config,
                                         options, osp.join(args.out, f'seed{seed}_{name}'))
     record['iters'] = iters
     print(f'  seed {seed} {name:<20} {iters:>5} iters {record["train_seconds"]:7.0f} s  ' +
@@ -261,20 +288,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='timing repeats (median); 0 skips the inference timing')
     p.add_argument('--distill', action='store_true',
                    help='also the distillation runs (teacher, controls, label-scarce, views)')
-    p.add_argument('--labelled-rooms', type=int, default=12,
-                   help='rooms that keep their 3D labels in the label-scarce runs')
     p.add_argument('--teacher-iters', type=int, default=None,
                    help="the teacher's iterations (default: its config's)")
     p.add_argument('--teacher-checkpoint', default=None,
                    help='a teacher trained before (e.g. by teacher_study.py): tested, not '
                    'trained')
-    p.add_argument('--teacher-config', default=TEACHER)
+    experiments.add_distillation_arguments(p, TEACHER, '--room-options',
+                                           'every room fine-tuning (controls too)')
     p.add_argument('--kd-options', nargs='+', default=[],
                    help='more --cfg-options of the distilled runs, e.g. '
                    'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
-    p.add_argument('--room-options', nargs='+', default=[],
-                   help='more --cfg-options of every room fine-tuning (controls too), e.g. '
-                   'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
     p.add_argument('--students', action='store_true',
                    help='only the block-trained students the distillation runs start from '
                    '(3dseg-t, 3dseg-t-scarce); no teacher: what kd_study.py --tables needs')

@@ -133,3 +133,55 @@ def test_report_test_tests_the_chosen_checkpoints_without_training_them_again(
     report = (out / 'kd_study.md').read_text()
     assert 'Test rooms, surface mIoU (reported only):\n\n| setting | control | oracle |' in report
     assert report.endswith('| scarce | 18.00 | 21.00 |\n')
+
+
+@pytest.mark.slow
+def test_two_rows_train_validate_report_and_are_reused(tiny_rooms, tmp_path, monkeypatch):
+    """kd_study.py end to end on four tiny rooms: the no-KD control and the oracle-voxel row
+    (its own config; no teacher to train) fine-tune the same student for 2 steps, are scored
+    on the validation rooms and written to the JSON and table; run again, nothing trains."""
+    import os
+
+    import torch
+
+    from segmenter3d.apis import init_segmentor
+    monkeypatch.chdir(tmp_path)  # main() moves to the repository: come back after
+    student = tmp_path / 'tables' / 'seed0' / '3dseg-t'
+    student.mkdir(parents=True)
+    torch.manual_seed(0)
+    model = init_segmentor(f'{kd_study.ROOT}/configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), student / 'init.pth')
+    (student / 'record_test.json').write_text(json.dumps(dict(checkpoint=str(student /
+                                                                                'init.pth'))))
+    out = tmp_path / 'out'
+    tiny = ['train_cfg.max_iters=2'] + [
+        f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+        for k in ('num_workers=0', 'persistent_workers=False')]
+    argv = ['--tables', str(tmp_path / 'tables'), '--out', str(out), '--data', tiny_rooms,
+            '--settings', 'labelled', '--rows', 'control', 'oracle-voxel', '--seeds', '0',
+            '--options', *tiny]
+    assert kd_study.main(argv) == 0
+    results = json.load(open(out / 'kd_study.json'))
+    assert list(results) == ['labelled'] and list(results['labelled']) == ['control',
+                                                                           'oracle-voxel']
+    for row, (miou, ) in results['labelled'].items():
+        run = out / f'seed0_labelled_{row}'
+        record = json.load(open(run / 'record_validation.json'))
+        assert record['metrics']['mIoU'] == miou and 0 <= miou <= 100
+        assert osp.isfile(record['checkpoint']) and record['checkpoint'].endswith('iter_2.pth')
+        # the row's run is its config file; the options carry the per-run settings only
+        assert record['config'] == (kd_study.DISTILL_CONFIGS['3dseg-t+room'] if row == 'control'
+                                    else kd_study.ROWS[row])
+        assert f'load_from={student / "init.pth"}' in record['options']
+        assert not [o for o in record['options'] if 'distill_loss' in o or 'kd_space' in o]
+        log = open(f'{run}_train.log').read()
+        assert ('loss_dist' in log) is (row != 'control'), row
+    table = (out / 'kd_study.md').read_text()
+    assert table.endswith(f"| labelled | {results['labelled']['control'][0]:.2f} | "
+                          f"{results['labelled']['oracle-voxel'][0]:.2f} |\n")
+    # a second run reuses the finished runs: no training log is written again
+    stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')}
+    assert len(stamps) == 2
+    assert kd_study.main(argv) == 0
+    assert {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')} == stamps
+    assert json.load(open(out / 'kd_study.json')) == results

@@ -146,6 +146,20 @@ def test_new_leaves_the_target_takes_are_accepted():
     })
 
 
+def _refused_before_training(tmp_path, rooms, option, match):
+    """``train.py --cfg-options option`` stops with a ``ValueError`` matching ``match`` while
+    the runner is built, before any training: no checkpoint is ever recorded. Returns the
+    work dir it was given."""
+    train = load_tool('train')
+    work = tmp_path / 'w'
+    args = train.parse_args([T_CFG, '--work-dir', str(work), '--cfg-options', option,
+                             *data_root_options(rooms)])
+    with pytest.raises(ValueError, match=match):
+        train.build_runner(args)
+    assert not osp.exists(work / 'last_checkpoint')
+    return work
+
+
 @pytest.mark.parametrize('option,match', [
     ('train_cfg.max_iters=-5', r'train_cfg\.max_iters must be an integer >= 1, got -5'),
     ('train_cfg.max_iters=abc', r"train_cfg\.max_iters must be an integer >= 1, got 'abc'"),
@@ -154,12 +168,7 @@ def test_new_leaves_the_target_takes_are_accepted():
 ])
 def test_bad_schedule_numbers_and_registry_typos_are_one_line_errors(tmp_path, option, match,
                                                                      tiny_rooms):
-    train = load_tool('train')
-    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option,
-                             *data_root_options(tiny_rooms)])
-    with pytest.raises(ValueError, match=match):
-        train.build_runner(args)
-    assert not osp.exists(tmp_path / 'w' / 'last_checkpoint')
+    _refused_before_training(tmp_path, tiny_rooms, option, match)
 
 
 def test_missing_rooms_are_one_line_errors_before_the_runner_starts(tmp_path, tiny_rooms):
@@ -334,12 +343,8 @@ def test_errors_inside_the_loop_are_one_line_with_the_trace_behind_debug(capsys)
 ])
 def test_bad_learning_rate_and_batch_size_are_one_line_errors(tmp_path, option, match,
                                                               tiny_rooms):
-    train = load_tool('train')
-    args = train.parse_args([T_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option,
-                             *data_root_options(tiny_rooms)])
-    with pytest.raises(ValueError, match=match):
-        train.build_runner(args)
-    assert not osp.exists(tmp_path / 'w')
+    # checked with the options, before the runner makes its work dir
+    assert not osp.exists(_refused_before_training(tmp_path, tiny_rooms, option, match))
 
 
 @pytest.mark.slow
