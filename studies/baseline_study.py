@@ -14,13 +14,11 @@ validation at regular points, and tests the checkpoint validation chose. Every t
 is kept in ``benchmarks/baselines.json``; a finished one is reused when run again.
 """
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
@@ -35,9 +33,10 @@ STEP_SECONDS = {'3dseg-t': 0.162, 'unet3d': 0.146, 'sparseunet': 0.540, 'swinune
 # The budget every tuning trial gets, in seconds of training steps on an idle machine: the
 # 800 iterations of 3DSeg-T's paper-table runs.
 TUNE_SECONDS = 800 * STEP_SECONDS['3dseg-t']
-# The learning-curve budget: 8x a tuning trial, validation at 8 regular points.
-CURVE_SECONDS = 8 * TUNE_SECONDS
+# The learning-curve budget: 8x a tuning trial, validated at the end of each eighth (a model's
+# curve is 8 of its tuning trials long, so its validation points fall on whole iterations).
 CURVE_POINTS = 8
+CURVE_SECONDS = CURVE_POINTS * TUNE_SECONDS
 # Warm-up: the same budget seconds for every model, the 100 steps of 3DSeg-T that the CPU
 # schedule (schedule_3k_adam.py) warms up for. In steps it would take 60% of SwinUNETR's
 # 166-step trial; in seconds it is 21 of its steps.
@@ -72,30 +71,49 @@ SPARSE_NORMS = {'bn': [], 'gn': ['model.backbone.norm_cfg._delete_=True',
                                  'model.backbone.norm_cfg.num_groups=8']}
 SWIN_NORMS = {'gn': [], 'bn': ['model.backbone.norm_cfg._delete_=True',
                                'model.backbone.norm_cfg.type=BN3d']}
-# model -> config, trials {name: options}.
+# model -> config, the learning rates of its grid and its other choice {name: options}.
 # Four trials each: the shipped learning rate and a larger one, times the model's other
 # choice (instance norm for the U-Net was tried before the grid: 12.82 against 17.65 with
-# batch norm at 800 iterations, so group norm is its alternative here).
+# batch norm at 800 iterations, so group norm is its alternative here). LayerNorm is part of
+# 3DSeg-T's architecture, so its other choice is decoupled weight decay.
 MODELS: Dict[str, dict] = {
-    '3dseg-t': dict(
-        config='configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py',
-        # LayerNorm is part of the architecture (no norm choice): lr x weight decay
-        trials={f'lr{lr:g}-wd{wd:g}': _lr(lr) + _wd(wd) for lr in (1e-3, 2e-3)
-                for wd in (0, 0.05)}),
-    'unet3d': dict(
-        config='configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py',
-        # convolutions with a norm choice: lr x norm (no weight decay)
-        trials={f'lr{lr:g}-{norm}': _lr(lr) + UNET_NORMS[norm] for lr in (1e-3, 3e-3)
-                for norm in ('bn', 'gn')}),
-    'sparseunet': dict(
-        config='configs/sparseunet/sparseunet_1xb2-3k_synthrooms-32.py',
-        trials={f'lr{lr:g}-{norm}': _lr(lr) + SPARSE_NORMS[norm] for lr in (1e-3, 3e-3)
-                for norm in ('bn', 'gn')}),
-    'swinunetr': dict(
-        config='configs/swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
-        trials={f'lr{lr:g}-{norm}': _lr(lr) + SWIN_NORMS[norm] for lr in (1e-3, 3e-3)
-                for norm in ('gn', 'bn')}),
+    '3dseg-t': dict(config='configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py', lrs=(1e-3, 2e-3),
+                    choices={f'wd{wd:g}': _wd(wd) for wd in (0, 0.05)}),
+    'unet3d': dict(config='configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py', lrs=(1e-3, 3e-3),
+                   choices=UNET_NORMS),
+    'sparseunet': dict(config='configs/sparseunet/sparseunet_1xb2-3k_synthrooms-32.py',
+                       lrs=(1e-3, 3e-3), choices=SPARSE_NORMS),
+    'swinunetr': dict(config='configs/swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
+                      lrs=(1e-3, 3e-3), choices=SWIN_NORMS),
 }
+for _spec in MODELS.values():
+    _spec['trials'] = {f'lr{lr:g}-{c}': _lr(lr) + opts for lr in _spec['lrs']
+                       for c, opts in _spec['choices'].items()}
+# A best learning rate at the edge of the rates tried gets one more trial a grid step further
+# out (with the best trial's other choice), at most this many times per model: every model
+# gets the same rule, so a grid that does not bracket a model's rate is widened alike.
+EDGE_TRIALS = 2
+
+
+def edge_trial(model: str, trials: Dict[str, dict]) -> Optional[Tuple[str, List[str]]]:
+    """The next trial the edge rule asks of ``model`` given its finished ``trials`` (name ->
+    record with ``mIoU``), or None when its best learning rate is inside the rates tried, its
+    grid is not finished, or it had its :data:`EDGE_TRIALS`."""
+    spec = MODELS[model]
+    if not set(spec['trials']) <= set(trials) or len(trials) >= len(spec['trials']) + \
+            EDGE_TRIALS:
+        return None
+    rate = {n: float(n.split('-', 1)[0][2:]) for n in trials}
+    best = max(trials, key=lambda n: trials[n]['mIoU'])
+    step = spec['lrs'][1] / spec['lrs'][0]
+    if rate[best] == max(rate.values()):
+        lr = rate[best] * step
+    elif rate[best] == min(rate.values()):
+        lr = rate[best] / step
+    else:
+        return None
+    choice = best.split('-', 1)[1]
+    return f'lr{lr:.3g}-{choice}', _lr(float(f'{lr:.3g}')) + spec['choices'][choice]
 
 
 def trial_iters(model: str, seconds: float = TUNE_SECONDS) -> int:
@@ -103,31 +121,28 @@ def trial_iters(model: str, seconds: float = TUNE_SECONDS) -> int:
     return max(1, round(seconds / STEP_SECONDS[model]))
 
 
+def curve_iters(model: str) -> int:
+    """Iterations of ``model``'s learning-curve runs: :data:`CURVE_POINTS` tuning trials."""
+    return CURVE_POINTS * trial_iters(model)
+
+
 def load_results() -> dict:
     return json.load(open(RESULTS)) if osp.isfile(RESULTS) else {}
 
 
-@contextlib.contextmanager
 def updating_results():
-    """The results, read afresh and written back atomically on exit, under a lock: two
-    stages may run side by side (one thread each) and must not drop each other's rows."""
-    with open(RESULTS + '.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = load_results()
-        yield results
-        tmp = RESULTS + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(results, f, indent=1, sort_keys=True)
-        os.replace(tmp, RESULTS)
+    """``benchmarks/baselines.json``, updated under a lock (the tune and curve stages may run
+    side by side)."""
+    return experiments.updating_json(RESULTS)
 
 
 def best_recipe(model: str) -> List[str]:
     """The options of ``model``'s best tuning trial (chosen on the validation rooms)."""
     entry = load_results().get('tuning', {}).get(model, {})
     trials = entry.get('trials', {})
-    done = {n for n, t in trials.items() if (t.get('iters'), t.get('warmup_iters')) ==
+    done = {n: t for n, t in trials.items() if (t.get('iters'), t.get('warmup_iters')) ==
             (trial_iters(model), trial_iters(model, WARMUP_SECONDS))}
-    if done != set(MODELS[model]['trials']):
+    if not set(MODELS[model]['trials']) <= set(done) or edge_trial(model, done):
         raise ValueError(f'{RESULTS}: {model} has not finished its tuning trials at '
                          f'{trial_iters(model)} iterations; run the tune stage first')
     return list(trials[entry['best']]['options'])
@@ -147,7 +162,9 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
             # again
             entry['trials'] = {n: t for n, t in entry['trials'].items()
                                if (t.get('iters'), t.get('warmup_iters')) == (iters, warmup)}
-        for name, options in spec['trials'].items():
+        pending = list(spec['trials'].items())
+        while pending:
+            name, options = pending.pop(0)
             work = osp.join(out, 'tune', model, name)
             opts = (data_options(data) + schedule_options(iters) + warmup_options(model) +
                     TEST_WINDOW + list(options) +
@@ -162,6 +179,11 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
                                     warmup_iters=warmup,
                                     train_seconds=record['train_seconds'], **record['metrics'])
                 results['tuning'][model]['best'] = max(trials, key=lambda n: trials[n]['mIoU'])
+                nxt = edge_trial(model, trials) if not pending else None
+            if nxt:
+                print(f'[tune] {model}: the best learning rate is at the edge of the rates '
+                      f'tried; one more trial, {nxt[0]}', flush=True)
+                pending.append(nxt)
 
 
 def main(argv=None) -> None:

@@ -42,16 +42,20 @@ def curves_table(load: Callable[[str], dict], source: str = 'baselines.json') ->
 
 
 def _verdict(leads: Sequence[float]) -> str:
+    """What a lead of 3DSeg-T over a baseline (positive: 3DSeg-T ahead) says over the seeds."""
     if all(v > 0 for v in leads):
         return 'holds'
-    if all(v <= 0 for v in leads):
+    if all(v < 0 for v in leads):
         return 'does not hold'
+    if all(v == 0 for v in leads):
+        return 'tie'
     return 'mixed over seeds'
 
 
 def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
     """Per baseline: 3DSeg-T's test mIoU lead at the equal budget (paired by seed) and its
-    time-to-accuracy against the baseline's, each with the verdict over the seeds."""
+    time-to-accuracy against the baseline's, each with the verdict over the seeds (with three
+    seeds a description of them, not a significance test)."""
     summary = load(source).get('curve_summary', {})
     if OURS not in summary:
         return 'No learning-curve run of 3DSeg-T is recorded yet.\n'
@@ -63,15 +67,17 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> s
         seeds = [s for s in ours['seeds'] if s in row['seeds']]
         pick = lambda r, key: [r[key][r['seeds'].index(s)] for s in seeds]  # noqa: E731
         leads = [a - b for a, b in zip(pick(ours, 'mIoU'), pick(row, 'mIoU'))]
-        # a model that never reaches the target takes longer than any that does
+        # compared in validation points (the same fractions of the same budget for every
+        # model); a model that never reaches the target takes longer than any that does
         never = float('inf')
-        faster = [(a if a is not None else never) < (b if b is not None else never)
-                  for a, b in zip(pick(ours, 'seconds_to_target'),
-                                  pick(row, 'seconds_to_target'))]
+        sooner = [(b if b is not None else never) - (a if a is not None else never)
+                  for a, b in zip(pick(ours, 'points_to_target'),
+                                  pick(row, 'points_to_target'))]
+        sooner = [0 if v != v else v for v in sooner]  # both never: inf - inf is a tie
         rows.append([LABELS.get(model, model), str(len(seeds)),
                      mean_std(leads) if leads else '—', _verdict(leads) if leads else '—',
                      f"{_seconds(pick(ours, 'seconds_to_target'))} vs "
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
-                     _verdict([1 if f else -1 for f in faster]) if faster else '—'])
+                     _verdict(sooner) if sooner else '—'])
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
                    's to target: 3DSeg-T vs baseline', 'in time-to-accuracy'], rows, source)

@@ -3,6 +3,8 @@
 the recipe study): each step is a subprocess with its own log, results are read back from
 the files the tools write."""
 import argparse
+import contextlib
+import fcntl
 import glob
 import inspect
 import json
@@ -20,6 +22,21 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Lines of a tool's output worth showing on the terminal while it runs.
 _SHOWN = ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')
+
+
+@contextlib.contextmanager
+def updating_json(path: str):
+    """The JSON record at ``path`` (``{}`` if absent), read afresh under a lock and written back
+    atomically when the block ends without an error: studies that run side by side and update
+    the same record (``benchmarks/*.json``) must not drop each other's entries."""
+    with open(path + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = json.load(open(path)) if osp.isfile(path) else {}
+        yield record
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
 
 
 def run(cmd: List[str], log: str, quiet: bool = False) -> float:

@@ -27,8 +27,8 @@ from studies import experiments
 
 def curve_options(model: str, data: str, seed: int) -> List[str]:
     """The ``--cfg-options`` of one seed of ``model``'s curve run."""
-    iters = study.trial_iters(model, study.CURVE_SECONDS)
-    every = max(1, iters // study.CURVE_POINTS)
+    iters = study.curve_iters(model)
+    every = iters // study.CURVE_POINTS
     return (experiments.data_options(data) +
             [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={every}',
              f'default_hooks.checkpoint.interval={every}',
@@ -42,7 +42,9 @@ def read_curve(work_dir: str, step_seconds: float) -> List[List[float]]:
     """``[budget seconds, iteration, validation mIoU]`` of every validation in ``work_dir``.
 
     A resumed run logs into a new timestamped folder; the validations of all its segments
-    are merged by iteration (a later segment's value of the same iteration wins).
+    are merged by iteration (a later segment's value of the same iteration wins: a run
+    resumed at a validation point validates it again, ``ValidateOnResumeHook``). The work dir
+    holds one run only: :func:`train_curve` moves an older run's folder aside.
     """
     by_iter: Dict[int, float] = {}
     for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
@@ -54,6 +56,15 @@ def read_curve(work_dir: str, step_seconds: float) -> List[List[float]]:
     return [[round(it * step_seconds, 1), it, miou] for it, miou in sorted(by_iter.items())]
 
 
+def check_curve(curve: Sequence[Sequence[float]], iters: int, where: str) -> None:
+    """A finished curve validates at the end of each of its :data:`CURVE_POINTS` intervals."""
+    want = [iters // study.CURVE_POINTS * k for k in range(1, study.CURVE_POINTS + 1)]
+    have = [int(p[1]) for p in curve]
+    if have != want:
+        raise RuntimeError(f'{where}: validations at iterations {have}, expected {want}; run '
+                           'the curves stage again to continue it')
+
+
 def best_checkpoint(work_dir: str) -> str:
     found = glob.glob(osp.join(work_dir, 'best_mIoU_iter_*.pth'))
     if len(found) != 1:
@@ -62,38 +73,64 @@ def best_checkpoint(work_dir: str) -> str:
     return found[0]
 
 
+def _write_json(path: str, data: dict) -> None:
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
+def _train(model: str, work: str, options: List[str], out: str, seed: int) -> dict:
+    """Train one curve run to its end: from scratch, or on from its last checkpoint when an
+    earlier segment with the same options stopped; the run's state (its options, each
+    segment's wall-clock seconds, whether training finished)."""
+    state_path = osp.join(work, 'curve_state.json')
+    state = json.load(open(state_path)) if osp.isfile(state_path) else {}
+    if state.get('options') == options and state.get('trained'):
+        return state  # stopped while testing: the training is done
+    resume = (state.get('options') == options and
+              osp.isfile(osp.join(work, 'last_checkpoint')))
+    if not resume:
+        if osp.isdir(work) and os.listdir(work):
+            # another run's logs and checkpoints must not mix into this one's curve
+            stamp, n = time.strftime('%Y%m%d_%H%M%S'), 0
+            while osp.exists(aside := f'{work}.replaced-{stamp}' + (f'-{n}' if n else '')):
+                n += 1
+            os.rename(work, aside)
+            print(f'  {work}: an older run, moved to {aside}', flush=True)
+        state = dict(options=options, segments=[], trained=False)
+    os.makedirs(work, exist_ok=True)
+    log = osp.join(out, f'curve_{model}_seed{seed}_train{len(state["segments"])}.log')
+    print(f'[curves] {model} seed {seed}: {study.curve_iters(model)} iterations'
+          f'{" (resumed)" if resume else ""}; log {log}', flush=True)
+    start = time.time()
+    try:
+        experiments.run(experiments.python_tool(
+            'tools/train.py', study.MODELS[model]['config'], '--work-dir', work,
+            '--resume' if resume else '--overwrite', '--cfg-options', *options), log, quiet=True)
+        state['trained'] = True
+    finally:
+        # the seconds of a stopped segment count too: the next one continues from its
+        # last checkpoint
+        state['segments'].append(round(time.time() - start, 1))
+        _write_json(state_path, state)
+    return state
+
+
 def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
     """Train (or continue, or reuse) one seed of ``model``'s curve; its record."""
     config = study.MODELS[model]['config']
     options = curve_options(model, data, seed)
     work = osp.join(out, 'curves', model, f'seed{seed}')
     record_path = osp.join(work, 'record_curve.json')
+    iters = study.curve_iters(model)
     if osp.isfile(record_path):
         record = json.load(open(record_path))
         if record.get('config') == config and record.get('options') == options:
+            check_curve(record['curve'], iters, record_path)
             return record
-    state_path = osp.join(work, 'curve_state.json')
-    state = json.load(open(state_path)) if osp.isfile(state_path) else {}
-    resume = (state.get('options') == options and
-              osp.isfile(osp.join(work, 'last_checkpoint')))
-    if not resume:
-        state = dict(options=options, segments=[])
-    os.makedirs(work, exist_ok=True)
-    log = osp.join(out, f'curve_{model}_seed{seed}_train{len(state["segments"])}.log')
-    iters = study.trial_iters(model, study.CURVE_SECONDS)
-    print(f'[curves] {model} seed {seed}: {iters} iterations{" (resumed)" if resume else ""}; '
-          f'log {log}', flush=True)
-    start = time.time()
-    try:
-        experiments.run(experiments.python_tool(
-            'tools/train.py', config, '--work-dir', work,
-            '--resume' if resume else '--overwrite', '--cfg-options', *options), log, quiet=True)
-    finally:
-        # the seconds of a stopped segment count too: the next one continues from its
-        # last checkpoint
-        state['segments'].append(round(time.time() - start, 1))
-        with open(state_path, 'w') as f:
-            json.dump(state, f, indent=1)
+    state = _train(model, work, options, out, seed)
+    curve = read_curve(work, study.STEP_SECONDS[model])
+    check_curve(curve, iters, work)
     ckpt = best_checkpoint(work)
     test_dir = osp.join(work, 'test')
     experiments.run(experiments.python_tool(
@@ -101,15 +138,13 @@ def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
         'test_dataloader.dataset.ann_file=splits/test.txt'),
         osp.join(out, f'curve_{model}_seed{seed}_test.log'), quiet=True)
     metrics = experiments.last_metrics(test_dir)
-    curve = read_curve(work, study.STEP_SECONDS[model])
-    record = dict(config=config, options=options, seed=seed, iters=curve[-1][1],
-                  budget_seconds=round(study.CURVE_SECONDS, 1),
+    record = dict(config=config, options=options, seed=seed, iters=iters,
+                  budget_seconds=round(iters * study.STEP_SECONDS[model], 1),
                   train_seconds=round(sum(state['segments']), 1),
                   threads=os.environ.get('OMP_NUM_THREADS'),
                   best_iter=int(re.search(r'iter_(\d+)', ckpt).group(1)),
                   mIoU=metrics['mIoU'], surface_mIoU=metrics['surface_mIoU'], curve=curve)
-    with open(record_path, 'w') as f:
-        json.dump(record, f, indent=1)
+    _write_json(record_path, record)
     return record
 
 
@@ -119,9 +154,28 @@ def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str)
             record = train_curve(model, seed, data, out)
             with study.updating_results() as results:
                 results.setdefault('curves', {}).setdefault(model, {})[str(seed)] = {
-                    k: v for k, v in record.items() if k not in ('config', 'options')}
+                    k: v for k, v in record.items() if k != 'config'}
             print(f'[curves] {model} seed {seed}: test mIoU {record["mIoU"]:.2f} '
                   f'(best validation at iteration {record["best_iter"]})', flush=True)
+
+
+def current_runs(curves: Dict[str, Dict[str, dict]], data: str) -> Dict[str, Dict[str, dict]]:
+    """The recorded curve runs made with today's options (recipe, budget, data); a run of an
+    older recipe or budget is left out of the summary, with a line saying so."""
+    kept = {}
+    for model, runs in curves.items():
+        kept[model] = {}
+        for seed, run in runs.items():
+            try:
+                current = curve_options(model, data, int(seed))
+            except ValueError as e:  # the model's tuning is not finished
+                current = str(e)
+            if run.get('options') == current:
+                kept[model][seed] = run
+            else:
+                print(f'  {model} seed {seed}: recorded with other options (recipe, budget or '
+                      'data); left out of the report until it is run again', flush=True)
+    return kept
 
 
 def gain_last_quarter(curve: Sequence[Sequence[float]]) -> float:
@@ -136,6 +190,14 @@ def gain_last_quarter(curve: Sequence[Sequence[float]]) -> float:
 def time_to_accuracy(curve: Sequence[Sequence[float]], target: float) -> Optional[float]:
     """Seconds of the first validation at or above ``target`` mIoU; None if never reached."""
     return next((p[0] for p in curve if p[2] >= target), None)
+
+
+def points_to_accuracy(curve: Sequence[Sequence[float]], target: float) -> Optional[int]:
+    """How many validations (1 for the first) a curve takes to reach ``target``; None if it
+    never does. Every model validates at the same fractions of the same budget, so this is
+    the comparison of times to accuracy at the curves' resolution (an eighth of the budget),
+    free of the tenths of a second by which the models' rounded step counts differ."""
+    return next((i + 1 for i, p in enumerate(curve) if p[2] >= target), None)
 
 
 def summary(curves: Dict[str, Dict[str, dict]], fraction: float = 0.95) -> Dict[str, dict]:
@@ -156,7 +218,8 @@ def summary(curves: Dict[str, Dict[str, dict]], fraction: float = 0.95) -> Dict[
             mIoU=[runs[s]['mIoU'] for s in seeds],
             surface_mIoU=[runs[s]['surface_mIoU'] for s in seeds],
             gain_last_quarter=[round(gain_last_quarter(runs[s]['curve']), 2) for s in seeds],
-            seconds_to_target=[time_to_accuracy(runs[s]['curve'], target) for s in seeds])
+            seconds_to_target=[time_to_accuracy(runs[s]['curve'], target) for s in seeds],
+            points_to_target=[points_to_accuracy(runs[s]['curve'], target) for s in seeds])
     return rows
 
 
@@ -179,11 +242,11 @@ def count_params(config: str) -> int:
 
 
 def mean_curve(runs: Dict[str, dict]) -> List[List[float]]:
-    """The seeds' curves averaged point by point (over the points every seed has)."""
-    curves = [r['curve'] for r in runs.values()]
-    length = min(len(c) for c in curves)
-    return [[curves[0][i][0], curves[0][i][1],
-             round(statistics.mean(c[i][2] for c in curves), 2)] for i in range(length)]
+    """The seeds' curves averaged by iteration (over the iterations every seed validated)."""
+    by_iter = [{int(p[1]): p for p in r['curve']} for r in runs.values()]
+    common = sorted(set.intersection(*(set(c) for c in by_iter)))
+    return [[by_iter[0][it][0], it, round(statistics.mean(c[it][2] for c in by_iter), 2)]
+            for it in common]
 
 
 def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
@@ -198,7 +261,8 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
             continue
         mean = mean_curve(runs)
         seconds = [p[0] for p in mean]
-        points = [[r['curve'][i][2] for r in runs.values()] for i in range(len(mean))]
+        by_iter = [{int(p[1]): p[2] for p in r['curve']} for r in runs.values()]
+        points = [[c[p[1]] for c in by_iter] for p in mean]
         line, = ax.plot(seconds, [p[2] for p in mean], marker='o', ms=3,
                         label=f'{LABELS.get(model, model)} ({len(runs)} seeds)')
         ax.fill_between(seconds, [min(v) for v in points], [max(v) for v in points],
@@ -213,31 +277,25 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
     plt.close(fig)
 
 
-def report(root: str = experiments.ROOT) -> dict:
+def report(root: str = experiments.ROOT, data: str = 'data/study') -> dict:
     """The curves' summary into ``benchmarks/baselines.json``, their runs into
-    ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``."""
+    ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``.
+    Only runs made with today's options count (:func:`current_runs`)."""
     with study.updating_results() as results:
-        curves = results.get('curves', {})
+        curves = {m: runs for m, runs in
+                  current_runs(results.get('curves', {}), data).items() if runs}
         params = results.setdefault('params', {})
         for model in curves:
-            if model not in params:
-                params[model] = count_params(study.MODELS[model]['config'])
-        results['curve_summary'] = summary(curves)
-    paper_path = osp.join(root, 'benchmarks', 'paper_tables.json')
-    paper = json.load(open(paper_path)) if osp.isfile(paper_path) else {}
-    for model, runs in curves.items():
-        if not runs:
-            continue
-        seeds = sorted(runs, key=int)
-        paper[PAPER_RUNS[model]] = dict(
-            seeds=[int(s) for s in seeds], params=params[model],
-            budget_seconds=runs[seeds[0]]['budget_seconds'],
-            **{k: [runs[s][k] for s in seeds]
-               for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
-            curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
-    tmp = paper_path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(paper, f, indent=1)
-    os.replace(tmp, paper_path)
+            params[model] = count_params(study.MODELS[model]['config'])
+        results['curve_summary'] = summary(curves) if curves else {}
+    with experiments.updating_json(osp.join(root, 'benchmarks', 'paper_tables.json')) as paper:
+        for model, runs in curves.items():
+            seeds = sorted(runs, key=int)
+            paper[PAPER_RUNS[model]] = dict(
+                seeds=[int(s) for s in seeds], params=params[model],
+                budget_seconds=runs[seeds[0]]['budget_seconds'],
+                **{k: [runs[s][k] for s in seeds]
+                   for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
+                curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
     plot(curves, osp.join(root, 'benchmarks', 'learning_curves.png'))
     return results

@@ -402,12 +402,8 @@ def scan_summary(data: str, frames: int) -> dict:
 def record_runs(results: dict, path: str) -> None:
     """``results``' runs into the record at ``path``, replacing runs of the same name and
     keeping the others (the baseline comparison adds its runs to the same table of record)."""
-    record = json.load(open(path)) if osp.isfile(path) else {}
-    record.update(results)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, path)
+    with experiments.updating_json(path) as record:
+        record.update(results)
 
 
 def write_outputs(args, results: dict, num_rooms: int) -> str:

@@ -68,13 +68,38 @@ def test_curves_refuse_a_model_without_finished_tuning(tmp_path, monkeypatch):
             'lr0.001-bn': dict(options=['optim_wrapper.optimizer.lr=0.001'])})}
     with pytest.raises(ValueError, match='unet3d has not finished its tuning'):
         baseline_study.best_recipe('unet3d')
-    trials = {name: dict(options=opts, mIoU=1.0, iters=baseline_study.trial_iters('unet3d'),
-                         warmup_iters=111)
+    iters = baseline_study.trial_iters('unet3d')
+    trials = {name: dict(options=opts, mIoU=1.0, iters=iters, warmup_iters=111)
               for name, opts in baseline_study.MODELS['unet3d']['trials'].items()}
+    trials['lr0.003-gn']['mIoU'] = 2.0
     with baseline_study.updating_results() as results:
-        results['tuning']['unet3d'] = dict(iters=baseline_study.trial_iters('unet3d'),
-                                           best='lr0.003-gn', trials=trials)
+        results['tuning']['unet3d'] = dict(iters=iters, best='lr0.003-gn', trials=trials)
+    # the best learning rate is the largest tried: the edge rule wants a trial further out
+    with pytest.raises(ValueError, match='unet3d has not finished'):
+        baseline_study.best_recipe('unet3d')
+    name, options = baseline_study.edge_trial('unet3d', trials)
+    assert name == 'lr0.009-gn'
+    assert options == ['optim_wrapper.optimizer.lr=0.009'] + \
+        baseline_study.MODELS['unet3d']['choices']['gn']
+    trials[name] = dict(options=options, mIoU=1.5, iters=iters, warmup_iters=111)
+    with baseline_study.updating_results() as results:
+        results['tuning']['unet3d']['trials'] = trials
     assert baseline_study.best_recipe('unet3d') == trials['lr0.003-gn']['options']
+
+
+def test_edge_rule_goes_both_ways_and_stops():
+    def done(scores):
+        return {n: dict(mIoU=v) for n, v in scores.items()}
+
+    grid = {'lr0.001-wd0': 5.0, 'lr0.001-wd0.05': 4.0, 'lr0.002-wd0': 3.0,
+            'lr0.002-wd0.05': 2.0}
+    assert baseline_study.edge_trial('3dseg-t', done(grid))[0] == 'lr0.0005-wd0'
+    assert baseline_study.edge_trial('3dseg-t', done({**grid, 'lr0.0005-wd0': 4.5})) is None
+    grid['lr0.0005-wd0'] = 6.0
+    assert baseline_study.edge_trial('3dseg-t', done(grid))[0] == 'lr0.00025-wd0'
+    grid['lr0.00025-wd0'] = 7.0  # still at the edge, but the model had its two extra trials
+    assert baseline_study.edge_trial('3dseg-t', done(grid)) is None
+    assert baseline_study.edge_trial('3dseg-t', done({'lr0.001-wd0': 9.0})) is None
 
 
 @pytest.mark.parametrize('model', sorted(baseline_study.MODELS))

@@ -5,8 +5,10 @@ from studies import comparison_tables
 def _record():
     def row(seeds, miou, to_target, final=(30.0,), gain=(0.2,)):
         n = len(seeds)
+        points = [None if s is None else round(s / 129.6) for s in to_target]
         return dict(seeds=seeds, mIoU=miou, surface_mIoU=[m - 2 for m in miou],
-                    seconds_to_target=to_target, final_val=list(final) * n,
+                    seconds_to_target=to_target, points_to_target=points,
+                    final_val=list(final) * n,
                     gain_last_quarter=list(gain) * n, target=28.5)
 
     def runs(seeds, iters):
@@ -17,8 +19,8 @@ def _record():
         'curves': {'3dseg-t': runs([0, 1, 2], 6400), 'unet3d': runs([0, 1, 2], 7101),
                    'sparseunet': runs([0, 1], 1920)},
         'curve_summary': {
-            '3dseg-t': row([0, 1, 2], [40.0, 42.0, 41.0], [400.0, 500.0, 400.0]),
-            'unet3d': row([0, 1, 2], [35.0, 43.0, 36.0], [None, 300.0, 900.0]),
+            '3dseg-t': row([0, 1, 2], [40.0, 42.0, 41.0], [388.8, 518.4, 388.8]),
+            'unet3d': row([0, 1, 2], [35.0, 43.0, 36.0], [None, 388.5, 907.2]),
             'sparseunet': row([0, 1], [30.0, 31.0], [None, None]),
         }}
 
@@ -30,13 +32,24 @@ def test_lead_table_known_answer():
     unet, sparse = lines['UNet3D'], lines['SparseUNet3D']
     # leads 5, -1, 5 (paired by seed): mean 3.00, sample std 3.46
     assert unet[1] == '3' and unet[2] == '3.00 ± 3.46' and unet[3] == 'mixed over seeds'
-    # seed 1: the U-Net gets there first (300 s against 500 s)
-    assert unet[4] == '433.33 ± 57.74 vs 600.00 ± 424.26 (2/3 seeds)'
+    # seed 1: the U-Net gets there first (its 3rd validation against 3DSeg-T's 4th)
+    assert unet[4] == '432.00 ± 74.82 vs 647.85 ± 366.78 (2/3 seeds)'
     assert unet[5].rstrip(' |') == 'mixed over seeds'
     # paired on the seeds both have; a baseline that never reaches the target is slower
     assert sparse[1] == '2' and sparse[2] == '10.50 ± 0.71' and sparse[3] == 'holds'
-    assert sparse[4] == '450.00 ± 70.71 vs not reached'
+    assert sparse[4] == '453.60 ± 91.64 vs not reached'
     assert sparse[5].rstrip(' |') == 'holds'
+
+
+def test_lead_is_compared_in_validation_points_and_ties_are_ties():
+    record = _record()
+    # the same validation point, at seconds that differ by the rounding of the step counts
+    record['curve_summary']['unet3d'].update(mIoU=[40.0, 42.0, 41.0],
+                                             seconds_to_target=[388.5, 518.0, 388.5],
+                                             points_to_target=[3, 4, 3])
+    text = comparison_tables.lead_table(lambda name: record)
+    row = next(line for line in text.splitlines() if line.startswith('| UNet3D'))
+    assert row.split(' | ')[3] == 'tie' and row.rstrip(' |').endswith('tie')
 
 
 def test_curves_table_lists_every_model_with_its_budget():

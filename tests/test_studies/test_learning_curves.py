@@ -57,6 +57,7 @@ def test_summary_known_answer():
     assert rows['fast']['target'] == pytest.approx(37.05)
     assert rows['fast']['seconds_to_target'] == [200, 300]
     assert rows['slow']['seconds_to_target'] == [None]
+    assert rows['fast']['points_to_target'] == [2, 3] and rows['slow']['points_to_target'] == [None]
     assert rows['fast']['final_val'] == [40.0, 38.0]
     assert rows['fast']['gain_last_quarter'] == [1.0, 0.0]
     assert rows['slow']['mIoU'] == [35.0] and rows['slow']['surface_mIoU'] == [34.0]
@@ -66,20 +67,25 @@ def test_report_adds_runs_to_the_table_of_record_and_keeps_the_others(tmp_path, 
     from studies import baseline_study
     os.makedirs(tmp_path / 'benchmarks')
     monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'benchmarks/baselines.json'))
+    monkeypatch.setattr(baseline_study, 'best_recipe', lambda model: [f'recipe-of-{model}'])
     kept = {'3dseg-t': dict(mIoU=[31.0], iters=[800])}
     with open(tmp_path / 'benchmarks/paper_tables.json', 'w') as f:
         json.dump(kept, f)
 
-    def run(seed, values):
+    def run(model, seed, values, options=None):
         curve = [[100.0 * (i + 1), 10 * (i + 1), v] for i, v in enumerate(values)]
+        options = options or learning_curves.curve_options(model, 'data/study', seed)
         return dict(seed=seed, curve=curve, mIoU=values[-1] - 1, surface_mIoU=values[-1] - 2,
-                    train_seconds=500.0 + seed, iters=40, budget_seconds=400.0)
+                    train_seconds=500.0 + seed, iters=40, budget_seconds=400.0,
+                    options=options)
 
     with baseline_study.updating_results() as results:
-        results['params'] = {'3dseg-t': 364284, 'unet3d': 1403054}
         results['curves'] = {
-            '3dseg-t': {'0': run(0, [10, 20, 30, 31]), '1': run(1, [12, 22, 28, 33])},
-            'unet3d': {'0': run(0, [5, 10, 15, 20])}}
+            '3dseg-t': {'0': run('3dseg-t', 0, [10, 20, 30, 31]),
+                        '1': run('3dseg-t', 1, [12, 22, 28, 33]),
+                        # made with an older recipe: not part of today's comparison
+                        '2': run('3dseg-t', 2, [50, 60, 70, 80], options=['old'])},
+            'unet3d': {'0': run('unet3d', 0, [5, 10, 15, 20])}}
     learning_curves.report(str(tmp_path))
     paper = json.load(open(tmp_path / 'benchmarks/paper_tables.json'))
     assert paper['3dseg-t'] == kept['3dseg-t']
@@ -90,8 +96,62 @@ def test_report_adds_runs_to_the_table_of_record_and_keeps_the_others(tmp_path, 
     assert tuned['curve'] == [[100.0, 10, 11.0], [200.0, 20, 21.0], [300.0, 30, 29.0],
                               [400.0, 40, 32.0]]
     assert paper['unet3d-tuned']['curve'][-1] == [400.0, 40, 20]
-    summary = json.load(open(tmp_path / 'benchmarks/baselines.json'))['curve_summary']
+    record = json.load(open(tmp_path / 'benchmarks/baselines.json'))
+    summary = record['curve_summary']
     assert summary['unet3d']['seconds_to_target'] == [None]  # 95% of 32.0 is 30.4
     assert summary['3dseg-t']['seconds_to_target'] == [400.0, 400.0]
+    assert record['params']['unet3d'] == 1403054
     png = open(tmp_path / 'benchmarks/learning_curves.png', 'rb').read()
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
+
+
+def test_mean_curve_averages_by_iteration():
+    runs = {'0': dict(curve=[[10.0, 100, 1.0], [20.0, 200, 3.0], [30.0, 300, 5.0]]),
+            # this seed missed its validation at 200
+            '1': dict(curve=[[10.0, 100, 2.0], [30.0, 300, 7.0]])}
+    assert learning_curves.mean_curve(runs) == [[10.0, 100, 1.5], [30.0, 300, 6.0]]
+
+
+def test_a_curve_with_a_missing_validation_is_refused():
+    curve = [[s * 100.0, s * 100, 1.0] for s in (1, 2, 3, 5, 6, 7, 8)]
+    with pytest.raises(RuntimeError, match=r'\[100, 200, 300, 500, 600, 700, 800\].*400'):
+        learning_curves.check_curve(curve, 800, 'work')
+    learning_curves.check_curve(curve[:3] + [[400.0, 400, 1.0]] + curve[3:], 800, 'work')
+
+
+def _fake_training(calls):
+    def run(cmd, log, quiet=False):
+        calls.append(cmd)
+        work = cmd[cmd.index('--work-dir') + 1]
+        with open(os.path.join(work, 'last_checkpoint'), 'w') as f:
+            f.write('iter_8.pth')
+        return 1.0
+    return run
+
+
+def test_a_run_is_resumed_only_with_its_own_options_and_older_runs_move_aside(tmp_path,
+                                                                              monkeypatch):
+    from studies import baseline_study
+    calls = []
+    monkeypatch.setattr(learning_curves.experiments, 'run', _fake_training(calls))
+    work = tmp_path / 'curves' / 'unet3d' / 'seed0'
+    os.makedirs(work / '20260101_000000')
+    (work / 'best_mIoU_iter_3.pth').write_text('an older run')
+    state = learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
+    assert '--overwrite' in calls[-1] and state['trained'] and len(state['segments']) == 1
+    # the older run is kept, beside, and no longer in the work dir
+    aside = [p for p in os.listdir(work.parent) if p.startswith('seed0.replaced-')]
+    assert len(aside) == 1 and (work.parent / aside[0] / 'best_mIoU_iter_3.pth').exists()
+    assert sorted(os.listdir(work)) == ['curve_state.json', 'last_checkpoint']
+    # trained: a second call (e.g. after a stop while testing) trains nothing
+    learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
+    assert len(calls) == 1
+    # a stopped run with the same options resumes; other options start over
+    state = json.load(open(work / 'curve_state.json'))
+    state['trained'] = False
+    (work / 'curve_state.json').write_text(json.dumps(state))
+    state = learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
+    assert '--resume' in calls[-1] and len(state['segments']) == 2
+    learning_curves._train('unet3d', str(work), ['a=2'], str(tmp_path), 0)
+    assert '--overwrite' in calls[-1]
+    assert baseline_study.curve_iters('unet3d') % baseline_study.CURVE_POINTS == 0
