@@ -81,8 +81,10 @@ def _scores(entry: dict) -> List[str]:
 
 
 def models_table(load: Loader, source: str = 'paper_tables.json') -> str:
-    """Block-trained models on the test rooms: mean ± std over the record's seeds."""
-    record = load(source)
+    """Block-trained models on the test rooms: mean ± std over the record's seeds. The
+    comparison's learning-curve runs (those with a ``curve``: longer budgets, tested at the
+    checkpoint validation chose) have their own tables."""
+    record = {k: v for k, v in load(source).items() if 'curve' not in v}
     rows = [[label] + _scores(record[key]) +
             [str(len(record[key]['mIoU'])), _count(record[key]['iters']),
              _count(record[key]['params'])]

@@ -121,3 +121,14 @@ def test_tuning_table_lists_every_trial_and_marks_the_best():
     text = tuning_table({'b.json': record}.__getitem__, 'b.json')
     assert '| `unet3d` | `lr0.001-bn` | 17.00 | 12.00 | 811 | 0.212 |' in text
     assert '| `unet3d` | **`lr0.003-bn`** | 19.50 | 14.25 | 811 | 0.212 |' in text
+
+
+def test_models_table_leaves_the_learning_curve_runs_to_their_own_table(tmp_path):
+    _write_record(str(tmp_path), 'paper_tables.json', {
+        '3dseg-t': dict(mIoU=[30.0], surface_mIoU=[29.0], mAcc=[40.0], aAcc=[90.0],
+                        iters=[800], params=364284),
+        '3dseg-t-tuned': dict(mIoU=[55.5], surface_mIoU=[54.5], iters=[6400], params=364284,
+                              curve=[[1036.8, 6400, 41.0]]),
+    })
+    text = results_tables.models_table(results_tables.json_loader(str(tmp_path)))
+    assert '30.00' in text and '55.50' not in text and 'tuned' not in text
