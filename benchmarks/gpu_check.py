@@ -107,7 +107,7 @@ def logits_agree(variant: str, block: int, device: torch.device) -> dict:
 
 def distill_step(size: dict, work: str, device: torch.device) -> dict:
     """One training step of the paper's distiller on a release-format room."""
-    from segmenter3d.synth import fit_room, generate_room, render_panorama, save_release_room
+    from segmenter3d.synthrooms import fit_room, generate_room, render_panorama, save_release_room
     room = fit_room(generate_room(0, voxel_size=0.05, max_extent=6.0), size['release_room'])
     root = osp.join(work, 'release')
     save_release_room(room, osp.join(root, 'volumes', 'room.npz'))
@@ -150,7 +150,7 @@ def distill_step(size: dict, work: str, device: torch.device) -> dict:
 
 def dist_train(size: dict, work: str, device: torch.device) -> dict:
     """``tools/dist_train.sh`` with one process on generated rooms."""
-    from segmenter3d.synth import generate_dataset
+    from segmenter3d.synthrooms import generate_dataset
     rooms = osp.join(work, 'rooms')
     generate_dataset(rooms, 4, seed=3, voxel_size=0.2, pano_size=(16, 32), split_ratios=(2, 1, 1))
     iters = size['iters']
@@ -178,7 +178,7 @@ def slide_inference(shape, device: torch.device) -> dict:
     """Labels of a whole generated room of ``shape`` by the shipped 3DSeg-T slide windows."""
     from segmenter3d.apis import predict_room
     from segmenter3d.datasets import room_to_input
-    from segmenter3d.synth import fit_room, generate_room
+    from segmenter3d.synthrooms import fit_room, generate_room
     room = fit_room(generate_room(1, voxel_size=0.04), shape)
     data = dict(tsdf=room.tsdf, rgb=room.rgb, labels=room.labels, observed=room.tsdf < 3)
     model = build_student('t', device).eval()

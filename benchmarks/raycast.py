@@ -19,7 +19,7 @@ import time
 import torch
 
 from segmenter3d.rendering import HitProjector, TSDFRaycaster
-from segmenter3d.synth import generate_room
+from segmenter3d.synthrooms import generate_room
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -41,7 +41,7 @@ EXTENTS = (4.0, 6.0, 8.0)
 
 def rooms(n: int, voxel_size: float):
     from segmenter3d.datasets import room_to_input
-    from segmenter3d.synth import generate_room
+    from segmenter3d.synthrooms import generate_room
     out = []
     for i in range(n):
         room = generate_room(1000 + i, voxel_size=voxel_size, max_extent=EXTENTS[i % 3])

@@ -48,7 +48,7 @@ def config_with_options(path: str, options):
 def tiny_rooms(tmp_path_factory):
     """Four generated rooms at 20 cm (2 training, 1 validation, 1 test): what a tool run needs
     to find its split files and rooms."""
-    from segmenter3d.synth import generate_dataset
+    from segmenter3d.synthrooms import generate_dataset
     out = tmp_path_factory.mktemp('tiny_rooms')
     generate_dataset(str(out), 4, seed=3, voxel_size=0.2, pano_size=(16, 32),
                      split_ratios=(2, 1, 1))

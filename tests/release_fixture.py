@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 
 import mmcv
 
-from segmenter3d.synth import fit_room, generate_room, render_panorama, save_release_room
+from segmenter3d.synthrooms import fit_room, generate_room, render_panorama, save_release_room
 
 # (name, split, shape): training rooms of both kinds, a validation and a test room that are not
 # multiples of 128 (the 130 x 110 x 70 room puts a padded-centre camera outside the room)

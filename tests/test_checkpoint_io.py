@@ -121,8 +121,8 @@ def test_tools_refuse_the_gadget_with_a_named_error(tmp_path, tool, tiny_rooms):
                     str(tmp_path / 'r.pth')],
     }[tool]
     if tool == 'infer':  # a real room, so the checkpoint is what fails
-        from segmenter3d.synth import generate_room
-        from segmenter3d.synth.writer import save_room_volume
+        from segmenter3d.synthrooms import generate_room
+        from segmenter3d.synthrooms.writer import save_room_volume
         args[1] = str(tmp_path / 'r0.npz')
         save_room_volume(generate_room(0, voxel_size=0.2), args[1])
     proc = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True)

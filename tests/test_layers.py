@@ -19,10 +19,10 @@ ALLOWED = {
     'rendering': set(),  # pure geometry
     'testing': set(),  # the independent reference network the equivalence tests compare with
     'datasets': {'rendering'},
-    'models': {'rendering'},  # never datasets/ or synth/
+    'models': {'rendering'},  # never datasets/ or synthrooms/
     'visualization': {'rendering'},
     'evaluation': {'rendering', 'datasets'},  # never models/
-    'synth': {'rendering', 'datasets'},
+    'synthrooms': {'rendering', 'datasets'},
     'engine': {'rendering', 'datasets', 'models', 'visualization'},
     'apis': {'rendering', 'datasets', 'models'},
 }
@@ -70,8 +70,8 @@ def test_every_subpackage_imports_only_its_lower_layers():
 
 def test_the_layer_checker_sees_a_violation(tmp_path):
     bad = tmp_path / 'x.py'
-    bad.write_text('from ...datasets import load_room\nfrom segmenter3d.synth import Room\n')
-    assert _imports_of(str(bad), ['models', 'segmentors']) == {'datasets', 'synth'}
+    bad.write_text('from ...datasets import load_room\nfrom segmenter3d.synthrooms import Room\n')
+    assert _imports_of(str(bad), ['models', 'segmentors']) == {'datasets', 'synthrooms'}
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from . import (  # noqa: E402,F401
     models,
     rendering,
     structures,
-    synth,
+    synthrooms,
     visualization,
 )
 

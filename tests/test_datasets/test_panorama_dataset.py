@@ -5,7 +5,7 @@ from mmseg.registry import MODELS
 
 from conftest import CONFIGS
 from segmenter3d.datasets import PanoramaDataset, RandomPanoramaRoll
-from segmenter3d.synth import generate_dataset
+from segmenter3d.synthrooms import generate_dataset
 
 
 def test_roll_moves_image_and_labels_together():

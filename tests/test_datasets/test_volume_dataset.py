@@ -3,7 +3,7 @@ import pytest
 
 from segmenter3d.datasets import VolumeDataset, load_room, room_to_input
 from segmenter3d.datasets.transforms import PadVolume, RandomFlipRotateZ, RandomVolumeCrop
-from segmenter3d.synth import generate_room, save_room_volume
+from segmenter3d.synthrooms import generate_room, save_room_volume
 from segmenter3d.taxonomy import PANOROOMS3D_RAW_TO_CLASS
 
 

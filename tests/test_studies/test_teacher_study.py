@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import config_with_options
-from segmenter3d.synth import generate_dataset
+from segmenter3d.synthrooms import generate_dataset
 from studies import teacher_study
 from studies.class_weights import balanced_class_weights, label_frequencies
 

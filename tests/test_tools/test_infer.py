@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from conftest import CONFIGS, ROOT, build_model_from_config
-from segmenter3d.synth import generate_room, save_room_volume
+from segmenter3d.synthrooms import generate_room, save_room_volume
 
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import infer  # noqa: E402

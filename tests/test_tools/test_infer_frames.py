@@ -8,8 +8,8 @@ import torch
 from conftest import CONFIGS, ROOT, build_model_from_config, load_tool
 from segmenter3d.datasets.rgbd_scan import ScanFolder, write_scan
 from segmenter3d.rendering import TSDFRaycaster
-from segmenter3d.synth import generate_room
-from segmenter3d.synth.scan import frame_intrinsics, scan_frames
+from segmenter3d.synthrooms import generate_room
+from segmenter3d.synthrooms.scan import frame_intrinsics, scan_frames
 
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import infer  # noqa: E402
@@ -99,7 +99,7 @@ def test_label_frames_of_a_scannet_model_in_scannet_2d_format(tmp_path):
 
 
 def test_frames_need_a_fused_room(tmp_path, capsys):
-    from segmenter3d.synth import save_room_volume
+    from segmenter3d.synthrooms import save_room_volume
     room = generate_room(9, voxel_size=0.2)
     save_room_volume(room, str(tmp_path / 'r.npz'))
     code = infer.main([str(tmp_path / 'r.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',

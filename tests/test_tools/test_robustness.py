@@ -138,7 +138,7 @@ def test_test_tool_refuses_a_mismatched_checkpoint(t_checkpoint, tmp_path, tiny_
 
 
 def test_infer_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
-    from segmenter3d.synth import generate_room, save_room_volume
+    from segmenter3d.synthrooms import generate_room, save_room_volume
     save_room_volume(generate_room(1, voxel_size=0.3), str(tmp_path / 'r.npz'))
     infer = load_tool('infer')
     (tmp_path / 'bad.pth').write_bytes(b'not a checkpoint')

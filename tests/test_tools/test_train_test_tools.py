@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, data_root_options
 from segmenter3d.checkpoint_io import load_checkpoint_file
-from segmenter3d.synth import generate_dataset
+from segmenter3d.synthrooms import generate_dataset
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 
 import hostile_files as hostile
 from conftest import CONFIGS, build_model_from_config, data_root_options, load_tool
-from segmenter3d.synth import generate_room, save_room_volume
+from segmenter3d.synthrooms import generate_room, save_room_volume
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
 PAYLOADS = {
@@ -204,7 +204,7 @@ def test_infer_refuses_a_huge_room_with_its_estimate_before_reading_it(tmp_path,
 
 
 def test_the_generator_refuses_a_folder_it_did_not_make(tmp_path):
-    from segmenter3d.synth import generate_dataset
+    from segmenter3d.synthrooms import generate_dataset
     target = tmp_path / 'holiday'
     (target / 'images' / 'training').mkdir(parents=True)
     (target / 'images' / 'training' / 'room_00000.png').write_bytes(b'a photo')
@@ -233,7 +233,7 @@ def test_render_views_never_writes_outside_the_data_folder(tmp_path, tiny_rooms)
         (data / 'splits' / 'training.txt').write_text(f'{line}\n')
         with pytest.raises(SystemExit, match=r"error: .*leads outside it|error: .*without"):
             render.main(['--data', str(data), '--views', '2', '--pano-size', '8', '16'])
-    from segmenter3d.synth import render_views
+    from segmenter3d.synthrooms import render_views
     with pytest.raises(ValueError, match=rf"training: room 'X/{name}_view1\.png' leads "
                                          'outside it'):
         render_views(str(data), f'X/{name}', 'training', 2, (8, 16))

@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from segmenter3d.synth import generate_dataset
+from segmenter3d.synthrooms import generate_dataset
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES
 
 

@@ -4,7 +4,7 @@
     python tools/data/render_views.py --data data/synthrooms --views 4 --splits training
 
 Writes ``images|annotations|depth/<split>/<room>_view<k>.png`` and ``cameras/<room>.npy``
-(see :mod:`segmenter3d.synth.views`). Rooms that have their cameras file are skipped, so an
+(see :mod:`segmenter3d.synthrooms.views`). Rooms that have their cameras file are skipped, so an
 interrupted run is resumed by running it again. A distillation config reads the views with
 ``VolumeDataset(num_views=N, data_prefix=dict(..., camera_path='cameras'))``; the teacher's
 ``PanoramaDataset`` finds them in ``images/<split>`` like any panorama.
@@ -19,7 +19,7 @@ from mmengine.utils import track_parallel_progress, track_progress
 
 from segmenter3d.datasets.image_size import check_image_pixels
 from segmenter3d.datasets.volume_dataset import read_split_file
-from segmenter3d.synth import render_views
+from segmenter3d.synthrooms import render_views
 
 
 def _render(task, data, views, pano_size, seed):

@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Reading a room's panorama cameras: the file names of its views and ``cameras/<room>.npy``.
 
-Data reading, so it lives with the datasets; the generator (``synth.views``) writes these
+Data reading, so it lives with the datasets; the generator (``synthrooms.views``) writes these
 files and imports the names from here.
 """
 import os.path as osp

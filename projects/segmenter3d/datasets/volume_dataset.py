@@ -52,7 +52,7 @@ class VolumeDataset(BaseDataset):
 
     With ``num_views > 1`` a room has several panoramas: its own and ``<room>_view<k>``
     (k = 1..N-1), with their cameras in ``<camera_path>/<room>.npy`` (see
-    :mod:`segmenter3d.synth.views`; ``tools/data/render_views.py`` renders them). When
+    :mod:`segmenter3d.synthrooms.views`; ``tools/data/render_views.py`` renders them). When
     ``data_prefix.seg_map_path`` is set, ``<seg_map_path>/<room>`` is the room's label panorama
     (with several views, ``seg_map_paths``: one a view).
 

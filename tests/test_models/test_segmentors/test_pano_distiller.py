@@ -10,7 +10,7 @@ from conftest import CONFIGS, PANO, tiny_teacher
 from segmenter3d.datasets import room_to_input
 from segmenter3d.encoding import TRUNCATION, input_tsdf
 from segmenter3d.structures import VolumeData, VolumeDataSample
-from segmenter3d.synth import generate_room
+from segmenter3d.synthrooms import generate_room
 
 
 def build(num_classes=30, **kw):

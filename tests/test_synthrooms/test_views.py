@@ -1,4 +1,4 @@
-"""More panoramas per room (segmenter3d.synth.views, tools/data/render_views.py) and how the
+"""More panoramas per room (segmenter3d.synthrooms.views, tools/data/render_views.py) and how the
 dataset, the pipeline and the distiller read them."""
 import os
 import os.path as osp
@@ -12,7 +12,7 @@ import torch
 from conftest import CONFIGS, load_tool, tiny_teacher
 from segmenter3d.datasets import VolumeDataset, load_cameras, load_room
 from segmenter3d.encoding import TRUNCATION
-from segmenter3d.synth import Room, render_panorama, render_views
+from segmenter3d.synthrooms import Room, render_panorama, render_views
 
 VIEWS = 3
 

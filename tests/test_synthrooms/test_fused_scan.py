@@ -3,8 +3,8 @@ import os.path as osp
 
 import numpy as np
 
-from segmenter3d.synth import generate_dataset, generate_room
-from segmenter3d.synth.scan import frame_intrinsics, fuse_frames, fused_scan, scan_frames
+from segmenter3d.synthrooms import generate_dataset, generate_room
+from segmenter3d.synthrooms.scan import frame_intrinsics, fuse_frames, fused_scan, scan_frames
 
 
 def test_fused_generated_room_matches_the_exact_tsdf_where_observed():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from segmenter3d.rendering import TSDFRaycaster
-from segmenter3d.synth import generate_dataset, generate_room, render_panorama
-from segmenter3d.synth.generate import assign_splits
+from segmenter3d.synthrooms import generate_dataset, generate_room, render_panorama
+from segmenter3d.synthrooms.generate import assign_splits
 
 
 def _digest(room):
@@ -87,7 +87,7 @@ def test_assign_splits():
 def test_scan_simulation_hides_what_no_camera_sees():
     from scipy import ndimage
 
-    from segmenter3d.synth import simulate_scan
+    from segmenter3d.synthrooms import simulate_scan
     room = generate_room(21, voxel_size=0.1)
     scanned = simulate_scan(room, num_cameras=3, seed=0)
     hidden = scanned.tsdf != room.tsdf
