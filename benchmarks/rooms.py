@@ -37,6 +37,10 @@ MODELS = {
     'SwinUNETR, feature 12 (comparison)': 'swinunetr/swinunetr_1xb2-3k_synthrooms-32.py',
 }
 EXTENTS = (4.0, 6.0, 8.0)
+# The paper's complexity table: CPU seconds of inference over its 20 test rooms (its rooms and
+# machine, not these; the ratios between rows are what compare).
+PAPER_SECONDS = {'3DSeg-T': 43.62, '3DSeg-B': 44.79, '3DSeg-M': 61.08, '3DSeg-L': 95.89,
+                 'UNet3D': 254.75}
 
 
 def rooms(n: int, voxel_size: float):
@@ -105,16 +109,19 @@ def main():
         res[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(name, res[name], flush=True)
     unet = res['UNet3D']['total']
-    rows = [f"| {n} | {r['params']:,} | {r['total']:.1f} | {unet / r['total']:.2f}x | " +
+    paper = {n: f'{PAPER_SECONDS[n]:.2f} ({PAPER_SECONDS["UNet3D"] / PAPER_SECONDS[n]:.2f}x)'
+             for n in PAPER_SECONDS}
+    rows = [f"| {n} | {r['params']:,} | {r['total']:.1f} | {unet / r['total']:.2f}x | "
+            f"{paper.get(n, '—')} | " +
             ' | '.join(f"{r['per_size'][str(e)]:.2f}" for e in EXTENTS) + ' | ' +
             ' / '.join(f"{r['peak_by_size'][str(e)]:.0f}" for e in EXTENTS) + ' |'
             for n, r in res.items()]
     vox = res['UNet3D']['voxels']
-    header = ('| model | parameters | total (s) | speed-up vs UNet3D | ' +
+    header = ('| model | parameters | total (s) | speed-up vs UNet3D | paper CPU s (speed-up) | ' +
               ' | '.join(f'us/voxel, {e:.0f} m rooms ({vox[str(e)] / 1e6:.1f} M voxels)'
                          for e in EXTENTS) +
               ' | peak MB over the model, after the 4 / 6 / 8 m rooms |\n' +
-              '|---' * (5 + len(EXTENTS)) + '|')
+              '|---' * (6 + len(EXTENTS)) + '|')
     text = (f'\n## rooms.py, {time.strftime("%Y-%m-%d")}\n\n{args.rooms} generated rooms at '
             f'{args.voxel_size * 100:.0f} cm (sides clamped to 4/6/8 m), whole-room inference, '
             f'batch 1, {args.threads} threads, random weights.\n\nCommand: `python '

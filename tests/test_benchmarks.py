@@ -123,3 +123,18 @@ def test_fusion_agrees_with_open3d_on_the_benchmark_frames(tmp_path):
     np.savez(tmp_path / 'o3d.npz', tsdf=tsdf_o3d, weight=weight_o3d)
     median, p99, same = fusion.agreement(tmp_path / 'ours.npz', tmp_path / 'o3d.npz')
     assert median < 0.1 and p99 < 0.5 and same > 0.99
+
+
+@pytest.mark.parametrize('name, params', [('SparseUNet3D (comparison)', 5_435_774),
+                                          ('3DSeg-T, patch 2 (comparison)', 364_284)])
+def test_room_benchmark_runs_the_comparison_models_on_whole_rooms(name, params):
+    import rooms
+    threads = torch.get_num_threads()
+    try:
+        out = rooms.child(name, n=3, voxel_size=0.25, threads=1)
+    finally:
+        torch.set_num_threads(threads)  # the child sets the process's thread count
+    assert out['params'] == params
+    assert set(out['voxels']) == {'4.0', '6.0', '8.0'}
+    assert all(v > 0 for v in out['voxels'].values())
+    assert out['total'] > 0 and out['peak_mb'] >= 0
