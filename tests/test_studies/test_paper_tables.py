@@ -84,7 +84,9 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
     monkeypatch.setattr(paper_tables.experiments, 'run', lambda *a: runs.append('tool run'))
     monkeypatch.setattr(paper_tables, 'student_panorama_miou', lambda *a: 1.0)
     monkeypatch.setattr(paper_tables, 'rendered_panorama_miou', lambda *a: dict(mIoU=1.0))
-    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students']) == 0
+    # the label-scarce student's rooms named here (else: the count chosen on validation)
+    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students',
+                              '--labelled-rooms', '12']) == 0
     assert runs == ['seed0/3dseg-t', 'seed0/3dseg-t-scarce', 'seed1/3dseg-t',
                     'seed1/3dseg-t-scarce']
     # --scarce-only: the label-scarce student alone, on its own labelled rooms
