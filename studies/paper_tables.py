@@ -445,8 +445,11 @@ def write_outputs(args, results: dict, num_rooms: int) -> str:
     if args.record:
         name = 'paper_tables_scan' if args.scan_frames else 'paper_tables'
         record_runs(results, record_path(name))
-        shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
-                        osp.splitext(record_path(name))[0] + '_loss.png')
+        # the recorded plot shows every model: a run of some of them (e.g. --distill --only
+        # 3dseg-t, whose runs join the same record) leaves it as it is
+        if args.scan_frames or set(ORDER) <= set(results):
+            shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
+                            osp.splitext(record_path(name))[0] + '_loss.png')
     return text
 
 

@@ -165,7 +165,12 @@ def test_distill_record_joins_the_table_of_record_keeping_other_runs(driver):
         assert runs[name]['panorama_mIoU'] == [33.0, 33.0]
         assert runs[name].get('labelled_rooms') == (3 if name.endswith('-scarce') else None)
     assert runs['3dseg-t']['panorama_mIoU'] == [30.0, 30.0]
+    # the recorded loss plot of every model is not replaced by the student's alone
+    assert not osp.isfile(re.sub(r'\.json$', '_loss.png', str(record)))
+    assert main('--seeds', '0', '--record', '--repeats', '0') == 0  # every model: replaced
     assert osp.isfile(re.sub(r'\.json$', '_loss.png', str(record)))
+    # and the distillation runs stay beside the models
+    assert json.load(open(record))['3dseg-t+room']['mIoU'] == [ALL_ROOMS, ALL_ROOMS]
 
 
 def test_choice_when_no_candidate_is_data_bound_is_recorded_and_refused(driver, monkeypatch):
