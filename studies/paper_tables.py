@@ -221,6 +221,9 @@ def distillation_table(results):
                                                  for k in ('mIoU', 'surface_mIoU',
                                                            'panorama_mIoU')) +
                      f" | {'—' if cover is None else f'{cover:.1f}'} |")
+    counts = sorted({r['labelled_rooms'] for r in results.values() if 'labelled_rooms' in r})
+    if counts:
+        lines += ['', f"Label-scarce rows: {', '.join(map(str, counts))} labelled rooms."]
     return lines
 
 
