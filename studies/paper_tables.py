@@ -13,6 +13,10 @@ the validation rooms), then per seed trains and tests on the test rooms:
   (its iterations scaled by the measured seconds per iteration, the schedule with them);
 * ``3dseg-t-noskip``: the decoder without its skip connection.
 
+``--choose-scarcity`` chooses the labelled-room count of the label-scarce distillation runs
+on the validation rooms (studies/scarcity.py); ``--distill`` then reads it from
+``benchmarks/paper_tables.json`` unless ``--labelled-rooms`` names one.
+
 Each row is a config file (``SCHEDULED``: ``configs/*/*_1xb2-800_synthrooms-32.py`` for
 ``--iters 800``, the ``-3k`` configs for 3000); other ``--iters`` and the equal-wall-clock U-Net
 run the ``-3k`` config with its decay stretched to the run's end.
@@ -40,7 +44,7 @@ from segmenter3d.datasets import load_room, room_to_input
 
 # the repository (studies/ is not installed with the package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from studies import experiments  # noqa: E402
+from studies import experiments, scarcity  # noqa: E402
 from studies.experiments import (  # noqa: E402
     ROOT,
     data_options,
@@ -195,6 +199,8 @@ def distillation_runs(args, seed, student, teacher_ckpt, only=None):
                                                          args.data, 'test')['mIoU']
         record['iters'] = args.iters if name == '3dseg-t-scarce' else Config.fromfile(
             osp.join(ROOT, DISTILL_CONFIGS[name])).train_cfg.max_iters
+        if name.endswith('-scarce'):
+            record['labelled_rooms'] = args.labelled_rooms
         records[name] = record
         print(f'  seed {seed} {name:<26} ' + '  '.join(
             f'{k} {v:.2f}' for k, v in record['metrics'].items() if k in METRICS[:2]) +
@@ -215,6 +221,9 @@ def distillation_table(results):
                                                  for k in ('mIoU', 'surface_mIoU',
                                                            'panorama_mIoU')) +
                      f" | {'—' if cover is None else f'{cover:.1f}'} |")
+    counts = sorted({r['labelled_rooms'] for r in results.values() if 'labelled_rooms' in r})
+    if counts:
+        lines += ['', f"Label-scarce rows: {', '.join(map(str, counts))} labelled rooms."]
     return lines
 
 
@@ -294,7 +303,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='a teacher trained before (e.g. by teacher_study.py): tested, not '
                    'trained')
     experiments.add_distillation_arguments(p, TEACHER, '--room-options',
-                                           'every room fine-tuning (controls too)')
+                                           'every room fine-tuning (controls too)',
+                                           labelled_rooms=None)
+    p.add_argument('--choose-scarcity', action='store_true',
+                   help='only choose the labelled-room count of the label-scarce runs on the '
+                   'validation rooms (3dseg-t at --iters, seed 0; with --record kept in '
+                   'benchmarks/paper_tables.json)')
+    p.add_argument('--candidates', type=int, nargs='+', default=list(scarcity.CANDIDATES),
+                   help='with --choose-scarcity: the labelled-room counts to try')
+    p.add_argument('--margin', type=float, default=scarcity.MARGIN,
+                   help='with --choose-scarcity: validation mIoU below the all-rooms student '
+                   'by more than this is data-bound')
     p.add_argument('--kd-options', nargs='+', default=[],
                    help='more --cfg-options of the distilled runs, e.g. '
                    'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
@@ -371,6 +390,8 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
             r[k].append(rec['metrics'].get(k, float('nan')))
         r['train_seconds'].append(rec['train_seconds'])
         r['iters'].append(rec['iters'])
+        if 'labelled_rooms' in rec:
+            r['labelled_rooms'] = rec['labelled_rooms']
         if 'panorama_mIoU' in rec:
             r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
 
@@ -406,6 +427,11 @@ def record_runs(results: dict, path: str) -> None:
         record.update(results)
 
 
+def record_path(name: str = 'paper_tables') -> str:
+    """The record ``benchmarks/<name>.json`` (``paper_tables``: the table of record)."""
+    return osp.join(ROOT, 'benchmarks', f'{name}.json')
+
+
 def write_outputs(args, results: dict, num_rooms: int) -> str:
     """``results.json``, the markdown tables and the loss curves (copied to benchmarks/ with
     ``--record``: ``paper_tables.json``, or ``paper_tables_scan.json`` with the scan summary
@@ -421,19 +447,35 @@ def write_outputs(args, results: dict, num_rooms: int) -> str:
                 osp.join(args.out, 'paper_tables_loss.png'))
     if args.record:
         name = 'paper_tables_scan' if args.scan_frames else 'paper_tables'
-        record_runs(results, osp.join(ROOT, 'benchmarks', f'{name}.json'))
-        shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
-                        osp.join(ROOT, 'benchmarks', f'{name}_loss.png'))
+        record_runs(results, record_path(name))
+        # the recorded plot shows every model: a run of some of them (e.g. --distill --only
+        # 3dseg-t, whose runs join the same record) leaves it as it is
+        if args.scan_frames or set(ORDER) <= set(results):
+            shutil.copyfile(osp.join(args.out, 'paper_tables_loss.png'),
+                            osp.splitext(record_path(name))[0] + '_loss.png')
     return text
 
 
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
+    if (args.distill or args.students) and not args.choose_scarcity:
+        try:  # before anything runs
+            args.labelled_rooms = scarcity.labelled_rooms(args.labelled_rooms, record_path(),
+                                                          args.data, args.iters)
+        except ValueError as e:
+            sys.exit(f'error: {e}')
     os.makedirs(args.out, exist_ok=True)
     scan = (['--scan-frames', str(args.scan_frames), '--depth-noise', str(args.depth_noise)]
             if args.scan_frames else [])
     names = ensure_rooms(args.data, args.num_rooms, args.out, generator_args=scan)
+    if args.choose_scarcity:
+        try:  # 3dseg-t's block training at --iters
+            scarcity.stage(args, *run_config('3dseg-t', args.iters),
+                           record_path() if args.record else None)
+        except ValueError as e:
+            sys.exit(f'error: {e}')
+        return 0
     if args.students:
         for seed in args.seeds:
             student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed,

@@ -18,6 +18,7 @@ import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from studies import scarcity  # noqa: E402
 from studies.experiments import ROOT, mean_std  # noqa: E402
 
 #: the Markdown files that hold generated tables (relative to the repository root)
@@ -54,10 +55,12 @@ def _count(values) -> str:
     return ', '.join(f'{v:,}' for v in (values if len(distinct) > 1 else distinct))
 
 
-def _table(header: Sequence[str], rows: List[Sequence[str]], source: str) -> str:
+def _table(header: Sequence[str], rows: List[Sequence[str]], source: str,
+           caption: Optional[str] = None) -> str:
+    """A markdown table and its caption (by default: the record it is generated from)."""
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
-    return '\n'.join(lines) + f'\n\nGenerated from `benchmarks/{source}`.\n'
+    return '\n'.join(lines) + '\n\n' + (caption or f'Generated from `benchmarks/{source}`.') + '\n'
 
 
 def _ordered(keys: Sequence[str], labels: Dict[str, str]) -> List[Tuple[str, str]]:
@@ -80,11 +83,25 @@ def _scores(entry: dict) -> List[str]:
     return [_cell(entry.get(m)) for m in ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc')]
 
 
-def models_table(load: Loader, source: str = 'paper_tables.json') -> str:
+#: the table of record (studies/paper_tables.py --record) and where its distillation runs were
+#: kept before they joined it: read when the table of record lacks a run
+RECORD, EARLIER_DISTILL = 'paper_tables.json', 'paper_tables_distill.json'
+#: the distillation table's runs in the order they are shown (other runs after them)
+DISTILL_RUNS = ('3dseg-t', '3dseg-t-scarce', '3dseg-t+room', '3dseg-t+distill',
+                '3dseg-t+room-scarce', '3dseg-t+distill-scarce', '3dseg-t+distill-multiview')
+# The labelled rooms of label-scarce runs whose entry does not say: --labelled-rooms' default
+# before the count was chosen on the validation rooms (records of that time do not carry it).
+EARLIER_LABELLED_ROOMS = 12
+
+
+def models_table(load: Loader, source: str = RECORD) -> str:
     """Block-trained models on the test rooms: mean ± std over the record's seeds. The
     comparison's learning-curve runs (those with a ``curve``: longer budgets, tested at the
-    checkpoint validation chose) have their own tables."""
-    record = {k: v for k, v in load(source).items() if 'curve' not in v}
+    checkpoint validation chose), the distillation runs and the teacher (the runs with a
+    panorama mIoU, ``3dseg-t`` aside) and the labelled-room choice have their own tables."""
+    record = {k: v for k, v in load(source).items()
+              if 'curve' not in v and k != scarcity.KEY and
+              (k == '3dseg-t' or 'panorama_mIoU' not in v)}
     rows = [[label] + _scores(record[key]) +
             [str(len(record[key]['mIoU'])), _count(record[key]['iters']),
              _count(record[key]['params'])]
@@ -93,20 +110,71 @@ def models_table(load: Loader, source: str = 'paper_tables.json') -> str:
                    'parameters'), rows, source)
 
 
-def distill_table(load: Loader, source: str) -> str:
-    """Students, their room fine-tuning without a teacher and with it, and the teacher."""
-    record = load(source)
+def distill_runs(load: Loader, sources: Sequence[str]) -> Dict[str, Tuple[str, dict]]:
+    """The distillation table's runs, each ``(the record it is read from, its entry)``: from
+    the first of ``sources`` that holds it as a run of that table (an entry with a panorama
+    mIoU); a later source is read only for the runs the earlier ones lack."""
+    found: Dict[str, Tuple[str, dict]] = {}
+    for i, source in enumerate(sources):
+        if i and found and all(k in found for k in DISTILL_RUNS + ('teacher', )):
+            break
+        for key, run in load(source).items():
+            if key not in found and isinstance(run, dict) and 'panorama_mIoU' in run:
+                found[key] = (source, run)
+    order = [k for k in DISTILL_RUNS if k in found] + sorted(
+        k for k in found if k not in DISTILL_RUNS and k != 'teacher')
+    return {k: found[k] for k in order + (['teacher'] if 'teacher' in found else [])}
+
+
+def _provenance(runs: Dict[str, Tuple[str, dict]]) -> str:
+    """The caption of the distillation table: which record each row comes from and the
+    labelled rooms of its label-scarce rows."""
+    by_source: Dict[str, List[str]] = {}
+    for key, (source, _) in runs.items():
+        by_source.setdefault(source, []).append(key)
+    parts = []
+    for source, keys in by_source.items():
+        counts: Dict[int, List[str]] = {}
+        for key in keys:
+            if key.endswith('-scarce'):
+                counts.setdefault(runs[key][1].get('labelled_rooms', EARLIER_LABELLED_ROOMS),
+                                  []).append(key)
+        scarce = '; '.join(f'{n} labelled rooms' + (
+            '' if len(counts) == 1 else ': ' + ', '.join(f'`{k}`' for k in ks))
+            for n, ks in counts.items())
+        rows = '' if len(by_source) == 1 else ', '.join(f'`{k}`' for k in keys)
+        detail = '; '.join(x for x in (rows, scarce and f'label-scarce rows: {scarce}') if x)
+        parts.append(f'`benchmarks/{source}`' + (f' ({detail})' if detail else ''))
+    return 'Generated from ' + ' and '.join(parts) + '.'
+
+
+def distill_table(load: Loader, sources: Sequence[str]) -> str:
+    """Students, their room fine-tuning without a teacher and with it, and the teacher; each
+    row from the first of ``sources`` that holds it (said in the caption)."""
+    runs = distill_runs(load, sources)
     rows = []
-    for key in [k for k in record if k != 'teacher']:
-        run = record[key]
+    for key, (_, run) in runs.items():
+        if key == 'teacher':
+            rows.append(['teacher (2D)', '—', '—', _cell(run['panorama_mIoU']), '—'])
+            continue
         coverage = run.get('surface_coverage')
         rows.append([f'`{key}`', _cell(run.get('mIoU')), _cell(run.get('surface_mIoU')),
                      _cell(run.get('panorama_mIoU')),
                      '—' if coverage is None else f'{coverage:.1f}'])
-    if 'teacher' in record:
-        rows.append(['teacher (2D)', '—', '—', _cell(record['teacher']['panorama_mIoU']), '—'])
     return _table(('run', 'voxel mIoU', 'surface mIoU', 'panorama mIoU',
-                   'teacher surface coverage %'), rows, source)
+                   'teacher surface coverage %'), rows, sources[0], _provenance(runs))
+
+
+def scarcity_table(load: Loader, source: str = RECORD) -> str:
+    """The labelled-room counts tried on the validation rooms and the one chosen for the
+    label-scarce runs (studies/scarcity.py)."""
+    entry = load(source).get(scarcity.KEY)
+    if entry is None:
+        return ('No labelled-room count is chosen on the validation rooms yet '
+                f'(`{scarcity.command("data/study", 800)}`).\n')
+    lines = scarcity.table(entry)
+    return '\n'.join(lines) + (f"\n\nSeed {entry['seed']}, {entry['iters']} iterations, "
+                               f'`{entry["config"]}`. Generated from `benchmarks/{source}`.\n')
 
 
 _KD_ROWS = {
@@ -155,17 +223,18 @@ def recipe_table(load: Loader, source: str = 'recipe_study.json') -> str:
                    'parameters', 'whole-room inference s'), rows, source)
 
 
+#: a summary row's record when it is a distillation run: the table of record, else the
+#: record its runs were kept in before
+DISTILL = (RECORD, EARLIER_DISTILL)
 #: README's summary: (what, record, path to the voxel mIoU, path to the surface mIoU)
 SUMMARY = (
     ('3DSeg-T, block training', 'paper_tables.json', ('3dseg-t',)),
     ('3DSeg-B, block training', 'paper_tables.json', ('3dseg-b',)),
     ('3D U-Net, equal wall-clock', 'paper_tables.json', ('unet3d',)),
     ('3DSeg-T without the skip connection', 'paper_tables.json', ('3dseg-t-noskip',)),
-    ('3DSeg-T + room fine-tuning, no teacher', 'paper_tables_distill.json', ('3dseg-t+room',)),
-    ('3DSeg-T + distillation, one panorama a room', 'paper_tables_distill.json',
-     ('3dseg-t+distill',)),
-    ('3DSeg-T + distillation, 8 panoramas a room', 'paper_tables_distill.json',
-     ('3dseg-t+distill-multiview',)),
+    ('3DSeg-T + room fine-tuning, no teacher', DISTILL, ('3dseg-t+room',)),
+    ('3DSeg-T + distillation, one panorama a room', DISTILL, ('3dseg-t+distill',)),
+    ('3DSeg-T + distillation, 8 panoramas a room', DISTILL, ('3dseg-t+distill-multiview',)),
     ('3 labelled rooms: fine-tuning, no teacher', 'kd_study_scarce3.json',
      ('test', '{metric}', 'scarce', 'control')),
     ('3 labelled rooms: distillation (voxel space)', 'kd_study_scarce3.json',
@@ -185,6 +254,8 @@ def _at(record: dict, path: Sequence[str], metric: str) -> Optional[list]:
 def summary_table(load: Loader) -> str:
     rows = []
     for what, source, path in SUMMARY:
+        if source == DISTILL:  # the record that holds this distillation run
+            source = distill_runs(load, DISTILL).get(path[0], (RECORD, None))[0]
         record = load(source)
         voxel = _at(record, path, 'mIoU')
         rows.append([what, _cell(voxel), _cell(_at(record, path, 'surface_mIoU')),
@@ -242,9 +313,10 @@ def _comparison():
 TABLES: Dict[str, Callable[[Loader], str]] = {
     'summary': summary_table,
     'paper_tables': models_table,
-    'paper_tables_distill': lambda load: distill_table(load, 'paper_tables_distill.json'),
+    'scarcity': scarcity_table,
+    'paper_tables_distill': lambda load: distill_table(load, DISTILL),
     'paper_tables_distill_sure90':
-        lambda load: distill_table(load, 'paper_tables_distill_sure90.json'),
+        lambda load: distill_table(load, ['paper_tables_distill_sure90.json']),
     'kd_study_scarce3': lambda load: kd_table(load, 'kd_study_scarce3.json'),
     'kd_study_labelled': lambda load: kd_table(load, 'kd_study_labelled.json'),
     'recipe_study': recipe_table,

@@ -48,6 +48,10 @@ def test_distillation_configs_exist_and_the_table_marks_what_does_not_apply():
     assert '| 3dseg-t+distill-multiview | 41.00 ± 0.00 | 31.00 ± 0.00 | 52.00 ± 1.41 | 71.2 |' \
         in lines
     assert '| teacher | — | — | 33.50 | — |' in lines
+    assert not any(line.startswith('Label-scarce') for line in lines)
+    results['3dseg-t-scarce'] = dict(mIoU=[30.0], surface_mIoU=[28.0], panorama_mIoU=[29.0],
+                                     labelled_rooms=3)
+    assert paper_tables.distillation_table(results)[-1] == 'Label-scarce rows: 3 labelled rooms.'
 
 
 def test_room_options_reach_every_room_fine_tuning_and_kd_options_only_the_distilled():
@@ -84,7 +88,9 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
     monkeypatch.setattr(paper_tables.experiments, 'run', lambda *a: runs.append('tool run'))
     monkeypatch.setattr(paper_tables, 'student_panorama_miou', lambda *a: 1.0)
     monkeypatch.setattr(paper_tables, 'rendered_panorama_miou', lambda *a: dict(mIoU=1.0))
-    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students']) == 0
+    # the label-scarce student's rooms named here (else: the count chosen on validation)
+    assert paper_tables.main(['--out', str(tmp_path), '--seeds', '0', '1', '--students',
+                              '--labelled-rooms', '12']) == 0
     assert runs == ['seed0/3dseg-t', 'seed0/3dseg-t-scarce', 'seed1/3dseg-t',
                     'seed1/3dseg-t-scarce']
     # --scarce-only: the label-scarce student alone, on its own labelled rooms

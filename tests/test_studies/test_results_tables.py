@@ -132,3 +132,87 @@ def test_models_table_leaves_the_learning_curve_runs_to_their_own_table(tmp_path
     })
     text = results_tables.models_table(results_tables.json_loader(str(tmp_path)))
     assert '30.00' in text and '55.50' not in text and 'tuned' not in text
+
+
+def _distill_run(miou, **extra):
+    return dict(mIoU=[miou], surface_mIoU=[miou - 1], panorama_mIoU=[miou + 1], **extra)
+
+
+# the earlier record: every distillation run, label-scarce ones without their labelled rooms
+_EARLIER = {'teacher': dict(panorama_mIoU=[44.0]), '3dseg-t': _distill_run(31.0),
+            '3dseg-t-scarce': _distill_run(33.0), '3dseg-t+room': _distill_run(34.0),
+            '3dseg-t+distill-scarce': _distill_run(35.0)}
+# the table of record: block-trained runs, a learning-curve run and the labelled-room choice
+_RECORD = {'3dseg-t': dict(mIoU=[31.0], surface_mIoU=[29.0], mAcc=[40.0], aAcc=[90.0],
+                           iters=[800], params=364284),
+           'sparse-unet': dict(mIoU=[40.0], iters=[10], params=5, curve=[[1.0, 10, 39.0]]),
+           'scarcity': dict(candidates=[3, 48], validation_mIoU={'3': 25.0, '48': 31.5},
+                            all_rooms_mIoU=31.5, margin=3.0, labelled_rooms=3,
+                            training_rooms=48, seed=0, iters=800, config='c.py')}
+
+
+def _loader(records):
+    def load(name):
+        if name not in records:
+            raise FileNotFoundError(name)
+        return records[name]
+    return load
+
+
+def test_distill_table_falls_back_to_the_earlier_record_until_the_runs_exist():
+    load = _loader({'paper_tables.json': _RECORD, 'paper_tables_distill.json': _EARLIER})
+    text = results_tables.TABLES['paper_tables_distill'](load)
+    rows = [line.split(' | ')[0] for line in text.splitlines()[2:] if line.startswith('|')]
+    assert rows == ['| `3dseg-t`', '| `3dseg-t-scarce`', '| `3dseg-t+room`',
+                    '| `3dseg-t+distill-scarce`', '| teacher (2D)']
+    assert '| `3dseg-t-scarce` | 33.00 | 32.00 | 34.00 | — |' in text
+    assert text.endswith('Generated from `benchmarks/paper_tables_distill.json` '
+                         '(label-scarce rows: 12 labelled rooms).\n')
+
+
+def test_distill_table_reads_the_table_of_record_once_it_holds_the_runs():
+    runs = {name: _distill_run(40.0 + i, **({'labelled_rooms': 3} if 'scarce' in name else {}))
+            for i, name in enumerate(results_tables.DISTILL_RUNS)}
+    record = dict(_RECORD, teacher=dict(panorama_mIoU=[45.0]), **runs)
+    # every run there: the earlier record is not even read
+    text = results_tables.TABLES['paper_tables_distill'](_loader({'paper_tables.json': record}))
+    assert '| `3dseg-t+distill-scarce` | 45.00 | 44.00 | 46.00 | — |' in text
+    assert '| teacher (2D) | — | — | 45.00 | — |' in text
+    assert text.endswith('Generated from `benchmarks/paper_tables.json` '
+                         '(label-scarce rows: 3 labelled rooms).\n')
+    # some runs there: each row from the record that holds it, said row by row
+    partial = dict(_RECORD, **{k: runs[k] for k in ('3dseg-t', '3dseg-t-scarce')})
+    load = _loader({'paper_tables.json': partial, 'paper_tables_distill.json': _EARLIER,
+                    'kd_study_scarce3.json': {}})
+    text = results_tables.TABLES['paper_tables_distill'](load)
+    assert '| `3dseg-t-scarce` | 41.00 |' in text and '| `3dseg-t+room` | 34.00 |' in text
+    assert text.endswith(
+        'Generated from `benchmarks/paper_tables.json` (`3dseg-t`, `3dseg-t-scarce`; '
+        'label-scarce rows: 3 labelled rooms) and `benchmarks/paper_tables_distill.json` '
+        '(`3dseg-t+room`, `3dseg-t+distill-scarce`, `teacher`; label-scarce rows: 12 '
+        'labelled rooms).\n')
+    # the summary links the record each distillation row comes from
+    summary = results_tables.summary_table(load)
+    room = next(line for line in summary.splitlines() if 'no teacher' in line)
+    assert '| 34.00 | 33.00 | 1 | [paper_tables_distill.json]' in room
+    summary = results_tables.summary_table(
+        _loader({'paper_tables.json': record, 'kd_study_scarce3.json': {}}))
+    room = next(line for line in summary.splitlines() if 'no teacher' in line)
+    assert '| 42.00 | 41.00 | 1 | [paper_tables.json]' in room
+
+
+def test_models_table_leaves_distillation_runs_and_the_choice_to_their_tables():
+    runs = {'3dseg-t': dict(_RECORD['3dseg-t'], panorama_mIoU=[30.0]),
+            '3dseg-t+room': _distill_run(34.0), 'teacher': dict(panorama_mIoU=[45.0])}
+    text = results_tables.models_table(_loader({'paper_tables.json': dict(_RECORD, **runs)}))
+    rows = [line for line in text.splitlines() if line.startswith('| 3DSeg') or '`' in line]
+    assert rows == ['| 3DSeg-T (`3dseg-t`) | 31.00 | 29.00 | 40.00 | 90.00 | 1 | 800 | '
+                    '364,284 |', 'Generated from `benchmarks/paper_tables.json`.']
+
+
+def test_scarcity_table_shows_the_candidates_and_the_choice():
+    text = results_tables.TABLES['scarcity'](_loader({'paper_tables.json': _RECORD}))
+    assert '| 3 (chosen) | 25.00 | 6.50 |' in text and '| 48 | 31.50 | 0.00 |' in text
+    assert 'All 48 training rooms: 31.50; margin 3; chosen: 3 labelled rooms.' in text
+    empty = results_tables.TABLES['scarcity'](_loader({'paper_tables.json': {}}))
+    assert empty.startswith('No labelled-room count is chosen') and '--choose-scarcity' in empty
