@@ -1,4 +1,6 @@
 """tools/train.py and tools/test.py end to end on a tiny generated room set."""
+import glob
+import json
 import os.path as osp
 import subprocess
 import sys
@@ -131,6 +133,13 @@ def test_resume_continues_exactly(rooms, tmp_path):
     # the schedule continued too: Adam's step counts agree
     steps = [s['step'] for s in b['optimizer']['state'].values()]
     assert steps and all(float(s) == 4 for s in steps)
+    # the resumed run validated the iteration it resumed at (ValidateOnResumeHook: a run
+    # stopped during that validation would otherwise never have it), and the weights above
+    # show the extra validation left the training stream alone
+    segments = sorted(glob.glob(osp.join(split, '2*', 'vis_data', 'scalars.json')))
+    assert len(segments) == 2
+    validated = [json.loads(line)['step'] for line in open(segments[-1]) if 'mIoU' in line]
+    assert validated == [2, 4]
 
 
 # The baselines with one point of the tuning grid each (learning rate, weight decay, norm;

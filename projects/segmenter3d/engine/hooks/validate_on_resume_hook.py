@@ -16,7 +16,9 @@ class ValidateOnResumeHook(Hook):
     and :class:`RNGStateHook` keeps it out of the training stream), so the learning curve and
     the best checkpoint come out as in an uninterrupted run, at the cost of one validation.
     """
-    priority = 'LOW'
+    # after every other hook's before_train: the CheckpointHook (VERY_LOW) sets up its file
+    # backend there, and the validation saves the best checkpoint through it
+    priority = 'LOWEST'
 
     def before_train(self, runner) -> None:
         loop, it = runner.train_loop, runner.iter
