@@ -79,5 +79,8 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> s
                      f"{_seconds(pick(ours, 'seconds_to_target'))} vs "
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
                      _verdict(sooner) if sooner else '—'])
+    if not rows:
+        return ('No baseline has a finished learning-curve run yet (3DSeg-T has '
+                f"{len(ours['seeds'])} of its seeds).\n")
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
                    's to target: 3DSeg-T vs baseline', 'in time-to-accuracy'], rows, source)

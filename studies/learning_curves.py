@@ -270,7 +270,8 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
         by_iter = [{int(p[1]): p[2] for p in r['curve']} for r in runs.values()]
         points = [[c[p[1]] for c in by_iter] for p in mean]
         line, = ax.plot(seconds, [p[2] for p in mean], marker='o', ms=3,
-                        label=f'{LABELS.get(model, model)} ({len(runs)} seeds)')
+                        label=f'{LABELS.get(model, model)} ({len(runs)} seed'
+                        f'{"s" if len(runs) > 1 else ""})')
         ax.fill_between(seconds, [min(v) for v in points], [max(v) for v in points],
                         color=line.get_color(), alpha=0.2)
     ax.set_xlabel('training seconds (iterations x idle-machine seconds per step)')

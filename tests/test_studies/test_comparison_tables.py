@@ -58,3 +58,11 @@ def test_curves_table_lists_every_model_with_its_budget():
     assert '| SparseUNet3D | 5,435,774 | 1,920 | 1036.8 | 2 |' in text
     assert 'not reached' in text
     assert comparison_tables.curves_table(lambda name: {}).startswith('No learning-curve')
+
+
+def test_lead_table_without_a_baseline_says_so():
+    record = _record()
+    record['curve_summary'] = {'3dseg-t': record['curve_summary']['3dseg-t']}
+    text = comparison_tables.lead_table(lambda name: record)
+    assert text == ('No baseline has a finished learning-curve run yet (3DSeg-T has 3 of its '
+                    'seeds).\n')
