@@ -33,10 +33,14 @@ def updating_json(path: str):
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = json.load(open(path)) if osp.isfile(path) else {}
         yield record
-        tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(record, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_json(path, record, sort_keys=True)
+
+
+def write_json(path: str, data: dict, sort_keys: bool = False) -> None:
+    """``data`` into ``path`` atomically: a stop mid-write leaves the old file whole."""
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=sort_keys)
+    os.replace(path + '.tmp', path)
 
 
 def run(cmd: List[str], log: str, quiet: bool = False) -> float:

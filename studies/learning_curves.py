@@ -79,12 +79,6 @@ def best_checkpoint(work_dir: str) -> str:
     return found[0]
 
 
-def _write_json(path: str, data: dict) -> None:
-    with open(path + '.tmp', 'w') as f:
-        json.dump(data, f, indent=1)
-    os.replace(path + '.tmp', path)
-
-
 def _train(model: str, work: str, options: List[str], out: str, seed: int) -> dict:
     """Train one curve run to its end: from scratch, or on from its last checkpoint when an
     earlier segment with the same options stopped; the run's state (its options, each
@@ -118,7 +112,7 @@ def _train(model: str, work: str, options: List[str], out: str, seed: int) -> di
         # the seconds of a stopped segment count too: the next one continues from its
         # last checkpoint
         state['segments'].append(round(time.time() - start, 1))
-        _write_json(state_path, state)
+        experiments.write_json(state_path, state)
     return state
 
 
@@ -150,7 +144,7 @@ def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
                   threads=os.environ.get('OMP_NUM_THREADS'),
                   best_iter=int(re.search(r'iter_(\d+)', ckpt).group(1)),
                   mIoU=metrics['mIoU'], surface_mIoU=metrics['surface_mIoU'], curve=curve)
-    _write_json(record_path, record)
+    experiments.write_json(record_path, record)
     return record
 
 
