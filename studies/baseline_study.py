@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import signal
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -194,6 +195,9 @@ def main(argv=None) -> None:
     p.add_argument('--data', default='data/study')
     p.add_argument('--out', default='work_dirs/baselines')
     args = p.parse_args(argv)
+    # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
+    # training process it started is stopped with it
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     ensure_rooms(args.data, 96, args.out, split='validation')

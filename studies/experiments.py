@@ -56,11 +56,15 @@ def run(cmd: List[str], log: str, quiet: bool = False) -> float:
     with open(log, 'w', buffering=1) as f:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED='1'))
-        for line in proc.stdout:
-            f.write(line)
-            if not quiet and (any(k in line for k in _SHOWN) or
-                              ('Iter(train)' in line and '00/' in line)):
-                print('  ' + line.rstrip()[-160:], flush=True)
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                if not quiet and (any(k in line for k in _SHOWN) or
+                                  ('Iter(train)' in line and '00/' in line)):
+                    print('  ' + line.rstrip()[-160:], flush=True)
+        finally:
+            if proc.poll() is None:  # we were stopped: the tool stops with us
+                proc.terminate()
         if proc.wait():
             sys.exit(f'command failed ({proc.returncode}); see {log}')
     return time.time() - start

@@ -82,13 +82,19 @@ def best_checkpoint(work_dir: str) -> str:
 def _train(model: str, work: str, options: List[str], out: str, seed: int) -> dict:
     """Train one curve run to its end: from scratch, or on from its last checkpoint when an
     earlier segment with the same options stopped; the run's state (its options, each
-    segment's wall-clock seconds, whether training finished)."""
+    segment's wall-clock seconds, whether training finished).
+
+    The state is written before training starts, so a segment killed outright (no chance to
+    write on the way out) still resumes; its seconds are then counted up to the checkpoint
+    the next segment resumes from (``running_since`` to that checkpoint's time), the part of
+    its work the curve keeps.
+    """
     state_path = osp.join(work, 'curve_state.json')
     state = json.load(open(state_path)) if osp.isfile(state_path) else {}
     if state.get('options') == options and state.get('trained'):
         return state  # stopped while testing: the training is done
-    resume = (state.get('options') == options and
-              osp.isfile(osp.join(work, 'last_checkpoint')))
+    last = osp.join(work, 'last_checkpoint')
+    resume = state.get('options') == options and osp.isfile(last)
     if not resume:
         if osp.isdir(work) and os.listdir(work):
             # another run's logs and checkpoints must not mix into this one's curve
@@ -98,11 +104,14 @@ def _train(model: str, work: str, options: List[str], out: str, seed: int) -> di
             os.rename(work, aside)
             print(f'  {work}: an older run, moved to {aside}', flush=True)
         state = dict(options=options, segments=[], trained=False)
+    elif 'running_since' in state:
+        state['segments'].append(round(max(0.0, osp.getmtime(last) - state['running_since']), 1))
     os.makedirs(work, exist_ok=True)
     log = osp.join(out, f'curve_{model}_seed{seed}_train{len(state["segments"])}.log')
     print(f'[curves] {model} seed {seed}: {study.curve_iters(model)} iterations'
           f'{" (resumed)" if resume else ""}; log {log}', flush=True)
-    start = time.time()
+    start = state['running_since'] = time.time()
+    experiments.write_json(state_path, state)
     try:
         experiments.run(experiments.python_tool(
             'tools/train.py', study.MODELS[model]['config'], '--work-dir', work,
@@ -111,6 +120,7 @@ def _train(model: str, work: str, options: List[str], out: str, seed: int) -> di
     finally:
         # the seconds of a stopped segment count too: the next one continues from its
         # last checkpoint
+        del state['running_since']
         state['segments'].append(round(time.time() - start, 1))
         experiments.write_json(state_path, state)
     return state

@@ -155,3 +155,36 @@ def test_a_run_is_resumed_only_with_its_own_options_and_older_runs_move_aside(tm
     learning_curves._train('unet3d', str(work), ['a=2'], str(tmp_path), 0)
     assert '--overwrite' in calls[-1]
     assert baseline_study.curve_iters('unet3d') % baseline_study.CURVE_POINTS == 0
+
+
+def test_a_segment_killed_outright_resumes_and_counts_its_seconds_to_its_checkpoint(
+        tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(learning_curves.experiments, 'run', _fake_training(calls))
+    work = tmp_path / 'curves' / 'unet3d' / 'seed0'
+    os.makedirs(work)
+    # what a segment leaves when it is killed with no chance to write on the way out: the
+    # state written before it started, and its last checkpoint
+    (work / 'curve_state.json').write_text(json.dumps(
+        dict(options=['a=1'], segments=[100.0], trained=False, running_since=1000.0)))
+    (work / 'last_checkpoint').write_text('iter_8.pth')
+    os.utime(work / 'last_checkpoint', (1250.0, 1250.0))
+    state = learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
+    assert '--resume' in calls[-1] and state['trained']
+    assert state['segments'][:2] == [100.0, 250.0] and len(state['segments']) == 3
+    assert 'running_since' not in json.load(open(work / 'curve_state.json'))
+
+
+def test_the_state_is_on_disk_while_a_segment_trains(tmp_path, monkeypatch):
+    seen = []
+
+    def training(cmd, log, quiet=False):
+        seen.append(json.load(open(tmp_path / 'seed0' / 'curve_state.json')))
+        raise KeyboardInterrupt  # stopped half-way
+
+    monkeypatch.setattr(learning_curves.experiments, 'run', training)
+    with pytest.raises(KeyboardInterrupt):
+        learning_curves._train('unet3d', str(tmp_path / 'seed0'), ['a=1'], str(tmp_path), 0)
+    assert seen[0]['options'] == ['a=1'] and 'running_since' in seen[0]
+    state = json.load(open(tmp_path / 'seed0' / 'curve_state.json'))
+    assert not state['trained'] and len(state['segments']) == 1
