@@ -39,13 +39,13 @@ import sys
 # the repository (studies/ is not installed with the package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
-from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
-from studies.paper_tables import (  # noqa: E402
+from studies.distillation_rows import (  # noqa: E402
     DISTILL,
     DISTILL_CONFIGS,
     TEACHER,
     distillation_plan,
 )
+from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
 
 # row -> its config (None: the no-KD control of the setting, the paper-table run it is); each
 # ablation config says what its row measures and overrides only that

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from conftest import ROOT, config_with_options
-from studies import experiments, kd_study, paper_tables
+from studies import block_rows, distillation_rows, experiments, kd_study, paper_tables
 
 DISTILL = 'configs/distill/panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms.py'
 MULTIVIEW = DISTILL.replace('.py', '-8views.py')
@@ -99,14 +99,14 @@ def test_only_a_stated_default_tells_the_oracle_config_from_its_old_options():
         MODELS.get('AnnotationOracleDistiller')).parameters['smoothing'].default
 
 
-SCHEDULE_ROWS = [(name, 800, config) for name, config in paper_tables.SCHEDULED[800].items()]
+SCHEDULE_ROWS = [(name, 800, config) for name, config in block_rows.SCHEDULED[800].items()]
 
 
 @pytest.mark.parametrize('name,iters,config', SCHEDULE_ROWS + [
     ('demo', 2500, 'configs/3dseg/3dseg-t_1xb2-2500_synthrooms-32.py')])
 def test_a_schedule_config_is_the_3k_config_with_its_decay_stretched(name, iters, config):
     old_base = ('configs/3dseg/3dseg-t_synthrooms.py' if name == 'demo'
-                else paper_tables.CONFIGS[name])
+                else block_rows.CONFIGS[name])
     new = Config.fromfile(f'{ROOT}/{config}')
     old = config_with_options(old_base, old_schedule(iters))
     assert new.to_dict() == old.to_dict()  # the whole config, not only the five sections
@@ -114,15 +114,15 @@ def test_a_schedule_config_is_the_3k_config_with_its_decay_stretched(name, iters
 
 
 def test_paper_table_rows_take_their_config_and_only_a_measured_budget_takes_options():
-    assert paper_tables.run_config('3dseg-b', 800) == (
+    assert block_rows.run_config('3dseg-b', 800) == (
         'configs/3dseg/3dseg-b_1xb2-800_synthrooms-32.py', [])
-    assert paper_tables.run_config('3dseg-t', 3000) == (paper_tables.CONFIGS['3dseg-t'], [])
+    assert block_rows.run_config('3dseg-t', 3000) == (block_rows.CONFIGS['3dseg-t'], [])
     # the equal-wall-clock U-Net: its iterations come from measured seconds
-    config, options = paper_tables.run_config('unet3d', 800)
-    assert config == paper_tables.CONFIGS['unet3d']
+    config, options = block_rows.run_config('unet3d', 800)
+    assert config == block_rows.CONFIGS['unet3d']
     cfg = config_with_options(config, options)
     assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].end) == (800, 800)
-    config, options = paper_tables.run_config('3dseg-t', 613)
+    config, options = block_rows.run_config('3dseg-t', 613)
     cfg = config_with_options(config, options)
     assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].end, cfg.train_cfg.val_interval) \
         == (613, 613, 613)
@@ -150,7 +150,7 @@ def test_runs_finished_before_a_row_had_its_file_are_reused(tmp_path, monkeypatc
 def test_study_drivers_share_their_distillation_arguments():
     args = paper_tables.parse_args(['--labelled-rooms', '3', '--room-options', 'a=1'])
     assert (args.labelled_rooms, args.room_options, args.teacher_config) == (
-        3, ['a=1'], paper_tables.TEACHER)
+        3, ['a=1'], distillation_rows.TEACHER)
     p = argparse.ArgumentParser()
     experiments.add_distillation_arguments(p, 'teacher.py', '--options', 'every row')
     args = p.parse_args(['--options', 'x=1', 'y=2'])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from studies import paper_tables, scarcity
+from studies import block_rows, distillation_rows, paper_outputs, paper_tables, scarcity
 
 # validation mIoU of the student on the first k rooms; the all-rooms student scores 31.4
 SCORES = {3: 20.0, 6: 27.5, 12: 33.3}
@@ -99,20 +99,20 @@ def driver(tmp_path, monkeypatch):
     record = tmp_path / 'benchmarks' / 'paper_tables.json'
     record.parent.mkdir()
     record.write_text(json.dumps({'sparse-unet': dict(mIoU=[40.0], curve=[[1.0, 2, 3.0]])}))
-    monkeypatch.setattr(paper_tables, 'record_path',
+    monkeypatch.setattr(paper_outputs, 'record_path',
                         lambda name='paper_tables': str(tmp_path / 'benchmarks' / f'{name}.json'))
     monkeypatch.setattr(paper_tables, 'ensure_rooms', lambda *a, **k: ['r'])
     monkeypatch.setattr(paper_tables.experiments, 'train_and_test', _fake_training(calls))
     monkeypatch.setattr(paper_tables.experiments, 'run', lambda *a, **k: 0.0)
     monkeypatch.setattr(paper_tables, 'prepare_teacher',
                         lambda args: ('t.pth', dict(panorama_mIoU=[44.0])))
-    monkeypatch.setattr(paper_tables, 'student_panorama_miou', lambda *a: 30.0)
-    monkeypatch.setattr(paper_tables, 'rendered_panorama_miou', lambda *a: dict(mIoU=33.0))
+    monkeypatch.setattr(distillation_rows, 'student_panorama_miou', lambda *a: 30.0)
+    monkeypatch.setattr(distillation_rows, 'rendered_panorama_miou', lambda *a: dict(mIoU=33.0))
     monkeypatch.setattr(paper_tables, 'view_coverage', lambda args, views: (80.0, 95.0))
     monkeypatch.setattr(paper_tables, 'add_complexity', lambda *a: None)
     monkeypatch.setattr(paper_tables, 'load_room', lambda *a, **k: None)
     monkeypatch.setattr(paper_tables, 'room_to_input', lambda room: None)
-    monkeypatch.setattr(paper_tables, 'loss_curves',
+    monkeypatch.setattr(paper_outputs, 'loss_curves',
                         lambda args, names, path: open(path, 'w').close())
     data = _rooms(tmp_path)
 
@@ -159,7 +159,7 @@ def test_distill_record_joins_the_table_of_record_keeping_other_runs(driver):
     runs = json.load(open(record))
     assert runs['sparse-unet'] == dict(mIoU=[40.0], curve=[[1.0, 2, 3.0]])
     assert runs['teacher'] == dict(panorama_mIoU=[44.0])
-    for name in paper_tables.DISTILL_CONFIGS:
+    for name in distillation_rows.DISTILL_CONFIGS:
         assert runs[name]['mIoU'] == ([20.0, 20.0] if name == '3dseg-t-scarce' else
                                       [ALL_ROOMS, ALL_ROOMS]), name
         assert runs[name]['panorama_mIoU'] == [33.0, 33.0]
@@ -191,13 +191,13 @@ def test_choice_on_tiny_rooms_end_to_end(tiny_rooms, tmp_path, monkeypatch):
     one-room and all-rooms students are trained, validated and kept; run again, nothing
     trains."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(paper_tables, 'record_path',
+    monkeypatch.setattr(paper_outputs, 'record_path',
                         lambda name='paper_tables': str(tmp_path / f'{name}.json'))
     tiny = ['train_cfg.max_iters=2'] + [
         f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
         for k in ('num_workers=0', 'persistent_workers=False')]
     monkeypatch.setattr(paper_tables, 'run_config', lambda name, iters: (
-        paper_tables.SCHEDULED[800]['3dseg-t'], tiny))
+        block_rows.SCHEDULED[800]['3dseg-t'], tiny))
     out = tmp_path / 'out'
     argv = ['--data', tiny_rooms, '--out', str(out), '--iters', '2', '--choose-scarcity',
             '--candidates', '1', '2', '--record']
