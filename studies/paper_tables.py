@@ -32,7 +32,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from segmenter3d.datasets import load_room, room_to_input
 
@@ -148,34 +148,49 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
             r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    os.chdir(ROOT)
-    if (args.distill or args.students) and not args.choose_scarcity:
-        try:  # before anything runs
-            args.labelled_rooms = scarcity.labelled_rooms(
-                args.labelled_rooms, paper_outputs.record_path(), args.data, args.iters)
-        except ValueError as e:
-            sys.exit(f'error: {e}')
-    os.makedirs(args.out, exist_ok=True)
+def resolve_labelled_rooms(args) -> None:
+    """``args.labelled_rooms``: the count ``--labelled-rooms`` names, else the one chosen on the
+    validation rooms (the table of record's), checked before anything runs."""
+    try:
+        args.labelled_rooms = scarcity.labelled_rooms(
+            args.labelled_rooms, paper_outputs.record_path(), args.data, args.iters)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+
+
+def study_rooms(args) -> List[str]:
+    """The test rooms' names, the rooms (scanned ones with ``--scan-frames``) generated first
+    when ``--data`` holds none."""
     scan = (['--scan-frames', str(args.scan_frames), '--depth-noise', str(args.depth_noise)]
             if args.scan_frames else [])
-    names = ensure_rooms(args.data, args.num_rooms, args.out, generator_args=scan)
-    if args.choose_scarcity:
-        try:  # 3dseg-t's block training at --iters
-            scarcity.stage(args, *run_config('3dseg-t', args.iters),
-                           paper_outputs.record_path() if args.record else None)
-        except ValueError as e:
-            sys.exit(f'error: {e}')
-        return 0
-    if args.students:
-        for seed in args.seeds:
-            student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed,
-                                                                  args.iters)
-            distillation_runs(args, seed, student, None, only=('3dseg-t-scarce', ))
-        print(f'written: {args.out}/seed<N>/' +
-              ('3dseg-t-scarce' if args.scarce_only else '3dseg-t and 3dseg-t-scarce'))
-        return 0
+    return ensure_rooms(args.data, args.num_rooms, args.out, generator_args=scan)
+
+
+def choose_scarcity(args) -> int:
+    """``--choose-scarcity``: the labelled-room count, chosen with 3DSeg-T's block training at
+    ``--iters``."""
+    try:
+        scarcity.stage(args, *run_config('3dseg-t', args.iters),
+                       paper_outputs.record_path() if args.record else None)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    return 0
+
+
+def train_students(args) -> int:
+    """``--students``: each seed's block-trained students (3dseg-t unless ``--scarce-only``,
+    and 3dseg-t-scarce), the runs the distillation rows start from."""
+    for seed in args.seeds:
+        student = {} if args.scarce_only else train_and_test(args, '3dseg-t', seed, args.iters)
+        distillation_runs(args, seed, student, None, only=('3dseg-t-scarce', ))
+    print(f'written: {args.out}/seed<N>/' +
+          ('3dseg-t-scarce' if args.scarce_only else '3dseg-t and 3dseg-t-scarce'))
+    return 0
+
+
+def table_runs(args) -> dict:
+    """Every seed's runs, collected per run; with ``--distill`` the teacher first and the
+    teacher's surface coverage of the distilled rows."""
     results, teacher_ckpt = {}, None
     if args.distill:
         teacher_ckpt, results['teacher'] = prepare_teacher(args)
@@ -185,6 +200,21 @@ def main(argv=None):
         one, many = view_coverage(args, VIEWS)
         for name in ('3dseg-t+distill', '3dseg-t+distill-scarce', '3dseg-t+distill-multiview'):
             results[name]['surface_coverage'] = many if name.endswith('multiview') else one
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    if (args.distill or args.students) and not args.choose_scarcity:
+        resolve_labelled_rooms(args)
+    os.makedirs(args.out, exist_ok=True)
+    names = study_rooms(args)
+    if args.choose_scarcity:
+        return choose_scarcity(args)
+    if args.students:
+        return train_students(args)
+    results = table_runs(args)
     volumes = [room_to_input(load_room(osp.join(args.data, 'volumes', f'{n}.npz')))
                for n in names]
     add_complexity(args, results, volumes)

@@ -31,3 +31,13 @@ def test_students_trains_the_two_students_of_each_seed_and_no_teacher(monkeypatc
                               '--scarce-only', '--labelled-rooms', '3']) == 0
     assert runs == ['seed2/3dseg-t-scarce']
     assert 'train_dataloader.dataset.indices=3' in seen[0]
+
+
+def test_scanned_rooms_are_asked_of_the_generator_only_with_scan_frames(monkeypatch):
+    seen = []
+    monkeypatch.setattr(paper_tables, 'ensure_rooms',
+                        lambda data, n, out, generator_args: seen.append(generator_args) or ['r'])
+    assert paper_tables.study_rooms(paper_tables.parse_args(['--scan-frames', '4',
+                                                             '--depth-noise', '0.01'])) == ['r']
+    paper_tables.study_rooms(paper_tables.parse_args([]))
+    assert seen == [['--scan-frames', '4', '--depth-noise', '0.01'], []]
