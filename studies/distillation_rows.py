@@ -28,6 +28,24 @@ DISTILL_CONFIGS = {
     '3dseg-t+distill-scarce': DISTILL,
     '3dseg-t+distill-multiview': DISTILL.replace('.py', '-8views.py'),
 }
+# The recipes of --recipe: each run's config. ``official`` is the paper's KD term (tau 20,
+# divided by K) with whole-room student losses; ``tiles32-tau1`` is what the KD study chose on
+# the validation rooms (temperature 1 without the 1 / K, the student's losses on 32^3 tiles,
+# controls alike), the recipe of the tables of record.
+TILES_ROOM = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room-tiles32.py'
+TILES_DISTILL = ('configs/distill/'
+                 'panokd_logits-tau1_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms-tiles32.py')
+RECIPES = {
+    'official': DISTILL_CONFIGS,
+    'tiles32-tau1': {
+        '3dseg-t+room': TILES_ROOM,
+        '3dseg-t+distill': TILES_DISTILL,
+        '3dseg-t-scarce': CONFIGS['3dseg-t'],
+        '3dseg-t+room-scarce': TILES_ROOM,
+        '3dseg-t+distill-scarce': TILES_DISTILL,
+        '3dseg-t+distill-multiview': TILES_DISTILL.replace('.py', '-8views.py'),
+    },
+}
 TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
 VIEWS = 8
 
@@ -99,13 +117,14 @@ def distillation_runs(args, seed, student, teacher_ckpt, only=None):
         if base:
             options = options + [f"load_from={records[base[0]]['checkpoint']}"]
         run_dir = osp.join(args.out, f'seed{seed}', name)
+        config = RECIPES[args.recipe][name]
         record = experiments.train_and_test(
-            run_dir, DISTILL_CONFIGS[name], options, osp.join(args.out, f'seed{seed}_{name}'),
+            run_dir, config, options, osp.join(args.out, f'seed{seed}_{name}'),
             test_args=['--out', osp.join(run_dir, 'test_pred')])
         record['panorama_mIoU'] = rendered_panorama_miou(osp.join(run_dir, 'test_pred'),
                                                          args.data, 'test')['mIoU']
         record['iters'] = args.iters if name == '3dseg-t-scarce' else Config.fromfile(
-            osp.join(ROOT, DISTILL_CONFIGS[name])).train_cfg.max_iters
+            osp.join(ROOT, config)).train_cfg.max_iters
         if name.endswith('-scarce'):
             record['labelled_rooms'] = args.labelled_rooms
         records[name] = record

@@ -49,6 +49,7 @@ from studies.block_rows import (  # noqa: E402
     train_and_test,
 )
 from studies.distillation_rows import (  # noqa: E402
+    RECIPES,
     TEACHER,
     VIEWS,
     distillation_runs,
@@ -89,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--margin', type=float, default=scarcity.MARGIN,
                    help='with --choose-scarcity: validation mIoU below the all-rooms student '
                    'by more than this is data-bound')
+    p.add_argument('--recipe', default='official', choices=list(RECIPES),
+                   help="the distillation runs' configs (distillation_rows.RECIPES): the "
+                   "paper's KD term, or the one the KD study chose (tiles32-tau1)")
     p.add_argument('--kd-options', nargs='+', default=[],
                    help='more --cfg-options of the distilled runs, e.g. '
                    'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
@@ -144,6 +148,8 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
         r['iters'].append(rec['iters'])
         if 'labelled_rooms' in rec:
             r['labelled_rooms'] = rec['labelled_rooms']
+        if 'config' in rec:  # the file a reader opens to see what the row ran
+            r['config'] = rec['config']
         if 'panorama_mIoU' in rec:
             r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
 

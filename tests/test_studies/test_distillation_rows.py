@@ -47,3 +47,47 @@ def test_room_options_reach_every_room_fine_tuning_and_kd_options_only_the_disti
             assert set(options) - set(control) == {
                 'model.teacher_checkpoint=t.pth', 'model.distill_loss.tau=4.0',
                 f'model.teacher_config={distillation_rows.TEACHER}'}
+
+
+def test_the_tiles32_tau1_recipe_is_the_official_configs_with_the_options_it_was_run_with():
+    """The recipe of the tables of record ran as the official configs plus these option
+    strings (``--room-options`` on every room fine-tuning, ``--kd-options`` on the distilled
+    runs); its files merge to exactly that."""
+    from mmengine.config import Config
+
+    from conftest import config_with_options
+    room = ['model.train_cfg.mode=tiles', 'model.train_cfg.crop_size=32']
+    kd = ['model.distill_loss.tau=1.0', 'model.distill_loss.class_mean=False']
+    official, tiles = (distillation_rows.RECIPES[r] for r in ('official', 'tiles32-tau1'))
+    assert set(official) == set(tiles) == set(distillation_rows.DISTILL_CONFIGS)
+    for run, config in tiles.items():
+        extra = [] if run == '3dseg-t-scarce' else room + (kd if 'distill' in run else [])
+        new = Config.fromfile(osp.join(ROOT, config)).to_dict()
+        old = (config_with_options(official[run], extra) if extra else
+               Config.fromfile(osp.join(ROOT, official[run]))).to_dict()
+        assert new == old, run
+        if extra:  # and it is another run than the official one
+            assert new['model'] != Config.fromfile(osp.join(ROOT, official[run])).model
+
+
+def test_distillation_runs_train_the_configs_of_the_recipe_and_record_them(tmp_path,
+                                                                          monkeypatch):
+    trained = {}
+
+    def fake_run(run_dir, config, options, log, **kwargs):
+        trained[osp.basename(run_dir)] = config
+        return dict(checkpoint=f'{run_dir}.pth', metrics=dict(mIoU=1.0), train_seconds=1.0,
+                    config=config)
+
+    monkeypatch.setattr(distillation_rows.experiments, 'train_and_test', fake_run)
+    monkeypatch.setattr(distillation_rows, 'rendered_panorama_miou', lambda *a: dict(mIoU=1.0))
+    for recipe in ('official', 'tiles32-tau1'):
+        args = argparse.Namespace(data='rooms', labelled_rooms=3, iters=800, out=str(tmp_path),
+                                  teacher_config=distillation_rows.TEACHER, recipe=recipe,
+                                  kd_options=[], room_options=[])
+        student = dict(checkpoint='s.pth', metrics=dict(mIoU=1.0), train_seconds=1.0)
+        records = distillation_rows.distillation_runs(args, 0, student, 't.pth', only=set(
+            distillation_rows.DISTILL_CONFIGS) - {'3dseg-t'})
+        assert trained == distillation_rows.RECIPES[recipe]
+        assert all(records[n]['config'] == c for n, c in trained.items())
+        assert records['3dseg-t+distill']['iters'] == 120

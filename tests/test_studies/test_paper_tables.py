@@ -41,3 +41,13 @@ def test_scanned_rooms_are_asked_of_the_generator_only_with_scan_frames(monkeypa
                                                              '--depth-noise', '0.01'])) == ['r']
     paper_tables.study_rooms(paper_tables.parse_args([]))
     assert seen == [['--scan-frames', '4', '--depth-noise', '0.01'], []]
+
+
+def test_collected_runs_name_the_config_they_ran():
+    results = {}
+    for seed in (0, 1):
+        paper_tables.collect(results, seed, {'3dseg-t+room': dict(
+            metrics=dict(mIoU=40.0 + seed), train_seconds=2.0, iters=120,
+            config='configs/x.py')})
+    assert results['3dseg-t+room']['config'] == 'configs/x.py'
+    assert results['3dseg-t+room']['mIoU'] == [40.0, 41.0]
