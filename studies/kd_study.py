@@ -42,7 +42,9 @@ from studies import experiments  # noqa: E402
 from studies.distillation_rows import (  # noqa: E402
     DISTILL,
     DISTILL_CONFIGS,
+    RECIPES,
     TEACHER,
+    TILES_DISTILL,
     distillation_plan,
 )
 from studies.experiments import ROOT, data_options, mean_std, pano2d_options  # noqa: E402
@@ -73,6 +75,18 @@ ROWS = {
     'tau1+pano2d': f'{ABLATIONS}/panokd_logits-tau1_{KD}+pano2d.py',
     'tau1-voxel+pano2d': f'{ABLATIONS}/panokd_logits-tau1-voxel_{KD}+pano2d.py',
 }
+# --losses tiles32: the rows whose config exists with the student's losses on 32^3 tiles of
+# each room (its training block size; the setting of the tables of record), controls alike
+# (the control configs of distillation_rows.RECIPES['tiles32-tau1']).
+TILES_ROWS = {
+    'control': None,
+    'control-labelled': None,
+    'tau1': TILES_DISTILL,
+    'tau1-voxel': f'{ABLATIONS}/panokd_logits-tau1-voxel_{KD}-tiles32.py',
+    'oracle-voxel': f'{ABLATIONS}/panokd_oracle-voxel_3dseg-t_1xb1-120_synthrooms-tiles32.py',
+    'tau1-voxel+pano2d': f'{ABLATIONS}/panokd_logits-tau1-voxel_{KD}+pano2d-tiles32.py',
+}
+LOSSES = {'whole': (ROWS, DISTILL_CONFIGS), 'tiles32': (TILES_ROWS, RECIPES['tiles32-tau1'])}
 # The multiview setting: what the 8-view distillation config
 # (panokd_logits_..._synthrooms-8views.py) adds to the single-view one, added to any row's
 # config so the study does not need a second file per row (a test checks the two agree).
@@ -113,7 +127,11 @@ def run_options(args, seed: int, setting: str, row: str):
     plan = {name: (options, base) for name, options, *base in
             distillation_plan(args, seed, args.teacher_checkpoint)}
     options, base = plan[run]
-    config = ROWS[row] or DISTILL_CONFIGS[run]
+    rows, controls = LOSSES[args.losses]
+    if row not in rows:
+        raise ValueError(f'kd_study: row {row} has no config with --losses {args.losses}; '
+                         f'the rows that have one: {", ".join(rows)}')
+    config = rows[row] or controls[run]
     if row == 'control-labelled':
         if setting != 'scarce':
             raise ValueError(f'kd_study: row control-labelled is a control of the scarce '
@@ -150,6 +168,9 @@ def main(argv=None) -> int:
                    help='how many of them the +pano2d rows add')
     p.add_argument('--iters', type=int, default=800,
                    help="the students' block-training iterations (paper_tables.py --iters)")
+    p.add_argument('--losses', choices=list(LOSSES), default='whole',
+                   help="how the students' losses see a room: one whole-room forward (every "
+                   'row), or 32^3 tiles (the rows of TILES_ROWS)')
     experiments.add_distillation_arguments(p, TEACHER, '--options',
                                            'every row (control included)')
     p.add_argument('--teacher-checkpoint',
@@ -158,6 +179,9 @@ def main(argv=None) -> int:
                    help='also test every run on the test rooms (reported as a second table, '
                    'never used to choose a row)')
     args = p.parse_args(argv)
+    if set(args.rows) - set(LOSSES[args.losses][0]):
+        p.error(f'rows {sorted(set(args.rows) - set(LOSSES[args.losses][0]))} have no config '
+                f'with --losses {args.losses}')
     if args.teacher_checkpoint is None and set(args.rows) - set(NO_TEACHER):
         p.error(f'--teacher-checkpoint is needed by rows '
                 f'{sorted(set(args.rows) - set(NO_TEACHER))}')
@@ -189,8 +213,9 @@ def main(argv=None) -> int:
         results = dict(validation=results, test=test)
     lines = [f'## KD study on the validation rooms of {args.data} (seeds '
              f'{", ".join(map(str, args.seeds))})', '',
-             f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`; options of '
-             f'every row: `{" ".join(args.options) or "none"}`.', '']
+             f'Teacher: `{args.teacher_config}`, `{args.teacher_checkpoint}`; student losses: '
+             f'{args.losses}; options of every row: `{" ".join(args.options) or "none"}`.',
+             '']
     lines += table(args, results.get('validation', results))
     for key, scores in test.items():
         lines += ['', f'Test rooms, {key.replace("_", " ")} (reported only):', '']

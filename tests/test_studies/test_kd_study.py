@@ -13,7 +13,7 @@ def _args(tables):
     return argparse.Namespace(tables=str(tables), data='rooms', labelled_rooms=12, iters=800,
                               teacher_config=kd_study.TEACHER, teacher_checkpoint='t.pth',
                               options=['model.train_cfg.mode=tiles'], pano2d='pano',
-                              pano2d_rooms=96)
+                              pano2d_rooms=96, losses='whole')
 
 
 def test_rows_change_the_kd_term_of_the_paper_table_runs_only(tmp_path):
@@ -185,3 +185,40 @@ def test_two_rows_train_validate_report_and_are_reused(tiny_rooms, tmp_path, mon
     assert kd_study.main(argv) == 0
     assert {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')} == stamps
     assert json.load(open(out / 'kd_study.json')) == results
+
+
+TILES = ['model.train_cfg.mode=tiles', 'model.train_cfg.crop_size=32']
+
+
+def _students(tmp_path):
+    for name in ('3dseg-t', '3dseg-t-scarce'):
+        (tmp_path / 'seed0' / name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / 'seed0' / name / 'record_test.json').write_text(
+            json.dumps(dict(checkpoint=f'{name}.pth')))
+
+
+def test_losses_tiles32_is_each_row_with_the_tiles_options_it_was_run_with(tmp_path):
+    """The tables of record ran the KD study's rows with ``--options`` for 32^3 tiles; with
+    ``--losses tiles32`` a row's file holds them: the same run, option for option."""
+    _students(tmp_path)
+    whole = argparse.Namespace(**{**vars(_args(tmp_path)), 'options': []})
+    tiles = argparse.Namespace(**{**vars(whole), 'losses': 'tiles32'})
+    checked = 0
+    for setting in kd_study.SETTINGS:
+        for row in kd_study.TILES_ROWS:
+            try:
+                old = kd_study.run_options(whole, 0, setting, row)
+            except ValueError:  # a row of another setting
+                continue
+            new = config_with_options(*kd_study.run_options(tiles, 0, setting, row))
+            old = config_with_options(old[0], old[1] + TILES)
+            assert new.to_dict() == old.to_dict(), (setting, row)
+            assert (new.model.train_cfg.mode, new.model.train_cfg.crop_size) == ('tiles', 32)
+            checked += 1
+    # control and 3 KD rows in each of the 3 settings, control-labelled (scarce) and
+    # tau1-voxel+pano2d (labelled)
+    assert checked == 4 * 3 + 1 + 1
+    with pytest.raises(ValueError, match='row tau4 has no config with --losses tiles32'):
+        kd_study.run_options(tiles, 0, 'labelled', 'tau4')
+    with pytest.raises(SystemExit):
+        kd_study.main(['--losses', 'tiles32', '--rows', 'tau4', '--teacher-checkpoint', 't'])
