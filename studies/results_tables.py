@@ -227,18 +227,31 @@ def recipe_table(load: Loader, source: str = 'recipe_study.json') -> str:
 #: record its runs were kept in before
 DISTILL = (RECORD, EARLIER_DISTILL)
 #: README's summary: (what, record, path to the voxel mIoU, path to the surface mIoU)
+# (what, record, path in the record, the config the run trained). The configs are those the
+# drivers ran (a test checks them against block_rows, distillation_rows and kd_study): the
+# block rows at 800 iterations, the equal-wall-clock U-Net's 3k config at its measured
+# iterations, and the distillation rows' tiles32-tau1 recipe.
+_ROOM = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room-tiles32.py'
+_KD = 'configs/distill/panokd_logits-tau1_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms-tiles32.py'
 SUMMARY = (
-    ('3DSeg-T, block training', 'paper_tables.json', ('3dseg-t',)),
-    ('3DSeg-B, block training', 'paper_tables.json', ('3dseg-b',)),
-    ('3D U-Net, equal wall-clock', 'paper_tables.json', ('unet3d',)),
-    ('3DSeg-T without the skip connection', 'paper_tables.json', ('3dseg-t-noskip',)),
-    ('3DSeg-T + room fine-tuning, no teacher', DISTILL, ('3dseg-t+room',)),
-    ('3DSeg-T + distillation, one panorama a room', DISTILL, ('3dseg-t+distill',)),
-    ('3DSeg-T + distillation, 8 panoramas a room', DISTILL, ('3dseg-t+distill-multiview',)),
+    ('3DSeg-T, block training', 'paper_tables.json', ('3dseg-t',),
+     'configs/3dseg/3dseg-t_1xb2-800_synthrooms-32.py'),
+    ('3DSeg-B, block training', 'paper_tables.json', ('3dseg-b',),
+     'configs/3dseg/3dseg-b_1xb2-800_synthrooms-32.py'),
+    ('3D U-Net, equal wall-clock', 'paper_tables.json', ('unet3d',),
+     'configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py'),
+    ('3DSeg-T without the skip connection', 'paper_tables.json', ('3dseg-t-noskip',),
+     'configs/3dseg/3dseg-t-noskip_1xb2-800_synthrooms-32.py'),
+    ('3DSeg-T + room fine-tuning, no teacher', DISTILL, ('3dseg-t+room',), _ROOM),
+    ('3DSeg-T + distillation, one panorama a room', DISTILL, ('3dseg-t+distill',), _KD),
+    ('3DSeg-T + distillation, 8 panoramas a room', DISTILL, ('3dseg-t+distill-multiview',),
+     _KD.replace('.py', '-8views.py')),
     ('3 labelled rooms: fine-tuning, no teacher', 'kd_study_scarce3.json',
-     ('test', '{metric}', 'scarce', 'control')),
+     ('test', '{metric}', 'scarce', 'control'), _ROOM),
     ('3 labelled rooms: distillation (voxel space)', 'kd_study_scarce3.json',
-     ('test', '{metric}', 'scarce', 'tau1-voxel')),
+     ('test', '{metric}', 'scarce', 'tau1-voxel'),
+     'configs/distill/ablations/'
+     'panokd_logits-tau1-voxel_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms-tiles32.py'),
 )
 
 
@@ -253,15 +266,16 @@ def _at(record: dict, path: Sequence[str], metric: str) -> Optional[list]:
 
 def summary_table(load: Loader) -> str:
     rows = []
-    for what, source, path in SUMMARY:
+    for what, source, path, config in SUMMARY:
         if source == DISTILL:  # the record that holds this distillation run
             source = distill_runs(load, DISTILL).get(path[0], (RECORD, None))[0]
         record = load(source)
         voxel = _at(record, path, 'mIoU')
         rows.append([what, _cell(voxel), _cell(_at(record, path, 'surface_mIoU')),
-                     str(len(voxel or [])), f'[{source}](benchmarks/{source})'])
-    lines = ['| result (24 test rooms) | mIoU | surface mIoU | seeds | record |',
-             '|---|---|---|---|---|'] + ['| ' + ' | '.join(row) + ' |' for row in rows]
+                     str(len(voxel or [])), f'[{source}](benchmarks/{source})',
+                     f'[{osp.basename(config)}]({config})'])
+    lines = ['| result (24 test rooms) | mIoU | surface mIoU | seeds | record | config |',
+             '|---|---|---|---|---|---|'] + ['| ' + ' | '.join(row) + ' |' for row in rows]
     return '\n'.join(lines) + '\n'
 
 

@@ -216,3 +216,31 @@ def test_scarcity_table_shows_the_candidates_and_the_choice():
     assert 'All 48 training rooms: 31.50; margin 3; chosen: 3 labelled rooms.' in text
     empty = results_tables.TABLES['scarcity'](_loader({'paper_tables.json': {}}))
     assert empty.startswith('No labelled-room count is chosen') and '--choose-scarcity' in empty
+
+
+def test_every_summary_row_names_the_config_its_driver_ran():
+    """The README's summary names a config per row: the one the driver that made the row
+    runs (the 800-iteration block rows, the equal-wall-clock U-Net's 3k config, the
+    tiles32-tau1 distillation recipe and the KD study's --losses tiles32 rows)."""
+    from studies import block_rows, distillation_rows, kd_study
+    tiles = distillation_rows.RECIPES['tiles32-tau1']
+    expected = {
+        ('paper_tables.json', '3dseg-t'): block_rows.SCHEDULED[800]['3dseg-t'],
+        ('paper_tables.json', '3dseg-b'): block_rows.SCHEDULED[800]['3dseg-b'],
+        ('paper_tables.json', 'unet3d'): block_rows.run_config('unet3d', 800)[0],
+        ('paper_tables.json', '3dseg-t-noskip'): block_rows.SCHEDULED[800]['3dseg-t-noskip'],
+        (results_tables.DISTILL, '3dseg-t+room'): tiles['3dseg-t+room'],
+        (results_tables.DISTILL, '3dseg-t+distill'): tiles['3dseg-t+distill'],
+        (results_tables.DISTILL, '3dseg-t+distill-multiview'): tiles[
+            '3dseg-t+distill-multiview'],
+        ('kd_study_scarce3.json', 'control'): tiles['3dseg-t+room-scarce'],
+        ('kd_study_scarce3.json', 'tau1-voxel'): kd_study.TILES_ROWS['tau1-voxel'],
+    }
+    assert {(source, path[-1]): config for _, source, path, config in
+            results_tables.SUMMARY} == expected
+    assert all(osp.isfile(osp.join(ROOT, c)) for c in expected.values())
+    line = results_tables.summary_table(_loader({
+        'paper_tables.json': _RECORD, 'paper_tables_distill.json': {},
+        'kd_study_scarce3.json': {}})).splitlines()[2]
+    assert line.endswith('| [3dseg-t_1xb2-800_synthrooms-32.py]'
+                         '(configs/3dseg/3dseg-t_1xb2-800_synthrooms-32.py) |')
