@@ -15,7 +15,9 @@ from segmenter3d.checkpoint_io import load_checkpoint_file, load_weights, read_s
 
 
 class _GetattrCall:
-    """Pickles as ``getattr(*args)``: the first step of the gadget in issue 14."""
+    """Pickles as ``getattr(*args)``: the step of a hostile pickle that walks attributes from
+    an allowed object (``HistoryBuffer.__init__.__globals__``) to a module's dict and on to
+    ``builtins``."""
 
     def __init__(self, *args):
         self.args = args
