@@ -9,7 +9,8 @@ per-voxel linear), loaded with the same weights as ours (the outputs are checked
 timing). A training step is forward, cross entropy against random labels (``F.cross_entropy``
 for plain, the configured ``ChunkedCrossEntropyLoss`` for ours), backward. Each
 measurement runs in a fresh process; peak memory is that process's peak RSS minus its RSS before
-the model ran. Prints a table and appends it to benchmarks/RESULTS.md with the machine.
+the model ran. Prints a table and records it, with the machine, in its section of
+benchmarks/RESULTS.md.
 """
 import argparse
 import json
@@ -156,7 +157,8 @@ def main():
               '(s) | train step ours (s) | step speed-up | peak MB plain | peak MB ours | '
               'memory ratio | ours fwd GFLOP/s (% of GEMM peak) | max logit diff |\n' +
               '|---' * 13 + '|')
-    text = (f'\n## backbone.py, {time.strftime("%Y-%m-%d")}\n\n{machine}; medians of '
+    text = (f'\n## backbone.py: a training step and inference on one block\n\n'
+            f'{time.strftime("%Y-%m-%d")}. {machine}; medians of '
             f'{args.repeats}, batch 1. Command: `python benchmarks/backbone.py --variants '
             f'{" ".join(args.variants)} --sizes {" ".join(map(str, args.sizes))} --repeats '
             f'{args.repeats}`\n\n{header}\n' + '\n'.join(rows) + '\n')

@@ -14,8 +14,8 @@ time is the steadier number on a shared machine). ``UniformTSDFVolume`` is a cub
 is also timed on the same cube of voxels (the like-for-like ratio) besides the room's own
 grid. Both run with ``OMP_NUM_THREADS`` threads (torch is pinned with ``set_num_threads``,
 Open3D's OpenMP loops follow the variable); each run reports its process's thread count and
-CPU / wall ratio. ``--quick``: 20 frames of 160x120 into a 3 x 3 x 2 m room. Appends a table
-to RESULTS.md.
+CPU / wall ratio. ``--quick``: 20 frames of 160x120 into a 3 x 3 x 2 m room. Records a table
+in its section of RESULTS.md.
 """
 import argparse
 import json
@@ -240,7 +240,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='20 frames of 160x120, 3 x 3 x 2 m')
     p.add_argument('--repeats', type=int, default=3, help='runs of each backend, in turns')
-    p.add_argument('--no-record', action='store_true', help='print, do not append to RESULTS')
+    p.add_argument('--no-record', action='store_true', help='print, do not record in RESULTS.md')
     p.add_argument('--compare-with', metavar='CHECKOUT',
                    help='also time the cube run with segmenter3d from another checkout')
     p.add_argument('--child', help=argparse.SUPPRESS)

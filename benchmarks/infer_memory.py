@@ -1,5 +1,5 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""Peak memory of ``tools/infer.py`` on a large room (goal #14: 400x400x80 under 1.2 GB).
+"""Peak memory of ``tools/infer.py`` on a large room (goal: 400x400x80 under 1.2 GB).
 
 Writes a box room of the given size (walls, floor and random furniture blocks; 8 cm voxels)
 and a checkpoint of random weights, runs ``tools/infer.py`` on them in a child process and
@@ -8,7 +8,7 @@ room only, so the peak grows with the window, not the room.
 
     python benchmarks/infer_memory.py --sizes 200,200,80 400,400,80
 
-Prints a table and appends it to benchmarks/RESULTS.md.
+Prints a table and records it in its section of benchmarks/RESULTS.md.
 """
 import argparse
 import os
@@ -82,9 +82,10 @@ def main():
             rows.append(f'| {size[0]}x{size[1]}x{size[2]} | {np.prod(size) / 1e6:.1f} M | '
                         f'{peak_mb:.0f} | {time.time() - start:.0f} |')
     threads = os.environ.get('OMP_NUM_THREADS', os.cpu_count())
-    text = (f'\n## infer_memory.py, {time.strftime("%Y-%m-%d")}\n\n`tools/infer.py` with '
+    text = (f'\n## infer_memory.py: peak memory of tools/infer.py\n\n'
+            f'{time.strftime("%Y-%m-%d")}. `tools/infer.py` with '
             f'`{CONFIG}` (random weights, slide 32^3 windows, stride 16) on generated box rooms, '
-            f'{threads} threads. Goal (#14): 400x400x80 under 1.2 GB peak RSS.\n\n'
+            f'{threads} threads. Goal: 400x400x80 under 1.2 GB peak RSS.\n\n'
             'Command: `python benchmarks/infer_memory.py --sizes ' + ' '.join(args.sizes) +
             '`\n\n| room (voxels) | voxels | peak RSS of tools/infer.py (MB) | seconds |\n'
             '|---|---|---|---|\n' + '\n'.join(rows) + '\n')

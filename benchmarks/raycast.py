@@ -7,7 +7,7 @@ per room) and, for comparison, through ``grid_sample`` at the hit points
 
     python benchmarks/raycast.py [--height 512 --width 1024 --repeats 5]
 
-Prints a table and appends it to benchmarks/RESULTS.md.
+Prints a table and records it in its section of benchmarks/RESULTS.md.
 """
 import argparse
 import os
@@ -76,8 +76,9 @@ def main():
                      f'**{t_rows:.3f}** | {t_pano:.3f} | {t_grid:.3f} | '
                      f'{t_grid / t_rows:.1f}x |')
         print(table[-1], flush=True)
-    text = (f'\n## raycast.py, {time.strftime("%Y-%m-%d")}\n\n{os.cpu_count()} threads, torch '
-            f'{torch.__version__}; medians of {args.repeats}. Goals (#6): hits <= 2 s, projection '
+    text = (f'\n## raycast.py: ray hits and the distillation projection\n\n'
+            f'{time.strftime("%Y-%m-%d")}. {os.cpu_count()} threads, torch '
+            f'{torch.__version__}; medians of {args.repeats}. Goals: hits <= 2 s, projection '
             f'with backward <= 0.1 s.\n\nCommand: `python benchmarks/raycast.py`\n\n'
             '| mode | room voxels | panorama | rays that hit | hits (s) | projector build, once '
             'per room (s) | project 30 classes + backward: rows at hits (s) | as a panorama (s) '

@@ -9,7 +9,7 @@ grows with room volume. MONAI's BasicUNet and SwinUNETR run too when MONAI is in
 model runs in its own process with the same thread count (random weights: speed only), smallest
 rooms first, so the process's peak RSS after each room size (minus its RSS before inference) is
 the peak up to that size.
-Appends to benchmarks/RESULTS.md.
+Records the table in its section of benchmarks/RESULTS.md.
 """
 import argparse
 import json
@@ -122,7 +122,8 @@ def main():
                          for e in EXTENTS) +
               ' | peak MB over the model, after the 4 / 6 / 8 m rooms |\n' +
               '|---' * (6 + len(EXTENTS)) + '|')
-    text = (f'\n## rooms.py, {time.strftime("%Y-%m-%d")}\n\n{args.rooms} generated rooms at '
+    text = (f'\n## rooms.py: whole-room inference\n\n'
+            f'{time.strftime("%Y-%m-%d")}. {args.rooms} generated rooms at '
             f'{args.voxel_size * 100:.0f} cm (sides clamped to 4/6/8 m), whole-room inference, '
             f'batch 1, {args.threads} threads, random weights.\n\nCommand: `python '
             f'benchmarks/rooms.py --rooms {args.rooms} --voxel-size {args.voxel_size}`\n\n'

@@ -4,7 +4,7 @@
 What the equal-wall-clock comparisons of studies/recipe_study.py, paper_tables.py and
 baseline_study.py rest on: 3DSeg-T at patch 2 (16^3 tokens a block) against patch 4 (8^3),
 the 3D U-Net and the two other baselines. Medians of ``--steps`` steps after two warm-up
-steps; prints a table and appends it to benchmarks/RESULTS.md.
+steps; prints a table and records it in its section of benchmarks/RESULTS.md.
 
     python benchmarks/train_step.py
     python benchmarks/train_step.py --real data/study --rows baselines
@@ -111,7 +111,8 @@ def main():
         print(rows[-1], flush=True)
     source = f'blocks from the training rooms of {args.real}' if args.real else 'random input'
     command = ' '.join(['python benchmarks/train_step.py'] + sys.argv[1:])
-    record(f'\n## train_step.py, {time.strftime("%Y-%m-%d")}\n\n{args.threads} threads, torch '
+    record(f'\n## train_step.py: seconds per step of the CPU recipes\n\n'
+           f'{time.strftime("%Y-%m-%d")}. {args.threads} threads, torch '
            f'{torch.__version__}; batch 2, medians of {args.steps} steps; {source}.\n\n'
            f'Command: `{command}`\n\n| model | block | s / step |\n|---|---|---|\n' +
            '\n'.join(rows) + '\n')

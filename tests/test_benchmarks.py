@@ -31,6 +31,28 @@ def test_monai_basic_unet_runs_on_an_odd_room():
         peers.build_peer('UNETR++')
 
 
+def test_record_replaces_the_section_of_its_benchmark_in_place(tmp_path, capsys):
+    """A rerun takes its section's place (its ``###`` parts with it), a new benchmark is
+    appended, a heading inside a code block is not a section."""
+    from measure import record
+    path = tmp_path / 'RESULTS.md'
+    fence = '```\n## b.py: second\n```'
+    path.write_text(f'# Benchmark results\n\nintro\n\n## a.py: first\n\nold a\n\n{fence}\n\n'
+                    '### detail\n\nold detail\n## b.py: second\n\nold b\n', encoding='utf-8')
+    record('\n## b.py: second\n\n2026-12-06. new b\n', str(path))
+    assert path.read_text(encoding='utf-8') == (
+        f'# Benchmark results\n\nintro\n\n## a.py: first\n\nold a\n\n{fence}\n\n'
+        '### detail\n\nold detail\n\n## b.py: second\n\n2026-12-06. new b\n')
+    record('\n## c.py: third\n\nnew c\n', str(path))
+    record('\n## a.py: first\n\n2026-12-07. newer a\n', str(path))
+    assert path.read_text(encoding='utf-8') == (
+        '# Benchmark results\n\nintro\n\n## a.py: first\n\n2026-12-07. newer a\n\n'
+        '## b.py: second\n\n2026-12-06. new b\n\n## c.py: third\n\nnew c\n')
+    assert 'newer a' in capsys.readouterr().out
+    with pytest.raises(ValueError, match='heading'):
+        record('no heading\n', str(path))
+
+
 def test_backbone_benchmark_compares_the_same_network():
     """The plain reference the speed goals are measured against gives our logits."""
     import backbone

@@ -15,7 +15,9 @@ from segmenter3d.checkpoint_io import load_checkpoint_file, load_weights, read_s
 
 
 class _GetattrCall:
-    """Pickles as ``getattr(*args)``: the first step of the gadget in issue 14."""
+    """Pickles as ``getattr(*args)``: the step of a hostile pickle that walks attributes from
+    an allowed object (``HistoryBuffer.__init__.__globals__``) to a module's dict and on to
+    ``builtins``."""
 
     def __init__(self, *args):
         self.args = args
@@ -241,14 +243,20 @@ def test_runner_shaped_checkpoints_load_with_real_values(tmp_path):
 
 
 def test_importing_the_package_leaves_mmengines_loader_until_the_tools_switch_it():
-    import subprocess
-    import sys
+    # the whole scheme table (an OrderedDict of prefix -> loader function, rebuilt by every
+    # registration): the same prefixes in the same order, each the same loader object
     code = ('from mmengine.runner.checkpoint import CheckpointLoader as L\n'
-            'before = L._schemes[""]\n'
+            'before = list(L._schemes.items())\n'
+            'assert len(before) > 1 and before[-1][0] == ""\n'
             'import segmenter3d\n'
             'from segmenter3d.checkpoint_io import _load_local, use_safe_checkpoint_loading\n'
-            'assert L._schemes[""] is before and before is not _load_local\n'
+            'after = list(L._schemes.items())\n'
+            'assert [p for p, _ in after] == [p for p, _ in before], (before, after)\n'
+            'assert all(a is b for (_, a), (_, b) in zip(after, before)), (before, after)\n'
+            'assert all(loader is not _load_local for _, loader in before)\n'
             'assert use_safe_checkpoint_loading() and L._schemes[""] is _load_local\n'
+            'assert [p for p in L._schemes] == [p for p, _ in before]\n'
+            'assert all(L._schemes[p] is loader for p, loader in before if p)\n'
             'assert not use_safe_checkpoint_loading()\n')
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

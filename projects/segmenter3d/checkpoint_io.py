@@ -28,8 +28,9 @@ checked (:mod:`segmenter3d.checkpoint_schema`). ``meta['config']`` (the Runner s
 whole config as Python source; mmengine's ``resume`` would execute it to compare GPU ids) is
 dropped on reading: nothing here needs it.
 
-Importing ``segmenter3d`` routes mmengine's own loading of local files (``load_from``,
-``--resume``, ``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint_file`.
+:func:`use_safe_checkpoint_loading` (which our tools call; importing ``segmenter3d`` does not)
+routes mmengine's own loading of local files (``load_from``, ``--resume``,
+``init_cfg=dict(type='Pretrained')``) through :func:`load_checkpoint_file`.
 """
 import math
 import os.path as osp

@@ -17,6 +17,7 @@ from ..datasets.rgbd_scan import ScanFolder
 from ..encoding import IGNORE_INDEX
 from ..fileio import write_bytes_atomic, write_png_atomic
 from ..rendering import TSDFRaycaster
+from ..visualization.drawing import with_legend
 
 
 def frame_labels(tsdf: np.ndarray, labels: np.ndarray, intrinsics: np.ndarray,
@@ -52,11 +53,13 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: Sequence[Sequence[int]
 def label_frames(room: Dict, labels: np.ndarray, scan_dir: str, out_dir: str,
                  palette: Sequence[Sequence[int]], progress: bool = True,
                  scan: Optional[ScanFolder] = None,
-                 nyu40: Optional[np.ndarray] = None) -> Dict[str, int]:
+                 nyu40: Optional[np.ndarray] = None,
+                 class_names: Optional[Sequence[str]] = None) -> Dict[str, int]:
     """Write ``out_dir/label/<i>.png`` (class ids, 255 where the ray hits nothing) and
     ``out_dir/overlay/<i>.jpg`` for every frame of ``scan_dir`` whose pose is finite; with
     ``nyu40`` (class -> NYU40 id, for a ScanNet model) also ``out_dir/label-nyu40/<i>.png``,
-    ScanNet's 2D label format (NYU40 ids, 0 unannotated).
+    ScanNet's 2D label format (NYU40 ids, 0 unannotated). With ``class_names`` an overlay has
+    the key of the classes in its frame under it, as every picture the tools write.
 
     ``room`` needs ``tsdf``, ``voxel_size`` and ``origin`` in the frames' world (as
     ``fuse_rgbd.py`` writes them). Returns the counts of ``written`` and ``skipped`` frames.
@@ -81,7 +84,8 @@ def label_frames(room: Dict, labels: np.ndarray, scan_dir: str, out_dir: str,
                 lut[:len(nyu40)] = nyu40
                 write_png_atomic(osp.join(out_dir, 'label-nyu40', f'{i}.png'), lut[pred])
             rgb, _ = scan.colour(i)
-            ok, buf = cv2.imencode('.jpg', overlay(rgb, pred, palette)[..., ::-1])
+            picture = with_legend(overlay(rgb, pred, palette), palette, class_names, [pred])
+            ok, buf = cv2.imencode('.jpg', picture[..., ::-1])
             write_bytes_atomic(osp.join(out_dir, 'overlay', f'{i}.jpg'), buf.tobytes())
             written += 1
         if bar is not None:
