@@ -24,7 +24,7 @@ ALLOWED = {
     'evaluation': {'rendering', 'datasets'},  # never models/
     'synthrooms': {'rendering', 'datasets'},
     'engine': {'rendering', 'datasets', 'models', 'visualization'},
-    'apis': {'rendering', 'datasets', 'models'},
+    'apis': {'rendering', 'datasets', 'models', 'visualization'},  # pictures with a legend
 }
 SUBPACKAGES = sorted(ALLOWED)
 
