@@ -22,8 +22,10 @@ import json
 import os
 import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -236,7 +238,7 @@ def median(runs, key):
     return float(np.median([r[key] for r in runs]))
 
 
-def main():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='20 frames of 160x120, 3 x 3 x 2 m')
     p.add_argument('--repeats', type=int, default=3, help='runs of each backend, in turns')
@@ -246,21 +248,22 @@ def main():
     p.add_argument('--child', help=argparse.SUPPRESS)
     p.add_argument('--frames', help=argparse.SUPPRESS)
     p.add_argument('--save', help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.child:
-        return child(args)
-    cfg = QUICK if args.quick else FULL
+    return p.parse_args(argv)
+
+
+def open3d_available():
+    """Whether open3d imports here (it is optional: without it, ours runs alone)."""
     try:
         import open3d  # noqa: F401
-        have_o3d = True
+        return True
     except Exception as err:  # ImportError, or OSError without libusb-1.0
-        have_o3d = False
         print(f'open3d not available ({type(err).__name__}: {err}); ours only')
-    import shutil
-    import tempfile
-    tmp = tempfile.mkdtemp()
-    write_frames(cfg, tmp)
-    load = [os.getloadavg()[0]]
+        return False
+
+
+def plan_runs(args, have_o3d):
+    """The (name, description) runs in the order they take turns, and the ``projects``
+    folder of the checkout to compare with (None without ``--compare-with``)."""
     runs = [('ours', 'room grid, depth + colour'), ('labels', 'room grid, + 6-class labels'),
             ('ours-cube', 'Open3D\'s cube, depth + colour')]
     other = None
@@ -269,35 +272,49 @@ def main():
         runs.append(('other-cube', f'Open3D\'s cube, depth + colour; {args.compare_with}'))
     if have_o3d:
         runs.append(('open3d', 'Open3D UniformTSDFVolume (cube, depth + colour)'))
+    return runs, other
+
+
+def run_in_turns(args, runs, folder, other):
+    """Every run ``--repeats`` times, the backends in turns (a change of load hits every
+    one); the first cube runs of ours and Open3D save their volumes in ``folder``. Returns
+    the runs' results by name and the 1-minute load average before and after each round."""
+    load = [os.getloadavg()[0]]
     results = {name: [] for name, _ in runs}
     for repeat in range(args.repeats):
-        for name, _ in runs:  # in turns: load changes hit every backend
-            save = osp.join(tmp, f'{name}.npz') if name in ('ours-cube', 'open3d') and \
+        for name, _ in runs:
+            save = osp.join(folder, f'{name}.npz') if name in ('ours-cube', 'open3d') and \
                 repeat == 0 else None
-            results[name].append(spawn(name.replace('other', 'ours'), args.quick, tmp, save,
+            results[name].append(spawn(name.replace('other', 'ours'), args.quick, folder, save,
                                        other if name == 'other-cube' else None))
             print(name, results[name][-1], flush=True)
         load.append(os.getloadavg()[0])
-    rows = [(what if name == 'open3d' else f'TSDFFusion ({what})', results[name])
-            for name, what in runs]
-    agree = ''
-    if have_o3d:
-        med, p99, same = agreement(osp.join(tmp, 'ours-cube.npz'), osp.join(tmp, 'open3d.npz'))
-        wall = median(results['ours-cube'], 'seconds') / median(results['open3d'], 'seconds')
-        cpu = median(results['ours-cube'], 'cpu') / median(results['open3d'], 'cpu')
-        agree = (f'\nOurs / Open3D on the same cube and frames: **{wall:.2f}x** wall-clock, '
-                 f'**{cpu:.2f}x** CPU time (medians)')
-        if other:
-            o3d, was = results['open3d'], results['other-cube']
-            agree += (f'; {args.compare_with} / Open3D: '
-                      f'{median(was, "seconds") / median(o3d, "seconds"):.2f}x wall-clock, '
-                      f'{median(was, "cpu") / median(o3d, "cpu"):.2f}x CPU time')
-        agree += ('. Agreement where both observed the '
-                 f'truncation band: median |diff| {med:.3f} voxel, 99th percentile {p99:.3f}; '
-                 f'observed status equal on {same:.2%} of voxels (Open3D measures distance '
-                 'along the ray, we along the optical axis as KinectFusion does; both agree at '
-                 'the surface).\n')
-    shutil.rmtree(tmp)
+    return results, load
+
+
+def comparison(args, results, folder, other):
+    """The sentence comparing ours with Open3D on the same cube: time ratios and agreement."""
+    med, p99, same = agreement(osp.join(folder, 'ours-cube.npz'),
+                               osp.join(folder, 'open3d.npz'))
+    wall = median(results['ours-cube'], 'seconds') / median(results['open3d'], 'seconds')
+    cpu = median(results['ours-cube'], 'cpu') / median(results['open3d'], 'cpu')
+    agree = (f'\nOurs / Open3D on the same cube and frames: **{wall:.2f}x** wall-clock, '
+             f'**{cpu:.2f}x** CPU time (medians)')
+    if other:
+        o3d, was = results['open3d'], results['other-cube']
+        agree += (f'; {args.compare_with} / Open3D: '
+                  f'{median(was, "seconds") / median(o3d, "seconds"):.2f}x wall-clock, '
+                  f'{median(was, "cpu") / median(o3d, "cpu"):.2f}x CPU time')
+    agree += ('. Agreement where both observed the '
+              f'truncation band: median |diff| {med:.3f} voxel, 99th percentile {p99:.3f}; '
+              f'observed status equal on {same:.2%} of voxels (Open3D measures distance '
+              'along the ray, we along the optical axis as KinectFusion does; both agree at '
+              'the surface).\n')
+    return agree
+
+
+def table(args, cfg, runs, results, load):
+    """The RESULTS.md section: the setting, then one row per run."""
     threads = os.environ.get('OMP_NUM_THREADS', 'unset')
     h, w = cfg['size']
     quick = ' --quick' if args.quick else ''
@@ -315,14 +332,31 @@ def main():
             'importing its library (ours imports segmenter3d, hence mmseg and mmcv).\n\n'
             '| backend | voxels | wall s (runs) | CPU s | frames/s (CPU) | threads | peak MB | '
             'own MB |\n|---|---|---|---|---|---|---|---|\n')
-    for name, res in rows:
+    for name, what in runs:
+        res = results[name]
+        label = what if name == 'open3d' else f'TSDFFusion ({what})'
         walls = ', '.join(f'{r["seconds"]:.2f}' for r in res)
-        text += (f'| {name} | {"x".join(map(str, res[0]["shape"]))} | '
+        text += (f'| {label} | {"x".join(map(str, res[0]["shape"]))} | '
                  f'{median(res, "seconds"):.2f} ({walls}) | {median(res, "cpu"):.2f} | '
                  f'{cfg["frames"] / median(res, "cpu"):.1f} | {res[0]["threads"]} | '
                  f'{median(res, "peak_mb"):.0f} | '
                  f'{median(res, "peak_mb") - median(res, "base_mb"):.0f} |\n')
-    text += agree
+    return text
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.child:
+        return child(args)
+    cfg = QUICK if args.quick else FULL
+    have_o3d = open3d_available()
+    tmp = tempfile.mkdtemp()
+    write_frames(cfg, tmp)
+    runs, other = plan_runs(args, have_o3d)
+    results, load = run_in_turns(args, runs, tmp, other)
+    agree = comparison(args, results, tmp, other) if have_o3d else ''
+    shutil.rmtree(tmp)
+    text = table(args, cfg, runs, results, load) + agree
     if args.no_record:
         print(text)
     else:

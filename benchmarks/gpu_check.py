@@ -41,7 +41,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs')
 VARIANT_CONFIGS = {'t': '3dseg/3dseg-t_8xb1-80k_panorooms-128.py',
                    'l': '3dseg/3dseg-l_panorooms.py'}
-DISTILL = 'distill/panokd_segmenter-b_3dseg-l_panorooms.py'
+DISTILL = 'distill/panokd_segmenter-vit-b_3dseg-l_panorooms.py'
 TEACHER = 'teacher/segmenter_vit-b_mask_8xb1-80k_panorooms-512x1024.py'
 FULL = dict(variants='tl', block=128, steps=5, pano=(512, 1024), student='l', iters=20,
             room=(200, 200, 80), release_room=(130, 110, 70))

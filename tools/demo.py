@@ -34,7 +34,7 @@ from studies.experiments import (  # noqa: E402
 CONFIG = 'configs/3dseg/3dseg-t_1xb2-2500_synthrooms-32.py'
 ITERS = 2500  # CONFIG's schedule: another --iters stretches its decay to them
 TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
-DISTILL = 'configs/distill/panokd_segmenter-t_3dseg-t_synthrooms.py'
+DISTILL = 'configs/distill/panokd_segmenter-vit-t_3dseg-t_synthrooms.py'
 CONTROL = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'  # DISTILL without the teacher
 
 

@@ -27,7 +27,7 @@ from segmenter3d.encoding import TRUNCATION
 
 STUDENT = osp.join(CONFIGS, '3dseg', '3dseg-l_panorooms.py')
 TEACHER = osp.join(CONFIGS, 'teacher', 'segmenter_vit-b_mask_8xb1-80k_panorooms-512x1024.py')
-DISTILL = osp.join(CONFIGS, 'distill', 'panokd_segmenter-b_3dseg-l_panorooms.py')
+DISTILL = osp.join(CONFIGS, 'distill', 'panokd_segmenter-vit-b_3dseg-l_panorooms.py')
 LOADERS = ('train', 'val', 'test')
 AUGMENT = ('RandomFlipRotateZ', 'VolumeColorJitter')
 
@@ -157,7 +157,7 @@ def test_paper_scale_path_on_release_rooms(release, tmp_path):
 @pytest.mark.slow
 def test_distillation_config_trains_from_another_working_directory(tiny_rooms, tmp_path):
     """The teacher config is found beside the distillation config, not in the working dir."""
-    config = osp.join(CONFIGS, 'distill', 'panokd_segmenter-t_3dseg-t_synthrooms.py')
+    config = osp.join(CONFIGS, 'distill', 'panokd_segmenter-vit-t_3dseg-t_synthrooms.py')
     assert osp.isabs(Config.fromfile(config).model.teacher_config)
     options = _options(tiny_rooms, 1) + ['model.test_cfg.crop_size=32',
                                          'model.test_cfg.stride=32',

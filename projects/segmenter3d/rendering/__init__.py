@@ -1,5 +1,6 @@
 from .camera import room_camera
-from .fusion import TSDFFusion, depth_bounds, grid_from_bounds
+from .fusion import TSDFFusion
+from .fusion_bounds import depth_bounds, grid_from_bounds
 from .panorama import (
                        cube_face_directions,
                        cube_to_equirect,

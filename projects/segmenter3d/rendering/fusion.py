@@ -16,7 +16,9 @@ block is classified from the projection of its 8 corners and the range of depth 
 are skipped, blocks wholly in free space in front of it (every voxel +truncation, weight 1,
 no colour or label) are only counted, and only the blocks that meet the truncation band or
 the image border are updated voxel by voxel, a bounded number of voxels at a time.
-Everything is a tensor on the volume's device, so the same code runs on CUDA.
+Everything is a tensor on the volume's device, so the same code runs on CUDA. The two culling
+tests (frustum planes, depth range over pixels) are in :mod:`.visibility`; sizing a grid for
+a set of frames is :mod:`.fusion_bounds`.
 
 Conventions: world coordinates in metres (the poses' frame); poses are camera-to-world with
 OpenCV camera axes (x right, y down, z forward); ``origin`` is the world position of the
@@ -28,63 +30,15 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from .fusion_bounds import depth_bounds, grid_from_bounds
+from .visibility import depth_range, frustum_planes
+
+# the grid helpers import from here too, beside the volume they size
+__all__ = ['TSDFFusion', 'depth_bounds', 'grid_from_bounds']
+
 
 def _as_batch(x: Tensor, dims: int) -> Tensor:
     return x[None] if x.dim() == dims - 1 else x
-
-
-def frustum_planes(intrinsics: Tensor, height: int, width: int) -> Tensor:
-    """Inward unit normals (B, 4, 3) of the four side planes of pinhole frusta (camera
-    frame, planes through the camera centre), from (B, 3, 3) intrinsics."""
-    fx, fy = intrinsics[:, 0, 0], intrinsics[:, 1, 1]
-    cx, cy = intrinsics[:, 0, 2], intrinsics[:, 1, 2]
-    left, right = (-0.5 - cx) / fx, (width - 0.5 - cx) / fx
-    top, bottom = (-0.5 - cy) / fy, (height - 0.5 - cy) / fy
-    one, zero = torch.ones_like(fx), torch.zeros_like(fx)
-    normals = torch.stack([
-        torch.stack([one, zero, -left], -1),
-        torch.stack([-one, zero, right], -1),
-        torch.stack([zero, one, -top], -1),
-        torch.stack([zero, -one, bottom], -1),
-    ], 1)
-    return torch.nn.functional.normalize(normals, dim=-1)
-
-
-def depth_bounds(depth: Tensor, intrinsics: Tensor, poses: Tensor,
-                 stride: int = 4) -> Optional[Tuple[Tensor, Tensor]]:
-    """World-space (min, max) corners (3,) of the valid depth (> 0) of frames, or None.
-
-    Args:
-        depth (Tensor): (B, H, W) metres, 0 where invalid.
-        intrinsics (Tensor): (B, 3, 3) or (3, 3).
-        poses (Tensor): (B, 4, 4) camera-to-world.
-        stride (int): Pixel subsampling. Defaults to 4.
-    """
-    depth = depth[:, ::stride, ::stride]
-    B, H, W = depth.shape
-    K = _as_batch(intrinsics, 3).to(depth).expand(B, 3, 3)
-    v, u = torch.meshgrid(torch.arange(H, device=depth.device, dtype=depth.dtype) * stride,
-                          torch.arange(W, device=depth.device, dtype=depth.dtype) * stride,
-                          indexing='ij')
-    x = (u - K[:, 0, 2, None, None]) / K[:, 0, 0, None, None] * depth
-    y = (v - K[:, 1, 2, None, None]) / K[:, 1, 1, None, None] * depth
-    cam = torch.stack([x, y, depth], -1)  # (B, H, W, 3)
-    world = cam @ poses[:, :3, :3].to(depth).transpose(1, 2)[:, None] + \
-        poses[:, None, None, :3, 3].to(depth)
-    world = world[depth > 0]
-    if len(world) == 0:
-        return None
-    return world.min(0).values, world.max(0).values
-
-
-def grid_from_bounds(lo: Sequence[float], hi: Sequence[float], voxel_size: float,
-                     margin: float) -> Tuple[Tuple[int, int, int], Tensor]:
-    """Shape (X, Y, Z) and origin (3,) (centre of voxel 0) of a grid covering [lo, hi] plus
-    ``margin`` metres on every side."""
-    lo = torch.as_tensor(lo, dtype=torch.float64) - margin
-    hi = torch.as_tensor(hi, dtype=torch.float64) + margin
-    shape = tuple(int(n) for n in torch.ceil((hi - lo) / voxel_size).long() + 1)
-    return shape, lo.float()
 
 
 class TSDFFusion:
@@ -273,7 +227,7 @@ class TSDFFusion:
         x1 = (umax.clamp(-big, big) + 1.5).floor().clamp(0, W - 1).long()
         y0 = (vmin.clamp(-big, big) - 0.5).floor().clamp(0, H - 1).long()
         y1 = (vmax.clamp(-big, big) + 1.5).floor().clamp(0, H - 1).long()
-        dmin, dmax = _depth_range(depth, frame, x0, x1, y0, y1)
+        dmin, dmax = depth_range(depth, frame, x0, x1, y0, y1)
         tol = 1e-4 * self.voxel_size + 1e-6 * zmax.abs()
         band = self.truncation * self.voxel_size
         drop = (zmax <= 0) | (ahead & (out | (dmax <= 0) | (zmin - dmax > band + tol)))
@@ -369,50 +323,3 @@ class TSDFFusion:
         tsdf, weight = crop(tsdf), crop(weight)
         return dict(tsdf=tsdf, rgb=rgb.contiguous(), labels=labels, weight=weight,
                     voxel_size=torch.tensor(self.voxel_size), origin=self.origin.clone())
-
-
-def _tiles(low: Tensor, high: Tensor, s: int) -> Tuple[Tensor, Tensor]:
-    """Min of ``low`` and max of ``high`` (B, h, w) over s x s tiles, partial tiles at the
-    far edges: (B, ceil(h / s), ceil(w / s)) each."""
-    B, h, w = low.shape
-    ph, pw = (-h) % s, (-w) % s
-    if ph or pw:
-        low = torch.nn.functional.pad(low, (0, pw, 0, ph), value=float('inf'))
-        high = torch.nn.functional.pad(high, (0, pw, 0, ph), value=0.0)
-    h, w = (h + ph) // s, (w + pw) // s
-    # the rows of a tile first: a reduction across whole image rows (contiguous, fast),
-    # then the columns on the s times smaller result
-    low, high = low.view(B, h, s, w * s).amin(2), high.view(B, h, s, w * s).amax(2)
-    return low.view(B, h, w, s).amin(-1), high.view(B, h, w, s).amax(-1)
-
-
-def _depth_range(depth: Tensor, frame: Tensor, x0: Tensor, x1: Tensor, y0: Tensor,
-                 y1: Tensor, log_tile: int = 3) -> Tuple[Tensor, Tensor]:
-    """Lower and upper bounds (P,) of the depth (B, H, W) over the pixel rectangles
-    [x0, x1] x [y0, y1] (P,) of frames ``frame`` (P,): the min and max of the 2 x 2 tiles
-    covering a rectangle, on the first level of a min / max pyramid (tiles of 2**log_tile
-    pixels and up) whose tiles are at least as large as the rectangle."""
-    low, high = _tiles(depth, depth, 2**log_tile)
-    lows, highs = [low], [high]
-    while max(lows[-1].shape[1:]) > 1:
-        low, high = _tiles(lows[-1], highs[-1], 2)
-        lows.append(low)
-        highs.append(high)
-    dev = depth.device
-    dims = torch.tensor([t.shape[1:] for t in lows], device=dev)  # (L, 2)
-    offsets = torch.tensor([0] + [t.numel() for t in lows[:-1]], device=dev).cumsum(0)
-    sides = 2**(log_tile + torch.arange(len(lows), device=dev))
-    size = torch.maximum(x1 - x0, y1 - y0) + 1
-    level = (size[:, None] > sides).sum(1).clamp(max=len(lows) - 1)
-    shift = level + log_tile  # pixel -> tile of the level
-    h, w = dims[level].unbind(1)
-    start = offsets[level] + frame * h * w
-    lows = torch.cat([t.reshape(-1) for t in lows])
-    highs = torch.cat([t.reshape(-1) for t in highs])
-    lo = hi = None
-    for y in (y0 >> shift, y1 >> shift):
-        for x in (x0 >> shift, x1 >> shift):
-            i = start + y * w + x
-            lo = lows[i] if lo is None else torch.minimum(lo, lows[i])
-            hi = highs[i] if hi is None else torch.maximum(hi, highs[i])
-    return lo, hi
