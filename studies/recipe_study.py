@@ -5,49 +5,50 @@
 
 Each row trains one model under one recipe (patch size, crop, iterations) with the CPU
 schedule (warm-up, then linear decay stretched to the run's length) and slides the 32^3 test
-window (stride 16) over the validation rooms. Rows compare at equal iterations and at about
-equal training wall-clock (3DSeg-T at patch 4 does about 4 steps in the time of one at
-patch 2 or of a 3D U-Net step). Writes ``OUT/recipe_study.md`` and ``OUT/recipe_study.json``
-(``{row: {"mIoU", "surface_mIoU", "train_seconds", "iters", "params",
-"inference_seconds"}}``). A row whose work dir already holds a finished run of the same config and
-options is reused.
+window (stride 16) over the validation rooms. Each row is a config file (``ROWS``, under
+``configs/3dseg/ablations/`` and ``configs/unet3d/ablations/``, which say what their row
+measures); the driver adds the run inputs, the data root and the seed. Rows compare at equal
+iterations and at about equal training wall-clock (3DSeg-T at patch 4 does about 4 steps in
+the time of one at patch 2 or of a 3D U-Net step). Writes ``OUT/recipe_study.md`` and
+``OUT/recipe_study.json`` (``{row: {"mIoU", "surface_mIoU", "train_seconds", "iters",
+"params", "inference_seconds", "config"}}``). A row whose work dir already holds a finished
+run of the same config and options is reused.
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from segmenter3d.datasets import load_room, room_to_input
 
 # the repository (studies/ is not installed with the package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
-from studies.experiments import ROOT, data_options, schedule_options, time_inference  # noqa: E402
+from studies.experiments import ROOT, data_options, time_inference  # noqa: E402
 
-T = 'configs/3dseg/3dseg-t_1xb2-3k_synthrooms-32.py'
-B = 'configs/3dseg/3dseg-b_1xb2-3k_synthrooms-32.py'
-UNET = 'configs/unet3d/unet3d_1xb2-3k_synthrooms-32.py'
-# row -> (config, iterations, extra options); every row tests with 32^3 windows, stride 16
+# row -> its config: the model, its patch size and the iterations (every row tests with 32^3
+# windows, stride 16, validated and checkpointed once, at the end)
 ROWS = {
-    't-p2-1k': (T, 1000, ['model.backbone.patch_size=2']),
-    'unet-1k': (UNET, 1000, []),
-    't-p4-4k': (T, 4000, ['model.backbone.patch_size=4']),
-    't-p2-3k': (T, 3000, ['model.backbone.patch_size=2']),
-    'b-p2-1k': (B, 1000, ['model.backbone.patch_size=2']),
-    'unet-3k': (UNET, 3000, []),
+    't-p2-1k': 'configs/3dseg/ablations/3dseg-t-p2_1xb2-1k_synthrooms-32.py',
+    'unet-1k': 'configs/unet3d/ablations/unet3d-base16_1xb2-1k_synthrooms-32.py',
+    't-p4-4k': 'configs/3dseg/ablations/3dseg-t-p4_1xb2-4k_synthrooms-32.py',
+    't-p2-3k': 'configs/3dseg/ablations/3dseg-t-p2_1xb2-3k_synthrooms-32.py',
+    'b-p2-1k': 'configs/3dseg/ablations/3dseg-b-p2_1xb2-1k_synthrooms-32.py',
+    'unet-3k': 'configs/unet3d/ablations/unet3d-base16_1xb2-3k_synthrooms-32.py',
 }
-TEST_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
+SEED = 0
+
+
 def run_row(args, name):
-    config, iters, extra = ROWS[name]
-    w = osp.join(args.out, name)
-    options = (data_options(args.data) + schedule_options(iters) + TEST_WINDOW + extra +
-               ['randomness.seed=0'])
-    record = experiments.train_and_test(w, config, options, osp.join(args.out, name),
-                                        split='validation')
-    record['iters'] = iters
-    return record, config, options
+    """Train and test a row: its config with the data root and the seed added."""
+    config = ROWS[name]
+    options = data_options(args.data) + [f'randomness.seed={SEED}']
+    record = experiments.train_and_test(osp.join(args.out, name), config, options,
+                                        osp.join(args.out, name), split='validation')
+    record['iters'] = Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+    return record, config
 
 
 def main(argv=None):
@@ -63,16 +64,12 @@ def main(argv=None):
                for n in names]
     results = {}
     for name in args.rows:
-        record, config, options = run_row(args, name)
-        cfg = Config.fromfile(config)  # the row's model, as --cfg-options parse its values
-        cfg.merge_from_dict({k: DictAction._parse_iterable(v)
-                             for k, v in (o.split('=', 1) for o in options
-                                          if o.startswith('model.'))})
-        params, seconds = time_inference(cfg, record['checkpoint'], volumes, repeats=1)
+        record, config = run_row(args, name)
+        params, seconds = time_inference(config, record['checkpoint'], volumes, repeats=1)
         results[name] = dict(**record['metrics'], train_seconds=record['train_seconds'],
                              iters=record['iters'], params=params,
-                             inference_seconds=round(seconds, 2))
-    lines = [f'## Recipe study on {args.data} ({len(volumes)} validation rooms, seed 0)', '',
+                             inference_seconds=round(seconds, 2), config=config)
+    lines = [f'## Recipe study on {args.data} ({len(volumes)} validation rooms, seed {SEED})', '',
              '| row | mIoU | surface mIoU | iterations | train s | params | '
              'inference s (validation rooms) |', '|---' * 7 + '|']
     for name, r in results.items():

@@ -5,57 +5,68 @@
 
 The teacher trains on every panorama in ``images/training`` (the rooms' own views and the
 extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
-validation rooms' own panoramas, the view distillation uses. Rows vary the patch size, the
-schedule and the class weighting (``-balanced``: cross entropy weighted by the square root of
-the inverse class frequency of the training annotations); ``-pano2d`` rows also train on the
-panoramas of ``--pano2d`` rooms, which have no 3D labels for the student (made if absent: 960
-rooms, 20x the study's 48 labelled ones, from another generator seed). Writes
-``OUT/teacher_study.md`` and ``OUT/teacher_study.json`` (``{row: {"mIoU", "mAcc", "aAcc",
-"train_seconds", "iters", "panoramas"}}``); a finished row is reused.
+validation rooms' own panoramas, the view distillation uses. Each row is a config file
+(``ROWS``; the study's own under ``configs/teacher/ablations/``, which say what their row
+measures): the patch size, the schedule, the panoramas trained on and the crop. The driver adds
+the run inputs: the data roots, the ``-balanced`` rows' class weights and a continued row's
+``load_from``. The class weights (cross entropy weighted by the square root of the inverse
+class frequency) are counted from the training annotations of the roots the run trains on, so
+they are data, not recipe: the same file trains another set of rooms with that set's
+weights. ``-pano2d`` rows also train on the panoramas of ``--pano2d`` rooms, which have no 3D
+labels for the student (made if absent: 960 rooms, 20x the study's 48 labelled ones, from
+another generator seed). A row continued from another (``init``) starts from that row's last
+checkpoint, a new warm-up and decay on top of it. Writes ``OUT/teacher_study.md`` and
+``OUT/teacher_study.json`` (``{row: {"mIoU", "mAcc", "aAcc", "train_seconds", "iters",
+"panoramas", "config"}}``); a finished row is reused.
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
 import sys
-from typing import NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+from mmengine.config import Config
 
 # the repository (studies/ is not installed with the package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import experiments  # noqa: E402
 from studies.class_weights import balanced_class_weights, label_frequencies  # noqa: E402
-from studies.experiments import ROOT, data_options, pano2d_options, schedule_options  # noqa: E402
+from studies.experiments import ROOT, data_options, pano2d_options  # noqa: E402
 
-TEACHER = 'configs/teacher/segmenter_vit-t_mask_1xb4-1k_synthrooms-128x256.py'
 PANO2D = 'configs/teacher/segmenter_vit-t_mask_1xb4-4k_synthrooms+pano2d-{}.py'
+ABLATIONS = 'configs/teacher/ablations'
 
 
 class Row(NamedTuple):
-    """One teacher recipe: its iterations, extra ``--cfg-options``, class-balanced cross
-    entropy, the config of a row that also trains on the panorama-only rooms, and the row whose
-    last checkpoint it starts from (``load_from``; a new warm-up and decay on top of it)."""
-    iters: int
-    extra: Sequence[str] = ()
+    """One teacher row: its config (the recipe), whether the run adds the class weights of its
+    training annotations (``class_weight_option``) and the row whose last checkpoint it starts
+    from (``load_from``; a new warm-up and decay on top of it)."""
+    config: str
     balanced: bool = False
-    pano2d_config: Optional[str] = None
     init: Optional[str] = None
 
 
+P16_1K = f'{ABLATIONS}/segmenter_vit-t-p16_mask_1xb4-1k_synthrooms-128x256.py'
+P16_4K = f'{ABLATIONS}/segmenter_vit-t-p16_mask_1xb4-4k_synthrooms-128x256.py'
+# native resolution: 256x128 crops of the 256x512 panoramas, slid at test time
 CROP = PANO2D.format('256x128')
+CROP_8K = f'{ABLATIONS}/segmenter_vit-t-p16_mask_1xb4-8k_synthrooms+pano2d-256x128.py'
 ROWS = {
-    'p16-1k': Row(1000),
-    'p8-1k': Row(1000, ['model.backbone.patch_size=8']),
-    'p16-1k-balanced': Row(1000, balanced=True),
-    'p16-4k': Row(4000),
-    'p16-4k-balanced': Row(4000, balanced=True),
-    'p16-4k-balanced-pano2d': Row(4000, balanced=True, pano2d_config=PANO2D.format('128x256')),
-    # native resolution: 256x128 crops of the 256x512 panoramas, slid at test time
-    'p16-4k-balanced-pano2d-crop': Row(4000, balanced=True, pano2d_config=CROP),
-    'p16-8k-balanced-pano2d-crop': Row(8000, balanced=True, pano2d_config=CROP),
+    'p16-1k': Row(P16_1K),
+    'p8-1k': Row(f'{ABLATIONS}/segmenter_vit-t-p8_mask_1xb4-1k_synthrooms-128x256.py'),
+    'p16-1k-balanced': Row(P16_1K, balanced=True),
+    'p16-4k': Row(P16_4K),
+    'p16-4k-balanced': Row(P16_4K, balanced=True),
+    'p16-4k-balanced-pano2d': Row(PANO2D.format('128x256'), balanced=True),
+    'p16-4k-balanced-pano2d-crop': Row(CROP, balanced=True),
+    'p16-8k-balanced-pano2d-crop': Row(CROP_8K, balanced=True),
     # the 8k teacher was still improving at its end: 12k more iterations from its weights
-    'p16-8k+12k-balanced-pano2d-crop': Row(12000, balanced=True, pano2d_config=CROP,
-                                           init='p16-8k-balanced-pano2d-crop'),
-    'p16-20k+8k-balanced-pano2d-crop': Row(8000, balanced=True, pano2d_config=CROP,
+    'p16-8k+12k-balanced-pano2d-crop': Row(
+        f'{ABLATIONS}/segmenter_vit-t-p16_mask_1xb4-12k_synthrooms+pano2d-256x128.py',
+        balanced=True, init='p16-8k-balanced-pano2d-crop'),
+    'p16-20k+8k-balanced-pano2d-crop': Row(CROP_8K, balanced=True,
                                            init='p16-8k+12k-balanced-pano2d-crop'),
 }
 PANO2D_ROOMS = 960
@@ -65,7 +76,8 @@ VALIDATION = ['test_dataloader.dataset.data_prefix.img_path=images/validation',
 
 def class_weight_option(roots: Sequence[str], num_classes: int = 30) -> str:
     """``--cfg-options`` item weighting the teacher's cross entropy by the class frequency of
-    the training annotations of the ``roots``."""
+    the training annotations of the ``roots``: a run input, not a config's, since the weights
+    are counted from whichever rooms the run trains on."""
     folders = [osp.join(root, 'annotations', 'training') for root in roots]
     paths = [osp.join(d, f) for d in folders for f in sorted(os.listdir(d)) if f.endswith('.png')]
     weights = balanced_class_weights(label_frequencies(paths, num_classes))
@@ -82,9 +94,21 @@ def ensure_pano2d_rooms(pano2d: str, log: str) -> None:
         '--seed', '1', '--split', '1', '0', '0', *experiments.STUDY_ROOMS), log)
 
 
+@functools.lru_cache(maxsize=None)
+def _config(path: str) -> Config:
+    return Config.fromfile(osp.join(ROOT, path))
+
+
+def trains_on_pano2d(row: str) -> bool:
+    """Whether a row's config also trains on the panorama-only rooms (a ``ConcatDataset`` of
+    the labelled rooms, ``datasets.0``, and those, ``datasets.1``)."""
+    return _config(ROWS[row].config).train_dataloader.dataset.type == 'ConcatDataset'
+
+
 def total_iters(row: str) -> int:
     """The iterations behind a row's teacher, those of the rows it starts from included."""
-    return ROWS[row].iters + (total_iters(ROWS[row].init) if ROWS[row].init else 0)
+    own = _config(ROWS[row].config).train_cfg.max_iters
+    return own + (total_iters(ROWS[row].init) if ROWS[row].init else 0)
 
 
 def init_checkpoint(out: str, row: str) -> str:
@@ -96,12 +120,26 @@ def init_checkpoint(out: str, row: str) -> str:
     return json.load(open(record))['checkpoint']
 
 
+def run_inputs(row: str, data: str, pano2d: str, out: str) -> Tuple[List[str], List[str]]:
+    """The roots a row trains on and the ``--cfg-options`` its run adds to its config: the data
+    roots, the class weights of those roots (``-balanced``) and the checkpoint of the row it
+    starts from (``init``)."""
+    if trains_on_pano2d(row):
+        roots, options = [data, pano2d], pano2d_options(data, pano2d)
+    else:
+        roots, options = [data], data_options(data)
+    if ROWS[row].balanced:
+        options.append(class_weight_option(roots))
+    if ROWS[row].init:
+        options.append(f'load_from={init_checkpoint(out, ROWS[row].init)}')
+    return roots, options
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/study')
     p.add_argument('--out', default='work_dirs/teacher_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS))
-    p.add_argument('--config', default=TEACHER)
     p.add_argument('--pano2d', default='data/study_pano2d',
                    help='panorama-only rooms of the -pano2d rows (generated if absent)')
     args = p.parse_args(argv)
@@ -112,19 +150,10 @@ def main(argv=None) -> int:
         sys.exit(f'error: {images}: no training panoramas (generate rooms first)')
     results = {}
     for name in args.rows:
-        row = ROWS[name]
-        config, roots = args.config, [args.data]
-        if row.pano2d_config:
+        config = ROWS[name].config
+        if trains_on_pano2d(name):
             ensure_pano2d_rooms(args.pano2d, osp.join(args.out, 'generate_pano2d.log'))
-            config, roots = row.pano2d_config, [args.data, args.pano2d]
-            options = pano2d_options(args.data, args.pano2d)
-        else:
-            options = data_options(args.data)
-        options += schedule_options(row.iters) + list(row.extra)
-        if row.balanced:
-            options.append(class_weight_option(roots))
-        if row.init:
-            options.append(f'load_from={init_checkpoint(args.out, row.init)}')
+        roots, options = run_inputs(name, args.data, args.pano2d, args.out)
         iters = total_iters(name)
         record = experiments.train_and_test(
             osp.join(args.out, name), config, options, osp.join(args.out, name),
@@ -132,17 +161,17 @@ def main(argv=None) -> int:
         panoramas = sum(len([f for f in os.listdir(osp.join(root, 'images', 'training'))
                              if f.endswith('.png')]) for root in roots)
         results[name] = dict(record['metrics'], train_seconds=record['train_seconds'],
-                             iters=iters, panoramas=panoramas)
+                             iters=iters, panoramas=panoramas, config=config)
         print(f'  {name:<8} {iters:>5} iters {record["train_seconds"]:7.0f} s  ' +
               '  '.join(f'{k} {v:.2f}' for k, v in record['metrics'].items()), flush=True)
     lines = [f'## Teacher study on {args.data}, scored on the validation rooms\' own panoramas',
              '',
-             f'Config: `{args.config}`. Command: `python studies/teacher_study.py '
-             f'--data {args.data} --out {args.out}`.', '',
-             '| row | mIoU | mAcc | aAcc | iterations | training panoramas | train s |',
-             '|---' * 7 + '|']
+             f'Command: `python studies/teacher_study.py --data {args.data} --out {args.out}`.',
+             '', '| row | mIoU | mAcc | aAcc | iterations | training panoramas | train s | '
+             'config |', '|---' * 8 + '|']
     lines += [f"| {n} | {r['mIoU']:.2f} | {r['mAcc']:.2f} | {r['aAcc']:.2f} | {r['iters']} | "
-              f"{r['panoramas']} | {r['train_seconds']:.0f} |" for n, r in results.items()]
+              f"{r['panoramas']} | {r['train_seconds']:.0f} | `{r['config']}` |"
+              for n, r in results.items()]
     print('\n' + experiments.write_report(args.out, 'teacher_study', results, lines))
     return 0
 

@@ -11,21 +11,20 @@ from studies import teacher_study
 from studies.class_weights import balanced_class_weights, label_frequencies
 
 
-def test_every_row_has_a_config_its_options_apply_to():
+def test_every_row_has_a_config_its_data_options_apply_to():
     for name, row in teacher_study.ROWS.items():
-        pano2d, iters = row.pano2d_config, row.iters
-        config = pano2d or teacher_study.TEACHER
+        pano2d = teacher_study.trains_on_pano2d(name)
         options = (teacher_study.pano2d_options('a', 'b') if pano2d else
-                   teacher_study.data_options('a')) + teacher_study.schedule_options(iters)
-        cfg = config_with_options(config, options + list(row.extra))
-        assert cfg.train_cfg.max_iters == iters == cfg.param_scheduler[1].end, name
+                   teacher_study.data_options('a'))
+        cfg = config_with_options(row.config, options)
         roots = ([d.data_root for d in cfg.train_dataloader.dataset.datasets] if pano2d else
                  [cfg.train_dataloader.dataset.data_root])
         assert roots == (['a', 'b'] if pano2d else ['a']), name
         assert cfg.test_dataloader.dataset.data_root == 'a'
         # a row starting from another row's weights starts from one of the same model
         if row.init:
-            assert teacher_study.ROWS[row.init].pano2d_config == pano2d, name
+            init = config_with_options(teacher_study.ROWS[row.init].config, options)
+            assert init.model == cfg.model, name
 
 
 def test_a_row_starts_from_the_checkpoint_of_a_finished_row_only(tmp_path):
