@@ -1,9 +1,11 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Helpers the benchmark scripts share."""
+import os
 import os.path as osp
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'RESULTS.md')
+HISTORY = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs', 'results_history.md')
 
 
 def rss_mb() -> float:
@@ -34,6 +36,22 @@ def _sections(document: str) -> List[Tuple[str, int, int]]:
     return [tuple(section) for section in sections]
 
 
+def _heading(text: str) -> str:
+    heading = text.strip('\n').split('\n', 1)[0].rstrip()
+    if not heading.startswith('## '):
+        raise ValueError(f'a benchmark section starts with a "## " heading, not {heading!r}')
+    return heading
+
+
+def find_section(document: str, heading: str) -> Optional[str]:
+    """The text of ``document``'s ``## `` section with this heading line (None if absent)."""
+    lines = document.split('\n')
+    for title, start, end in _sections(document):
+        if title == heading:
+            return '\n'.join(lines[start:end]).strip('\n')
+    return None
+
+
 def put_section(document: str, text: str) -> str:
     """``document`` with the ``## `` section ``text`` in place of the section with the same
     heading line, or appended when there is none; the sections stay one blank line apart.
@@ -41,10 +59,7 @@ def put_section(document: str, text: str) -> str:
     Raises:
         ValueError: ``text`` does not start with a ``## `` heading.
     """
-    section = text.strip('\n')
-    heading = section.split('\n', 1)[0].rstrip()
-    if not heading.startswith('## '):
-        raise ValueError(f'a benchmark section starts with a "## " heading, not {heading!r}')
+    section, heading = text.strip('\n'), _heading(text)
     lines = document.split('\n')
     same = [(start, end) for title, start, end in _sections(document) if title == heading]
     if not same:
@@ -55,15 +70,33 @@ def put_section(document: str, text: str) -> str:
     return '\n\n'.join(part for part in (before, section, after) if part) + '\n'
 
 
-def record(text: str, path: str = RESULTS) -> None:
+def _write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: a stop half-way leaves the old
+    file whole."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def record(text: str, path: str = RESULTS, history: Optional[str] = HISTORY) -> None:
     """Print a benchmark's result section and put it into ``path`` (benchmarks/RESULTS.md): it
     replaces the section with the same ``## `` heading where it stands, so each benchmark keeps
-    one section, or is appended when the benchmark has none yet."""
+    one section, or is appended when the benchmark has none yet. The section it replaces, with
+    any prose written under it, moves to the end of ``history`` (docs/results_history.md)
+    under a heading that says so."""
     print(text)
     with open(path, encoding='utf-8') as f:
         document = f.read()
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(put_section(document, text))
+    old = find_section(document, _heading(text))
+    if history and old is not None and old != text.strip('\n'):
+        title = old.split('\n', 1)[0][3:]
+        body = old.split('\n', 1)[1] if '\n' in old else ''
+        with open(history, encoding='utf-8') as f:
+            past = f.read()
+        _write(history, past.rstrip('\n') + f'\n\n## {title} (the run before, moved from '
+               f'benchmarks/RESULTS.md)\n{body}\n')
+    _write(path, put_section(document, text))
 
 
 def add_benchmark_arguments(parser) -> None:

@@ -111,7 +111,10 @@ def main():
         print(rows[-1], flush=True)
     source = f'blocks from the training rooms of {args.real}' if args.real else 'random input'
     command = ' '.join(['python benchmarks/train_step.py'] + sys.argv[1:])
-    record(f'\n## train_step.py: seconds per step of the CPU recipes\n\n'
+    # the comparison's clock is its own section: a run of the recipes must not replace it
+    title = ('train_step.py --rows baselines: seconds per step of the compared models'
+             if args.rows == 'baselines' else 'train_step.py: seconds per step of the CPU recipes')
+    record(f'\n## {title}\n\n'
            f'{time.strftime("%Y-%m-%d")}. {args.threads} threads, torch '
            f'{torch.__version__}; batch 2, medians of {args.steps} steps; {source}.\n\n'
            f'Command: `{command}`\n\n| model | block | s / step |\n|---|---|---|\n' +

@@ -62,9 +62,13 @@ def run(cmd: List[str], log: str, quiet: bool = False) -> float:
                 if not quiet and (any(k in line for k in _SHOWN) or
                                   ('Iter(train)' in line and '00/' in line)):
                     print('  ' + line.rstrip()[-160:], flush=True)
-        finally:
-            if proc.poll() is None:  # we were stopped: the tool stops with us
-                proc.terminate()
+        except BaseException:  # we were stopped (Ctrl-C, SIGTERM): the tool stops with us
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
         if proc.wait():
             sys.exit(f'command failed ({proc.returncode}); see {log}')
     return time.time() - start
@@ -138,8 +142,8 @@ def add_distillation_arguments(parser: argparse.ArgumentParser, teacher: str,
     parser.add_argument('--teacher-config', default=teacher,
                         help="the panorama teacher's config (its checkpoint's architecture)")
     parser.add_argument(options_flag, nargs='+', default=[],
-                        help=f'more --cfg-options of {options_help}, e.g. '
-                        'model.train_cfg.mode=tiles model.train_cfg.crop_size=32')
+                        help=f'more --cfg-options of {options_help}, for a variant that has '
+                        'no config file yet, e.g. model.train_cfg.crop_size=48')
 
 
 def schedule_options(iters: int) -> List[str]:
@@ -192,6 +196,19 @@ def same_run(config: Optional[str], options: Optional[Sequence[str]], other_conf
         return False  # e.g. a config file renamed since: the run is made again
 
 
+def _renamed(path: str, record: Dict, config: str, options: Sequence[str]) -> Dict:
+    """A reused ``record`` naming the ``config`` and ``options`` asked for now (kept at
+    ``path``), with the pair it was made as under ``made_as`` when that differs: a run made
+    as a base config plus option strings is recorded under the row's file that merges to it."""
+    if (record.get('config'), list(record.get('options') or [])) == (config, list(options)):
+        return record
+    record.setdefault('made_as', dict(config=record.get('config'),
+                                      options=record.get('options')))
+    record.update(config=config, options=list(options))
+    write_json(path, record)
+    return record
+
+
 def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefix: str,
                    split: str = 'test',
                    keys: Sequence[str] = ('mIoU', 'surface_mIoU', 'mAcc', 'aAcc'),
@@ -207,7 +224,7 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
     if osp.isfile(record_path):
         record = json.load(open(record_path))
         if same_run(record.get('config'), record.get('options'), config, options):
-            return record
+            return _renamed(record_path, record, config, options)
         print(f'  {record_path}: made with other options; running again', flush=True)
     seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
                               '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
@@ -229,8 +246,10 @@ def test_finished(work_dir: str, log_prefix: str, split: str, trained_split: str
     record_path = osp.join(work_dir, f'record_{split}.json')
     if osp.isfile(record_path):
         record = json.load(open(record_path))
-        if all(record.get(k) == trained.get(k) for k in ('config', 'options', 'checkpoint')):
-            return record
+        if record.get('checkpoint') == trained.get('checkpoint') and same_run(
+                record.get('config'), record.get('options'), trained['config'],
+                trained['options']):
+            return _renamed(record_path, record, trained['config'], trained['options'])
     return _test(work_dir, trained, log_prefix, split, keys)
 
 

@@ -95,7 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "paper's KD term, or the one the KD study chose (tiles32-tau1)")
     p.add_argument('--kd-options', nargs='+', default=[],
                    help='more --cfg-options of the distilled runs, e.g. '
-                   'model.distill_loss.tau=4.0 (chosen by kd_study.py on validation rooms)')
+                   'model.distill_loss.tau=4.0 (on top of --recipe; for a variant that has no '
+                   'config file yet)')
     p.add_argument('--students', action='store_true',
                    help='only the block-trained students the distillation runs start from '
                    '(3dseg-t, 3dseg-t-scarce); no teacher: what kd_study.py --tables needs')
@@ -148,8 +149,8 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
         r['iters'].append(rec['iters'])
         if 'labelled_rooms' in rec:
             r['labelled_rooms'] = rec['labelled_rooms']
-        if 'config' in rec:  # the file a reader opens to see what the row ran
-            r['config'] = rec['config']
+        if 'config' in rec:  # the file a reader opens to see what each seed's run ran
+            r.setdefault('config', []).append(rec['config'])
         if 'panorama_mIoU' in rec:
             r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
 

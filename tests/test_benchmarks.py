@@ -33,24 +33,34 @@ def test_monai_basic_unet_runs_on_an_odd_room():
 
 def test_record_replaces_the_section_of_its_benchmark_in_place(tmp_path, capsys):
     """A rerun takes its section's place (its ``###`` parts with it), a new benchmark is
-    appended, a heading inside a code block is not a section."""
+    appended, a heading inside a code block is not a section; the replaced run, prose
+    included, moves to the end of the history."""
     from measure import record
-    path = tmp_path / 'RESULTS.md'
+    path, history = tmp_path / 'RESULTS.md', tmp_path / 'history.md'
+    history.write_text('# History\n\nearlier\n', encoding='utf-8')
     fence = '```\n## b.py: second\n```'
     path.write_text(f'# Benchmark results\n\nintro\n\n## a.py: first\n\nold a\n\n{fence}\n\n'
                     '### detail\n\nold detail\n## b.py: second\n\nold b\n', encoding='utf-8')
-    record('\n## b.py: second\n\n2026-12-06. new b\n', str(path))
+    record('\n## b.py: second\n\n2026-12-06. new b\n', str(path), str(history))
     assert path.read_text(encoding='utf-8') == (
         f'# Benchmark results\n\nintro\n\n## a.py: first\n\nold a\n\n{fence}\n\n'
         '### detail\n\nold detail\n\n## b.py: second\n\n2026-12-06. new b\n')
-    record('\n## c.py: third\n\nnew c\n', str(path))
-    record('\n## a.py: first\n\n2026-12-07. newer a\n', str(path))
+    record('\n## c.py: third\n\nnew c\n', str(path), str(history))
+    record('\n## a.py: first\n\n2026-12-07. newer a\n', str(path), str(history))
     assert path.read_text(encoding='utf-8') == (
         '# Benchmark results\n\nintro\n\n## a.py: first\n\n2026-12-07. newer a\n\n'
         '## b.py: second\n\n2026-12-06. new b\n\n## c.py: third\n\nnew c\n')
+    moved = ' (the run before, moved from benchmarks/RESULTS.md)'
+    assert history.read_text(encoding='utf-8') == (
+        f'# History\n\nearlier\n\n## b.py: second{moved}\n\nold b\n\n'
+        f'## a.py: first{moved}\n\nold a\n\n{fence}\n\n### detail\n\nold detail\n')
+    # the same section again: nothing to move
+    record('\n## c.py: third\n\nnew c\n', str(path), str(history))
+    assert history.read_text(encoding='utf-8').count(moved) == 2
     assert 'newer a' in capsys.readouterr().out
     with pytest.raises(ValueError, match='heading'):
-        record('no heading\n', str(path))
+        record('no heading\n', str(path), str(history))
+    assert not list(tmp_path.glob('*.tmp*'))
 
 
 def test_backbone_benchmark_compares_the_same_network():

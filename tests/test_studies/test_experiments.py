@@ -97,3 +97,71 @@ def test_data_paths_that_cfg_options_would_change_are_refused(tmp_path, monkeypa
     monkeypatch.setattr(demo, 'run', never)
     with pytest.raises(SystemExit, match=r'^error: --data .*my data: .*cannot hold'):
         demo.main(['--data', str(tmp_path / 'my data'), '--work-dir', str(tmp_path / 'w')])
+
+
+def test_a_run_reused_under_its_rows_file_is_recorded_under_that_file(tmp_path, monkeypatch):
+    """A run made as a base config plus option strings, asked for again as the row's config
+    file that merges to the same run: reused, and its record now names the file (with what
+    it was made as), so the table of record names the config a reader opens."""
+    room = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room.py'
+    tiles = 'configs/3dseg/3dseg-t_1xb1-120_synthrooms-room-tiles32.py'
+    data = ['train_dataloader.dataset.data_root=rooms', 'randomness.seed=0']
+    old = data + ['model.train_cfg.mode=tiles', 'model.train_cfg.crop_size=32']
+    made = dict(config=room, options=old, metrics=dict(mIoU=33.0), checkpoint='x.pth',
+                train_seconds=1.0)
+    (tmp_path / 'record_test.json').write_text(json.dumps(made))
+    monkeypatch.setattr(experiments, 'run', lambda *a, **k: pytest.fail('trained again'))
+    record = experiments.train_and_test(str(tmp_path), tiles, data, str(tmp_path / 'log'))
+    assert (record['config'], record['options'], record['metrics']) == (tiles, data,
+                                                                         dict(mIoU=33.0))
+    assert record['made_as'] == dict(config=room, options=old)
+    assert json.load(open(tmp_path / 'record_test.json')) == record
+    # asked again: the same record, its made_as kept
+    assert experiments.train_and_test(str(tmp_path), tiles, data, str(tmp_path / 'l')) == record
+
+
+def _popen_spy(monkeypatch):
+    made = []
+    popen = experiments.subprocess.Popen
+
+    def spy(*args, **kwargs):
+        made.append(popen(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(experiments.subprocess, 'Popen', spy)
+    return made
+
+
+def test_a_stopped_run_stops_the_tool_it_started(tmp_path, monkeypatch):
+    import signal
+    import sys
+
+    made = _popen_spy(monkeypatch)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            experiments.run([sys.executable, '-c', 'import time; print("up", flush=True); '
+                             'time.sleep(60)'], str(tmp_path / 'log'), quiet=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert made[0].poll() is not None  # the tool ended with us, not 60 s later
+    assert open(tmp_path / 'log').read() == 'up\n'
+
+
+def test_a_tool_that_closes_its_output_early_still_finishes(tmp_path, monkeypatch):
+    import sys
+    made = _popen_spy(monkeypatch)
+    code = ('import os, time; print("done", flush=True); os.close(1); os.close(2); '
+            'time.sleep(0.5); open(os.environ["MARK"], "w").write("ran to its end")')
+    monkeypatch.setenv('MARK', str(tmp_path / 'mark'))
+    experiments.run([sys.executable, '-c', code], str(tmp_path / 'log'), quiet=True)
+    assert made[0].returncode == 0 and (tmp_path / 'mark').read_text() == 'ran to its end'
+    with pytest.raises(SystemExit, match=r'command failed \(3\)'):
+        experiments.run([sys.executable, '-c', 'raise SystemExit(3)'], str(tmp_path / 'log'),
+                        quiet=True)

@@ -197,7 +197,7 @@ def _students(tmp_path):
             json.dumps(dict(checkpoint=f'{name}.pth')))
 
 
-def test_losses_tiles32_is_each_row_with_the_tiles_options_it_was_run_with(tmp_path):
+def test_losses_tiles32_is_each_row_with_the_tiles_options_it_was_run_with(tmp_path, capsys):
     """The tables of record ran the KD study's rows with ``--options`` for 32^3 tiles; with
     ``--losses tiles32`` a row's file holds them: the same run, option for option."""
     _students(tmp_path)
@@ -222,3 +222,4 @@ def test_losses_tiles32_is_each_row_with_the_tiles_options_it_was_run_with(tmp_p
         kd_study.run_options(tiles, 0, 'labelled', 'tau4')
     with pytest.raises(SystemExit):
         kd_study.main(['--losses', 'tiles32', '--rows', 'tau4', '--teacher-checkpoint', 't'])
+    assert "rows ['tau4'] have no config with --losses tiles32" in capsys.readouterr().err

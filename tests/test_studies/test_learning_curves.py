@@ -187,4 +187,18 @@ def test_the_state_is_on_disk_while_a_segment_trains(tmp_path, monkeypatch):
         learning_curves._train('unet3d', str(tmp_path / 'seed0'), ['a=1'], str(tmp_path), 0)
     assert seen[0]['options'] == ['a=1'] and 'running_since' in seen[0]
     state = json.load(open(tmp_path / 'seed0' / 'curve_state.json'))
+    # the stop recorded its seconds: the next segment must not count them again
     assert not state['trained'] and len(state['segments']) == 1
+    assert 'running_since' not in state
+
+
+def test_a_killed_segment_with_no_newer_checkpoint_counts_no_seconds(tmp_path, monkeypatch):
+    monkeypatch.setattr(learning_curves.experiments, 'run', _fake_training([]))
+    work = tmp_path / 'seed0'
+    os.makedirs(work)
+    (work / 'curve_state.json').write_text(json.dumps(
+        dict(options=['a=1'], segments=[100.0], trained=False, running_since=2000.0)))
+    (work / 'last_checkpoint').write_text('iter_8.pth')
+    os.utime(work / 'last_checkpoint', (1500.0, 1500.0))  # from the segment before
+    state = learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
+    assert state['segments'][:2] == [100.0, 0.0]

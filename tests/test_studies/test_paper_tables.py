@@ -48,6 +48,6 @@ def test_collected_runs_name_the_config_they_ran():
     for seed in (0, 1):
         paper_tables.collect(results, seed, {'3dseg-t+room': dict(
             metrics=dict(mIoU=40.0 + seed), train_seconds=2.0, iters=120,
-            config='configs/x.py')})
-    assert results['3dseg-t+room']['config'] == 'configs/x.py'
+            config=f'configs/x{seed}.py')})
+    assert results['3dseg-t+room']['config'] == ['configs/x0.py', 'configs/x1.py']
     assert results['3dseg-t+room']['mIoU'] == [40.0, 41.0]
