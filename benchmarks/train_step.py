@@ -7,7 +7,7 @@ the 3D U-Net and the two other baselines. Medians of ``--steps`` steps after two
 steps; prints a table and records it in its section of benchmarks/RESULTS.md.
 
     python benchmarks/train_step.py
-    python benchmarks/train_step.py --real data/study --rows baselines
+    python benchmarks/train_step.py --real data/synthrooms-study --rows baselines
 
 Random input makes every voxel of a block active, which is the sparse U-Net's worst case
 (it convolves only the non-free voxels), so ``--real ROOT`` draws the blocks from the training

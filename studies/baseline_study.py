@@ -29,7 +29,7 @@ RESULTS = osp.join(ROOT, 'benchmarks', 'baselines.json')
 TEST_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
 # Idle-machine seconds per training step, batch 2 of 32^3 blocks drawn from the study's
 # training rooms, 2 threads, medians of 20 steps, all four in one run:
-#   python benchmarks/train_step.py --real data/study --rows baselines --steps 20
+#   python benchmarks/train_step.py --real data/synthrooms-study --rows baselines --steps 20
 STEP_SECONDS = {'3dseg-t': 0.162, 'unet3d': 0.146, 'sparseunet': 0.540, 'swinunetr': 0.780}
 # The budget every tuning trial gets, in seconds of training steps on an idle machine: the
 # 800 iterations of 3DSeg-T's paper-table runs.
@@ -192,7 +192,7 @@ def main(argv=None) -> None:
     p.add_argument('stage', choices=['tune', 'curves', 'report'])
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--data', default='data/study')
+    p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/baselines')
     args = p.parse_args(argv)
     # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the

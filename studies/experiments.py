@@ -19,6 +19,11 @@ from typing import Dict, List, Optional, Sequence
 #: the repository root (tools/ and configs/ live here): this file's own checkout, whether or
 #: not the package is installed from it (a non-editable install copies only the package)
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The studies' generated rooms (tools/data/generate_synthrooms.py, made when absent): 96 rooms
+# split 48/24/24, and 960 panorama-only rooms for the distillation rows that add rooms without
+# 3D labels. Named after the generator, like the configs' data/synthrooms.
+STUDY_DATA = 'data/synthrooms-study'
+STUDY_PANO2D = 'data/synthrooms-study-pano2d'
 
 # Lines of a tool's output worth showing on the terminal while it runs.
 _SHOWN = ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')

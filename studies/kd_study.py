@@ -157,12 +157,12 @@ def main(argv=None) -> int:
     p.add_argument('--tables', default='work_dirs/paper_tables',
                    help="paper_tables.py --out: the block-trained students")
     p.add_argument('--out', default='work_dirs/kd_study')
-    p.add_argument('--data', default='data/study')
+    p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--settings', nargs='+', choices=list(SETTINGS), default=list(SETTINGS))
     p.add_argument('--rows', nargs='+', choices=list(ROWS),
                    default=['control', 'tau20', 'tau4', 'tau1'])
-    p.add_argument('--pano2d', default='data/study_pano2d',
+    p.add_argument('--pano2d', default=experiments.STUDY_PANO2D,
                    help="panorama-only rooms of the +pano2d rows (the teacher's -pano2d set)")
     p.add_argument('--pano2d-rooms', type=int, default=48,
                    help='how many of them the +pano2d rows add')

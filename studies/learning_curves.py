@@ -288,7 +288,7 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
     plt.close(fig)
 
 
-def report(root: str = experiments.ROOT, data: str = 'data/study') -> dict:
+def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> dict:
     """The curves' summary into ``benchmarks/baselines.json``, their runs into
     ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``.
     Only runs made with today's options count (:func:`current_runs`)."""

@@ -61,7 +61,8 @@ from studies.experiments import ROOT, ensure_rooms  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--data', default='data/study', help='generated rooms (made if absent)')
+    p.add_argument('--data', default=experiments.STUDY_DATA,
+                   help='generated rooms (made if absent)')
     p.add_argument('--num-rooms', type=int, default=96, help='rooms to generate when absent')
     p.add_argument('--out', default='work_dirs/paper_tables')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])

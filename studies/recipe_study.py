@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """CPU recipe study on generated rooms, scored on the VALIDATION rooms (never the test rooms).
 
-    python studies/recipe_study.py --data data/study --out work_dirs/recipe_study
+    python studies/recipe_study.py --data data/synthrooms-study --out work_dirs/recipe_study
 
 Each row trains one model under one recipe (patch size, crop, iterations) with the CPU
 schedule (warm-up, then linear decay stretched to the run's length) and slides the 32^3 test
@@ -53,7 +53,7 @@ def run_row(args, name):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--data', default='data/study')
+    p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/recipe_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:3])
     args = p.parse_args(argv)

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from studies import scarcity  # noqa: E402
-from studies.experiments import ROOT, mean_std  # noqa: E402
+from studies.experiments import ROOT, STUDY_DATA, mean_std  # noqa: E402
 
 #: the Markdown files that hold generated tables (relative to the repository root)
 TARGETS = ('README.md', 'docs/results.md')
@@ -171,7 +171,7 @@ def scarcity_table(load: Loader, source: str = RECORD) -> str:
     entry = load(source).get(scarcity.KEY)
     if entry is None:
         return ('No labelled-room count is chosen on the validation rooms yet '
-                f'(`{scarcity.command("data/study", 800)}`).\n')
+                f'(`{scarcity.command(STUDY_DATA, 800)}`).\n')
     lines = scarcity.table(entry)
     return '\n'.join(lines) + (f"\n\nSeed {entry['seed']}, {entry['iters']} iterations, "
                                f'`{entry["config"]}`. Generated from `benchmarks/{source}`.\n')

@@ -1,7 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """CPU recipe study of the embedded 2D teacher (mmseg's Segmenter), on VALIDATION panoramas.
 
-    python studies/teacher_study.py --data data/study --out work_dirs/teacher_study
+    python studies/teacher_study.py --data data/synthrooms-study --out work_dirs/teacher_study
 
 The teacher trains on every panorama in ``images/training`` (the rooms' own views and the
 extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
@@ -137,10 +137,10 @@ def run_inputs(row: str, data: str, pano2d: str, out: str) -> Tuple[List[str], L
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--data', default='data/study')
+    p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/teacher_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS))
-    p.add_argument('--pano2d', default='data/study_pano2d',
+    p.add_argument('--pano2d', default=experiments.STUDY_PANO2D,
                    help='panorama-only rooms of the -pano2d rows (generated if absent)')
     args = p.parse_args(argv)
     os.chdir(ROOT)

@@ -74,7 +74,7 @@ def test_report_adds_runs_to_the_table_of_record_and_keeps_the_others(tmp_path, 
 
     def run(model, seed, values, options=None):
         curve = [[100.0 * (i + 1), 10 * (i + 1), v] for i, v in enumerate(values)]
-        options = options or learning_curves.curve_options(model, 'data/study', seed)
+        options = options or learning_curves.curve_options(model, 'data/synthrooms-study', seed)
         return dict(seed=seed, curve=curve, mIoU=values[-1] - 1, surface_mIoU=values[-1] - 2,
                     train_seconds=500.0 + seed, iters=40, budget_seconds=400.0,
                     options=options)

@@ -73,21 +73,23 @@ def test_choose_validates_each_candidate_once_and_never_the_test_rooms(tmp_path,
 
 
 def test_a_recorded_choice_is_read_for_its_rooms_and_iterations_only():
-    entry = dict(labelled_rooms=6, data='data/study', iters=800, candidates=[3, 6], margin=3.0)
+    entry = dict(labelled_rooms=6, data='data/synthrooms-study', iters=800, candidates=[3, 6],
+                 margin=3.0)
     record = {'3dseg-t': {}, 'scarcity': entry}
-    assert scarcity.recorded_count(record, 'p.json', 'data/study', 800) == 6
+    assert scarcity.recorded_count(record, 'p.json', 'data/synthrooms-study', 800) == 6
     with pytest.raises(ValueError, match=r'p.json: no "scarcity" entry.*--choose-scarcity '
-                       r'--data data/study --iters 800 --record'):
-        scarcity.recorded_count({}, 'p.json', 'data/study', 800)
+                       r'--data data/synthrooms-study --iters 800 --record'):
+        scarcity.recorded_count({}, 'p.json', 'data/synthrooms-study', 800)
     with pytest.raises(ValueError, match=r'"scarcity.iters" is 800, these runs have 3000'):
-        scarcity.recorded_count(record, 'p.json', 'data/study', 3000)
-    with pytest.raises(ValueError, match=r'"scarcity.data" is .data/study., these runs have'):
+        scarcity.recorded_count(record, 'p.json', 'data/synthrooms-study', 3000)
+    with pytest.raises(ValueError,
+                       match=r'"scarcity.data" is .data/synthrooms-study., these runs have'):
         scarcity.recorded_count(record, 'p.json', 'data/other', 800)
     none = dict(entry, labelled_rooms=None)
     with pytest.raises(ValueError, match=r'no candidate of \[3, 6\] was data-bound'):
-        scarcity.recorded_count({'scarcity': none}, 'p.json', 'data/study', 800)
+        scarcity.recorded_count({'scarcity': none}, 'p.json', 'data/synthrooms-study', 800)
     # an explicit count needs no record
-    assert scarcity.labelled_rooms(5, '/nonexistent.json', 'data/study', 800) == 5
+    assert scarcity.labelled_rooms(5, '/nonexistent.json', 'data/synthrooms-study', 800) == 5
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 """Teacher and student against the 3D labels at the distillation hit pixels.
 
     python tools/analysis/hit_agreement.py DISTILL_CONFIG STUDENT_CKPT \\
-        --teacher-config CONFIG --teacher-checkpoint CKPT --data data/study --split validation \\
-        --rooms 8 --forward whole tiles slide
+        --teacher-config CONFIG --teacher-checkpoint CKPT --data data/synthrooms-study \\
+        --split validation --rooms 8 --forward whole tiles slide
 
 What the KD term compares: per room, the teacher's logits at the pixels whose ray hits a
 surface, and the student's logits sampled at those hits (the distiller's ``HitProjector``).
@@ -128,7 +128,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('checkpoint', help='the student')
     p.add_argument('--teacher-config', required=True)
     p.add_argument('--teacher-checkpoint', required=True)
-    p.add_argument('--data', default='data/study')
+    p.add_argument('--data', default='data/synthrooms-study')
     p.add_argument('--split', default='validation', choices=['training', 'validation', 'test'])
 
 
