@@ -120,6 +120,8 @@ def test_a_dataset_of_views_gives_every_panorama_with_its_camera(viewed_rooms):
         VolumeDataset(ann_file='splits/training.txt', data_root=viewed_rooms, num_views=2)
     with pytest.raises(ValueError, match='num_views must be an integer >= 1, got 0'):
         _dataset(viewed_rooms, num_views=0)
+    with pytest.raises(ValueError, match='num_views must be an integer >= 1, got 2.0'):
+        _dataset(viewed_rooms, num_views=2.0)
 
 
 def test_label_panoramas_of_every_view_come_with_their_images(viewed_rooms):
@@ -157,6 +159,9 @@ def test_label_scarce_dataset_keeps_labels_of_the_first_rooms_only(tiny_rooms):
     assert full.metainfo['labelled'] and (full.gt_sem_seg.data < 30).any()
     with pytest.raises(ValueError, match='labelled_rooms must be an integer >= 0'):
         _dataset(tiny_rooms, labelled_rooms=-1)
+    with pytest.raises(ValueError, match='labelled_rooms must be an integer >= 0 or None, '
+                                         'got True'):
+        _dataset(tiny_rooms, labelled_rooms=True)
 
 
 def test_labelled_rooms_plus_panorama_only_rooms_config(tiny_rooms, viewed_rooms):

@@ -40,6 +40,13 @@ def read_split_file(path: str) -> List[Tuple[int, str]]:
     return lines
 
 
+def _check_count(name: str, value, minimum: int, alternatives: str = '') -> None:
+    """Refuse a count argument that is not an integer >= ``minimum`` (bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f'VolumeDataset: {name} must be an integer >= {minimum}'
+                         f'{alternatives}, got {value!r}')
+
+
 @DATASETS.register_module()
 class VolumeDataset(BaseDataset):
     """Rooms as dense volumes, one ``.npz`` per room.
@@ -81,17 +88,13 @@ class VolumeDataset(BaseDataset):
                  num_views: int = 1,
                  labelled_rooms: Optional[int] = None,
                  **kwargs) -> None:
-        if not isinstance(num_views, int) or num_views < 1:
-            raise ValueError(f'VolumeDataset: num_views must be an integer >= 1, got '
-                             f'{num_views!r}')
+        _check_count('num_views', num_views, 1)
         if num_views > 1 and not (data_prefix.get('img_path') and
                                   data_prefix.get('camera_path')):
             raise ValueError('VolumeDataset: num_views > 1 needs data_prefix.img_path and '
                              "data_prefix.camera_path (e.g. 'cameras')")
-        if labelled_rooms is not None and (not isinstance(labelled_rooms, int) or
-                                           labelled_rooms < 0):
-            raise ValueError(f'VolumeDataset: labelled_rooms must be an integer >= 0 or None, '
-                             f'got {labelled_rooms!r}')
+        if labelled_rooms is not None:
+            _check_count('labelled_rooms', labelled_rooms, 0, ' or None')
         self.num_views = num_views
         self.labelled_rooms = labelled_rooms
         self.volume_suffix = volume_suffix
