@@ -211,10 +211,10 @@ def main(argv=None) -> None:
     elif args.stage == 'curves':
         from studies.learning_curves import report, run_curves
         run_curves(args.models, args.seeds, args.data, args.out)
-        report()
+        report(args.data)
     else:
         from studies.learning_curves import report
-        report()
+        report(args.data)
 
 
 if __name__ == '__main__':

@@ -288,10 +288,12 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
     plt.close(fig)
 
 
-def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> dict:
-    """The curves' summary into ``benchmarks/baselines.json``, their runs into
-    ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``.
-    Only runs made with today's options count (:func:`current_runs`)."""
+def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None) -> dict:
+    """The curves' summary into ``benchmarks/baselines.json`` (``baseline_study.RESULTS``),
+    their runs into ``paper_tables.json`` (other runs kept) and ``learning_curves.png`` beside
+    it (``benchmarks``: another folder for these two). Only runs made with today's options on
+    the ``data`` rooms count (:func:`current_runs`)."""
+    benchmarks = benchmarks or osp.dirname(study.RESULTS)
     with study.updating_results() as results:
         curves = {m: runs for m, runs in
                   current_runs(results.get('curves', {}), data).items() if runs}
@@ -299,7 +301,7 @@ def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> 
         for model in curves:
             params[model] = count_params(study.MODELS[model]['config'])
         results['curve_summary'] = summary(curves) if curves else {}
-    with experiments.updating_json(osp.join(root, 'benchmarks', 'paper_tables.json')) as paper:
+    with experiments.updating_json(osp.join(benchmarks, 'paper_tables.json')) as paper:
         for model, runs in curves.items():
             seeds = sorted(runs, key=int)
             paper[PAPER_RUNS[model]] = dict(
@@ -308,5 +310,5 @@ def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> 
                 **{k: [runs[s][k] for s in seeds]
                    for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
                 curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
-    plot(curves, osp.join(root, 'benchmarks', 'learning_curves.png'))
+    plot(curves, osp.join(benchmarks, 'learning_curves.png'))
     return results
