@@ -149,8 +149,10 @@ def best_recipe(model: str) -> List[str]:
     return list(trials[entry['best']]['options'])
 
 
-def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
-    """Every trial of ``models`` on the validation rooms; the best per model marked."""
+def tune(models: Sequence[str], data: str, out: str, seed: int = 0,
+         extra: Sequence[str] = ()) -> None:
+    """Every trial of ``models`` on the validation rooms; the best per model marked
+    (``extra``: more ``--cfg-options`` of every trial, the driver's ``--options``)."""
     for model in models:
         spec = MODELS[model]
         iters, warmup = trial_iters(model), trial_iters(model, WARMUP_SECONDS)
@@ -169,7 +171,7 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0) -> None:
             work = osp.join(out, 'tune', model, name)
             opts = (data_options(data) + schedule_options(iters) + warmup_options(model) +
                     TEST_WINDOW + list(options) +
-                    [f'randomness.seed={seed}'])
+                    [f'randomness.seed={seed}'] + list(extra))
             print(f'[tune] {model} {name}: {iters} iterations', flush=True)
             record = experiments.train_and_test(work, spec['config'], opts,
                                                 osp.join(out, f'tune_{model}_{name}'),
@@ -194,6 +196,11 @@ def main(argv=None) -> None:
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/baselines')
+    p.add_argument('--options', nargs='+', default=[],
+                   help='more --cfg-options of every trial and curve run, e.g. for a smoke '
+                   "run: train_dataloader.num_workers=0; kept in each run's record, so a run "
+                   'made with other options is made again (and report counts only the curves '
+                   'made with the --options it is given)')
     args = p.parse_args(argv)
     # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
     # training process it started is stopped with it
@@ -202,7 +209,7 @@ def main(argv=None) -> None:
     os.makedirs(args.out, exist_ok=True)
     ensure_rooms(args.data, 96, args.out, split='validation')
     if args.stage == 'tune':
-        tune(args.models, args.data, args.out)
+        tune(args.models, args.data, args.out, extra=args.options)
         results = load_results()
         for model in args.models:
             entry = results['tuning'][model]
@@ -210,11 +217,11 @@ def main(argv=None) -> None:
                   f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
     elif args.stage == 'curves':
         from studies.learning_curves import report, run_curves
-        run_curves(args.models, args.seeds, args.data, args.out)
-        report()
+        run_curves(args.models, args.seeds, args.data, args.out, args.options)
+        report(args.data, extra=args.options)
     else:
         from studies.learning_curves import report
-        report()
+        report(args.data, extra=args.options)
 
 
 if __name__ == '__main__':

@@ -57,9 +57,11 @@ def run_config(name: str, iters: int) -> Tuple[str, list]:
 
 
 def train_and_test(args, name, seed, iters):
-    """One run of one seed, trained (unless finished before) and tested on the test rooms."""
+    """One run of one seed, trained (unless finished before) and tested on the test rooms
+    (``args.options``: more ``--cfg-options`` of the run)."""
     config, schedule = run_config(name, iters)
-    options = data_options(args.data) + [f'randomness.seed={seed}'] + schedule
+    options = data_options(args.data) + [f'randomness.seed={seed}'] + schedule + list(
+        args.options)
     record = experiments.train_and_test(osp.join(args.out, f'seed{seed}', name), config,
                                         options, osp.join(args.out, f'seed{seed}_{name}'))
     record['iters'] = iters

@@ -58,7 +58,8 @@ def student_panorama_miou(args, run_dir, config, ckpt):
     if not all(osp.isfile(osp.join(out, f'{n}_pred.npz')) for n in names):
         experiments.run(python_tool('tools/test.py', config, ckpt, '--work-dir',
                                     osp.join(run_dir, 'test_out'), '--out', out,
-                                    '--cfg-options', *data_options(args.data)),
+                                    '--cfg-options', *data_options(args.data),
+                                    *args.options),
                         osp.join(run_dir, 'test_out.log'), quiet=True)
     return rendered_panorama_miou(out, args.data, 'test')['mIoU']
 
@@ -81,11 +82,12 @@ def view_coverage(args, views: int):
     return 100 * float(np.mean(one)), 100 * float(np.mean(many))
 
 
-def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=()):
+def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=(), options=()):
     """``[(run, --cfg-options, the run it starts from (or none))]`` of one seed's
     label-scarce student, no-KD controls and distilled runs, in the order they can run
     (``kd_options``: more options of the KD term, e.g. its temperature; ``room_options``:
-    more options of every room fine-tuning, controls and distilled runs alike)."""
+    more options of every room fine-tuning, controls and distilled runs alike; ``options``:
+    more options of every run, the label-scarce student too)."""
     data = data_options(args.data) + [f'randomness.seed={seed}']
     # tested below, not validated meanwhile
     room = data + ['train_cfg.val_interval=100000', *room_options]
@@ -98,7 +100,7 @@ def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=()):
         plan += [(f'3dseg-t+room{suffix}', room + (scarce if suffix else []), base),
                  (f'3dseg-t+distill{suffix}', room + kd + (scarce if suffix else []), base)]
     plan.append(('3dseg-t+distill-multiview', room + kd, '3dseg-t'))
-    return plan
+    return [(name, run_options + list(options), *base) for name, run_options, *base in plan]
 
 
 def distillation_runs(args, seed, student, teacher_ckpt, only=None):
@@ -110,7 +112,8 @@ def distillation_runs(args, seed, student, teacher_ckpt, only=None):
         records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
             args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
             student['checkpoint'])
-    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options)
+    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options,
+                             args.options)
     for name, options, *base in plan:
         if only is not None and name not in only:
             continue
@@ -165,14 +168,16 @@ def prepare_teacher(args) -> Tuple[str, dict]:
         experiments.run(python_tool('tools/test.py', args.teacher_config,
                                     args.teacher_checkpoint, '--work-dir',
                                     osp.join(args.out, 'teacher', 'test'), '--cfg-options',
-                                    f'test_dataloader.dataset.data_root={args.data}'),
+                                    f'test_dataloader.dataset.data_root={args.data}',
+                                    *args.options),
                         osp.join(args.out, 'teacher_test.log'))
         teacher = dict(checkpoint=args.teacher_checkpoint, metrics=experiments.last_metrics(
             osp.join(args.out, 'teacher', 'test')))
     else:
         teacher = experiments.train_and_test(
             osp.join(args.out, 'teacher'), args.teacher_config, data_options(args.data) + (
-                schedule_options(args.teacher_iters) if args.teacher_iters else []),
+                schedule_options(args.teacher_iters) if args.teacher_iters else []) +
+            list(args.options),
             osp.join(args.out, 'teacher'), keys=('mIoU', 'mAcc', 'aAcc'))
     print(f"  teacher panorama mIoU {teacher['metrics']['mIoU']:.2f}", flush=True)
     return teacher['checkpoint'], dict(panorama_mIoU=[teacher['metrics']['mIoU']])

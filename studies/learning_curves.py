@@ -31,8 +31,9 @@ from studies import experiments
 VAL_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=32']
 
 
-def curve_options(model: str, data: str, seed: int) -> List[str]:
-    """The ``--cfg-options`` of one seed of ``model``'s curve run."""
+def curve_options(model: str, data: str, seed: int, extra: Sequence[str] = ()) -> List[str]:
+    """The ``--cfg-options`` of one seed of ``model``'s curve run (``extra``: the driver's
+    ``--options``, last)."""
     iters = study.curve_iters(model)
     every = iters // study.CURVE_POINTS
     return (experiments.data_options(data) +
@@ -41,7 +42,7 @@ def curve_options(model: str, data: str, seed: int) -> List[str]:
              # the last checkpoint (to resume) and the best one (to test) are all it keeps
              'default_hooks.checkpoint.max_keep_ckpts=1', f'param_scheduler.1.end={iters}'] +
             study.warmup_options(model) + VAL_WINDOW + study.best_recipe(model) +
-            [f'randomness.seed={seed}'])
+            [f'randomness.seed={seed}'] + list(extra))
 
 
 def read_curve(work_dir: str, step_seconds: float) -> List[List[float]]:
@@ -126,10 +127,10 @@ def _train(model: str, work: str, options: List[str], out: str, seed: int) -> di
     return state
 
 
-def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
+def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str] = ()) -> Dict:
     """Train (or continue, or reuse) one seed of ``model``'s curve; its record."""
     config = study.MODELS[model]['config']
-    options = curve_options(model, data, seed)
+    options = curve_options(model, data, seed, extra)
     work = osp.join(out, 'curves', model, f'seed{seed}')
     record_path = osp.join(work, 'record_curve.json')
     iters = study.curve_iters(model)
@@ -158,10 +159,11 @@ def train_curve(model: str, seed: int, data: str, out: str) -> Dict:
     return record
 
 
-def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str) -> None:
+def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str,
+               extra: Sequence[str] = ()) -> None:
     for seed in seeds:
         for model in models:
-            record = train_curve(model, seed, data, out)
+            record = train_curve(model, seed, data, out, extra)
             with study.updating_results() as results:
                 results.setdefault('curves', {}).setdefault(model, {})[str(seed)] = {
                     k: v for k, v in record.items() if k != 'config'}
@@ -169,15 +171,16 @@ def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str)
                   f'(best validation at iteration {record["best_iter"]})', flush=True)
 
 
-def current_runs(curves: Dict[str, Dict[str, dict]], data: str) -> Dict[str, Dict[str, dict]]:
-    """The recorded curve runs made with today's options (recipe, budget, data); a run of an
-    older recipe or budget is left out of the summary, with a line saying so."""
+def current_runs(curves: Dict[str, Dict[str, dict]], data: str,
+                 extra: Sequence[str] = ()) -> Dict[str, Dict[str, dict]]:
+    """The recorded curve runs made with today's options (recipe, budget, data, ``extra``); a
+    run of an older recipe or budget is left out of the summary, with a line saying so."""
     kept = {}
     for model, runs in curves.items():
         kept[model] = {}
         for seed, run in runs.items():
             try:
-                current = curve_options(model, data, int(seed))
+                current = curve_options(model, data, int(seed), extra)
             except ValueError as e:  # the model's tuning is not finished
                 current = str(e)
             if run.get('options') == current:
@@ -288,18 +291,21 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
     plt.close(fig)
 
 
-def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> dict:
-    """The curves' summary into ``benchmarks/baselines.json``, their runs into
-    ``benchmarks/paper_tables.json`` (other runs kept) and ``benchmarks/learning_curves.png``.
-    Only runs made with today's options count (:func:`current_runs`)."""
+def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
+           extra: Sequence[str] = ()) -> dict:
+    """The curves' summary into ``benchmarks/baselines.json`` (``baseline_study.RESULTS``),
+    their runs into ``paper_tables.json`` (other runs kept) and ``learning_curves.png`` beside
+    it (``benchmarks``: another folder for these two). Only runs made with today's options on
+    the ``data`` rooms (``extra``: and these more options) count (:func:`current_runs`)."""
+    benchmarks = benchmarks or osp.dirname(study.RESULTS)
     with study.updating_results() as results:
         curves = {m: runs for m, runs in
-                  current_runs(results.get('curves', {}), data).items() if runs}
+                  current_runs(results.get('curves', {}), data, extra).items() if runs}
         params = results.setdefault('params', {})
         for model in curves:
             params[model] = count_params(study.MODELS[model]['config'])
         results['curve_summary'] = summary(curves) if curves else {}
-    with experiments.updating_json(osp.join(root, 'benchmarks', 'paper_tables.json')) as paper:
+    with experiments.updating_json(osp.join(benchmarks, 'paper_tables.json')) as paper:
         for model, runs in curves.items():
             seeds = sorted(runs, key=int)
             paper[PAPER_RUNS[model]] = dict(
@@ -308,5 +314,5 @@ def report(root: str = experiments.ROOT, data: str = experiments.STUDY_DATA) -> 
                 **{k: [runs[s][k] for s in seeds]
                    for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
                 curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
-    plot(curves, osp.join(root, 'benchmarks', 'learning_curves.png'))
+    plot(curves, osp.join(benchmarks, 'learning_curves.png'))
     return results

@@ -111,6 +111,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='with --scan-frames: Gaussian depth noise (metres) of the frames')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
+    p.add_argument('--options', nargs='+', default=[],
+                   help='more --cfg-options of every run (block-trained rows, students, '
+                   'teacher, room fine-tunings and their tests), e.g. for a smoke run: '
+                   'train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each '
+                   "run's record, so a run made with other options is made again")
     return p.parse_args(argv)
 
 
@@ -178,7 +183,8 @@ def choose_scarcity(args) -> int:
     """``--choose-scarcity``: the labelled-room count, chosen with 3DSeg-T's block training at
     ``--iters``."""
     try:
-        scarcity.stage(args, *run_config('3dseg-t', args.iters),
+        config, schedule = run_config('3dseg-t', args.iters)
+        scarcity.stage(args, config, schedule + list(args.options),
                        paper_outputs.record_path() if args.record else None)
     except ValueError as e:
         sys.exit(f'error: {e}')

@@ -19,8 +19,6 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-
 from segmenter3d.datasets import load_room, room_to_input
 
 # the repository (studies/ is not installed with the package)
@@ -42,12 +40,13 @@ SEED = 0
 
 
 def run_row(args, name):
-    """Train and test a row: its config with the data root and the seed added."""
+    """Train and test a row: its config with the data root, the seed and ``--options``
+    added; its iterations are the run's (its config's unless ``--options`` change them)."""
     config = ROWS[name]
-    options = data_options(args.data) + [f'randomness.seed={SEED}']
+    options = data_options(args.data) + [f'randomness.seed={SEED}'] + list(args.options)
     record = experiments.train_and_test(osp.join(args.out, name), config, options,
                                         osp.join(args.out, name), split='validation')
-    record['iters'] = Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+    record['iters'] = experiments.merged_config(config, options)['train_cfg']['max_iters']
     return record, config
 
 
@@ -56,6 +55,10 @@ def main(argv=None):
     p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/recipe_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:3])
+    p.add_argument('--options', nargs='+', default=[],
+                   help='more --cfg-options of every row, e.g. for a smoke run: '
+                   "train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each run's "
+                   'record, so a run made with other options is made again')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)

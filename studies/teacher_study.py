@@ -105,10 +105,13 @@ def trains_on_pano2d(row: str) -> bool:
     return _config(ROWS[row].config).train_dataloader.dataset.type == 'ConcatDataset'
 
 
-def total_iters(row: str) -> int:
-    """The iterations behind a row's teacher, those of the rows it starts from included."""
-    own = _config(ROWS[row].config).train_cfg.max_iters
-    return own + (total_iters(ROWS[row].init) if ROWS[row].init else 0)
+def total_iters(row: str, options: Sequence[str] = ()) -> int:
+    """The iterations behind a row's teacher, those of the rows it starts from included (each
+    row's config with ``options``, the driver's ``--options``, applied)."""
+    config = ROWS[row].config
+    own = (experiments.merged_config(config, options)['train_cfg']['max_iters'] if options
+           else _config(config).train_cfg.max_iters)
+    return own + (total_iters(ROWS[row].init, options) if ROWS[row].init else 0)
 
 
 def init_checkpoint(out: str, row: str) -> str:
@@ -120,10 +123,11 @@ def init_checkpoint(out: str, row: str) -> str:
     return json.load(open(record))['checkpoint']
 
 
-def run_inputs(row: str, data: str, pano2d: str, out: str) -> Tuple[List[str], List[str]]:
+def run_inputs(row: str, data: str, pano2d: str, out: str,
+               extra: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
     """The roots a row trains on and the ``--cfg-options`` its run adds to its config: the data
-    roots, the class weights of those roots (``-balanced``) and the checkpoint of the row it
-    starts from (``init``)."""
+    roots, the class weights of those roots (``-balanced``), the checkpoint of the row it
+    starts from (``init``) and ``extra`` (the driver's ``--options``)."""
     if trains_on_pano2d(row):
         roots, options = [data, pano2d], pano2d_options(data, pano2d)
     else:
@@ -132,7 +136,7 @@ def run_inputs(row: str, data: str, pano2d: str, out: str) -> Tuple[List[str], L
         options.append(class_weight_option(roots))
     if ROWS[row].init:
         options.append(f'load_from={init_checkpoint(out, ROWS[row].init)}')
-    return roots, options
+    return roots, options + list(extra)
 
 
 def main(argv=None) -> int:
@@ -142,6 +146,10 @@ def main(argv=None) -> int:
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS))
     p.add_argument('--pano2d', default=experiments.STUDY_PANO2D,
                    help='panorama-only rooms of the -pano2d rows (generated if absent)')
+    p.add_argument('--options', nargs='+', default=[],
+                   help='more --cfg-options of every row, e.g. for a smoke run: '
+                   "train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each run's "
+                   'record, so a run made with other options is made again')
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
@@ -153,8 +161,8 @@ def main(argv=None) -> int:
         config = ROWS[name].config
         if trains_on_pano2d(name):
             ensure_pano2d_rooms(args.pano2d, osp.join(args.out, 'generate_pano2d.log'))
-        roots, options = run_inputs(name, args.data, args.pano2d, args.out)
-        iters = total_iters(name)
+        roots, options = run_inputs(name, args.data, args.pano2d, args.out, args.options)
+        iters = total_iters(name, args.options)
         record = experiments.train_and_test(
             osp.join(args.out, name), config, options, osp.join(args.out, name),
             split='validation', keys=('mIoU', 'mAcc', 'aAcc'), test_options=VALIDATION)

@@ -115,3 +115,85 @@ def test_every_model_warms_up_for_the_same_seconds(model):
     assert decay.begin == warmup.end
     assert abs(warmup.end * step - baseline_study.WARMUP_SECONDS) <= step / 2
     assert (baseline_study.warmup_options(model) == []) == (warmup.end == 100)
+
+
+@pytest.mark.slow
+def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_path, monkeypatch):
+    """baseline_study.py end to end on four tiny rooms: ``tune`` runs two trials of the U-Net's
+    grid (a budget of 2 steps each; a step costs half the tuning budget here) and marks the
+    better one on the validation room; ``curves`` trains that recipe for its 8 tuning budgets
+    (16 steps, validated every 2), tests the checkpoint validation chose and reports it beside
+    ``RESULTS`` (a file of tmp_path: the repository's records are never written); run again,
+    nothing trains."""
+    import os
+    import os.path as osp
+    import signal
+
+    from studies import experiments, learning_curves
+    monkeypatch.chdir(tmp_path)  # main() moves to the repository: come back after
+    repo = osp.join(experiments.ROOT, 'benchmarks')
+    mtimes = {n: os.stat(osp.join(repo, n)).st_mtime_ns for n in
+              ('baselines.json', 'paper_tables.json', 'learning_curves.png')
+              if osp.isfile(osp.join(repo, n))}
+    monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'baselines.json'))
+    # the budget: 2 steps a trial, warm-up 1 step; two trials of the grid, no edge trials
+    monkeypatch.setitem(baseline_study.STEP_SECONDS, 'unet3d', baseline_study.TUNE_SECONDS / 2)
+    spec = baseline_study.MODELS['unet3d']
+    grid = {n: spec['trials'][n] for n in ('lr0.001-bn', 'lr0.003-bn')}
+    monkeypatch.setitem(baseline_study.MODELS, 'unet3d', dict(spec, trials=grid))
+    monkeypatch.setattr(baseline_study, 'EDGE_TRIALS', 0)
+    assert (baseline_study.trial_iters('unet3d'), baseline_study.curve_iters('unet3d')) == (2, 16)
+    out = tmp_path / 'out'
+    tiny = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+            for k in ('num_workers=0', 'persistent_workers=False')]
+    common = ['--models', 'unet3d', '--seeds', '0', '--data', tiny_rooms, '--out', str(out),
+              '--options', *tiny]
+    handler = signal.getsignal(signal.SIGTERM)  # main() makes SIGTERM exit
+    try:
+        baseline_study.main(['tune', *common])
+        tuned = json.load(open(tmp_path / 'baselines.json'))['tuning']['unet3d']
+        assert set(tuned['trials']) == set(grid) and tuned['iters'] == 2
+        for name, trial in tuned['trials'].items():
+            record = json.load(open(out / 'tune' / 'unet3d' / name / 'record_validation.json'))
+            assert trial['mIoU'] == record['metrics']['mIoU'] and 0 <= trial['mIoU'] <= 100
+            assert trial['options'] == grid[name] and trial['iters'] == 2
+            assert record['config'] == spec['config']
+            assert record['options'][-len(tiny) - 1:] == ['randomness.seed=0', *tiny]
+            assert 'train_cfg.max_iters=2' in record['options']
+            assert osp.isfile(record['checkpoint'])
+            assert record['checkpoint'].endswith('iter_2.pth')
+        assert tuned['best'] == max(grid, key=lambda n: tuned['trials'][n]['mIoU'])
+        baseline_study.main(['curves', *common])
+        results = json.load(open(tmp_path / 'baselines.json'))
+        run = results['curves']['unet3d']['0']
+        record = json.load(open(out / 'curves' / 'unet3d' / 'seed0' / 'record_curve.json'))
+        assert run == {k: v for k, v in record.items() if k != 'config'}
+        assert record['config'] == spec['config']
+        # the best trial's recipe, the run's --options last
+        assert record['options'] == learning_curves.curve_options('unet3d', tiny_rooms, 0, tiny)
+        assert record['options'][-len(tiny) - 1 - len(grid[tuned['best']]):-len(tiny) - 1] == \
+            grid[tuned['best']]
+        assert [p[1] for p in run['curve']] == [2, 4, 6, 8, 10, 12, 14, 16]
+        assert all(0 <= p[2] <= 100 for p in run['curve']) and 0 <= run['mIoU'] <= 100
+        # the checkpoint validation chose, tested
+        assert max(p[2] for p in run['curve']) == next(
+            p[2] for p in run['curve'] if p[1] == run['best_iter'])
+        assert osp.isfile(out / 'curves' / 'unet3d' / 'seed0' /
+                          f"best_mIoU_iter_{run['best_iter']}.pth")
+        # reported beside RESULTS: the summary, the table of record's run and the picture
+        assert results['curve_summary']['unet3d']['mIoU'] == [run['mIoU']]
+        assert results['params']['unet3d'] == 1403054
+        paper = json.load(open(tmp_path / 'paper_tables.json'))
+        assert paper['unet3d-tuned']['mIoU'] == [run['mIoU']]
+        assert paper['unet3d-tuned']['iters'] == [16]
+        assert (tmp_path / 'learning_curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+        # both stages again: every trial and the curve are reused, no training log is written
+        stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*train*.log')}
+        assert len(stamps) == 3
+        baseline_study.main(['tune', *common])
+        baseline_study.main(['curves', *common])
+        assert {p: os.stat(p).st_mtime_ns for p in out.glob('*train*.log')} == stamps
+        assert json.load(open(tmp_path / 'baselines.json'))['curves'] == results['curves']
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert {n: os.stat(osp.join(repo, n)).st_mtime_ns for n in mtimes} == mtimes

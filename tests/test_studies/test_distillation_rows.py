@@ -84,7 +84,7 @@ def test_distillation_runs_train_the_configs_of_the_recipe_and_record_them(tmp_p
     for recipe in ('official', 'tiles32-tau1'):
         args = argparse.Namespace(data='rooms', labelled_rooms=3, iters=800, out=str(tmp_path),
                                   teacher_config=distillation_rows.TEACHER, recipe=recipe,
-                                  kd_options=[], room_options=[])
+                                  kd_options=[], room_options=[], options=[])
         student = dict(checkpoint='s.pth', metrics=dict(mIoU=1.0), train_seconds=1.0)
         records = distillation_rows.distillation_runs(args, 0, student, 't.pth', only=set(
             distillation_rows.DISTILL_CONFIGS) - {'3dseg-t'})

@@ -86,7 +86,7 @@ def test_report_adds_runs_to_the_table_of_record_and_keeps_the_others(tmp_path, 
                         # made with an older recipe: not part of today's comparison
                         '2': run('3dseg-t', 2, [50, 60, 70, 80], options=['old'])},
             'unet3d': {'0': run('unet3d', 0, [5, 10, 15, 20])}}
-    learning_curves.report(str(tmp_path))
+    learning_curves.report()  # beside RESULTS
     paper = json.load(open(tmp_path / 'benchmarks/paper_tables.json'))
     assert paper['3dseg-t'] == kept['3dseg-t']
     tuned = paper['3dseg-t-tuned']

@@ -1,6 +1,8 @@
 """studies/paper_tables.py: the driver's stages (here ``--students``) run the runs they say."""
 import os.path as osp
 
+import pytest
+
 from studies import distillation_rows, paper_tables
 
 
@@ -51,3 +53,55 @@ def test_collected_runs_name_the_config_they_ran():
             config=f'configs/x{seed}.py')})
     assert results['3dseg-t+room']['config'] == ['configs/x0.py', 'configs/x1.py']
     assert results['3dseg-t+room']['mIoU'] == [40.0, 41.0]
+
+
+# --cfg-options that make any run of the drivers a smoke run: no dataloader worker processes
+TINY_LOADERS = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+                for k in ('num_workers=0', 'persistent_workers=False')]
+
+
+@pytest.mark.slow
+def test_one_row_trains_tests_and_is_tabled_then_reused(tiny_rooms, tmp_path, monkeypatch):
+    """paper_tables.py end to end on four tiny rooms: 3DSeg-T's block training for 2 steps
+    (``--iters 2``; ``--options`` end the warm-up in time and drop the loader workers) is
+    tested on the test room, its numbers written to results.json and the table, its loss
+    plotted; run again, nothing trains and the table of record is never written."""
+    import json
+    import os
+
+    from studies import block_rows, paper_outputs
+    monkeypatch.chdir(tmp_path)  # main() moves to the repository: come back after
+    record_of_record = paper_outputs.record_path()
+    before = os.stat(record_of_record).st_mtime_ns if osp.isfile(record_of_record) else None
+    out = tmp_path / 'out'
+    options = ['param_scheduler.0.end=1', 'param_scheduler.1.begin=1', *TINY_LOADERS]
+    argv = ['--data', tiny_rooms, '--out', str(out), '--only', '3dseg-t', '--seeds', '0',
+            '--iters', '2', '--repeats', '0', '--options', *options]
+    assert paper_tables.main(argv) == 0
+    results = json.load(open(out / 'results.json'))
+    assert list(results) == ['3dseg-t']
+    row = results['3dseg-t']
+    record = json.load(open(out / 'seed0' / '3dseg-t' / 'record_test.json'))
+    assert {k: row[k] for k in block_rows.METRICS} == {k: [record['metrics'][k]]
+                                                       for k in block_rows.METRICS}
+    assert all(0 <= row[k][0] <= 100 for k in block_rows.METRICS)
+    assert row['iters'] == [2] and row['train_seconds'] == [record['train_seconds']] > [0]
+    # the row's config file, the run's inputs and --options after them, the schedule of 2 steps
+    assert row['config'] == [record['config']] == [block_rows.CONFIGS['3dseg-t']]
+    assert record['options'] == (block_rows.data_options(tiny_rooms) + ['randomness.seed=0'] +
+                                 block_rows.schedule_options(2) + options)
+    assert osp.isfile(record['checkpoint']) and record['checkpoint'].endswith('iter_2.pth')
+    assert row['params'] == 364284 and 'inference_seconds' not in row  # --repeats 0
+    table = (out / 'paper_tables.md').read_text()
+    assert (f"| 3dseg-t | {row['mIoU'][0]:.2f} | {row['surface_mIoU'][0]:.2f} | "
+            f"{row['mAcc'][0]:.2f} | {row['aAcc'][0]:.2f} | 2 |") in table
+    assert '(1 test rooms, seeds 0;' in table
+    assert (out / 'paper_tables_loss.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # a second run reuses the finished run: no training log is written again
+    stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')}
+    assert list(map(osp.basename, stamps)) == ['seed0_3dseg-t_train.log']
+    assert paper_tables.main(argv) == 0
+    assert {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')} == stamps
+    assert json.load(open(out / 'results.json')) == results
+    after = os.stat(record_of_record).st_mtime_ns if osp.isfile(record_of_record) else None
+    assert after == before  # no --record: the table of record is not touched

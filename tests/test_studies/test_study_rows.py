@@ -175,7 +175,7 @@ def test_the_recipe_driver_passes_each_row_its_config_the_data_and_the_seed(monk
                         lambda work_dir, config, options, log, **kw: seen.append(
                             (config, options)) or dict(metrics={}, train_seconds=1.0))
     record, config = recipe_study.run_row(
-        type('Args', (), dict(data='rooms', out=str(tmp_path))), 't-p4-4k')
+        type('Args', (), dict(data='rooms', out=str(tmp_path), options=[])), 't-p4-4k')
     assert seen == [(recipe_study.ROWS['t-p4-4k'], DATA + ['randomness.seed=0'])]
     assert (config, record['iters']) == (recipe_study.ROWS['t-p4-4k'], 4000)
 

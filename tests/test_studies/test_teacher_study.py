@@ -58,3 +58,54 @@ def test_class_weights_count_the_pixels_of_every_root(tmp_path):
     np.testing.assert_allclose(json.loads(value), expected, rtol=1e-3)
     # one root alone weighs differently: the second root's pixels count
     assert teacher_study.class_weight_option(roots[:1]) != option
+
+
+@pytest.mark.slow
+def test_a_pano2d_row_trains_validates_reports_and_is_reused(tiny_rooms, tmp_path,
+                                                             monkeypatch):
+    """teacher_study.py end to end: the class-balanced teacher on the panoramas of four tiny
+    rooms and of three panorama-only rooms (``p16-4k-balanced-pano2d``, trained from scratch)
+    for 2 steps (``--options``), scored on the validation room's panorama, written to the JSON
+    and the table; run again, nothing trains."""
+    import os
+
+    from studies import experiments
+    monkeypatch.chdir(tmp_path)  # main() moves to the repository: come back after
+    pano2d = str(tmp_path / 'pano2d')
+    generate_dataset(pano2d, 3, seed=1, voxel_size=0.2, pano_size=(16, 32),
+                     split_ratios=(1, 0, 0))
+    out = tmp_path / 'out'
+    tiny = ['train_cfg.max_iters=2'] + [
+        f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+        for k in ('num_workers=0', 'persistent_workers=False')]
+    row = 'p16-4k-balanced-pano2d'
+    argv = ['--data', tiny_rooms, '--out', str(out), '--pano2d', pano2d, '--rows', row,
+            '--options', *tiny]
+    assert teacher_study.main(argv) == 0
+    results = json.load(open(out / 'teacher_study.json'))
+    assert list(results) == [row]
+    result = results[row]
+    record = json.load(open(out / row / 'record_validation.json'))
+    assert {k: result[k] for k in ('mIoU', 'mAcc', 'aAcc')} == record['metrics']
+    assert all(0 <= result[k] <= 100 for k in ('mIoU', 'mAcc', 'aAcc'))
+    # scored on the validation room's own panorama
+    assert 'images/validation' in open(out / f'{row}_validation.log').read()
+    # the row's config file; the options: both roots, the weights of their annotations and
+    # --options; the iterations and the panoramas (2 labelled rooms + 3) it trained on
+    assert result['config'] == record['config'] == teacher_study.ROWS[row].config
+    assert record['options'] == (experiments.pano2d_options(tiny_rooms, pano2d) +
+                                 [teacher_study.class_weight_option([tiny_rooms, pano2d])] +
+                                 tiny)
+    assert (result['iters'], result['panoramas']) == (2, 5)
+    assert result['train_seconds'] == record['train_seconds'] > 0
+    assert osp.isfile(record['checkpoint']) and record['checkpoint'].endswith('iter_2.pth')
+    assert not osp.exists(out / 'generate_pano2d.log')  # the given rooms, none generated
+    table = (out / 'teacher_study.md').read_text()
+    assert (f"| {row} | {result['mIoU']:.2f} | {result['mAcc']:.2f} | {result['aAcc']:.2f} | "
+            f"2 | 5 | {result['train_seconds']:.0f} | `{result['config']}` |") in table
+    # a second run reuses the finished row: no training log is written again
+    stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')}
+    assert list(map(osp.basename, stamps)) == [f'{row}_train.log']
+    assert teacher_study.main(argv) == 0
+    assert {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')} == stamps
+    assert json.load(open(out / 'teacher_study.json')) == results
