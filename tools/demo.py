@@ -8,7 +8,8 @@
 3. test it on whole held-out rooms (slide inference) and draw the predictions,
 4. train the 2D panorama teacher (mmseg's Segmenter, ViT-T) from scratch on the training
    rooms' panoramas and test it (extra views per room did not help it at this budget:
-   13.78 mIoU with 8 views against 17.42 with one; see README),
+   13.78 mIoU with 8 views against 17.42 with one; see docs/results_history.md, the make demo
+   of 2026-12-01),
 5. fine-tune the block-trained student on whole rooms twice, without the teacher (the control)
    and with it (distillation), and write the before / control / after table with one picture
    per test room,

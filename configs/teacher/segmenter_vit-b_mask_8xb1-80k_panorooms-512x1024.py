@@ -1,5 +1,6 @@
 # The paper's 2D teacher: mmseg's Segmenter (ViT-B/16, mask transformer head) fine-tuned on
-# 512x1024 PanoRooms3D panoramas from ImageNet-21k weights (see README, "Teacher weights").
+# 512x1024 PanoRooms3D panoramas from ImageNet-21k weights (see docs/distillation.md,
+# "Teacher weights").
 _base_ = [
     'mmseg::segmenter/segmenter_vit-b_mask_8xb1-160k_ade20k-512x512.py',
     '../_base_/datasets/panorama_panorooms3d.py'
