@@ -196,11 +196,9 @@ def main(argv=None) -> None:
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/baselines')
-    p.add_argument('--options', nargs='+', default=[],
-                   help='more --cfg-options of every trial and curve run, e.g. for a smoke '
-                   "run: train_dataloader.num_workers=0; kept in each run's record, so a run "
-                   'made with other options is made again (and report counts only the curves '
-                   'made with the --options it is given)')
+    experiments.add_options_argument(
+        p, 'every trial and curve run',
+        ' (and report counts only the curves made with the --options it is given)')
     args = p.parse_args(argv)
     # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
     # training process it started is stopped with it

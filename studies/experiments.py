@@ -131,6 +131,15 @@ def pano2d_options(data: str, pano2d: str) -> List[str]:
             f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
 
 
+def add_options_argument(parser, runs: str = 'every row', note: str = '') -> None:
+    """The drivers' ``--options``: more ``--cfg-options`` of every run, which each run's
+    record keeps (a finished run made with other options is made again)."""
+    parser.add_argument('--options', nargs='+', default=[],
+                        help=f'more --cfg-options of {runs}, e.g. for a smoke run: '
+                        'train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each '
+                        f"run's record, so a run made with other options is made again{note}")
+
+
 def add_distillation_arguments(parser: argparse.ArgumentParser, teacher: str,
                                options_flag: str, options_help: str,
                                labelled_rooms: Optional[int] = 12) -> None:

@@ -111,11 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='with --scan-frames: Gaussian depth noise (metres) of the frames')
     p.add_argument('--record', action='store_true',
                    help='copy results.json to benchmarks/paper_tables.json')
-    p.add_argument('--options', nargs='+', default=[],
-                   help='more --cfg-options of every run (block-trained rows, students, '
-                   'teacher, room fine-tunings and their tests), e.g. for a smoke run: '
-                   'train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each '
-                   "run's record, so a run made with other options is made again")
+    experiments.add_options_argument(
+        p, 'every run (block-trained rows, students, teacher, room fine-tunings and their tests)')
     return p.parse_args(argv)
 
 

@@ -55,10 +55,7 @@ def main(argv=None):
     p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/recipe_study')
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:3])
-    p.add_argument('--options', nargs='+', default=[],
-                   help='more --cfg-options of every row, e.g. for a smoke run: '
-                   "train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each run's "
-                   'record, so a run made with other options is made again')
+    experiments.add_options_argument(p)
     args = p.parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
