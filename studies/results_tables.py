@@ -220,7 +220,7 @@ def recipe_table(load: Loader, source: str = 'recipe_study.json') -> str:
              _cell(record[key].get('inference_seconds'))]
             for key, label in _ordered(list(record), _RECIPES)]
     return _table(('row', 'validation mIoU', 'surface mIoU', 'mAcc', 'aAcc', 'iterations',
-                   'parameters', 'whole-room inference s'), rows, source)
+                   'parameters', 'inference s, 24 rooms in 32^3 windows'), rows, source)
 
 
 #: a summary row's record when it is a distillation run: the table of record, else the
