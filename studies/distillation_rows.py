@@ -82,17 +82,16 @@ def view_coverage(args, views: int):
     return 100 * float(np.mean(one)), 100 * float(np.mean(many))
 
 
-def distillation_plan(args, seed, teacher_ckpt, kd_options=(), room_options=(), options=()):
+def distillation_plan(args, seed, teacher_ckpt, options=()):
     """``[(run, --cfg-options, the run it starts from (or none))]`` of one seed's
-    label-scarce student, no-KD controls and distilled runs, in the order they can run
-    (``kd_options``: more options of the KD term, e.g. its temperature; ``room_options``:
-    more options of every room fine-tuning, controls and distilled runs alike; ``options``:
-    more options of every run, the label-scarce student too)."""
+    label-scarce student, no-KD controls and distilled runs, in the order they can run: the
+    run inputs (data, seed, teacher, labelled rooms) of the recipe's configs, and
+    ``options`` (the driver's ``--options``) on every run."""
     data = data_options(args.data) + [f'randomness.seed={seed}']
     # tested below, not validated meanwhile
-    room = data + ['train_cfg.val_interval=100000', *room_options]
+    room = data + ['train_cfg.val_interval=100000']
     kd = [f'model.teacher_checkpoint={teacher_ckpt}',
-          f'model.teacher_config={args.teacher_config}', *kd_options]
+          f'model.teacher_config={args.teacher_config}']
     scarce = [f'train_dataloader.dataset.labelled_rooms={args.labelled_rooms}']
     plan = [('3dseg-t-scarce', data + schedule_options(args.iters) +
              [f'train_dataloader.dataset.indices={args.labelled_rooms}'])]
@@ -112,8 +111,7 @@ def distillation_runs(args, seed, student, teacher_ckpt, only=None):
         records['3dseg-t']['panorama_mIoU'] = student_panorama_miou(
             args, osp.join(args.out, f'seed{seed}', '3dseg-t'), CONFIGS['3dseg-t'],
             student['checkpoint'])
-    plan = distillation_plan(args, seed, teacher_ckpt, args.kd_options, args.room_options,
-                             args.options)
+    plan = distillation_plan(args, seed, teacher_ckpt, args.options)
     for name, options, *base in plan:
         if only is not None and name not in only:
             continue

@@ -141,23 +141,17 @@ def add_options_argument(parser, runs: str = 'every row', note: str = '') -> Non
 
 
 def add_distillation_arguments(parser: argparse.ArgumentParser, teacher: str,
-                               options_flag: str, options_help: str,
                                labelled_rooms: Optional[int] = 12) -> None:
     """The arguments the distillation drivers (``paper_tables.py --distill``,
     ``kd_study.py``) share, spelt and explained once: the labelled rooms of the label-scarce
     setting (``labelled_rooms`` by default; ``None``: the count chosen on the validation
-    rooms, studies/scarcity.py), the teacher's config and ``options_flag``,
-    ``--cfg-options`` of every room fine-tuning (``options_help`` says which runs that is in
-    the driver)."""
+    rooms, studies/scarcity.py) and the teacher's config."""
     parser.add_argument('--labelled-rooms', type=int, default=labelled_rooms,
                         help='rooms that keep their 3D labels in the label-scarce runs' +
                         (' (default: the count chosen on the validation rooms by '
                          '--choose-scarcity)' if labelled_rooms is None else ''))
     parser.add_argument('--teacher-config', default=teacher,
                         help="the panorama teacher's config (its checkpoint's architecture)")
-    parser.add_argument(options_flag, nargs='+', default=[],
-                        help=f'more --cfg-options of {options_help}, for a variant that has '
-                        'no config file yet, e.g. model.train_cfg.crop_size=48')
 
 
 def schedule_options(iters: int) -> List[str]:

@@ -171,8 +171,8 @@ def main(argv=None) -> int:
     p.add_argument('--losses', choices=list(LOSSES), default='whole',
                    help="how the students' losses see a room: one whole-room forward (every "
                    'row), or 32^3 tiles (the rows of TILES_ROWS)')
-    experiments.add_distillation_arguments(p, TEACHER, '--options',
-                                           'every row (control included)')
+    experiments.add_distillation_arguments(p, TEACHER)
+    experiments.add_options_argument(p, 'every row (control included)')
     p.add_argument('--teacher-checkpoint',
                    help=f"the teacher's weights; rows {', '.join(NO_TEACHER)} run without one")
     p.add_argument('--report-test', action='store_true',

@@ -79,9 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--teacher-checkpoint', default=None,
                    help='a teacher trained before (e.g. by teacher_study.py): tested, not '
                    'trained')
-    experiments.add_distillation_arguments(p, TEACHER, '--room-options',
-                                           'every room fine-tuning (controls too)',
-                                           labelled_rooms=None)
+    experiments.add_distillation_arguments(p, TEACHER, labelled_rooms=None)
     p.add_argument('--choose-scarcity', action='store_true',
                    help='only choose the labelled-room count of the label-scarce runs on the '
                    'validation rooms (3dseg-t at --iters, seed 0; with --record kept in '
@@ -94,10 +92,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--recipe', default='official', choices=list(RECIPES),
                    help="the distillation runs' configs (distillation_rows.RECIPES): the "
                    "paper's KD term, or the one the KD study chose (tiles32-tau1)")
-    p.add_argument('--kd-options', nargs='+', default=[],
-                   help='more --cfg-options of the distilled runs, e.g. '
-                   'model.distill_loss.tau=4.0 (on top of --recipe; for a variant that has no '
-                   'config file yet)')
     p.add_argument('--students', action='store_true',
                    help='only the block-trained students the distillation runs start from '
                    '(3dseg-t, 3dseg-t-scarce); no teacher: what kd_study.py --tables needs')

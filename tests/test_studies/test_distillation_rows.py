@@ -27,25 +27,27 @@ def test_distillation_configs_exist_and_the_table_marks_what_does_not_apply():
         'Label-scarce rows: 3 labelled rooms.'
 
 
-def test_room_options_reach_every_room_fine_tuning_and_kd_options_only_the_distilled():
+def test_the_plan_gives_each_run_its_inputs_and_the_options_to_every_run():
     args = argparse.Namespace(data='rooms', labelled_rooms=12, iters=800,
                               teacher_config=distillation_rows.TEACHER)
-    plan = distillation_rows.distillation_plan(args, 1, 't.pth', ['model.distill_loss.tau=4.0'],
-                                          ['model.train_cfg.mode=tiles'])
+    plan = distillation_rows.distillation_plan(args, 1, 't.pth', ['train_cfg.max_iters=2'])
     names = [name for name, *_ in plan]
     assert names == ['3dseg-t-scarce', '3dseg-t+room', '3dseg-t+distill', '3dseg-t+room-scarce',
                      '3dseg-t+distill-scarce', '3dseg-t+distill-multiview']
+    runs = {n: o for n, o, *_ in plan}
     for name, options, *base in plan:
-        assert 'randomness.seed=1' in options
-        block = name == '3dseg-t-scarce'  # block training: no room option, no start
-        assert ('model.train_cfg.mode=tiles' in options) is not block, name
-        assert ('model.distill_loss.tau=4.0' in options) is ('distill' in name), name
+        assert 'randomness.seed=1' in options and options[-1] == 'train_cfg.max_iters=2', name
+        block = name == '3dseg-t-scarce'  # block training: the labelled rooms, no start
+        assert ('train_dataloader.dataset.indices=12' in options) is block, name
+        assert ('train_dataloader.dataset.labelled_rooms=12' in options) is (
+            'scarce' in name and not block), name
+        assert ('model.teacher_checkpoint=t.pth' in options) is ('distill' in name), name
         assert base == ([] if block else ['3dseg-t-scarce' if 'scarce' in name else '3dseg-t'])
-        # the control and its distilled run differ only in the KD term
+        # the control and its distilled run differ only in the teacher
         if '+distill' in name and 'multiview' not in name:
-            control = dict((n, o) for n, o, *_ in plan)[name.replace('distill', 'room')]
+            control = runs[name.replace('distill', 'room')]
             assert set(options) - set(control) == {
-                'model.teacher_checkpoint=t.pth', 'model.distill_loss.tau=4.0',
+                'model.teacher_checkpoint=t.pth',
                 f'model.teacher_config={distillation_rows.TEACHER}'}
 
 
@@ -84,7 +86,7 @@ def test_distillation_runs_train_the_configs_of_the_recipe_and_record_them(tmp_p
     for recipe in ('official', 'tiles32-tau1'):
         args = argparse.Namespace(data='rooms', labelled_rooms=3, iters=800, out=str(tmp_path),
                                   teacher_config=distillation_rows.TEACHER, recipe=recipe,
-                                  kd_options=[], room_options=[], options=[])
+                                  options=[])
         student = dict(checkpoint='s.pth', metrics=dict(mIoU=1.0), train_seconds=1.0)
         records = distillation_rows.distillation_runs(args, 0, student, 't.pth', only=set(
             distillation_rows.DISTILL_CONFIGS) - {'3dseg-t'})

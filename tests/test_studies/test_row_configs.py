@@ -148,14 +148,20 @@ def test_runs_finished_before_a_row_had_its_file_are_reused(tmp_path, monkeypatc
 
 
 def test_study_drivers_share_their_distillation_arguments():
-    args = paper_tables.parse_args(['--labelled-rooms', '3', '--room-options', 'a=1'])
-    assert (args.labelled_rooms, args.room_options, args.teacher_config) == (
+    args = paper_tables.parse_args(['--labelled-rooms', '3', '--options', 'a=1'])
+    assert (args.labelled_rooms, args.options, args.teacher_config) == (
         3, ['a=1'], distillation_rows.TEACHER)
+    assert paper_tables.parse_args([]).labelled_rooms is None  # chosen on validation
     p = argparse.ArgumentParser()
-    experiments.add_distillation_arguments(p, 'teacher.py', '--options', 'every row')
+    experiments.add_distillation_arguments(p, 'teacher.py')
+    experiments.add_options_argument(p)
     args = p.parse_args(['--options', 'x=1', 'y=2'])
     assert (args.labelled_rooms, args.teacher_config, args.options) == (12, 'teacher.py',
                                                                         ['x=1', 'y=2'])
+    # a variant is a config file (--recipe), not option strings of its KD term or room runs
+    for flag in ('--kd-options', '--room-options'):
+        with pytest.raises(SystemExit):
+            paper_tables.parse_args([flag, 'a=1'])
 
 
 def test_make_demo_trains_its_config_as_it_trained_before(tmp_path, monkeypatch):
