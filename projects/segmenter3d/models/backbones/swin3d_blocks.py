@@ -183,11 +183,11 @@ class SwinBlock3D(BaseModule):
         if layout.padded:  # padding positions read a zero token (after the norm, as Swin)
             tokens = torch.cat([tokens, tokens.new_zeros(B, 1, C)], dim=1)
         # pad + roll + window partition + grouping by mask: one gather
-        windows = tokens.index_select(1, layout.gather).view(B, layout.num_windows, -1, C)
-        windows = windows.transpose(0, 1)  # window-major: (nW, B, N, C)
+        # window-major (the windows of one mask group are contiguous over the batch)
+        windows = rearrange(tokens.index_select(1, layout.gather), 'b (w n) c -> (w b) n c',
+                            w=layout.num_windows)
         ranges = [(s * B, e * B, m) for s, e, m in layout.ranges]
-        out = self.attn(windows.reshape(-1, windows.shape[2], C), ranges, window)
-        out = out.view(layout.num_windows, B, -1, C).transpose(0, 1).reshape(B, -1, C)
+        out = rearrange(self.attn(windows, ranges, window), '(w b) n c -> b (w n) c', b=B)
         return out.index_select(1, layout.scatter).view(B, D, H, W, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
