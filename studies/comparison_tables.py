@@ -1,9 +1,13 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The tables of the baseline comparison (``benchmarks/baselines.json``): the learning-curve
-runs at an equal budget and, per baseline, whether 3DSeg-T holds its lead."""
+runs at an equal budget and, per baseline, whether 3DSeg-T holds its lead. Each row links the
+config file of its curve run (``learning_curves.CURVE_CONFIGS``), written from the repository
+root (``results_tables.fill`` makes the links relative to the page that holds the table)."""
+import os.path as osp
 from typing import Callable, Optional, Sequence
 
 from studies.experiments import mean_std
+from studies.learning_curves import CURVE_CONFIGS
 from studies.results_tables import _table
 
 LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
@@ -20,6 +24,12 @@ def _seconds(values: Sequence[Optional[float]]) -> str:
     return text if len(reached) == len(values) else f'{text} ({len(reached)}/{len(values)} seeds)'
 
 
+def config_link(model: str) -> str:
+    """A link to ``model``'s curve config, '—' for a model without one."""
+    config = CURVE_CONFIGS.get(model)
+    return f'[{osp.basename(config)}]({config})' if config else '—'
+
+
 def curves_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
     """Each model's recipe trained for the same budget seconds, over its seeds."""
     record = load(source)
@@ -34,11 +44,13 @@ def curves_table(load: Callable[[str], dict], source: str = 'baselines.json') ->
                      f"{first['iters']:,}", f"{first['budget_seconds']:g}",
                      str(len(row['seeds'])), mean_std(row['final_val']),
                      mean_std(row['gain_last_quarter']), mean_std(row['mIoU']),
-                     mean_std(row['surface_mIoU']), _seconds(row['seconds_to_target'])])
+                     mean_std(row['surface_mIoU']), _seconds(row['seconds_to_target']),
+                     config_link(model)])
     target = next(iter(summary.values()))['target']
     return _table(['model', 'parameters', 'iterations', 'budget s', 'seeds',
                    'final validation mIoU', 'gain over the last quarter', 'test mIoU',
-                   'test surface mIoU', f's to {target:g} validation mIoU'], rows, source)
+                   'test surface mIoU', f's to {target:g} validation mIoU', 'config'],
+                  rows, source)
 
 
 def _verdict(leads: Sequence[float]) -> str:
@@ -78,9 +90,12 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> s
                      mean_std(leads) if leads else '—', _verdict(leads) if leads else '—',
                      f"{_seconds(pick(ours, 'seconds_to_target'))} vs "
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
-                     _verdict(sooner) if sooner else '—'])
+                     _verdict(sooner) if sooner else '—', config_link(model)])
     if not rows:
         return ('No baseline has a finished learning-curve run yet (3DSeg-T has '
                 f"{len(ours['seeds'])} of its seeds).\n")
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
-                   's to target: 3DSeg-T vs baseline', 'in time-to-accuracy'], rows, source)
+                   's to target: 3DSeg-T vs baseline', 'in time-to-accuracy',
+                   "baseline's config"], rows, source,
+                  f"Generated from `benchmarks/{source}`; 3DSeg-T's config: "
+                  f'{config_link(OURS)}.')

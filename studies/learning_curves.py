@@ -30,6 +30,17 @@ from studies import experiments
 # tested as the tuning trials were validated, stride 16 (TEST_WINDOW).
 VAL_WINDOW = ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=32']
 
+#: each model's curve run as a config file: its config (``baseline_study.MODELS``) with the
+#: options of :func:`curve_options` but the run inputs (data roots and seed), which the driver
+#: still passes as options so that runs begun before the files resume unchanged
+#: (tests/test_studies/test_curve_configs.py checks each file gives the same run)
+CURVE_CONFIGS = {
+    '3dseg-t': 'configs/3dseg/ablations/3dseg-t-p2_lr2e-3_1xb2-6400_synthrooms-32.py',
+    'unet3d': 'configs/unet3d/ablations/unet3d-base16-gn_lr9e-3_1xb2-7104_synthrooms-32.py',
+    'sparseunet': 'configs/sparseunet/ablations/sparseunet-bn_lr3e-3_1xb2-1920_synthrooms-32.py',
+    'swinunetr': 'configs/swinunetr/ablations/swinunetr-bn_lr27e-3_1xb2-1328_synthrooms-32.py',
+}
+
 
 def curve_options(model: str, data: str, seed: int, extra: Sequence[str] = ()) -> List[str]:
     """The ``--cfg-options`` of one seed of ``model``'s curve run (``extra``: the driver's

@@ -13,6 +13,7 @@ differs from what the committed JSON gives.
 import argparse
 import json
 import os.path as osp
+import posixpath
 import re
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -26,6 +27,8 @@ TARGETS = ('README.md', 'docs/results.md')
 
 _BLOCK = re.compile(r'(<!-- results:([\w.+-]+) -->\n)(.*?)(<!-- /results -->)', re.S)
 _OPEN = re.compile(r'<!-- results:')
+# a Markdown link to a file of the repository (not a web address, an anchor or an absolute path)
+_LINK = re.compile(r'\]\((?![a-z]+:|#|/)([^)\s]+)\)')
 
 Loader = Callable[[str], dict]
 
@@ -351,8 +354,20 @@ def render(name: str, root: str = ROOT) -> str:
     return TABLES[name](json_loader(root))
 
 
+def relink(table: str, where: str) -> str:
+    """``table``'s links, written from the repository root, made relative to the folder of
+    the file ``where`` (a path from the root) that holds it: a table placed in README.md and in
+    docs/results.md links the same files from each."""
+    folder = posixpath.dirname(where)
+    if not folder:
+        return table
+    return _LINK.sub(lambda m: '](' + posixpath.relpath(m.group(1), folder) + ')', table)
+
+
 def fill(text: str, load: Loader, where: str = '<text>') -> str:
-    """``text`` with every marked table replaced by the one generated from the records."""
+    """``text`` with every marked table replaced by the one generated from the records
+    (``where``: the file's path from the repository root, which the tables' links are made
+    relative to)."""
     if len(_OPEN.findall(text)) != len(_BLOCK.findall(text)):
         raise ValueError(f'{where}: a "<!-- results:NAME -->" marker has no '
                          '"<!-- /results -->" after it')
@@ -362,7 +377,7 @@ def fill(text: str, load: Loader, where: str = '<text>') -> str:
         if name not in TABLES:
             raise ValueError(f'{where}: unknown results table {name!r} '
                              f'(known: {", ".join(TABLES)})')
-        return match.group(1) + TABLES[name](load) + match.group(4)
+        return match.group(1) + relink(TABLES[name](load), where) + match.group(4)
 
     return _BLOCK.sub(table, text)
 

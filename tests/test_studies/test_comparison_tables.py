@@ -1,5 +1,9 @@
 """studies/comparison_tables.py: the comparison's tables computed right from a record."""
-from studies import comparison_tables
+from studies import comparison_tables, results_tables
+from studies.learning_curves import CURVE_CONFIGS
+
+UNET = 'configs/unet3d/ablations/unet3d-base16-gn_lr9e-3_1xb2-7104_synthrooms-32.py'
+OURS = 'configs/3dseg/ablations/3dseg-t-p2_lr2e-3_1xb2-6400_synthrooms-32.py'
 
 
 def _record():
@@ -34,11 +38,17 @@ def test_lead_table_known_answer():
     assert unet[1] == '3' and unet[2] == '3.00 ± 3.46' and unet[3] == 'mixed over seeds'
     # seed 1: the U-Net gets there first (its 3rd validation against 3DSeg-T's 4th)
     assert unet[4] == '432.00 ± 74.82 vs 647.85 ± 366.78 (2/3 seeds)'
-    assert unet[5].rstrip(' |') == 'mixed over seeds'
+    assert unet[5] == 'mixed over seeds'
     # paired on the seeds both have; a baseline that never reaches the target is slower
     assert sparse[1] == '2' and sparse[2] == '10.50 ± 0.71' and sparse[3] == 'holds'
     assert sparse[4] == '453.60 ± 91.64 vs not reached'
-    assert sparse[5].rstrip(' |') == 'holds'
+    assert sparse[5] == 'holds'
+    # each baseline's row links its curve config; the caption links 3DSeg-T's
+    assert unet[6] == f'[{UNET.split("/")[-1]}]({UNET}) |' and CURVE_CONFIGS['unet3d'] == UNET
+    assert sparse[6] == '[{0}]({1}) |'.format(
+        CURVE_CONFIGS['sparseunet'].split('/')[-1], CURVE_CONFIGS['sparseunet'])
+    assert text.endswith("; 3DSeg-T's config: "
+                         f'[{OURS.split("/")[-1]}]({OURS}).\n')
 
 
 def test_lead_is_compared_in_validation_points_and_ties_are_ties():
@@ -49,7 +59,7 @@ def test_lead_is_compared_in_validation_points_and_ties_are_ties():
                                              points_to_target=[3, 4, 3])
     text = comparison_tables.lead_table(lambda name: record)
     row = next(line for line in text.splitlines() if line.startswith('| UNet3D'))
-    assert row.split(' | ')[3] == 'tie' and row.rstrip(' |').endswith('tie')
+    assert row.split(' | ')[3] == 'tie' and row.split(' | ')[5] == 'tie'
 
 
 def test_curves_table_lists_every_model_with_its_budget():
@@ -57,6 +67,12 @@ def test_curves_table_lists_every_model_with_its_budget():
     assert '| s to 28.5 validation mIoU |' in text
     assert '| SparseUNet3D | 5,435,774 | 1,920 | 1036.8 | 2 |' in text
     assert 'not reached' in text
+    unet = next(line for line in text.splitlines() if line.startswith('| UNet3D |'))
+    assert unet.endswith(f'| 647.85 ± 366.78 (2/3 seeds) | [{UNET.split("/")[-1]}]({UNET}) |')
+    # from docs/results.md the same link climbs out of docs/
+    relinked = results_tables.relink(text, 'docs/results.md')
+    assert f'](../{UNET})' in relinked and f']({UNET})' not in relinked
+    assert results_tables.relink(text, 'README.md') == text
     assert comparison_tables.curves_table(lambda name: {}).startswith('No learning-curve')
 
 

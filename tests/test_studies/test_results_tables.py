@@ -75,6 +75,19 @@ def test_fill_replaces_only_between_the_markers(tmp_path):
     assert results_tables.fill(out, load) == out  # generating twice changes nothing
 
 
+def test_links_of_a_table_are_made_relative_to_the_page_that_holds_it(monkeypatch):
+    table = ('| [a.py](configs/x/a.py) | [b](benchmarks/b.json) | [web](https://x.org/c) |'
+             ' [here](#the-setting) | [root](/configs/y.py) |\n')
+    assert results_tables.relink(table, 'README.md') == table
+    assert results_tables.relink(table, 'docs/results.md') == (
+        '| [a.py](../configs/x/a.py) | [b](../benchmarks/b.json) | [web](https://x.org/c) |'
+        ' [here](#the-setting) | [root](/configs/y.py) |\n')
+    monkeypatch.setitem(results_tables.TABLES, 'links', lambda load: table)
+    text = '<!-- results:links -->\n<!-- /results -->\n'
+    assert '](../configs/x/a.py)' in results_tables.fill(text, None, 'docs/results.md')
+    assert '](configs/x/a.py)' in results_tables.fill(text, None, 'README.md')
+
+
 def test_fill_refuses_unknown_tables_and_unclosed_markers(tmp_path):
     load = results_tables.json_loader(str(tmp_path))
     with pytest.raises(ValueError, match="README.md: unknown results table 'nope'"):
