@@ -8,7 +8,7 @@ from .version import __version__
 
 # Keep in step with requirements/mminstall.txt.
 MMCV_MIN, MMCV_MAX = '2.0.0rc4', '2.2.0'
-MMENGINE_MIN, MMENGINE_MAX = '0.10.4', '0.11.0'
+MMENGINE_MIN, MMENGINE_MAX = '0.10.7', '0.11.0'
 if not digit_version(MMCV_MIN) <= digit_version(mmcv.__version__) < digit_version(MMCV_MAX):
     raise ImportError(f'segmenter3d needs {MMCV_MIN} <= mmcv < {MMCV_MAX}, found '
                       f'{mmcv.__version__}; run `make install`')

@@ -16,6 +16,9 @@ PINNED = {
     '_save_checkpoint_with_step': 'cdbc1b54c7c88d95',  # overridden: rotation reordered
     '_save_best_checkpoint': '8e1e477297ea08d7',  # wrapped: removals deferred
     'before_train': '88570c95d1e437f5',  # wrapped: resumed paths confined first
+    # read, not overridden: it sets the attributes the overrides use (out_dir, keep_ckpt_ids,
+    # max_keep_ckpts, filename_tmpl, key_indicators, best_ckpt_path(_dict), save_*, args)
+    '__init__': '0671bcaab2e02c4b',
 }
 
 
@@ -33,7 +36,8 @@ def test_the_mmengine_internals_the_hook_builds_on_are_unchanged():
 
 def test_the_hook_still_overrides_what_it_pins_and_uses_the_backend_calls_it_swaps():
     for name in PINNED:
-        assert name in vars(CrashSafeCheckpointHook), name
+        if name != '__init__':
+            assert name in vars(CrashSafeCheckpointHook), name
     # the deferred removals replace these two backend methods while the best is saved
     from mmengine.fileio.backends import LocalBackend
     assert callable(LocalBackend.remove) and callable(LocalBackend.rmtree)

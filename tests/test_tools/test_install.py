@@ -43,3 +43,19 @@ def test_a_non_editable_install_runs_the_tools_from_elsewhere(tiny_rooms, tmp_pa
                               env=env)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert 'mIoU' in proc.stdout + proc.stderr
+
+
+def test_the_import_guard_allows_the_versions_the_requirements_pin():
+    """``segmenter3d/__init__.py`` refuses mm versions outside requirements/mminstall.txt's
+    ranges; the two are written twice (pip cannot import the package), so they must agree."""
+    import re
+
+    import segmenter3d
+    pins = {}
+    with open(osp.join(ROOT, 'requirements', 'mminstall.txt')) as f:
+        for line in f:
+            match = re.match(r'(mmcv|mmengine)>=([\w.]+),<([\w.]+)', line)
+            if match:
+                pins[match[1]] = (match[2], match[3])
+    assert pins == {'mmcv': (segmenter3d.MMCV_MIN, segmenter3d.MMCV_MAX),
+                    'mmengine': (segmenter3d.MMENGINE_MIN, segmenter3d.MMENGINE_MAX)}
