@@ -30,9 +30,8 @@ from mmseg.registry import DATASETS, MODELS
 from segmenter3d.checkpoint_io import load_weights
 from segmenter3d.encoding import input_tsdf
 
-# the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from studies.experiments import ROOT  # noqa: E402
+# the repository: its configs and data paths are relative to it
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def class_ious(confusion: np.ndarray) -> np.ndarray:

@@ -27,9 +27,8 @@ from hit_agreement import add_model_arguments, build_model_and_rooms, room_at_hi
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 
-# the repository (studies/ is not installed with the package)
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from studies.experiments import ROOT  # noqa: E402
+# the repository: its configs and data paths are relative to it
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 STRUCTURE = ('walls', 'floors', 'ceilings')
 
