@@ -1,5 +1,5 @@
 _base_ = [
-    '../_base_/models/3dseg.py', '../_base_/datasets/panorooms3d.py',
+    '../_base_/models/3dseg.py', '../_base_/datasets/panorooms.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_80k_adam.py'
 ]
 model = dict(

@@ -3,7 +3,7 @@
 # "Teacher weights").
 _base_ = [
     'mmseg::segmenter/segmenter_vit-b_mask_8xb1-160k_ade20k-512x512.py',
-    '../_base_/datasets/panorama_panorooms3d.py'
+    '../_base_/datasets/panorama_panorooms.py'
 ]
 custom_imports = dict(imports=['segmenter3d'], allow_failed_imports=False)
 crop_size = (512, 1024)

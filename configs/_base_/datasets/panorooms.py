@@ -2,7 +2,7 @@
 # Layout: <data_root>/volumes/<room>.npz (sdf128, color128, semanticlabel),
 # images/<split>/<room>.jpg, annotations/<split>/<room>.png, splits/<split>.txt.
 # The generated rooms' layout (synthrooms.py) with the release's root, block size, JPEG
-# panoramas and loader sizes, as panorama_panorooms3d.py is panorama_synthrooms.py's. mmengine
+# panoramas and loader sizes, as panorama_panorooms.py is panorama_synthrooms.py's. mmengine
 # merges dicts only: the base's values computed from its variables (the crop in the training
 # pipeline, the root in each dataset) are set again here.
 _base_ = ['./synthrooms.py']
