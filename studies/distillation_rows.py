@@ -52,10 +52,18 @@ VIEWS = 8
 
 def student_panorama_miou(args, run_dir, config, ckpt):
     """The test rooms' labels a run predicts, rendered into their panoramas (its mIoU there);
-    the predictions are written once, by ``tools/test.py --out``."""
+    the predictions are written by ``tools/test.py --out`` and written again when ``ckpt`` is
+    newer than any of them (the run was made again, e.g. with other ``--options``, in the same
+    work dir, which ``tools/train.py --overwrite`` does not empty)."""
     out = osp.join(run_dir, 'test_pred')
     names = open(osp.join(args.data, 'splits', 'test.txt')).read().split()
-    if not all(osp.isfile(osp.join(out, f'{n}_pred.npz')) for n in names):
+    made = osp.getmtime(ckpt) if osp.isfile(ckpt) else 0.0
+
+    def current(name: str) -> bool:
+        path = osp.join(out, f'{name}_pred.npz')
+        return osp.isfile(path) and osp.getmtime(path) >= made
+
+    if not all(current(n) for n in names):
         experiments.run(python_tool('tools/test.py', config, ckpt, '--work-dir',
                                     osp.join(run_dir, 'test_out'), '--out', out,
                                     '--cfg-options', *data_options(args.data),

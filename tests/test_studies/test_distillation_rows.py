@@ -93,3 +93,37 @@ def test_distillation_runs_train_the_configs_of_the_recipe_and_record_them(tmp_p
         assert trained == distillation_rows.RECIPES[recipe]
         assert all(records[n]['config'] == c for n, c in trained.items())
         assert records['3dseg-t+distill']['iters'] == 120
+
+
+def test_student_predictions_are_made_again_for_a_checkpoint_newer_than_them(tmp_path,
+                                                                             monkeypatch):
+    """A student trained again in its work dir (other ``--options``, other ``--iters``) gets
+    its panorama score from its own predictions, not from those the earlier run left there."""
+    import os
+
+    data, run_dir = tmp_path / 'rooms', tmp_path / 'run'
+    (data / 'splits').mkdir(parents=True)
+    (data / 'splits' / 'test.txt').write_text('room_a\nroom_b\n')
+    (run_dir / 'test_pred').mkdir(parents=True)
+    ckpt = run_dir / 'iter_2.pth'
+    ckpt.write_bytes(b'old')
+    tests = []
+
+    def fake_test(cmd, log, **kwargs):  # tools/test.py --out: one prediction file a room
+        tests.append(cmd)
+        for name in ('room_a', 'room_b'):
+            (run_dir / 'test_pred' / f'{name}_pred.npz').write_bytes(b'x')
+
+    monkeypatch.setattr(distillation_rows.experiments, 'run', fake_test)
+    monkeypatch.setattr(distillation_rows, 'rendered_panorama_miou',
+                        lambda out, data, split: dict(mIoU=float(len(tests))))
+    args = argparse.Namespace(data=str(data), options=['x=1'])
+    score = distillation_rows.student_panorama_miou(args, str(run_dir), 'c.py', str(ckpt))
+    assert score == 1.0 and tests[0][-1] == 'x=1'  # --options reach the test too
+    # the same checkpoint: the predictions are reused
+    assert distillation_rows.student_panorama_miou(args, str(run_dir), 'c.py', str(ckpt)) == 1.0
+    # the run made again: its checkpoint is newer than the predictions (one of them suffices)
+    made = os.stat(ckpt).st_mtime
+    os.utime(run_dir / 'test_pred' / 'room_b_pred.npz', (made - 10, made - 10))
+    assert distillation_rows.student_panorama_miou(args, str(run_dir), 'c.py', str(ckpt)) == 2.0
+    assert distillation_rows.student_panorama_miou(args, str(run_dir), 'c.py', str(ckpt)) == 2.0
