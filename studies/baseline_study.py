@@ -198,13 +198,18 @@ def main(argv=None) -> None:
     p.add_argument('--out', default='work_dirs/baselines')
     experiments.add_options_argument(
         p, 'every trial and curve run',
-        ' (and report counts only the curves made with the --options it is given)')
+        '; the study with them is recorded in --out/baselines.json (its report beside it), '
+        'never in benchmarks/', example='train_dataloader.num_workers=0 (the budgets set the '
+        'iterations)')
     args = p.parse_args(argv)
     # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
     # training process it started is stopped with it
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
+    if args.options:  # another study: its trials, curves and report stay in --out
+        global RESULTS
+        RESULTS = osp.abspath(osp.join(args.out, 'baselines.json'))
     ensure_rooms(args.data, 96, args.out, split='validation')
     if args.stage == 'tune':
         tune(args.models, args.data, args.out, extra=args.options)

@@ -131,13 +131,18 @@ def pano2d_options(data: str, pano2d: str) -> List[str]:
             f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
 
 
-def add_options_argument(parser, runs: str = 'every row', note: str = '') -> None:
+def add_options_argument(parser, runs: str = 'every row', note: str = '',
+                         example: str = 'train_cfg.max_iters=2 '
+                         'train_dataloader.num_workers=0') -> None:
     """The drivers' ``--options``: more ``--cfg-options`` of every run, which each run's
-    record keeps (a finished run made with other options is made again)."""
+    record keeps (a finished run made with other options is made again). A study with
+    options is another study: give it its own ``--out`` (runs of the same name in one
+    ``--out`` replace each other)."""
     parser.add_argument('--options', nargs='+', default=[],
-                        help=f'more --cfg-options of {runs}, e.g. for a smoke run: '
-                        'train_cfg.max_iters=2 train_dataloader.num_workers=0; kept in each '
-                        f"run's record, so a run made with other options is made again{note}")
+                        help=f'more --cfg-options of {runs}, e.g. for a smoke run: {example}; '
+                        "kept in each run's record, so a run made with other options is made "
+                        f'again (give such a study its own --out){note}. Put it after the '
+                        'other arguments')
 
 
 def add_distillation_arguments(parser: argparse.ArgumentParser, teacher: str,

@@ -107,7 +107,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='copy results.json to benchmarks/paper_tables.json')
     experiments.add_options_argument(
         p, 'every run (block-trained rows, students, teacher, room fine-tunings and their tests)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.record and args.options:
+        p.error('--record keeps the table of record, whose runs are the configs as they are: '
+                'not with --options')
+    return args
 
 
 def seed_runs(args, seed: int, teacher_ckpt: Optional[str]) -> Dict[str, dict]:

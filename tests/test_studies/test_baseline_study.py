@@ -135,7 +135,8 @@ def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_pat
     mtimes = {n: os.stat(osp.join(repo, n)).st_mtime_ns for n in
               ('baselines.json', 'paper_tables.json', 'learning_curves.png')
               if osp.isfile(osp.join(repo, n))}
-    monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'baselines.json'))
+    # a study with --options is recorded in its --out (main() points RESULTS there; restored)
+    monkeypatch.setattr(baseline_study, 'RESULTS', baseline_study.RESULTS)
     # the budget: 2 steps a trial, warm-up 1 step; two trials of the grid, no edge trials
     monkeypatch.setitem(baseline_study.STEP_SECONDS, 'unet3d', baseline_study.TUNE_SECONDS / 2)
     spec = baseline_study.MODELS['unet3d']
@@ -144,6 +145,7 @@ def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_pat
     monkeypatch.setattr(baseline_study, 'EDGE_TRIALS', 0)
     assert (baseline_study.trial_iters('unet3d'), baseline_study.curve_iters('unet3d')) == (2, 16)
     out = tmp_path / 'out'
+    study_json = out / 'baselines.json'
     tiny = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
             for k in ('num_workers=0', 'persistent_workers=False')]
     common = ['--models', 'unet3d', '--seeds', '0', '--data', tiny_rooms, '--out', str(out),
@@ -151,7 +153,7 @@ def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_pat
     handler = signal.getsignal(signal.SIGTERM)  # main() makes SIGTERM exit
     try:
         baseline_study.main(['tune', *common])
-        tuned = json.load(open(tmp_path / 'baselines.json'))['tuning']['unet3d']
+        tuned = json.load(open(study_json))['tuning']['unet3d']
         assert set(tuned['trials']) == set(grid) and tuned['iters'] == 2
         for name, trial in tuned['trials'].items():
             record = json.load(open(out / 'tune' / 'unet3d' / name / 'record_validation.json'))
@@ -164,7 +166,7 @@ def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_pat
             assert record['checkpoint'].endswith('iter_2.pth')
         assert tuned['best'] == max(grid, key=lambda n: tuned['trials'][n]['mIoU'])
         baseline_study.main(['curves', *common])
-        results = json.load(open(tmp_path / 'baselines.json'))
+        results = json.load(open(study_json))
         run = results['curves']['unet3d']['0']
         record = json.load(open(out / 'curves' / 'unet3d' / 'seed0' / 'record_curve.json'))
         assert run == {k: v for k, v in record.items() if k != 'config'}
@@ -183,17 +185,17 @@ def test_tune_then_curves_train_choose_report_and_are_reused(tiny_rooms, tmp_pat
         # reported beside RESULTS: the summary, the table of record's run and the picture
         assert results['curve_summary']['unet3d']['mIoU'] == [run['mIoU']]
         assert results['params']['unet3d'] == 1403054
-        paper = json.load(open(tmp_path / 'paper_tables.json'))
+        paper = json.load(open(out / 'paper_tables.json'))
         assert paper['unet3d-tuned']['mIoU'] == [run['mIoU']]
         assert paper['unet3d-tuned']['iters'] == [16]
-        assert (tmp_path / 'learning_curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+        assert (out / 'learning_curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
         # both stages again: every trial and the curve are reused, no training log is written
         stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*train*.log')}
         assert len(stamps) == 3
         baseline_study.main(['tune', *common])
         baseline_study.main(['curves', *common])
         assert {p: os.stat(p).st_mtime_ns for p in out.glob('*train*.log')} == stamps
-        assert json.load(open(tmp_path / 'baselines.json'))['curves'] == results['curves']
+        assert json.load(open(study_json))['curves'] == results['curves']
     finally:
         signal.signal(signal.SIGTERM, handler)
     assert {n: os.stat(osp.join(repo, n)).st_mtime_ns for n in mtimes} == mtimes

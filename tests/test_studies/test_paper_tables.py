@@ -105,3 +105,10 @@ def test_one_row_trains_tests_and_is_tabled_then_reused(tiny_rooms, tmp_path, mo
     assert json.load(open(out / 'results.json')) == results
     after = os.stat(record_of_record).st_mtime_ns if osp.isfile(record_of_record) else None
     assert after == before  # no --record: the table of record is not touched
+
+
+def test_the_table_of_record_takes_no_runs_made_with_options(capsys):
+    with pytest.raises(SystemExit):
+        paper_tables.parse_args(['--record', '--options', 'train_cfg.max_iters=2'])
+    assert '--record keeps the table of record' in capsys.readouterr().err
+    assert paper_tables.parse_args(['--record']).record
