@@ -65,8 +65,7 @@ def train_and_test(args, name, seed, iters):
     record = experiments.train_and_test(osp.join(args.out, f'seed{seed}', name), config,
                                         options, osp.join(args.out, f'seed{seed}_{name}'))
     # the iterations it ran: --iters, unless --options set them
-    record['iters'] = (experiments.merged_config(config, options)['train_cfg']['max_iters']
-                       if args.options else iters)
+    record['iters'] = experiments.run_iters(config, options) if args.options else iters
     print(f'  seed {seed} {name:<20} {record["iters"]:>5} iters '
           f'{record["train_seconds"]:7.0f} s  ' +
           '  '.join(f'{k} {v:.2f}' for k, v in record['metrics'].items()), flush=True)

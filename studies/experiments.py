@@ -181,6 +181,11 @@ def merged_config(config: str, options: Sequence[str]) -> dict:
     return merged
 
 
+def run_iters(config: str, options: Sequence[str]) -> int:
+    """The iterations a run of ``config`` with ``options`` trains for (what its record says)."""
+    return merged_config(config, options)['train_cfg']['max_iters']
+
+
 def model_arguments(model: dict) -> dict:
     """A model config with the defaults of its class's arguments filled in: a config that
     states a default (the oracle's ``smoothing=0.1``) builds the model one that leaves it out

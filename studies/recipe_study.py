@@ -46,7 +46,7 @@ def run_row(args, name):
     options = data_options(args.data) + [f'randomness.seed={SEED}'] + list(args.options)
     record = experiments.train_and_test(osp.join(args.out, name), config, options,
                                         osp.join(args.out, name), split='validation')
-    record['iters'] = experiments.merged_config(config, options)['train_cfg']['max_iters']
+    record['iters'] = experiments.run_iters(config, options)
     return record, config
 
 

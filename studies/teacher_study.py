@@ -109,7 +109,7 @@ def total_iters(row: str, options: Sequence[str] = ()) -> int:
     """The iterations behind a row's teacher, those of the rows it starts from included (each
     row's config with ``options``, the driver's ``--options``, applied)."""
     config = ROWS[row].config
-    own = (experiments.merged_config(config, options)['train_cfg']['max_iters'] if options
+    own = (experiments.run_iters(config, options) if options
            else _config(config).train_cfg.max_iters)
     return own + (total_iters(ROWS[row].init, options) if ROWS[row].init else 0)
 
