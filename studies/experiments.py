@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 #: the repository root (tools/ and configs/ live here): this file's own checkout, whether or
 #: not the package is installed from it (a non-editable install copies only the package)
@@ -68,9 +68,9 @@ def run(cmd: List[str], log: str, quiet: bool = False) -> float:
                                   ('Iter(train)' in line and '00/' in line)):
                     print('  ' + line.rstrip()[-160:], flush=True)
         except BaseException:  # we were stopped (Ctrl-C, SIGTERM): the tool stops with us
-            proc.terminate()
+            proc.terminate()  # a training run saves the iteration it is in (SaveOnStopHook)
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
             raise
@@ -244,10 +244,71 @@ def train_and_test(work_dir: str, config: str, options: Sequence[str], log_prefi
         if same_run(record.get('config'), record.get('options'), config, options):
             return _renamed(record_path, record, config, options)
         print(f'  {record_path}: made with other options; running again', flush=True)
-    seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir, '--overwrite',
-                              '--cfg-options', *options), log_prefix + '_train.log', quiet=True)
-    record = dict(train_seconds=round(seconds, 1), config=config, options=options)
+    state = train_in_segments(work_dir, config, options,
+                              lambda n: log_prefix + (f'_train{n}.log' if n else '_train.log'))
+    record = dict(train_seconds=round(sum(state['segments']), 1), config=config,
+                  options=options)
     return _test(work_dir, record, log_prefix, split, keys, test_options, test_args)
+
+
+def train_in_segments(work_dir: str, config: str, options: Sequence[str],
+                      log: Callable[[int], str], state_name: str = 'run_state.json',
+                      set_aside: bool = False, label: str = '') -> Dict:
+    """Train ``config`` with ``options`` in ``work_dir`` to its end: from scratch, or on from
+    the last checkpoint when an earlier segment of the same run (same config and options)
+    was stopped. A run stopped with SIGTERM saved the iteration it was in
+    (``SaveOnStopHook``); a killed one resumes from its last periodic checkpoint. The state
+    (config, options, each segment's wall-clock seconds, whether training finished) is kept
+    as ``work_dir/state_name``; segment ``n`` logs into ``log(n)``.
+
+    The state is written before training starts, so a segment killed outright (no chance to
+    write on the way out) still resumes; its seconds are then counted up to the checkpoint
+    the next segment resumes from (``running_since`` to that checkpoint's time), the part of
+    its work the run keeps. A work dir holding another run is trained over
+    (``tools/train.py --overwrite``), or first moved aside to ``<work_dir>.replaced-<time>``
+    with ``set_aside`` (a learning curve reads every log in its work dir).
+    """
+    options = list(options)
+    state_path = osp.join(work_dir, state_name)
+    state = json.load(open(state_path)) if osp.isfile(state_path) else {}
+    # states written before they named their config are the runs of the same config
+    same = state.get('options') == options and state.get('config', config) == config
+    if same and state.get('trained'):
+        return state  # stopped while testing: the training is done
+    last = osp.join(work_dir, 'last_checkpoint')
+    resume = same and osp.isfile(last)
+    if not resume:
+        if set_aside and osp.isdir(work_dir) and os.listdir(work_dir):
+            stamp, n = time.strftime('%Y%m%d_%H%M%S'), 0
+            while osp.exists(aside := f'{work_dir}.replaced-{stamp}' + (f'-{n}' if n else '')):
+                n += 1
+            os.rename(work_dir, aside)
+            print(f'  {work_dir}: an older run, moved to {aside}', flush=True)
+        state = dict(config=config, options=options, segments=[], trained=False)
+    elif 'running_since' in state:
+        state['segments'].append(round(max(0.0, osp.getmtime(last) - state['running_since']), 1))
+    state['config'] = config
+    os.makedirs(work_dir, exist_ok=True)
+    path = log(len(state['segments']))
+    if label or resume:
+        print(f'{label or work_dir}{" (resumed)" if resume else ""}; log {path}', flush=True)
+    start = state['running_since'] = time.time()
+    write_json(state_path, state)
+    try:
+        seconds = run(python_tool('tools/train.py', config, '--work-dir', work_dir,
+                                  '--resume' if resume else '--overwrite', '--cfg-options',
+                                  *options), path, quiet=True)
+        state['trained'] = True
+    except BaseException:
+        # the seconds of a stopped segment count too: the next one continues from its
+        # last checkpoint
+        seconds = time.time() - start
+        raise
+    finally:
+        del state['running_since']
+        state['segments'].append(round(seconds, 1))
+        write_json(state_path, state)
+    return state
 
 
 def test_finished(work_dir: str, log_prefix: str, split: str, trained_split: str = 'validation',

@@ -18,7 +18,6 @@ import os
 import os.path as osp
 import re
 import statistics
-import time
 from typing import Dict, List, Optional, Sequence
 
 from studies import baseline_study as study
@@ -92,50 +91,14 @@ def best_checkpoint(work_dir: str) -> str:
 
 
 def _train(model: str, work: str, options: List[str], out: str, seed: int) -> dict:
-    """Train one curve run to its end: from scratch, or on from its last checkpoint when an
-    earlier segment with the same options stopped; the run's state (its options, each
-    segment's wall-clock seconds, whether training finished).
-
-    The state is written before training starts, so a segment killed outright (no chance to
-    write on the way out) still resumes; its seconds are then counted up to the checkpoint
-    the next segment resumes from (``running_since`` to that checkpoint's time), the part of
-    its work the curve keeps.
-    """
-    state_path = osp.join(work, 'curve_state.json')
-    state = json.load(open(state_path)) if osp.isfile(state_path) else {}
-    if state.get('options') == options and state.get('trained'):
-        return state  # stopped while testing: the training is done
-    last = osp.join(work, 'last_checkpoint')
-    resume = state.get('options') == options and osp.isfile(last)
-    if not resume:
-        if osp.isdir(work) and os.listdir(work):
-            # another run's logs and checkpoints must not mix into this one's curve
-            stamp, n = time.strftime('%Y%m%d_%H%M%S'), 0
-            while osp.exists(aside := f'{work}.replaced-{stamp}' + (f'-{n}' if n else '')):
-                n += 1
-            os.rename(work, aside)
-            print(f'  {work}: an older run, moved to {aside}', flush=True)
-        state = dict(options=options, segments=[], trained=False)
-    elif 'running_since' in state:
-        state['segments'].append(round(max(0.0, osp.getmtime(last) - state['running_since']), 1))
-    os.makedirs(work, exist_ok=True)
-    log = osp.join(out, f'curve_{model}_seed{seed}_train{len(state["segments"])}.log')
-    print(f'[curves] {model} seed {seed}: {study.curve_iters(model)} iterations'
-          f'{" (resumed)" if resume else ""}; log {log}', flush=True)
-    start = state['running_since'] = time.time()
-    experiments.write_json(state_path, state)
-    try:
-        experiments.run(experiments.python_tool(
-            'tools/train.py', study.MODELS[model]['config'], '--work-dir', work,
-            '--resume' if resume else '--overwrite', '--cfg-options', *options), log, quiet=True)
-        state['trained'] = True
-    finally:
-        # the seconds of a stopped segment count too: the next one continues from its
-        # last checkpoint
-        del state['running_since']
-        state['segments'].append(round(time.time() - start, 1))
-        experiments.write_json(state_path, state)
-    return state
+    """Train one curve run to its end, or on from where an earlier segment stopped
+    (:func:`experiments.train_in_segments`); another run in ``work`` is moved aside first, so
+    that its logs never mix into this one's curve."""
+    return experiments.train_in_segments(
+        work, study.MODELS[model]['config'], options,
+        lambda n: osp.join(out, f'curve_{model}_seed{seed}_train{n}.log'),
+        state_name='curve_state.json', set_aside=True,
+        label=f'[curves] {model} seed {seed}: {study.curve_iters(model)} iterations')
 
 
 def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str] = ()) -> Dict:

@@ -14,5 +14,7 @@ load_from = None
 resume = False
 tta_model = None
 # torch's random state travels with checkpoints: --resume continues exactly (drop path too);
-# a run resumed at a validation point validates it (its checkpoint predates the validation)
-custom_hooks = [dict(type='RNGStateHook'), dict(type='ValidateOnResumeHook')]
+# a run resumed at a validation point validates it (its checkpoint predates the validation);
+# a run stopped with SIGTERM saves the iteration it finished and exits with status 143
+custom_hooks = [dict(type='RNGStateHook'), dict(type='ValidateOnResumeHook'),
+                dict(type='SaveOnStopHook')]

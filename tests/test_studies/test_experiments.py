@@ -165,3 +165,37 @@ def test_a_tool_that_closes_its_output_early_still_finishes(tmp_path, monkeypatc
     with pytest.raises(SystemExit, match=r'command failed \(3\)'):
         experiments.run([sys.executable, '-c', 'raise SystemExit(3)'], str(tmp_path / 'log'),
                         quiet=True)
+
+
+def test_a_run_stopped_mid_training_resumes_and_counts_both_segments(tmp_path, monkeypatch):
+    """A study stopped at a session's end: the next call continues the same run from its
+    last checkpoint (``--resume``), and the record's seconds are both segments'."""
+    calls = []
+    _fake_tools(monkeypatch, calls)
+    fake = experiments.run
+
+    def stopped_in_training(cmd, log, quiet=False):
+        if cmd[1].endswith('train.py'):
+            fake(cmd, log, quiet)  # it saved a checkpoint (SaveOnStopHook), then stopped
+            raise KeyboardInterrupt
+        return fake(cmd, log, quiet)
+
+    work = str(tmp_path / 'run')
+    monkeypatch.setattr(experiments, 'run', stopped_in_training)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log'))
+    state = json.load(open(osp.join(work, 'run_state.json')))
+    assert state['config'] == 'a.py' and not state['trained'] and len(state['segments']) == 1
+    monkeypatch.setattr(experiments, 'run', fake)
+    record = experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log'))
+    assert '--resume' in calls[1] and '--overwrite' not in calls[1]
+    assert record['train_seconds'] == round(state['segments'][0] + json.load(open(osp.join(
+        work, 'run_state.json')))['segments'][1], 1)
+    # another config with the same options in that work dir starts over
+    os.remove(osp.join(work, 'record_test.json'))
+    state = json.load(open(osp.join(work, 'run_state.json')))
+    state['trained'] = False
+    with open(osp.join(work, 'run_state.json'), 'w') as f:
+        json.dump(state, f)
+    experiments.train_and_test(work, 'b.py', ['x=1'], str(tmp_path / 'log'))
+    assert '--overwrite' in calls[-2] and 'b.py' in calls[-2]

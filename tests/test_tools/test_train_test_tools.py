@@ -142,6 +142,40 @@ def test_resume_continues_exactly(rooms, tmp_path):
     assert validated == [2, 4]
 
 
+@pytest.mark.slow
+def test_a_sigterm_saves_the_running_iteration_and_resume_continues_from_it(rooms, tmp_path):
+    """The shipped runtime stops a run on SIGTERM with a checkpoint of the iteration it was
+    in, though its schedule would checkpoint only at iteration 1000 (SaveOnStopHook)."""
+    import re
+    import signal
+    cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
+    work = str(tmp_path / 'work')
+    options = _options(rooms, 1000)
+    options[options.index('default_hooks.checkpoint.interval=2')] = \
+        'default_hooks.checkpoint.interval=1000'
+    proc = subprocess.Popen([sys.executable, 'tools/train.py', cfg, '--work-dir', work] +
+                            options + ['default_hooks.logger.interval=1'], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r'Iter\(train\) \[\s*2/1000\]', line):
+            proc.send_signal(signal.SIGTERM)
+            break
+    seen += proc.stdout.readlines()
+    assert proc.wait(timeout=300) == 128 + signal.SIGTERM, ''.join(seen)[-3000:]
+    last = open(osp.join(work, 'last_checkpoint')).read().strip()
+    done = int(re.search(r'iter_(\d+)\.pth$', last).group(1))
+    assert 2 <= done < 1000 and osp.isfile(last)
+    assert load_checkpoint_file(last)['meta']['iter'] == done
+    assert f'stopped after iteration {done}' in ''.join(seen)
+    options = _options(rooms, done + 1)
+    log = _run(['tools/train.py', cfg, '--work-dir', work, '--resume'] + options)
+    assert f'iter_{done}.pth' in log
+    assert load_checkpoint_file(osp.join(work, f'iter_{done + 1}.pth'))['meta']['iter'] == \
+        done + 1
+
+
 # The baselines with one point of the tuning grid each (learning rate, weight decay, norm;
 # docs/baselines.md): the keys as a study passes them to the tools.
 BASELINE_RUNS = [

@@ -1,0 +1,78 @@
+# Copyright (c) 3D Segmenter authors. All rights reserved.
+"""Stop a training run on SIGTERM with a checkpoint of the last finished iteration."""
+import signal
+import threading
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmengine.dist import all_reduce
+from mmengine.hooks import CheckpointHook, Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class SaveOnStopHook(Hook):
+    """On a stop signal, finish the current training iteration, save it as the run's
+    CheckpointHook would, and end the run with exit status ``128 + signal``.
+
+    Schedulers and sessions that end stop jobs with SIGTERM; without this hook the work since
+    the last periodic checkpoint is lost, which for a long schedule that checkpoints rarely
+    (a teacher saving every 8 000 iterations) is all of it. ``tools/train.py --resume``
+    continues from the saved iteration exactly (:class:`RNGStateHook` carries the random state;
+    the Runner replays the consumed batches). A second signal is not caught: it stops the
+    process at once. With several processes, each iteration agrees on whether any rank was
+    signalled, so all ranks stop at the same iteration.
+
+    Args:
+        signals (Sequence[str]): Names of the signals that stop the run.
+    """
+    priority = 'LOWEST'  # after the CheckpointHook: a periodic save at the same iteration wins
+
+    def __init__(self, signals: Sequence[str] = ('SIGTERM', )) -> None:
+        for name in signals:
+            if not isinstance(getattr(signal, name, None), signal.Signals):
+                raise ValueError(f'SaveOnStopHook: signals: {name!r} is not a signal name')
+        self.signals = [getattr(signal, name) for name in signals]
+        self.received: Optional[int] = None
+        self._previous: Dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        self._restore()  # a second signal takes the default (or the earlier) action
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def before_train(self, runner) -> None:
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            runner.logger.warning('SaveOnStopHook: not the main thread, no signal is caught')
+            return
+        self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
+
+    def _any_rank_stopped(self) -> bool:
+        flag = torch.tensor([0 if self.received is None else int(self.received)])
+        all_reduce(flag, op='max')  # no-op in a single process
+        if flag.item() and self.received is None:
+            self.received = int(flag.item())
+        return bool(flag.item())
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self._any_rank_stopped():
+            return
+        done = runner.iter + 1  # the iterations finished (the loop counts this one after us)
+        hooks = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+        last = runner.message_hub.get_info('last_ckpt') or ''
+        if hooks and not last.endswith(hooks[0].filename_tmpl.format(done)):
+            hooks[0]._save_checkpoint(runner)
+        runner.logger.info(f'{signal.Signals(self.received).name} received: stopped after '
+                           f'iteration {done}' + (', checkpoint saved; --resume continues '
+                                                  'from it' if hooks else ''))
+        runner.train_loop.stop_training = True
+
+    def after_run(self, runner) -> None:
+        self._restore()
+        if self.received is not None:
+            raise SystemExit(128 + int(self.received))

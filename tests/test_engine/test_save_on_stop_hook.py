@@ -1,0 +1,106 @@
+"""SaveOnStopHook: a SIGTERM mid-run leaves a checkpoint of the last finished iteration, the
+process ends with 128 + the signal, and a resumed run ends with the weights of a run never
+stopped."""
+import os
+import os.path as osp
+import signal
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from segmenter3d.engine.hooks import SaveOnStopHook
+
+
+class _Toy(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Linear(3, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.w(torch.stack(inputs) if isinstance(inputs, list) else inputs)
+        return dict(loss=(out - 1).pow(2).mean()) if mode == 'loss' else out
+
+
+class _SignalAt(Hook):
+    """Sends ``signum`` to this process during iteration ``at`` (1-based), as a scheduler
+    would from outside."""
+    priority = 'HIGHEST'
+
+    def __init__(self, at: int, signum: int = signal.SIGTERM):
+        self.at, self.signum = at, signum
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 == self.at:
+            os.kill(os.getpid(), self.signum)
+
+
+def _runner(work_dir, max_iters, hooks=(), interval=100):
+    import segmenter3d.engine  # noqa: F401  (CrashSafeCheckpointHook, atomic_local)
+    torch.manual_seed(0)  # the same initial weights in every run
+    data = [dict(inputs=torch.randn(3)) for _ in range(16)]
+    return Runner(
+        model=_Toy(), work_dir=str(work_dir), default_scope='mmseg',
+        train_dataloader=dict(dataset=data, batch_size=2,
+                              sampler=dict(type='InfiniteSampler', shuffle=True, seed=1),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.05)),
+        param_scheduler=[dict(type='LinearLR', start_factor=0.2, by_epoch=False, begin=0,
+                              end=max_iters)],
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        randomness=dict(seed=0),
+        default_hooks=dict(checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
+                                           interval=interval, max_keep_ckpts=1)),
+        custom_hooks=[dict(type='RNGStateHook'), dict(type='SaveOnStopHook'), *hooks])
+
+
+def test_a_stop_signal_saves_the_finished_iteration_and_resume_is_exact(tmp_path):
+    whole = _runner(tmp_path / 'whole', 9)
+    whole.train()
+    stopped = _runner(tmp_path / 'split', 9, hooks=[_SignalAt(4)])
+    with pytest.raises(SystemExit) as exit_info:
+        stopped.train()
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    # the iteration running when the signal came finished and was saved; none after it ran
+    last = open(tmp_path / 'split' / 'last_checkpoint').read().strip()
+    assert osp.basename(last) == 'iter_4.pth'
+    first = torch.load(last, weights_only=False)
+    assert first['meta']['iter'] == 4
+    # the handler is put back: a later signal is not swallowed by a finished run
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    resumed = _runner(tmp_path / 'split', 9)
+    resumed._resume = True
+    resumed.train()
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # the stopped run moved the weights (the test is not comparing two untrained models)
+    assert not torch.equal(first['state_dict']['w.weight'], b['w.weight'])
+
+
+def test_a_stop_at_a_periodic_checkpoint_is_saved_once(tmp_path):
+    """The periodic save of iteration 3 is the stop's checkpoint: no second save of it."""
+    saves = []
+    runner = _runner(tmp_path, 9, hooks=[_SignalAt(3)], interval=3)
+    save = runner.save_checkpoint
+    runner.save_checkpoint = lambda out, name, *a, **k: (saves.append(name),
+                                                         save(out, name, *a, **k))
+    with pytest.raises(SystemExit):
+        runner.train()
+    assert saves == ['iter_3.pth']
+
+
+def test_a_run_that_is_not_stopped_ends_normally(tmp_path):
+    runner = _runner(tmp_path, 3)
+    runner.train()
+    assert osp.basename(open(tmp_path / 'last_checkpoint').read().strip()) == 'iter_3.pth'
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_an_unknown_signal_name_is_refused():
+    with pytest.raises(ValueError, match='SIGNOPE'):
+        SaveOnStopHook(signals=('SIGNOPE', ))
