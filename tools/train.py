@@ -2,6 +2,7 @@
 """Train a segmentor with the mmengine Runner (mmseg v1.x conventions)."""
 import argparse
 import logging
+import os.path as osp
 
 from mmengine.logging import print_log
 from mmengine.runner import Runner
@@ -69,6 +70,14 @@ def build_runner(args) -> Runner:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') and osp.isfile(
+            osp.join(cfg.work_dir, 'last_checkpoint')):
+        # mmengine resumes from load_from when it is set; here it is the weights the run
+        # started from (a fine-tuning's student), and the run to continue is the work dir's
+        print_log(f'--resume: continuing the run in {cfg.work_dir}; load_from '
+                  f'{cfg.load_from} (the weights it started from) is not resumed',
+                  logger='current', level=logging.WARNING)
+        cfg.load_from = None
     check_train_schedule(cfg)
     guard_work_dir(cfg.work_dir, args.resume, args.overwrite)
     check_datasets(cfg, ['train', 'val'] if cfg.get('val_cfg') else ['train'])

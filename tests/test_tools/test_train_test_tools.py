@@ -145,14 +145,19 @@ def test_resume_continues_exactly(rooms, tmp_path):
 @pytest.mark.slow
 def test_a_sigterm_saves_the_running_iteration_and_resume_continues_from_it(rooms, tmp_path):
     """The shipped runtime stops a run on SIGTERM with a checkpoint of the iteration it was
-    in, though its schedule would checkpoint only at iteration 1000 (SaveOnStopHook)."""
+    in, though its schedule would checkpoint only at iteration 1000 (SaveOnStopHook); the
+    run started from other weights (``load_from``, as a fine-tuning does), and ``--resume``
+    continues the work dir's run, not those weights."""
     import re
     import signal
     cfg = 'configs/3dseg/3dseg-t_synthrooms.py'
+    start = str(tmp_path / 'start')
+    _run(['tools/train.py', cfg, '--work-dir', start] + _options(rooms, 2))
     work = str(tmp_path / 'work')
     options = _options(rooms, 1000)
     options[options.index('default_hooks.checkpoint.interval=2')] = \
         'default_hooks.checkpoint.interval=1000'
+    options.append(f'load_from={osp.join(start, "iter_2.pth")}')
     proc = subprocess.Popen([sys.executable, 'tools/train.py', cfg, '--work-dir', work] +
                             options + ['default_hooks.logger.interval=1'], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -169,9 +174,10 @@ def test_a_sigterm_saves_the_running_iteration_and_resume_continues_from_it(room
     assert 2 <= done < 1000 and osp.isfile(last)
     assert load_checkpoint_file(last)['meta']['iter'] == done
     assert f'stopped after iteration {done}' in ''.join(seen)
-    options = _options(rooms, done + 1)
+    options = _options(rooms, done + 1) + [f'load_from={osp.join(start, "iter_2.pth")}']
     log = _run(['tools/train.py', cfg, '--work-dir', work, '--resume'] + options)
-    assert f'iter_{done}.pth' in log
+    assert f'resumed from the latest checkpoint {osp.join(work, f"iter_{done}.pth")}' in log
+    assert 'is not resumed' in log
     assert load_checkpoint_file(osp.join(work, f'iter_{done + 1}.pth'))['meta']['iter'] == \
         done + 1
 
