@@ -4,6 +4,7 @@
     python studies/baseline_study.py tune --models 3dseg-t unet3d --out work_dirs/baselines
     python studies/baseline_study.py curves --models 3dseg-t unet3d --seeds 0 1 2
     python studies/baseline_study.py report   # tables' records and the curves' picture
+    python studies/baseline_study.py curves --models 3dseg-t unet3d --seeds 0 --scale 4
 
 ``tune`` gives every model the same number of recipe trials (learning rate x normalisation x
 weight decay, where the model has the choice), each for the same budget of training seconds
@@ -11,7 +12,9 @@ weight decay, where the model has the choice), each for the same budget of train
 model does fewer steps), scored on the **validation** rooms; the best trial per model is its
 recipe. ``curves`` trains each model's recipe for a larger budget over several seeds, with
 validation at regular points, and tests the checkpoint validation chose. Every trial and run
-is kept in ``benchmarks/baselines.json``; a finished one is reused when run again.
+is kept in ``benchmarks/baselines.json``; a finished one is reused when run again, a stopped
+one continues from where it stopped. ``--scale N`` makes curve runs N times as long with the
+same recipe and validation points, kept apart (``curves-xN``): whether the models converge.
 """
 import argparse
 import json
@@ -122,9 +125,10 @@ def trial_iters(model: str, seconds: float = TUNE_SECONDS) -> int:
     return max(1, round(seconds / STEP_SECONDS[model]))
 
 
-def curve_iters(model: str) -> int:
-    """Iterations of ``model``'s learning-curve runs: :data:`CURVE_POINTS` tuning trials."""
-    return CURVE_POINTS * trial_iters(model)
+def curve_iters(model: str, scale: int = 1) -> int:
+    """Iterations of ``model``'s learning-curve runs: :data:`CURVE_POINTS` tuning trials
+    (``scale`` times as many in the longer runs that test convergence)."""
+    return scale * CURVE_POINTS * trial_iters(model)
 
 
 def load_results() -> dict:
@@ -196,12 +200,18 @@ def main(argv=None) -> None:
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default=experiments.STUDY_DATA)
     p.add_argument('--out', default='work_dirs/baselines')
+    p.add_argument('--scale', type=int, default=1,
+                   help='curves: runs this many times the curve budget, still validated at '
+                   f'{CURVE_POINTS} points (does the model converge?); kept apart from the '
+                   'comparison, under curves-x<scale> in --out and the results')
     experiments.add_options_argument(
         p, 'every trial and curve run',
         '; the study with them is recorded in --out/baselines.json (its report beside it), '
         'never in benchmarks/', example='train_dataloader.num_workers=0 (the budgets set the '
         'iterations)')
     args = p.parse_args(argv)
+    if args.scale < 1:
+        p.error(f'--scale: a budget multiple must be >= 1, got {args.scale}')
     # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
     # training process it started is stopped with it
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -220,7 +230,7 @@ def main(argv=None) -> None:
                   f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
     elif args.stage == 'curves':
         from studies.learning_curves import report, run_curves
-        run_curves(args.models, args.seeds, args.data, args.out, args.options)
+        run_curves(args.models, args.seeds, args.data, args.out, args.options, args.scale)
         report(args.data, extra=args.options)
     else:
         from studies.learning_curves import report

@@ -41,10 +41,11 @@ CURVE_CONFIGS = {
 }
 
 
-def curve_options(model: str, data: str, seed: int, extra: Sequence[str] = ()) -> List[str]:
+def curve_options(model: str, data: str, seed: int, extra: Sequence[str] = (),
+                  scale: int = 1) -> List[str]:
     """The ``--cfg-options`` of one seed of ``model``'s curve run (``extra``: the driver's
-    ``--options``, last)."""
-    iters = study.curve_iters(model)
+    ``--options``, last; ``scale``: a run ``scale`` times as long, same recipe)."""
+    iters = study.curve_iters(model, scale)
     every = iters // study.CURVE_POINTS
     return (experiments.data_options(data) +
             [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={every}',
@@ -90,30 +91,44 @@ def best_checkpoint(work_dir: str) -> str:
     return found[0]
 
 
-def _train(model: str, work: str, options: List[str], out: str, seed: int) -> dict:
+def curves_key(scale: int = 1) -> str:
+    """Where the runs of a curve length are kept, in the results and in ``--out``: the
+    comparison's under ``curves``, longer ones (convergence) under ``curves-x<scale>``."""
+    return 'curves' if scale == 1 else f'curves-x{scale}'
+
+
+def _train(model: str, work: str, options: List[str], out: str, seed: int,
+           scale: int = 1) -> dict:
     """Train one curve run to its end, or on from where an earlier segment stopped
     (:func:`experiments.train_in_segments`); another run in ``work`` is moved aside first, so
     that its logs never mix into this one's curve."""
     return experiments.train_in_segments(
         work, study.MODELS[model]['config'], options,
-        lambda n: osp.join(out, f'curve_{model}_seed{seed}_train{n}.log'),
+        lambda n: osp.join(out, f'{_log_name(model, seed, scale)}_train{n}.log'),
         state_name='curve_state.json', set_aside=True,
-        label=f'[curves] {model} seed {seed}: {study.curve_iters(model)} iterations')
+        label=f'[{curves_key(scale)}] {model} seed {seed}: {study.curve_iters(model, scale)} '
+        'iterations')
 
 
-def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str] = ()) -> Dict:
-    """Train (or continue, or reuse) one seed of ``model``'s curve; its record."""
+def _log_name(model: str, seed: int, scale: int) -> str:
+    return f'curve{"" if scale == 1 else f"-x{scale}"}_{model}_seed{seed}'
+
+
+def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str] = (),
+                scale: int = 1) -> Dict:
+    """Train (or continue, or reuse) one seed of ``model``'s curve (``scale`` times the
+    budget); its record."""
     config = study.MODELS[model]['config']
-    options = curve_options(model, data, seed, extra)
-    work = osp.join(out, 'curves', model, f'seed{seed}')
+    options = curve_options(model, data, seed, extra, scale)
+    work = osp.join(out, curves_key(scale), model, f'seed{seed}')
     record_path = osp.join(work, 'record_curve.json')
-    iters = study.curve_iters(model)
+    iters = study.curve_iters(model, scale)
     if osp.isfile(record_path):
         record = json.load(open(record_path))
         if record.get('config') == config and record.get('options') == options:
             check_curve(record['curve'], iters, record_path)
             return record
-    state = _train(model, work, options, out, seed)
+    state = _train(model, work, options, out, seed, scale)
     curve = read_curve(work, study.STEP_SECONDS[model])
     check_curve(curve, iters, work)
     ckpt = best_checkpoint(work)
@@ -121,7 +136,7 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
     experiments.run(experiments.python_tool(
         'tools/test.py', config, ckpt, '--work-dir', test_dir, '--cfg-options', *options,
         'test_dataloader.dataset.ann_file=splits/test.txt', *study.TEST_WINDOW),
-        osp.join(out, f'curve_{model}_seed{seed}_test.log'), quiet=True)
+        osp.join(out, f'{_log_name(model, seed, scale)}_test.log'), quiet=True)
     metrics = experiments.last_metrics(test_dir)
     record = dict(config=config, options=options, seed=seed, iters=iters,
                   budget_seconds=round(iters * study.STEP_SECONDS[model], 1),
@@ -134,19 +149,19 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
 
 
 def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str,
-               extra: Sequence[str] = ()) -> None:
+               extra: Sequence[str] = (), scale: int = 1) -> None:
     for seed in seeds:
         for model in models:
-            record = train_curve(model, seed, data, out, extra)
+            record = train_curve(model, seed, data, out, extra, scale)
             with study.updating_results() as results:
-                results.setdefault('curves', {}).setdefault(model, {})[str(seed)] = {
+                results.setdefault(curves_key(scale), {}).setdefault(model, {})[str(seed)] = {
                     k: v for k, v in record.items() if k != 'config'}
             print(f'[curves] {model} seed {seed}: test mIoU {record["mIoU"]:.2f} '
                   f'(best validation at iteration {record["best_iter"]})', flush=True)
 
 
-def current_runs(curves: Dict[str, Dict[str, dict]], data: str,
-                 extra: Sequence[str] = ()) -> Dict[str, Dict[str, dict]]:
+def current_runs(curves: Dict[str, Dict[str, dict]], data: str, extra: Sequence[str] = (),
+                 scale: int = 1) -> Dict[str, Dict[str, dict]]:
     """The recorded curve runs made with today's options (recipe, budget, data, ``extra``); a
     run of an older recipe or budget is left out of the summary, with a line saying so."""
     kept = {}
@@ -154,7 +169,7 @@ def current_runs(curves: Dict[str, Dict[str, dict]], data: str,
         kept[model] = {}
         for seed, run in runs.items():
             try:
-                current = curve_options(model, data, int(seed), extra)
+                current = curve_options(model, data, int(seed), extra, scale)
             except ValueError as e:  # the model's tuning is not finished
                 current = str(e)
             if run.get('options') == current:
@@ -163,6 +178,10 @@ def current_runs(curves: Dict[str, Dict[str, dict]], data: str,
                 print(f'  {model} seed {seed}: recorded with other options (recipe, budget or '
                       'data); left out of the report until it is run again', flush=True)
     return kept
+
+
+#: a run has converged when its validation mIoU gains less than this over its last quarter
+CONVERGED = 0.5
 
 
 def gain_last_quarter(curve: Sequence[Sequence[float]]) -> float:
@@ -279,6 +298,13 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
         for model in curves:
             params[model] = count_params(study.MODELS[model]['config'])
         results['curve_summary'] = summary(curves) if curves else {}
+        # the longer runs: does each model converge (gain over the last quarter < 0.5)?
+        for key in [k for k in results if k.startswith('curves-x')]:
+            longer = {m: runs for m, runs in current_runs(
+                results[key], data, extra, int(key[len('curves-x'):])).items() if runs}
+            results[key.replace('curves', 'curve_summary')] = {
+                m: dict(row, converged=all(g < CONVERGED for g in row['gain_last_quarter']))
+                for m, row in summary(longer).items()} if longer else {}
     with experiments.updating_json(osp.join(benchmarks, 'paper_tables.json')) as paper:
         for model, runs in curves.items():
             seeds = sorted(runs, key=int)

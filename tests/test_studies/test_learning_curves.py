@@ -202,3 +202,46 @@ def test_a_killed_segment_with_no_newer_checkpoint_counts_no_seconds(tmp_path, m
     os.utime(work / 'last_checkpoint', (1500.0, 1500.0))  # from the segment before
     state = learning_curves._train('unet3d', str(work), ['a=1'], str(tmp_path), 0)
     assert state['segments'][:2] == [100.0, 0.0]
+
+
+def test_longer_runs_keep_the_recipe_and_the_validation_points_and_stay_apart(tmp_path,
+                                                                             monkeypatch):
+    """``--scale 4``: four times the iterations (the decay stretched to the end), still 8
+    validations, under curves-x4; the report says whether each model converged."""
+    from studies import baseline_study
+    monkeypatch.setattr(baseline_study, 'best_recipe', lambda model: ['recipe=1'])
+    base = learning_curves.curve_options('unet3d', 'data/x', 0)
+    longer = learning_curves.curve_options('unet3d', 'data/x', 0, scale=4)
+    iters = baseline_study.curve_iters('unet3d')
+    assert f'train_cfg.max_iters={4 * iters}' in longer
+    assert f'train_cfg.val_interval={4 * iters // 8}' in longer
+    assert f'param_scheduler.1.end={4 * iters}' in longer
+    changed = {o for o in longer if o not in base}
+    assert {o.split('=')[0] for o in changed} == {
+        'train_cfg.max_iters', 'train_cfg.val_interval', 'default_hooks.checkpoint.interval',
+        'param_scheduler.1.end'}
+    logs = []
+    fake = _fake_training([])
+    monkeypatch.setattr(learning_curves.experiments, 'run',
+                        lambda cmd, log, quiet=False: (logs.append(log), fake(cmd, log))[1])
+    learning_curves._train('unet3d', str(tmp_path / 'w'), longer, str(tmp_path), 0, scale=4)
+    assert logs == [str(tmp_path / 'curve-x4_unet3d_seed0_train0.log')]
+    # the report: a converged model and one that still gains
+    os.makedirs(tmp_path / 'benchmarks')
+    monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'benchmarks/baselines.json'))
+
+    def run(model, values):
+        return dict(seed=0, curve=[[100.0 * (i + 1), 10 * (i + 1), v]
+                                   for i, v in enumerate(values)], mIoU=1.0, surface_mIoU=1.0,
+                    options=learning_curves.curve_options(model, 'data/x', 0, scale=4))
+
+    with baseline_study.updating_results() as results:
+        results['curves-x4'] = {'3dseg-t': {'0': run('3dseg-t', [10, 20, 30, 30.4])},
+                                'unet3d': {'0': run('unet3d', [10, 20, 30, 31])}}
+    monkeypatch.setattr(learning_curves, 'plot', lambda curves, path: None)
+    learning_curves.report('data/x')
+    summary = json.load(open(tmp_path / 'benchmarks/baselines.json'))['curve_summary-x4']
+    assert summary['3dseg-t']['converged'] and not summary['unet3d']['converged']
+    assert summary['unet3d']['gain_last_quarter'] == [1.0]
+    # the comparison's own runs are untouched by the longer ones
+    assert 'unet3d-tuned' not in json.load(open(tmp_path / 'benchmarks/paper_tables.json'))
