@@ -47,7 +47,7 @@ RECIPES = {
     },
 }
 TEACHER = 'configs/teacher/segmenter_vit-t_synthrooms.py'
-VIEWS = 8
+VIEWS = experiments.VIEWS
 
 
 def student_panorama_miou(args, run_dir, config, ckpt):
@@ -167,9 +167,7 @@ def distillation_table(results):
 def prepare_teacher(args) -> Tuple[str, dict]:
     """The panorama teacher of the distillation runs (rendering the extra views first):
     tested when ``--teacher-checkpoint`` names one, else trained; its checkpoint and result."""
-    experiments.run(python_tool('tools/data/render_views.py', '--data', args.data,
-                                '--views', str(VIEWS)),
-                    osp.join(args.out, 'render_views.log'))
+    experiments.render_views(args.data, osp.join(args.out, 'render_views.log'))
     if args.teacher_checkpoint:
         experiments.run(python_tool('tools/test.py', args.teacher_config,
                                     args.teacher_checkpoint, '--work-dir',

@@ -24,6 +24,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # 3D labels. Named after the generator, like the configs' data/synthrooms.
 STUDY_DATA = 'data/synthrooms-study'
 STUDY_PANO2D = 'data/synthrooms-study-pano2d'
+# Panoramas per training room (tools/data/render_views.py): what the teacher trains on and
+# what the multi-view distillation fuses.
+VIEWS = 8
 
 # Lines of a tool's output worth showing on the terminal while it runs.
 _SHOWN = ('Iter(val)', 'Iter(test)', 'rooms', 'Error', 'error')
@@ -77,6 +80,12 @@ def run(cmd: List[str], log: str, quiet: bool = False) -> float:
         if proc.wait():
             sys.exit(f'command failed ({proc.returncode}); see {log}')
     return time.time() - start
+
+
+def render_views(data: str, log: str) -> None:
+    """The :data:`VIEWS` panoramas of each training room of ``data`` (the tool skips rooms
+    that have them)."""
+    run(python_tool('tools/data/render_views.py', '--data', data, '--views', str(VIEWS)), log)
 
 
 def python_tool(script: str, *args: str) -> List[str]:

@@ -4,7 +4,8 @@
     python studies/teacher_study.py --data data/synthrooms-study --out work_dirs/teacher_study
 
 The teacher trains on every panorama in ``images/training`` (the rooms' own views and the
-extra views of ``tools/data/render_views.py``: 2D data is what is cheap) and is scored on the
+``experiments.VIEWS - 1`` extra views ``tools/data/render_views.py`` renders first: 2D data is
+what is cheap) and is scored on the
 validation rooms' own panoramas, the view distillation uses. Each row is a config file
 (``ROWS``; the study's own under ``configs/teacher/ablations/``, which say what their row
 measures): the patch size, the schedule, the panoramas trained on and the crop. The driver adds
@@ -153,6 +154,8 @@ def main(argv=None) -> int:
     images = osp.join(args.data, 'images', 'training')
     if not osp.isdir(images):
         sys.exit(f'error: {images}: no training panoramas (generate rooms first)')
+    # every row trains on the labelled rooms' extra views too (skipped when rendered)
+    experiments.render_views(args.data, osp.join(args.out, 'render_views.log'))
     results = {}
     for name in args.rows:
         config = ROWS[name].config

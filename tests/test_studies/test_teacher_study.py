@@ -66,11 +66,15 @@ def test_a_pano2d_row_trains_validates_reports_and_is_reused(tiny_rooms, tmp_pat
     """teacher_study.py end to end: the class-balanced teacher on the panoramas of four tiny
     rooms and of three panorama-only rooms (``p16-4k-balanced-pano2d``, trained from scratch)
     for 2 steps (``--options``), scored on the validation room's panorama, written to the JSON
-    and the table; run again, nothing trains."""
+    and the table; run again, nothing trains. The labelled rooms' extra views are rendered
+    first and trained on."""
     import os
+    import shutil
 
     from studies import experiments
     monkeypatch.chdir(tmp_path)  # main() moves to the repository: come back after
+    # a copy: the study renders views into its rooms, and the fixture is shared
+    tiny_rooms = shutil.copytree(tiny_rooms, str(tmp_path / 'rooms'))
     pano2d = str(tmp_path / 'pano2d')
     generate_dataset(pano2d, 3, seed=1, voxel_size=0.2, pano_size=(16, 32),
                      split_ratios=(1, 0, 0))
@@ -91,18 +95,20 @@ def test_a_pano2d_row_trains_validates_reports_and_is_reused(tiny_rooms, tmp_pat
     # scored on the validation room's own panorama
     assert 'images/validation' in open(out / f'{row}_validation.log').read()
     # the row's config file; the options: both roots, the weights of their annotations and
-    # --options; the iterations and the panoramas (2 labelled rooms + 3) it trained on
+    # --options; the iterations and the panoramas (2 labelled rooms x 8 views + 3) it
+    # trained on
     assert result['config'] == record['config'] == teacher_study.ROWS[row].config
     assert record['options'] == (experiments.pano2d_options(tiny_rooms, pano2d) +
                                  [teacher_study.class_weight_option([tiny_rooms, pano2d])] +
                                  tiny)
-    assert (result['iters'], result['panoramas']) == (2, 5)
+    assert (result['iters'], result['panoramas']) == (2, 2 * experiments.VIEWS + 3)
+    assert osp.isfile(osp.join(tiny_rooms, 'images', 'training', 'room_00000_view7.png'))
     assert result['train_seconds'] == record['train_seconds'] > 0
     assert osp.isfile(record['checkpoint']) and record['checkpoint'].endswith('iter_2.pth')
     assert not osp.exists(out / 'generate_pano2d.log')  # the given rooms, none generated
     table = (out / 'teacher_study.md').read_text()
     assert (f"| {row} | {result['mIoU']:.2f} | {result['mAcc']:.2f} | {result['aAcc']:.2f} | "
-            f"2 | 5 | {result['train_seconds']:.0f} | `{result['config']}` |") in table
+            f"2 | 19 | {result['train_seconds']:.0f} | `{result['config']}` |") in table
     # a second run reuses the finished row: no training log is written again
     stamps = {p: os.stat(p).st_mtime_ns for p in out.glob('*_train.log')}
     assert list(map(osp.basename, stamps)) == [f'{row}_train.log']
