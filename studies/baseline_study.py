@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import signal
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -212,9 +211,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.scale < 1:
         p.error(f'--scale: a budget multiple must be >= 1, got {args.scale}')
-    # a stop (``kill``) unwinds like Ctrl-C, so a curve segment records its seconds and the
-    # training process it started is stopped with it
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    experiments.exit_on_sigterm()
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     if args.options:  # another study: its trials, curves and report stay in --out

@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 import os.path as osp
+import signal
 import statistics
 import subprocess
 import sys
@@ -138,6 +139,13 @@ def pano2d_options(data: str, pano2d: str) -> List[str]:
     return [f'train_dataloader.dataset.datasets.0.data_root={data}',
             f'train_dataloader.dataset.datasets.1.data_root={pano2d}',
             f'val_dataloader.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}']
+
+
+def exit_on_sigterm() -> None:
+    """A stop (``kill``) unwinds a driver like Ctrl-C: the tool it is running is stopped
+    with it (:func:`run`; a training run saves the iteration it is in) and a run's state
+    records its seconds, so the next call continues it."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def add_options_argument(parser, runs: str = 'every row', note: str = '',

@@ -179,6 +179,7 @@ def main(argv=None) -> int:
                    help='also test every run on the test rooms (reported as a second table, '
                    'never used to choose a row)')
     args = p.parse_args(argv)
+    experiments.exit_on_sigterm()
     if set(args.rows) - set(LOSSES[args.losses][0]):
         p.error(f'rows {sorted(set(args.rows) - set(LOSSES[args.losses][0]))} have no config '
                 f'with --losses {args.losses}')

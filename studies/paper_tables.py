@@ -214,6 +214,7 @@ def table_runs(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    experiments.exit_on_sigterm()
     os.chdir(ROOT)
     if (args.distill or args.students) and not args.choose_scarcity:
         resolve_labelled_rooms(args)

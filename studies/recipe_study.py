@@ -57,6 +57,7 @@ def main(argv=None):
     p.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS)[:3])
     experiments.add_options_argument(p)
     args = p.parse_args(argv)
+    experiments.exit_on_sigterm()
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     names = experiments.ensure_rooms(args.data, 96, args.out, split='validation')

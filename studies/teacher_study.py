@@ -149,6 +149,7 @@ def main(argv=None) -> int:
                    help='panorama-only rooms of the -pano2d rows (generated if absent)')
     experiments.add_options_argument(p)
     args = p.parse_args(argv)
+    experiments.exit_on_sigterm()
     os.chdir(ROOT)
     os.makedirs(args.out, exist_ok=True)
     images = osp.join(args.data, 'images', 'training')

@@ -59,6 +59,7 @@ def _runner(work_dir, max_iters, hooks=(), interval=100):
 
 
 def test_a_stop_signal_saves_the_finished_iteration_and_resume_is_exact(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
     whole = _runner(tmp_path / 'whole', 9)
     whole.train()
     stopped = _runner(tmp_path / 'split', 9, hooks=[_SignalAt(4)])
@@ -71,7 +72,7 @@ def test_a_stop_signal_saves_the_finished_iteration_and_resume_is_exact(tmp_path
     first = torch.load(last, weights_only=False)
     assert first['meta']['iter'] == 4
     # the handler is put back: a later signal is not swallowed by a finished run
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
     resumed = _runner(tmp_path / 'split', 9)
     resumed._resume = True
     resumed.train()
@@ -95,10 +96,11 @@ def test_a_stop_at_a_periodic_checkpoint_is_saved_once(tmp_path):
 
 
 def test_a_run_that_is_not_stopped_ends_normally(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
     runner = _runner(tmp_path, 3)
     runner.train()
     assert osp.basename(open(tmp_path / 'last_checkpoint').read().strip()) == 'iter_3.pth'
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_an_unknown_signal_name_is_refused():

@@ -199,3 +199,32 @@ def test_a_run_stopped_mid_training_resumes_and_counts_both_segments(tmp_path, m
         json.dump(state, f)
     experiments.train_and_test(work, 'b.py', ['x=1'], str(tmp_path / 'log'))
     assert '--overwrite' in calls[-2] and 'b.py' in calls[-2]
+
+
+def test_a_driver_stopped_with_sigterm_stops_its_tool_and_exits_143(tmp_path):
+    """``kill <driver>`` (a session's or a scheduler's stop): the tool the driver runs gets
+    SIGTERM too (a training run then saves the iteration it is in), and the driver exits
+    128 + 15 instead of leaving the tool running on its own."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    pid_file = tmp_path / 'tool.pid'
+    driver = (
+        'import sys; sys.path.insert(0, sys.argv[1]); from studies import experiments; '
+        'experiments.exit_on_sigterm(); experiments.run([sys.executable, "-c", '
+        '"import os, time; open(os.environ[\'PID_FILE\'], \'w\').write(str(os.getpid())); '
+        'time.sleep(60)"], sys.argv[2], quiet=True)')
+    proc = subprocess.Popen([sys.executable, '-c', driver, experiments.ROOT,
+                             str(tmp_path / 'log')], env=dict(os.environ,
+                                                              PID_FILE=str(pid_file)))
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    tool = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(tool, 0)  # the tool is gone, not sleeping on without its driver
