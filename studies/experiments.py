@@ -301,6 +301,10 @@ def train_in_segments(work_dir: str, config: str, options: Sequence[str],
                 n += 1
             os.rename(work_dir, aside)
             print(f'  {work_dir}: an older run, moved to {aside}', flush=True)
+        elif osp.isfile(last):
+            # the older run's marker: were this run stopped before its first save, the next
+            # segment would take that run's checkpoint for this one's and resume it
+            os.remove(last)
         state = dict(config=config, options=options, segments=[], trained=False)
     elif 'running_since' in state:
         state['segments'].append(round(max(0.0, osp.getmtime(last) - state['running_since']), 1))

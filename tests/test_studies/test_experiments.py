@@ -228,3 +228,29 @@ def test_a_driver_stopped_with_sigterm_stops_its_tool_and_exits_143(tmp_path):
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.kill(tool, 0)  # the tool is gone, not sleeping on without its driver
+
+
+def test_a_run_killed_before_its_first_save_never_resumes_the_older_run(tmp_path,
+                                                                        monkeypatch):
+    """A work dir trained with other options is trained over (``--overwrite``); when that new
+    run is killed before it saved anything, the next call must start it again, not
+    ``--resume`` the older run's checkpoint (with ``load_from`` dropped: its weights, its
+    schedule) as if it were the new one's."""
+    calls = []
+    _fake_tools(monkeypatch, calls)
+    fake = experiments.run
+    work = str(tmp_path / 'run')
+    experiments.train_and_test(work, 'a.py', ['x=1'], str(tmp_path / 'log'))
+
+    def killed_at_start(cmd, log, quiet=False):
+        calls.append(cmd)
+        raise KeyboardInterrupt  # stopped while building the Runner: no checkpoint
+
+    monkeypatch.setattr(experiments, 'run', killed_at_start)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.train_and_test(work, 'a.py', ['x=2'], str(tmp_path / 'log'))
+    assert '--overwrite' in calls[-1]
+    monkeypatch.setattr(experiments, 'run', fake)
+    experiments.train_and_test(work, 'a.py', ['x=2'], str(tmp_path / 'log'))
+    train = [c for c in calls if c[1].endswith('train.py')][-1]
+    assert '--overwrite' in train and '--resume' not in train
