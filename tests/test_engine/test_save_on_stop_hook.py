@@ -4,6 +4,7 @@ stopped."""
 import os
 import os.path as osp
 import signal
+import time
 
 import pytest
 import torch
@@ -106,3 +107,99 @@ def test_a_run_that_is_not_stopped_ends_normally(tmp_path):
 def test_an_unknown_signal_name_is_refused():
     with pytest.raises(ValueError, match='SIGNOPE'):
         SaveOnStopHook(signals=('SIGNOPE', ))
+
+
+# A training process of its own (a stop signal must not reach pytest): the toy model, a
+# dataset read by persistent dataloader workers as the shipped configs do, one line per
+# iteration started, and a forward slow enough for the signal to land inside the iteration.
+_STOPPED_RUN = '''
+import sys, time
+import torch, torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+import segmenter3d.engine  # noqa: F401
+torch.set_num_threads(1)
+
+
+class Toy(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Linear(3, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        time.sleep(0.5)
+        return dict(loss=(self.w(inputs) - 1).pow(2).mean())
+
+
+class Say(Hook):
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        print('ITER', runner.iter + 1, flush=True)
+
+
+workers = int(sys.argv[2])
+Runner(model=Toy(), work_dir=sys.argv[1], default_scope='mmseg',
+       train_dataloader=dict(dataset=[dict(inputs=torch.randn(3)) for _ in range(16)],
+                             batch_size=2, num_workers=workers,
+                             persistent_workers=workers > 0,
+                             sampler=dict(type='InfiniteSampler', shuffle=True, seed=1),
+                             collate_fn=dict(type='default_collate')),
+       optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+       train_cfg=dict(by_epoch=False, max_iters=20), randomness=dict(seed=0),
+       env_cfg=dict(mp_cfg=dict(mp_start_method='fork')),
+       default_hooks=dict(checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
+                                          interval=100, max_keep_ckpts=1)),
+       custom_hooks=[dict(type='SaveOnStopHook'), Say()]).train()
+'''
+
+
+def _stop_at_iteration_3(tmp_path, workers: int, send) -> str:
+    """Run :data:`_STOPPED_RUN` in a session of its own, ``send(pid)`` the stop during its
+    third iteration: it must exit with 128 + SIGTERM and a checkpoint of iteration 3.
+    Returns its output."""
+    import subprocess
+    import sys
+
+    script = tmp_path / 'run.py'
+    script.write_text(_STOPPED_RUN)
+    import segmenter3d
+    projects = osp.dirname(osp.dirname(osp.abspath(segmenter3d.__file__)))
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'work'), str(workers)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True,
+                            env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=projects))
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.strip() == 'ITER 3':
+                send(proc.pid)
+                break
+        seen += proc.stdout.readlines()
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, ''.join(seen)[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    last = open(tmp_path / 'work' / 'last_checkpoint').read().strip()
+    assert osp.basename(last) == 'iter_3.pth', ''.join(seen)[-3000:]
+    assert torch.load(last, weights_only=False)['meta']['iter'] == 3
+    return ''.join(seen)
+
+
+def test_a_stop_sent_to_the_process_group_spares_the_dataloader_workers(tmp_path):
+    """``kill -TERM -<group>`` (a job scheduler, a session's end, systemd) reaches the
+    dataloader workers too; a worker killed by it made the run fail mid-iteration or
+    mid-save ("DataLoader worker ... is killed by signal") instead of saving."""
+    _stop_at_iteration_3(tmp_path, 1, lambda pid: os.killpg(pid, signal.SIGTERM))
+
+
+def test_the_same_stop_delivered_twice_at_once_is_one_stop(tmp_path):
+    """A stop sent to a process group reaches a training run both directly and through the
+    parent that started it (``experiments.run`` forwards a stop to its tool): the copy that
+    follows at once is the same stop, not a second one that kills the run unsaved."""
+    def twice(pid):
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.1)  # the parent's own handler ran and it forwards the stop
+        os.kill(pid, signal.SIGTERM)
+
+    _stop_at_iteration_3(tmp_path, 0, twice)

@@ -1,7 +1,10 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Stop a training run on SIGTERM with a checkpoint of the last finished iteration."""
+import multiprocessing
+import os
 import signal
 import threading
+import time
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -19,14 +22,18 @@ class SaveOnStopHook(Hook):
     the last periodic checkpoint is lost, which for a long schedule that checkpoints rarely
     (a teacher saving every 8 000 iterations) is all of it. ``tools/train.py --resume``
     continues from the saved iteration exactly (:class:`RNGStateHook` carries the random state;
-    the Runner replays the consumed batches). A second signal is not caught: it stops the
-    process at once. With several processes, each iteration agrees on whether any rank was
-    signalled, so all ranks stop at the same iteration.
+    the Runner replays the consumed batches). A second signal stops the process at once; one
+    within :attr:`repeat_seconds` of the first is the same stop delivered twice (a signal to
+    a process group reaches a tool both directly and through the parent that started it and
+    forwards it). With several processes, each iteration agrees on whether any rank was
+    signalled, so all ranks stop at the same iteration. Dataloader workers do not die of a
+    signal sent to the whole process group (it would fail the iteration or the save).
 
     Args:
         signals (Sequence[str]): Names of the signals that stop the run.
     """
     priority = 'LOWEST'  # after the CheckpointHook: a periodic save at the same iteration wins
+    repeat_seconds = 5.0
 
     def __init__(self, signals: Sequence[str] = ('SIGTERM', )) -> None:
         for name in signals:
@@ -34,11 +41,15 @@ class SaveOnStopHook(Hook):
                 raise ValueError(f'SaveOnStopHook: signals: {name!r} is not a signal name')
         self.signals = [getattr(signal, name) for name in signals]
         self.received: Optional[int] = None
+        self._received_at = 0.0
         self._previous: Dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
-        self.received = signum
-        self._restore()  # a second signal takes the default (or the earlier) action
+        if self.received is None:
+            self.received, self._received_at = signum, time.monotonic()
+        elif time.monotonic() - self._received_at > self.repeat_seconds:
+            self._restore()  # a second stop takes the default (or the earlier) action
+            signal.raise_signal(signum)
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -51,6 +62,24 @@ class SaveOnStopHook(Hook):
             runner.logger.warning('SaveOnStopHook: not the main thread, no signal is caught')
             return
         self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
+        self._shield_workers(runner)
+
+    @staticmethod
+    def _shield_workers(runner) -> None:
+        """Move the dataloader workers already running (the train loop forked them when it
+        was built, before ``before_train``) into process groups of their own: a signal sent
+        to this process's group (``kill -TERM -<pgid>``, a session's end) would kill them and
+        fail the iteration or the save. Workers forked later inherit the handler instead.
+        They still end with this process (their watchdog) and at its normal shutdown."""
+        for child in multiprocessing.active_children():
+            if not child.daemon:  # torch's dataloader workers are daemonic
+                continue
+            try:
+                os.setpgid(child.pid, 0)
+            except OSError as err:  # not forked by us (spawn, forkserver), or gone
+                runner.logger.warning(f'SaveOnStopHook: dataloader worker {child.pid} stays '
+                                      f'in the process group ({err}): a signal to the whole '
+                                      'group stops it')
 
     def _any_rank_stopped(self) -> bool:
         flag = torch.tensor([0 if self.received is None else int(self.received)])
