@@ -203,3 +203,31 @@ def test_the_same_stop_delivered_twice_at_once_is_one_stop(tmp_path):
         os.kill(pid, signal.SIGTERM)
 
     _stop_at_iteration_3(tmp_path, 0, twice)
+
+
+def test_an_epoch_based_run_stops_at_the_end_of_the_epoch_with_one_save(tmp_path):
+    """An epoch-based loop looks at ``stop_training`` only between epochs, and its
+    checkpoints are of whole epochs (a mid-epoch one resumes at the next epoch): the epoch
+    running is finished and saved once, as ``epoch_1.pth``, not once per iteration left."""
+    import segmenter3d.engine  # noqa: F401
+    torch.manual_seed(0)
+    runner = Runner(
+        model=_Toy(), work_dir=str(tmp_path), default_scope='mmseg',
+        train_dataloader=dict(dataset=[dict(inputs=torch.randn(3)) for _ in range(16)],
+                              batch_size=2, sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=3), randomness=dict(seed=0),
+        default_hooks=dict(checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=True,
+                                           interval=100, max_keep_ckpts=1)),
+        custom_hooks=[dict(type='SaveOnStopHook'), _SignalAt(3)])
+    saves = []
+    save = runner.save_checkpoint
+    runner.save_checkpoint = lambda out, name, *a, **k: (saves.append(name),
+                                                         save(out, name, *a, **k))
+    with pytest.raises(SystemExit) as exit_info:
+        runner.train()
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert saves == ['epoch_1.pth'] and runner.iter == 8 and runner.epoch == 1
+    meta = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['meta']
+    assert (meta['epoch'], meta['iter']) == (1, 8)

@@ -10,13 +10,15 @@ from typing import Dict, Optional, Sequence
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import CheckpointHook, Hook
+from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import HOOKS
 
 
 @HOOKS.register_module()
 class SaveOnStopHook(Hook):
-    """On a stop signal, finish the current training iteration, save it as the run's
-    CheckpointHook would, and end the run with exit status ``128 + signal``.
+    """On a stop signal, finish the current training iteration (epoch, in an epoch-based
+    loop), save it as the run's CheckpointHook would, and end the run with exit status
+    ``128 + signal``.
 
     Schedulers and sessions that end stop jobs with SIGTERM; without this hook the work since
     the last periodic checkpoint is lost, which for a long schedule that checkpoints rarely
@@ -89,16 +91,27 @@ class SaveOnStopHook(Hook):
         return bool(flag.item())
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._stop(runner, 'iteration', runner.iter + 1)  # the loop counts it after us
+
+    def after_train_epoch(self, runner) -> None:
+        # an epoch-based loop stops only between epochs and saves whole epochs (a mid-epoch
+        # checkpoint resumes at the next one): the epoch running is finished, then saved
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._stop(runner, 'epoch', runner.epoch + 1)
+
+    def _stop(self, runner, unit: str, done: int) -> None:
+        """Save (unless the CheckpointHook just saved ``done``) and end the loop, when any
+        rank was signalled; ``done``: the iterations or epochs finished."""
         if not self._any_rank_stopped():
             return
-        done = runner.iter + 1  # the iterations finished (the loop counts this one after us)
         hooks = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
         last = runner.message_hub.get_info('last_ckpt') or ''
         if hooks and not last.endswith(hooks[0].filename_tmpl.format(done)):
             hooks[0]._save_checkpoint(runner)
         runner.logger.info(f'{signal.Signals(self.received).name} received: stopped after '
-                           f'iteration {done}' + (', checkpoint saved; --resume continues '
-                                                  'from it' if hooks else ''))
+                           f'{unit} {done}' + (', checkpoint saved; --resume continues '
+                                               'from it' if hooks else ''))
         runner.train_loop.stop_training = True
 
     def after_run(self, runner) -> None:
