@@ -11,6 +11,7 @@ from segmenter3d.checkpoint_io import read_state_dict, weight_mismatches
 from segmenter3d.engine import runtime
 from segmenter3d.engine.option_checks import check_datasets, check_train_schedule
 from segmenter3d.engine.work_dir import guard_work_dir, lock_work_dir
+from segmenter3d.fileio import is_inside
 
 
 def parse_args(argv=None):
@@ -71,9 +72,11 @@ def build_runner(args) -> Runner:
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
     if args.resume and cfg.get('load_from') and osp.isfile(
-            osp.join(cfg.work_dir, 'last_checkpoint')):
+            osp.join(cfg.work_dir, 'last_checkpoint')) and not is_inside(
+                cfg.load_from, [cfg.work_dir]):
         # mmengine resumes from load_from when it is set; here it is the weights the run
         # started from (a fine-tuning's student), and the run to continue is the work dir's
+        # (a checkpoint in the work dir is an earlier point of this run: resumed from)
         print_log(f'--resume: continuing the run in {cfg.work_dir}; load_from '
                   f'{cfg.load_from} (the weights it started from) is not resumed',
                   logger='current', level=logging.WARNING)

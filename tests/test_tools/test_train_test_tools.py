@@ -182,6 +182,30 @@ def test_a_sigterm_saves_the_running_iteration_and_resume_continues_from_it(room
         done + 1
 
 
+def test_resume_keeps_a_load_from_of_the_work_dir_and_drops_other_starting_weights(
+        tmp_path, monkeypatch):
+    """``--resume`` with ``load_from``: weights from elsewhere are where a fine-tuning started
+    (dropped: the work dir's run continues); a checkpoint of the work dir itself is the point
+    of this run to resume from, as mmengine and mmseg document (kept)."""
+    from conftest import load_tool
+    train = load_tool('train')
+    monkeypatch.setattr(train.runtime, 'runner_from_cfg', lambda cfg, config: cfg)
+    monkeypatch.setattr(train, 'check_load_from', lambda cfg: None)
+    monkeypatch.setattr(train, 'check_datasets', lambda cfg, splits: None)
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'iter_6.pth'))
+
+    def load_from(path):
+        args = train.parse_args(['configs/3dseg/3dseg-t_synthrooms.py', '--work-dir',
+                                 str(work), '--resume', '--cfg-options', f'load_from={path}'])
+        return train.build_runner(args).load_from
+
+    monkeypatch.chdir(ROOT)
+    assert load_from(str(tmp_path / 'start' / 'iter_2.pth')) is None
+    assert load_from(str(work / 'iter_4.pth')) == str(work / 'iter_4.pth')
+
+
 # The baselines with one point of the tuning grid each (learning rate, weight decay, norm;
 # docs/baselines.md): the keys as a study passes them to the tools.
 BASELINE_RUNS = [
