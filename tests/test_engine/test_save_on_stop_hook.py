@@ -109,12 +109,14 @@ def test_an_unknown_signal_name_is_refused():
         SaveOnStopHook(signals=('SIGNOPE', ))
 
 
-# A training process of its own (a stop signal must not reach pytest): the toy model, a
-# dataset read by persistent dataloader workers as the shipped configs do, one line per
-# iteration started, and a forward slow enough for the signal to land inside the iteration.
+# A training process of its own (a stop signal must not reach pytest): the toy model, data
+# read by persistent dataloader workers as the shipped configs do (the validation's forked
+# after the training started, at iteration 2), one line per iteration started, and a
+# forward slow enough for the signal to land inside the iteration.
 _STOPPED_RUN = '''
 import sys, time
 import torch, torch.nn as nn
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -128,8 +130,18 @@ class Toy(BaseModel):
         self.w = nn.Linear(3, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode != 'loss':
+            return [None] * len(inputs)
         time.sleep(0.5)
         return dict(loss=(self.w(inputs) - 1).pow(2).mean())
+
+
+class Count(BaseMetric):
+    def process(self, data_batch, data_samples):
+        self.results.append(1)
+
+    def compute_metrics(self, results):
+        return dict(n=len(results))
 
 
 class Say(Hook):
@@ -145,7 +157,12 @@ Runner(model=Toy(), work_dir=sys.argv[1], default_scope='mmseg',
                              sampler=dict(type='InfiniteSampler', shuffle=True, seed=1),
                              collate_fn=dict(type='default_collate')),
        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-       train_cfg=dict(by_epoch=False, max_iters=20), randomness=dict(seed=0),
+       val_dataloader=dict(dataset=[dict(inputs=torch.randn(3)) for _ in range(2)],
+                           batch_size=1, num_workers=workers, persistent_workers=workers > 0,
+                           sampler=dict(type='DefaultSampler', shuffle=False),
+                           collate_fn=dict(type='default_collate')),
+       val_cfg=dict(), val_evaluator=[Count()],
+       train_cfg=dict(by_epoch=False, max_iters=20, val_interval=2), randomness=dict(seed=0),
        env_cfg=dict(mp_cfg=dict(mp_start_method='fork')),
        default_hooks=dict(checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
                                           interval=100, max_keep_ckpts=1)),

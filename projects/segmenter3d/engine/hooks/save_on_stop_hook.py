@@ -5,7 +5,7 @@ import os
 import signal
 import threading
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Set
 
 import torch
 from mmengine.dist import all_reduce
@@ -45,6 +45,7 @@ class SaveOnStopHook(Hook):
         self.received: Optional[int] = None
         self._received_at = 0.0
         self._previous: Dict[int, object] = {}
+        self._shielded: Set[int] = set()
 
     def _handle(self, signum, frame) -> None:
         if self.received is None:
@@ -64,24 +65,34 @@ class SaveOnStopHook(Hook):
             runner.logger.warning('SaveOnStopHook: not the main thread, no signal is caught')
             return
         self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
+        self._shielded = set()
         self._shield_workers(runner)
 
-    @staticmethod
-    def _shield_workers(runner) -> None:
-        """Move the dataloader workers already running (the train loop forked them when it
-        was built, before ``before_train``) into process groups of their own: a signal sent
-        to this process's group (``kill -TERM -<pgid>``, a session's end) would kill them and
-        fail the iteration or the save. Workers forked later inherit the handler instead.
-        They still end with this process (their watchdog) and at its normal shutdown."""
+    def _shield_workers(self, runner) -> None:
+        """Move the dataloader workers running (forked by the train loop when it was built,
+        before ``before_train``, or by a validation since) into process groups of their own:
+        a signal sent to this process's group (``kill -TERM -<pgid>``, a session's end) would
+        kill them (torch's workers die of any SIGTERM not from their parent) and fail the
+        iteration or the save. They still end with this process (their watchdog) and at its
+        normal shutdown."""
         for child in multiprocessing.active_children():
-            if not child.daemon:  # torch's dataloader workers are daemonic
+            if not child.daemon or child.pid in self._shielded:  # workers are daemonic
                 continue
+            self._shielded.add(child.pid)
             try:
                 os.setpgid(child.pid, 0)
             except OSError as err:  # not forked by us (spawn, forkserver), or gone
                 runner.logger.warning(f'SaveOnStopHook: dataloader worker {child.pid} stays '
                                       f'in the process group ({err}): a signal to the whole '
                                       'group stops it')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self._previous:  # an epoch-based loop forks workers at each epoch's start
+            self._shield_workers(runner)
+
+    def before_val_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self._previous and batch_idx == 0:  # a validation forks its workers
+            self._shield_workers(runner)
 
     def _any_rank_stopped(self) -> bool:
         flag = torch.tensor([0 if self.received is None else int(self.received)])
