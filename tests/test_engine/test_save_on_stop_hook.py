@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -40,11 +41,23 @@ class _SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _runner(work_dir, max_iters, hooks=(), interval=100):
+class _Seen(BaseMetric):
+    def process(self, data_batch, data_samples):
+        self.results.append(1)
+
+    def compute_metrics(self, results):
+        return dict(n=len(results))
+
+
+def _runner(work_dir, max_iters, hooks=(), interval=100, val_interval=None):
     import segmenter3d.engine  # noqa: F401  (CrashSafeCheckpointHook, atomic_local)
     torch.manual_seed(0)  # the same initial weights in every run
     data = [dict(inputs=torch.randn(3)) for _ in range(16)]
-    return Runner(
+    val = {} if val_interval is None else dict(
+        val_dataloader=dict(dataset=data[:2], batch_size=1, collate_fn=dict(
+            type='default_collate'), sampler=dict(type='DefaultSampler', shuffle=False)),
+        val_cfg=dict(), val_evaluator=[_Seen()])
+    return Runner(**val,
         model=_Toy(), work_dir=str(work_dir), default_scope='mmseg',
         train_dataloader=dict(dataset=data, batch_size=2,
                               sampler=dict(type='InfiniteSampler', shuffle=True, seed=1),
@@ -52,7 +65,8 @@ def _runner(work_dir, max_iters, hooks=(), interval=100):
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.05)),
         param_scheduler=[dict(type='LinearLR', start_factor=0.2, by_epoch=False, begin=0,
                               end=max_iters)],
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters,
+                       **({} if val_interval is None else dict(val_interval=val_interval))),
         randomness=dict(seed=0),
         default_hooks=dict(checkpoint=dict(type='CrashSafeCheckpointHook', by_epoch=False,
                                            interval=interval, max_keep_ckpts=1)),
@@ -248,3 +262,24 @@ def test_an_epoch_based_run_stops_at_the_end_of_the_epoch_with_one_save(tmp_path
     assert saves == ['epoch_1.pth'] and runner.iter == 8 and runner.epoch == 1
     meta = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['meta']
     assert (meta['epoch'], meta['iter']) == (1, 8)
+
+
+def test_a_stop_at_a_validation_point_leaves_the_validation_to_the_resumed_run(tmp_path):
+    """The loop validates after the iteration that stopped: the stop would wait for a whole
+    validation (a scheduler's grace period may not), and the resumed run validates that
+    point again anyway (``ValidateOnResumeHook``)."""
+    validated = []
+
+    class Seen(Hook):
+        def after_val_epoch(self, runner, metrics=None):
+            validated.append(runner.iter)
+
+    stopped = _runner(tmp_path, 6, hooks=[_SignalAt(3), Seen()], val_interval=3)
+    with pytest.raises(SystemExit):
+        stopped.train()
+    assert validated == []
+    resumed = _runner(tmp_path, 6, hooks=[dict(type='ValidateOnResumeHook'), Seen()],
+                      val_interval=3)
+    resumed._resume = True
+    resumed.train()
+    assert validated == [3, 6]

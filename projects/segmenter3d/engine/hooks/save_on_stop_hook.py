@@ -124,6 +124,10 @@ class SaveOnStopHook(Hook):
                            f'{unit} {done}' + (', checkpoint saved; --resume continues '
                                                'from it' if hooks else ''))
         runner.train_loop.stop_training = True
+        if unit == 'iteration':
+            # the loop would validate this iteration before it stops, making the stop wait
+            # for a whole validation; the resumed run validates it (ValidateOnResumeHook)
+            runner.train_loop.val_begin = runner.train_loop.max_iters + 1
 
     def after_run(self, runner) -> None:
         self._restore()
