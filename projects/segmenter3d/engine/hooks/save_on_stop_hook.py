@@ -5,7 +5,8 @@ import os
 import signal
 import threading
 import time
-from typing import Dict, Optional, Sequence, Set
+import weakref
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce
@@ -45,7 +46,7 @@ class SaveOnStopHook(Hook):
         self.received: Optional[int] = None
         self._received_at = 0.0
         self._previous: Dict[int, object] = {}
-        self._shielded: Set[int] = set()
+        self._shielded = weakref.WeakSet()  # the worker processes moved
 
     def _handle(self, signum, frame) -> None:
         if self.received is None:
@@ -65,7 +66,7 @@ class SaveOnStopHook(Hook):
             runner.logger.warning('SaveOnStopHook: not the main thread, no signal is caught')
             return
         self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
-        self._shielded = set()
+        self._shielded = weakref.WeakSet()
         self._shield_workers(runner)
 
     def _shield_workers(self, runner) -> None:
@@ -76,9 +77,9 @@ class SaveOnStopHook(Hook):
         iteration or the save. They still end with this process (their watchdog) and at its
         normal shutdown."""
         for child in multiprocessing.active_children():
-            if not child.daemon or child.pid in self._shielded:  # workers are daemonic
+            if not child.daemon or child in self._shielded:  # workers are daemonic
                 continue
-            self._shielded.add(child.pid)
+            self._shielded.add(child)  # (a pid may come again, an epoch loop's workers)
             try:
                 os.setpgid(child.pid, 0)
             except OSError as err:  # not forked by us (spawn, forkserver), or gone
