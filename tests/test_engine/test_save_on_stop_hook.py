@@ -283,3 +283,28 @@ def test_a_stop_at_a_validation_point_leaves_the_validation_to_the_resumed_run(t
     resumed._resume = True
     resumed.train()
     assert validated == [3, 6]
+
+
+@pytest.mark.parametrize('repeat_seconds,passed_on', [(60.0, []), (0.0, [signal.SIGTERM])])
+def test_a_second_stop_goes_to_the_earlier_handler_unless_it_repeats_the_first(
+        tmp_path, monkeypatch, repeat_seconds, passed_on):
+    """A second signal takes the action that was there before the run (here a recorder; by
+    default the process ends at once), except a copy of the first within the window."""
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+
+    class Twice(_SignalAt):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter + 1 == self.at:
+                os.kill(os.getpid(), self.signum)
+                time.sleep(0.01)
+                os.kill(os.getpid(), self.signum)
+
+    monkeypatch.setattr(SaveOnStopHook, 'repeat_seconds', repeat_seconds)
+    try:
+        with pytest.raises(SystemExit):
+            _runner(tmp_path, 9, hooks=[Twice(3)]).train()
+        assert received == passed_on
+        assert osp.basename(open(tmp_path / 'last_checkpoint').read().strip()) == 'iter_3.pth'
+    finally:
+        signal.signal(signal.SIGTERM, previous)
