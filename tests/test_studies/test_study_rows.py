@@ -148,6 +148,9 @@ def test_the_teacher_driver_passes_each_row_its_config_and_run_inputs(finished_r
 
     monkeypatch.setattr(experiments, 'train_and_test', fake_train_and_test)
     monkeypatch.setattr(experiments, 'run', lambda *a, **k: pytest.fail('a tool ran'))
+    rendered = []  # the labelled rooms' views, rendered before any row trains
+    monkeypatch.setattr(experiments, 'render_views',
+                        lambda data, log: rendered.append((data, len(runs))))
     rows = ['p8-1k', 'p16-4k-balanced', 'p16-20k+8k-balanced-pano2d-crop']
     pano2d = tmp_path / 'pano2d'
     (pano2d / 'splits').mkdir(parents=True)
@@ -156,6 +159,7 @@ def test_the_teacher_driver_passes_each_row_its_config_and_run_inputs(finished_r
     assert teacher_study.main(['--data', str(data), '--out', finished_rows, '--pano2d',
                                str(pano2d), '--rows', *rows]) == 0
     d, p = str(data), str(pano2d)
+    assert rendered == [(d, 0)]
     assert runs == [
         ('p8-1k', teacher_study.ROWS['p8-1k'].config, experiments.data_options(d)),
         ('p16-4k-balanced', teacher_study.ROWS['p16-4k'].config,
