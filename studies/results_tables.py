@@ -89,14 +89,6 @@ def _scores(entry: dict) -> List[str]:
 #: the table of record (studies/paper_tables.py --record) and where its distillation runs were
 #: kept before they joined it: read when the table of record lacks a run
 RECORD, EARLIER_DISTILL = 'paper_tables.json', 'paper_tables_distill.json'
-#: the distillation table's runs in the order they are shown (other runs after them)
-DISTILL_RUNS = ('3dseg-t', '3dseg-t-scarce', '3dseg-t+room', '3dseg-t+distill',
-                '3dseg-t+room-scarce', '3dseg-t+distill-scarce', '3dseg-t+distill-multiview')
-# The labelled rooms of label-scarce runs whose entry does not say: --labelled-rooms' default
-# before the count was chosen on the validation rooms (records of that time do not carry it).
-EARLIER_LABELLED_ROOMS = 12
-
-
 def models_table(load: Loader, source: str = RECORD) -> str:
     """Block-trained models on the test rooms: mean ± std over the record's seeds. The
     comparison's learning-curve runs (those with a ``curve``: longer budgets, tested at the
@@ -111,61 +103,6 @@ def models_table(load: Loader, source: str = RECORD) -> str:
             for key, label in _ordered(list(record), _MODELS)]
     return _table(('run', 'test mIoU', 'surface mIoU', 'mAcc', 'aAcc', 'seeds', 'iterations',
                    'parameters'), rows, source)
-
-
-def distill_runs(load: Loader, sources: Sequence[str]) -> Dict[str, Tuple[str, dict]]:
-    """The distillation table's runs, each ``(the record it is read from, its entry)``: from
-    the first of ``sources`` that holds it as a run of that table (an entry with a panorama
-    mIoU); a later source is read only for the runs the earlier ones lack."""
-    found: Dict[str, Tuple[str, dict]] = {}
-    for i, source in enumerate(sources):
-        if i and found and all(k in found for k in DISTILL_RUNS + ('teacher', )):
-            break
-        for key, run in load(source).items():
-            if key not in found and isinstance(run, dict) and 'panorama_mIoU' in run:
-                found[key] = (source, run)
-    order = [k for k in DISTILL_RUNS if k in found] + sorted(
-        k for k in found if k not in DISTILL_RUNS and k != 'teacher')
-    return {k: found[k] for k in order + (['teacher'] if 'teacher' in found else [])}
-
-
-def _provenance(runs: Dict[str, Tuple[str, dict]]) -> str:
-    """The caption of the distillation table: which record each row comes from and the
-    labelled rooms of its label-scarce rows."""
-    by_source: Dict[str, List[str]] = {}
-    for key, (source, _) in runs.items():
-        by_source.setdefault(source, []).append(key)
-    parts = []
-    for source, keys in by_source.items():
-        counts: Dict[int, List[str]] = {}
-        for key in keys:
-            if key.endswith('-scarce'):
-                counts.setdefault(runs[key][1].get('labelled_rooms', EARLIER_LABELLED_ROOMS),
-                                  []).append(key)
-        scarce = '; '.join(f'{n} labelled rooms' + (
-            '' if len(counts) == 1 else ': ' + ', '.join(f'`{k}`' for k in ks))
-            for n, ks in counts.items())
-        rows = '' if len(by_source) == 1 else ', '.join(f'`{k}`' for k in keys)
-        detail = '; '.join(x for x in (rows, scarce and f'label-scarce rows: {scarce}') if x)
-        parts.append(f'`benchmarks/{source}`' + (f' ({detail})' if detail else ''))
-    return 'Generated from ' + ' and '.join(parts) + '.'
-
-
-def distill_table(load: Loader, sources: Sequence[str]) -> str:
-    """Students, their room fine-tuning without a teacher and with it, and the teacher; each
-    row from the first of ``sources`` that holds it (said in the caption)."""
-    runs = distill_runs(load, sources)
-    rows = []
-    for key, (_, run) in runs.items():
-        if key == 'teacher':
-            rows.append(['teacher (2D)', '—', '—', _cell(run['panorama_mIoU']), '—'])
-            continue
-        coverage = run.get('surface_coverage')
-        rows.append([f'`{key}`', _cell(run.get('mIoU')), _cell(run.get('surface_mIoU')),
-                     _cell(run.get('panorama_mIoU')),
-                     '—' if coverage is None else f'{coverage:.1f}'])
-    return _table(('run', 'voxel mIoU', 'surface mIoU', 'panorama mIoU',
-                   'teacher surface coverage %'), rows, sources[0], _provenance(runs))
 
 
 def scarcity_table(load: Loader, source: str = RECORD) -> str:
@@ -252,9 +189,12 @@ SUMMARY = (
     ('3DSeg-T + distillation, one panorama a room', DISTILL, ('3dseg-t+distill',), _KD),
     ('3DSeg-T + distillation, 8 panoramas a room', DISTILL, ('3dseg-t+distill-multiview',),
      _KD.replace('.py', '-8views.py')),
-    ('3 labelled rooms: fine-tuning, no teacher', 'kd_study_scarce3.json',
-     ('test', '{metric}', 'scarce', 'control'), _ROOM),
-    ('3 labelled rooms: distillation (voxel space)', 'kd_study_scarce3.json',
+    # the label-scarce rows of the table of record, their count from the record
+    ('{rooms} labelled rooms: fine-tuning, no teacher', RECORD, ('3dseg-t+room-scarce',),
+     _ROOM),
+    ('{rooms} labelled rooms: distillation, one panorama a room', RECORD,
+     ('3dseg-t+distill-scarce',), _KD),
+    ('3 labelled rooms, KD study: distillation in voxel space', 'kd_study_scarce3.json',
      ('test', '{metric}', 'scarce', 'tau1-voxel'),
      'configs/distill/ablations/'
      'panokd_logits-tau1-voxel_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms-tiles32.py'),
@@ -274,9 +214,13 @@ def summary_table(load: Loader) -> str:
     rows = []
     for what, source, path, config in SUMMARY:
         if source == DISTILL:  # the record that holds this distillation run
-            source = distill_runs(load, DISTILL).get(path[0], (RECORD, None))[0]
+            source = _distill().distill_runs(load, DISTILL).get(path[0], (RECORD, None))[0]
         record = load(source)
         voxel = _at(record, path, 'mIoU')
+        if '{rooms}' in what:  # the labelled rooms of the run, else of the record's choice
+            run = record.get(path[0], {})
+            what = what.format(rooms=run.get('labelled_rooms', record.get(
+                'scarcity', {}).get('labelled_rooms', '?')))
         rows.append([what, _cell(voxel), _cell(_at(record, path, 'surface_mIoU')),
                      str(len(voxel or [])), f'[{source}](benchmarks/{source})',
                      ', '.join(f'[{osp.basename(c)}]({c})' for c in
@@ -325,6 +269,11 @@ def tuning_table(load: Loader, source: str = 'baselines.json') -> str:
                    's / step (idle)'), rows, source)
 
 
+def _distill():
+    from studies import distill_tables
+    return distill_tables
+
+
 def _comparison():
     from studies import comparison_tables
     return comparison_tables
@@ -335,9 +284,10 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     'summary': summary_table,
     'paper_tables': models_table,
     'scarcity': scarcity_table,
-    'paper_tables_distill': lambda load: distill_table(load, DISTILL),
+    'paper_tables_distill': lambda load: _distill().distill_table(load, DISTILL),
+    'paper_tables_distill_gains': lambda load: _distill().gains_table(load, RECORD),
     'paper_tables_distill_sure90':
-        lambda load: distill_table(load, ['paper_tables_distill_sure90.json']),
+        lambda load: _distill().distill_table(load, ['paper_tables_distill_sure90.json']),
     'kd_study_scarce3': lambda load: kd_table(load, 'kd_study_scarce3.json'),
     'kd_study_labelled': lambda load: kd_table(load, 'kd_study_labelled.json'),
     'recipe_study': recipe_table,

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from conftest import ROOT
-from studies import results_tables
+from studies import distill_tables, results_tables
 
 
 def test_committed_tables_equal_what_the_committed_records_give():
@@ -185,7 +185,7 @@ def test_distill_table_falls_back_to_the_earlier_record_until_the_runs_exist():
 
 def test_distill_table_reads_the_table_of_record_once_it_holds_the_runs():
     runs = {name: _distill_run(40.0 + i, **({'labelled_rooms': 3} if 'scarce' in name else {}))
-            for i, name in enumerate(results_tables.DISTILL_RUNS)}
+            for i, name in enumerate(distill_tables.DISTILL_RUNS)}
     record = dict(_RECORD, teacher=dict(panorama_mIoU=[45.0]), **runs)
     # every run there: the earlier record is not even read
     text = results_tables.TABLES['paper_tables_distill'](_loader({'paper_tables.json': record}))
@@ -212,6 +212,36 @@ def test_distill_table_reads_the_table_of_record_once_it_holds_the_runs():
         _loader({'paper_tables.json': record, 'kd_study_scarce3.json': {}}))
     room = next(line for line in summary.splitlines() if 'no teacher' in line)
     assert '| 42.00 | 41.00 | 1 | [paper_tables.json]' in room
+    # the label-scarce rows: the record's runs, named by their labelled rooms
+    scarce = [line for line in summary.splitlines() if 'labelled rooms:' in line]
+    assert [line.split(' | ')[:2] for line in scarce] == [
+        ['| 3 labelled rooms: fine-tuning, no teacher', '44.00'],
+        ['| 3 labelled rooms: distillation, one panorama a room', '45.00']]
+
+
+def test_distill_gains_are_paired_by_seed_against_each_runs_control():
+    record = {'3dseg-t+room': dict(mIoU=[30.0, 32.0, 31.0], surface_mIoU=[20.0, 21.0, 22.0],
+                                   panorama_mIoU=[10.0, 10.0, 10.0]),
+              '3dseg-t+distill': dict(mIoU=[31.0, 31.5, 31.5], surface_mIoU=[21.0, 23.0, 25.0],
+                                      panorama_mIoU=[12.0, 12.0, 12.0]),
+              '3dseg-t+room-scarce': dict(mIoU=[20.0, 21.0, 22.0], surface_mIoU=[1.0] * 3,
+                                          panorama_mIoU=[1.0] * 3, labelled_rooms=3),
+              '3dseg-t+distill-scarce': dict(mIoU=[21.0, 23.0, 25.0], surface_mIoU=[2.0] * 3,
+                                             panorama_mIoU=[1.0] * 3, labelled_rooms=3)}
+    text = distill_tables.gains_table(_loader({'r.json': record}), 'r.json')
+    rows = [line for line in text.splitlines() if line.startswith('| `')]
+    # +distill: differences +1, -0.5, +0.5 (mean 0.33, sample std 0.76); surface +1, +2, +3
+    assert rows[0] == ('| `3dseg-t+distill` | `3dseg-t+room` | 3 | +0.33 ± 0.76 | +2.00 ± 1.00 '
+                       '| +2.00 ± 0.00 | no (+1.00, -0.50, +0.50) |')
+    assert rows[1].startswith('| `3dseg-t+distill-scarce` (3 labelled rooms) | '
+                              '`3dseg-t+room-scarce` | 3 | +2.00 ± 1.00 |')
+    assert rows[1].endswith('| yes (+1.00, +2.00, +3.00) |')
+    # the multiview run is not in the record: no row, no error
+    assert len(rows) == 2 and text.endswith('Generated from `benchmarks/r.json`.\n')
+    record['3dseg-t+distill']['mIoU'] = [31.0, 31.5]
+    with pytest.raises(ValueError, match=r'r\.json: 3dseg-t\+distill and 3dseg-t\+room hold '
+                       'different numbers of seeds'):
+        distill_tables.gains_table(_loader({'r.json': record}), 'r.json')
 
 
 def test_models_table_leaves_distillation_runs_and_the_choice_to_their_tables():
@@ -248,7 +278,8 @@ def test_every_summary_row_names_the_config_its_driver_ran():
         (results_tables.DISTILL, '3dseg-t+distill'): tiles['3dseg-t+distill'],
         (results_tables.DISTILL, '3dseg-t+distill-multiview'): tiles[
             '3dseg-t+distill-multiview'],
-        ('kd_study_scarce3.json', 'control'): tiles['3dseg-t+room-scarce'],
+        ('paper_tables.json', '3dseg-t+room-scarce'): tiles['3dseg-t+room-scarce'],
+        ('paper_tables.json', '3dseg-t+distill-scarce'): tiles['3dseg-t+distill-scarce'],
         ('kd_study_scarce3.json', 'tau1-voxel'): kd_study.TILES_ROWS['tau1-voxel'],
     }
     assert {(source, path[-1]): config for _, source, path, config in
