@@ -1,6 +1,7 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """The tables of the baseline comparison (``benchmarks/baselines.json``): the learning-curve
-runs at an equal budget and, per baseline, whether 3DSeg-T holds its lead. Each row links the
+runs at an equal budget, per baseline whether 3DSeg-T holds its lead, and the longer runs that
+ask whether each model converges. Each row links the
 config file of its curve run (``learning_curves.CURVE_CONFIGS``), written from the repository
 root (``results_tables.fill`` makes the links relative to the page that holds the table)."""
 import os.path as osp
@@ -99,3 +100,30 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> s
                    "baseline's config"], rows, source,
                   f"Generated from `benchmarks/{source}`; 3DSeg-T's config: "
                   f'{config_link(OURS)}.')
+
+
+def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
+    """The longer curve runs (``baseline_study.py curves --scale N``, kept under
+    ``curves-xN``): the same recipe for N times the budget, validated at the same 8 fractions
+    of it; a model is converged when it gains less than 0.5 validation mIoU over the last
+    quarter in every seed."""
+    record = load(source)
+    rows = []
+    for key in sorted(k for k in record if k.startswith('curve_summary-x')):
+        scale = key[len('curve_summary-x'):]
+        runs = record.get(f'curves-x{scale}', {})
+        for model, row in record[key].items():
+            first = runs[model][str(row['seeds'][0])]
+            rows.append([LABELS.get(model, model), f'{scale}x', f"{first['iters']:,}",
+                         f"{first['budget_seconds']:g}", str(len(row['seeds'])),
+                         ', '.join(f'{p[2]:.2f}' for p in first['curve']),
+                         mean_std(row['final_val']),
+                         ', '.join(f'{g:+.2f}' for g in row['gain_last_quarter']),
+                         'yes' if row['converged'] else 'no', mean_std(row['mIoU'])])
+    if not rows:
+        return ('No longer run is recorded yet (`python studies/baseline_study.py curves '
+                '--models 3dseg-t unet3d --scale 4`).\n')
+    return _table(['model', 'budget', 'iterations', 'budget s', 'seeds',
+                   'validation mIoU at each eighth (first seed)', 'final validation mIoU',
+                   'gain over the last quarter, per seed', 'converged', 'test mIoU'],
+                  rows, source)

@@ -255,7 +255,8 @@ def mean_curve(runs: Dict[str, dict]) -> List[List[float]]:
             for it in common]
 
 
-def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
+def plot(curves: Dict[str, Dict[str, dict]], path: str,
+         title: str = 'Learning curves at an equal training budget') -> None:
     """Validation mIoU against budget seconds: one line per model (the seeds' mean) and a
     band from the lowest to the highest seed."""
     import matplotlib
@@ -276,7 +277,7 @@ def plot(curves: Dict[str, Dict[str, dict]], path: str) -> None:
                         color=line.get_color(), alpha=0.2)
     ax.set_xlabel('training seconds (iterations x idle-machine seconds per step)')
     ax.set_ylabel('validation mIoU (%)')
-    ax.set_title('Learning curves at an equal training budget')
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc='lower right')
     fig.tight_layout()
@@ -299,8 +300,9 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
             params[model] = count_params(study.MODELS[model]['config'])
         results['curve_summary'] = summary(curves) if curves else {}
         # the longer runs: does each model converge (gain over the last quarter < 0.5)?
+        longer_runs = {}
         for key in [k for k in results if k.startswith('curves-x')]:
-            longer = {m: runs for m, runs in current_runs(
+            longer = longer_runs[key] = {m: runs for m, runs in current_runs(
                 results[key], data, extra, int(key[len('curves-x'):])).items() if runs}
             results[key.replace('curves', 'curve_summary')] = {
                 m: dict(row, converged=all(g < CONVERGED for g in row['gain_last_quarter']))
@@ -315,4 +317,9 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
                    for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
                 curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
     plot(curves, osp.join(benchmarks, 'learning_curves.png'))
+    for key, longer in longer_runs.items():
+        if longer:
+            scale = key[len('curves-x'):]
+            plot(longer, osp.join(benchmarks, f'learning_curves-x{scale}.png'),
+                 f'Learning curves at {scale}x the budget: do the models converge?')
     return results

@@ -296,6 +296,7 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     # the comparison's own module (it reads this one's helpers)
     'baselines_curves': lambda load: _comparison().curves_table(load),
     'baselines_lead': lambda load: _comparison().lead_table(load),
+    'baselines_convergence': lambda load: _comparison().convergence_table(load),
 }
 
 

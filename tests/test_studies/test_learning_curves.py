@@ -2,10 +2,11 @@
 segments, and the convergence and time-to-accuracy numbers the comparison reports."""
 import json
 import os
+import os.path as osp
 
 import pytest
 
-from studies import learning_curves
+from studies import comparison_tables, learning_curves, results_tables
 
 
 def _scalars(folder, rows):
@@ -233,15 +234,28 @@ def test_longer_runs_keep_the_recipe_and_the_validation_points_and_stay_apart(tm
     def run(model, values):
         return dict(seed=0, curve=[[100.0 * (i + 1), 10 * (i + 1), v]
                                    for i, v in enumerate(values)], mIoU=1.0, surface_mIoU=1.0,
+                    iters=40, budget_seconds=400.0,
                     options=learning_curves.curve_options(model, 'data/x', 0, scale=4))
 
     with baseline_study.updating_results() as results:
         results['curves-x4'] = {'3dseg-t': {'0': run('3dseg-t', [10, 20, 30, 30.4])},
                                 'unet3d': {'0': run('unet3d', [10, 20, 30, 31])}}
-    monkeypatch.setattr(learning_curves, 'plot', lambda curves, path: None)
+    plots = []
+    monkeypatch.setattr(learning_curves, 'plot', lambda curves, path, *title: plots.append(
+        (osp.basename(path), sorted(curves))))
     learning_curves.report('data/x')
     summary = json.load(open(tmp_path / 'benchmarks/baselines.json'))['curve_summary-x4']
     assert summary['3dseg-t']['converged'] and not summary['unet3d']['converged']
     assert summary['unet3d']['gain_last_quarter'] == [1.0]
+    # their own picture beside the comparison's, and their own table
+    assert plots == [('learning_curves.png', []),
+                     ('learning_curves-x4.png', ['3dseg-t', 'unet3d'])]
+    table = comparison_tables.convergence_table(results_tables.json_loader(str(tmp_path)))
+    assert '| 3DSeg-T | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 30.40 | 30.40 | +0.40 | yes ' \
+        '| 1.00 |' in table
+    assert '| UNet3D | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 31.00 | 31.00 | +1.00 | no ' \
+        '| 1.00 |' in table
+    empty = comparison_tables.convergence_table(lambda name: {})
+    assert empty.startswith('No longer run is recorded yet')
     # the comparison's own runs are untouched by the longer ones
     assert 'unet3d-tuned' not in json.load(open(tmp_path / 'benchmarks/paper_tables.json'))
