@@ -3,8 +3,9 @@
 fine-tuning without the teacher and with it, and the teacher, each run read from the table of
 record or, when that lacks it, from the record its runs were kept in before; and the gain of
 each distilled run over its control, paired by seed."""
+import math
 import statistics
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from studies.results_tables import Loader, _cell, _table
 
@@ -80,31 +81,63 @@ GAIN_METRICS = ('mIoU', 'surface_mIoU', 'panorama_mIoU')
 
 
 def _signed(values: Sequence[float]) -> str:
-    """``+mean ± std`` of paired differences (the number alone for one seed)."""
+    """``+mean ± std`` of paired differences (the number alone for one seed; a dash when a
+    seed lacks the score: a run records NaN for a metric its test did not give)."""
+    if not values or not all(math.isfinite(v) for v in values):
+        return '—'
     mean = statistics.mean(values)
     return f'{mean:+.2f}' + (f' ± {statistics.stdev(values):.2f}' if len(values) > 1 else '')
 
 
+def _pairs(run: dict, control: dict) -> Optional[List[Tuple[int, int]]]:
+    """The positions of ``run``'s and ``control``'s per-seed lists that hold the same seed:
+    by the ``seeds`` both entries carry, else position by position when they hold as many
+    numbers (a record written by one ``paper_tables.py`` call lists its seeds in one order);
+    None when they cannot be paired."""
+    if 'seeds' in run and 'seeds' in control:
+        where = {s: j for j, s in enumerate(control['seeds'])}
+        return [(i, where[s]) for i, s in enumerate(run['seeds']) if s in where] or None
+    n = len(run.get('mIoU') or [])
+    return [(i, i) for i in range(n)] if n and n == len(control.get('mIoU') or []) else None
+
+
+def _diffs(run: dict, control: dict, pairs: List[Tuple[int, int]], metric: str) -> List[float]:
+    """``run`` minus ``control`` seed by seed; empty when either lacks the metric for a seed."""
+    a, b = run.get(metric) or [], control.get(metric) or []
+    if any(i >= len(a) or j >= len(b) for i, j in pairs):
+        return []
+    return [a[i] - b[j] for i, j in pairs]
+
+
 def gains_table(load: Loader, source: str) -> str:
-    """Each distilled run of ``source`` minus its control, seed by seed (a record's runs hold
-    one number per seed, in the same seed order): mean ± std of the differences, and whether
-    the voxel mIoU gained in every seed. A pair the record does not hold in full is left out."""
+    """Each distilled run of ``source`` minus its control, seed by seed: mean ± std of the
+    differences, and whether the voxel mIoU gained in every seed. A pair the record does not
+    hold is left out; one it holds but cannot pair (different seeds, or different labelled
+    rooms) is left out and named in the caption, so a partial record never stops the tables."""
     record = load(source)
-    rows = []
-    for run, control in GAIN_PAIRS:
-        if run not in record or control not in record:
+    rows, unpaired = [], []
+    for name, control_name in GAIN_PAIRS:
+        run, control = record.get(name), record.get(control_name)
+        if not isinstance(run, dict) or not isinstance(control, dict):
             continue
-        if len(record[run]['mIoU']) != len(record[control]['mIoU']):
-            raise ValueError(f'benchmarks/{source}: {run} and {control} hold different '
-                             f'numbers of seeds ({len(record[run]["mIoU"])} and '
-                             f'{len(record[control]["mIoU"])}); they cannot be paired')
-        diffs = {m: [a - b for a, b in zip(record[run][m], record[control][m])]
-                 for m in GAIN_METRICS}
-        rooms = record[run].get('labelled_rooms')
-        label = f'`{run}`' + (f' ({rooms} labelled rooms)' if rooms else '')
-        every = 'yes' if all(d > 0 for d in diffs['mIoU']) else 'no'
-        rows.append([label, f'`{control}`', str(len(diffs['mIoU']))] +
+        rooms = run.get('labelled_rooms')
+        if rooms != control.get('labelled_rooms'):
+            unpaired.append(f'`{name}` ({rooms or "every"} labelled rooms) and '
+                            f'`{control_name}` ({control.get("labelled_rooms") or "every"})')
+            continue
+        pairs = _pairs(run, control)
+        if pairs is None:
+            unpaired.append(f'`{name}` ({len(run.get("mIoU") or [])} seeds) and '
+                            f'`{control_name}` ({len(control.get("mIoU") or [])})')
+            continue
+        diffs = {m: _diffs(run, control, pairs, m) for m in GAIN_METRICS}
+        label = f'`{name}`' + (f' ({rooms} labelled rooms)' if rooms else '')
+        voxel = diffs['mIoU']
+        every = 'yes' if voxel and all(d > 0 for d in voxel) else 'no'
+        rows.append([label, f'`{control_name}`', str(len(pairs))] +
                     [_signed(diffs[m]) for m in GAIN_METRICS] +
-                    [f"{every} ({', '.join(f'{d:+.2f}' for d in diffs['mIoU'])})"])
+                    [f"{every} ({', '.join(f'{d:+.2f}' for d in voxel)})"])
+    caption = f'Generated from `benchmarks/{source}`.' + (
+        ' Not paired: ' + '; '.join(unpaired) + '.' if unpaired else '')
     return _table(('run', 'control', 'seeds', 'voxel mIoU', 'surface mIoU', 'panorama mIoU',
-                   'voxel gain in every seed'), rows, source)
+                   'voxel gain in every seed'), rows, source, caption)

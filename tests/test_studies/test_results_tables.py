@@ -238,10 +238,54 @@ def test_distill_gains_are_paired_by_seed_against_each_runs_control():
     assert rows[1].endswith('| yes (+1.00, +2.00, +3.00) |')
     # the multiview run is not in the record: no row, no error
     assert len(rows) == 2 and text.endswith('Generated from `benchmarks/r.json`.\n')
-    record['3dseg-t+distill']['mIoU'] = [31.0, 31.5]
-    with pytest.raises(ValueError, match=r'r\.json: 3dseg-t\+distill and 3dseg-t\+room hold '
-                       'different numbers of seeds'):
-        distill_tables.gains_table(_loader({'r.json': record}), 'r.json')
+
+
+def _gain_rows(record):
+    text = distill_tables.gains_table(_loader({'r.json': record}), 'r.json')
+    return [line for line in text.splitlines() if line.startswith('| `')], text
+
+
+def test_distill_gains_pair_the_same_seeds_or_leave_the_pair_out():
+    control = dict(mIoU=[30.0, 32.0, 31.0], surface_mIoU=[20.0, 21.0, 22.0],
+                   panorama_mIoU=[10.0, 10.0, 10.0])
+    # a run of the first seed only (--first-seed-only): as many numbers as seeds it ran, so
+    # it cannot be paired by position; the other tables must still be generated
+    record = {'3dseg-t+room': control,
+              '3dseg-t+distill': dict(mIoU=[31.0], surface_mIoU=[21.0], panorama_mIoU=[12.0])}
+    rows, text = _gain_rows(record)
+    assert rows == [] and text.endswith(
+        'Not paired: `3dseg-t+distill` (1 seeds) and `3dseg-t+room` (3).\n')
+    # with their seeds recorded, the seeds both hold are paired whatever their order: seed 2
+    # of the run against seed 2 of the control (31.0), not the control's second number (32.0)
+    record['3dseg-t+room'] = dict(control, seeds=[0, 1, 2])
+    record['3dseg-t+distill'] = dict(mIoU=[33.0, 30.0], surface_mIoU=[23.0, 20.0],
+                                     panorama_mIoU=[11.0, 11.0], seeds=[2, 0])
+    rows, _ = _gain_rows(record)
+    assert rows == ['| `3dseg-t+distill` | `3dseg-t+room` | 2 | +1.00 ± 1.41 | +0.50 ± 0.71 '
+                    '| +1.00 ± 0.00 | no (+2.00, +0.00) |']
+    # a metric the record lacks (or holds for fewer seeds) is a dash, not an error, nor a
+    # difference against the wrong seed
+    record['3dseg-t+distill'] = dict(mIoU=[31.0, 31.5, 31.5], surface_mIoU=[21.0, 23.0],
+                                     seeds=[0, 1, 2])
+    rows, _ = _gain_rows(record)
+    assert rows == ['| `3dseg-t+distill` | `3dseg-t+room` | 3 | +0.33 ± 0.76 | — | — '
+                    '| no (+1.00, -0.50, +0.50) |']
+    # NaN (a score the run's test did not give) is a dash too
+    record['3dseg-t+distill']['surface_mIoU'] = [21.0, float('nan'), 23.0]
+    assert _gain_rows(record)[0][0].split(' | ')[4] == '—'
+
+
+def test_distill_gains_never_pair_runs_of_different_labelled_rooms():
+    run = dict(mIoU=[25.0], surface_mIoU=[24.0], panorama_mIoU=[25.0])
+    record = {'3dseg-t+room-scarce': dict(run, labelled_rooms=12),
+              '3dseg-t+distill-scarce': dict(run, labelled_rooms=3)}
+    rows, text = _gain_rows(record)
+    assert rows == [] and 'Not paired: `3dseg-t+distill-scarce` (3 labelled rooms) and ' \
+        '`3dseg-t+room-scarce` (12).' in text
+    record['3dseg-t+room-scarce']['labelled_rooms'] = 3
+    assert _gain_rows(record)[0] == [
+        '| `3dseg-t+distill-scarce` (3 labelled rooms) | `3dseg-t+room-scarce` | 1 | +0.00 '
+        '| +0.00 | +0.00 | no (+0.00) |']
 
 
 def test_models_table_leaves_distillation_runs_and_the_choice_to_their_tables():
