@@ -17,6 +17,12 @@ DISTILL_RUNS = ('3dseg-t', '3dseg-t-scarce', '3dseg-t+room', '3dseg-t+distill',
 EARLIER_LABELLED_ROOMS = 12
 
 
+def labelled_rooms(run: dict) -> int:
+    """The labelled rooms a label-scarce run kept (:data:`EARLIER_LABELLED_ROOMS` for a run
+    recorded before the count was written with it)."""
+    return run.get('labelled_rooms', EARLIER_LABELLED_ROOMS)
+
+
 def distill_runs(load: Loader, sources: Sequence[str]) -> Dict[str, Tuple[str, dict]]:
     """The distillation table's runs, each ``(the record it is read from, its entry)``: from
     the first of ``sources`` that holds it as a run of that table (an entry with a panorama
@@ -44,8 +50,7 @@ def _provenance(runs: Dict[str, Tuple[str, dict]]) -> str:
         counts: Dict[int, List[str]] = {}
         for key in keys:
             if key.endswith('-scarce'):
-                counts.setdefault(runs[key][1].get('labelled_rooms', EARLIER_LABELLED_ROOMS),
-                                  []).append(key)
+                counts.setdefault(labelled_rooms(runs[key][1]), []).append(key)
         scarce = '; '.join(f'{n} labelled rooms' + (
             '' if len(counts) == 1 else ': ' + ', '.join(f'`{k}`' for k in ks))
             for n, ks in counts.items())

@@ -218,9 +218,9 @@ def summary_table(load: Loader) -> str:
         record = load(source)
         voxel = _at(record, path, 'mIoU')
         if '{rooms}' in what:  # the labelled rooms of the run, else of the record's choice
-            run = record.get(path[0], {})
-            what = what.format(rooms=run.get('labelled_rooms', record.get(
-                'scarcity', {}).get('labelled_rooms', '?')))
+            run = record.get(path[0])
+            what = what.format(rooms=_distill().labelled_rooms(run) if isinstance(run, dict)
+                               else record.get('scarcity', {}).get('labelled_rooms', '?'))
         rows.append([what, _cell(voxel), _cell(_at(record, path, 'surface_mIoU')),
                      str(len(voxel or [])), f'[{source}](benchmarks/{source})',
                      ', '.join(f'[{osp.basename(c)}]({c})' for c in
