@@ -255,6 +255,14 @@ def test_longer_runs_keep_the_recipe_and_the_validation_points_and_stay_apart(tm
         '| 1.00 |' in table
     assert '| UNet3D | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 31.00 | 31.00 | +1.00 | no ' \
         '| 1.00 |' in table
+    # a scale of 10 after the scale of 4 (not before it, as the keys' letters sort); a
+    # summary whose runs are no longer in the record gives its own numbers, not a KeyError
+    record = json.load(open(tmp_path / 'benchmarks/baselines.json'))
+    record['curve_summary-x10'] = {'unet3d': record['curve_summary-x4']['unet3d']}
+    lines = [line for line in comparison_tables.convergence_table(
+        lambda name: record).splitlines() if line.startswith('| UNet3D')]
+    assert lines[1] == '| UNet3D | 10x | — | — | 1 | — | 31.00 | +1.00 | no | 1.00 |'
+    assert lines[0].startswith('| UNet3D | 4x | 40 |')
     empty = comparison_tables.convergence_table(lambda name: {})
     assert empty.startswith('No longer run is recorded yet')
     # the comparison's own runs are untouched by the longer ones
