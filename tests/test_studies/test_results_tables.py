@@ -219,6 +219,11 @@ def test_distill_table_reads_the_table_of_record_once_it_holds_the_runs():
         ['| 3 labelled rooms: distillation, one panorama a room', '45.00']]
     # a run recorded before its count was kept with it had the earlier default, whatever
     # the record chooses now; a run the record lacks is named by the record's choice
+    # (the run's own count, not the record's choice, 3)
+    record['3dseg-t+room-scarce']['labelled_rooms'] = 6
+    summary = results_tables.summary_table(
+        _loader({'paper_tables.json': record, 'kd_study_scarce3.json': {}}))
+    assert '| 6 labelled rooms: fine-tuning, no teacher | 44.00 |' in summary
     del record['3dseg-t+room-scarce']['labelled_rooms']
     del record['3dseg-t+distill-scarce']
     summary = results_tables.summary_table(_loader({
