@@ -23,7 +23,7 @@ DISTILL = 'configs/distill/panokd_logits_segmenter-vit-t_3dseg-t_1xb1-120_synthr
 DISTILL_CONFIGS = {
     '3dseg-t+room': ROOM,  # the control: same rooms, iterations and schedule, no KD
     '3dseg-t+distill': DISTILL,
-    '3dseg-t-scarce': CONFIGS['3dseg-t'],  # block training on the labelled quarter only
+    '3dseg-t-scarce': CONFIGS['3dseg-t'],  # block training on the labelled rooms only
     '3dseg-t+room-scarce': ROOM,
     '3dseg-t+distill-scarce': DISTILL,
     '3dseg-t+distill-multiview': DISTILL.replace('.py', '-8views.py'),

@@ -148,6 +148,8 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
             r[k].append(rec['metrics'].get(k, float('nan')))
         r['train_seconds'].append(rec['train_seconds'])
         r['iters'].append(rec['iters'])
+        # the seed of each position, so tables pair runs by seed, not by list order
+        r.setdefault('seeds', []).append(seed)
         if 'labelled_rooms' in rec:
             r['labelled_rooms'] = rec['labelled_rooms']
         if 'config' in rec:  # the file a reader opens to see what each seed's run ran

@@ -47,12 +47,14 @@ def test_scanned_rooms_are_asked_of_the_generator_only_with_scan_frames(monkeypa
 
 def test_collected_runs_name_the_config_they_ran():
     results = {}
-    for seed in (0, 1):
+    for seed in (2, 0):
         paper_tables.collect(results, seed, {'3dseg-t+room': dict(
             metrics=dict(mIoU=40.0 + seed), train_seconds=2.0, iters=120,
             config=f'configs/x{seed}.py')})
-    assert results['3dseg-t+room']['config'] == ['configs/x0.py', 'configs/x1.py']
-    assert results['3dseg-t+room']['mIoU'] == [40.0, 41.0]
+    assert results['3dseg-t+room']['config'] == ['configs/x2.py', 'configs/x0.py']
+    assert results['3dseg-t+room']['mIoU'] == [42.0, 40.0]
+    # each position's seed, which the tables pair runs by
+    assert results['3dseg-t+room']['seeds'] == [2, 0]
 
 
 # --cfg-options that make any run of the drivers a smoke run: no dataloader worker processes
