@@ -8,7 +8,7 @@ import os.path as osp
 from typing import Callable, Optional, Sequence
 
 from studies.experiments import mean_std
-from studies.learning_curves import CURVE_CONFIGS
+from studies.learning_curves import CURVE_CONFIGS, curves_key, longer_scales
 from studies.results_tables import _table
 
 LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
@@ -109,13 +109,10 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
     quarter in every seed."""
     record = load(source)
     rows = []
-    prefix = 'curve_summary-x'
     # by the scale's number (x4 before x10), not by the key's letters
-    for key in sorted((k for k in record if k.startswith(prefix) and k[len(prefix):].isdigit()),
-                      key=lambda k: int(k[len(prefix):])):
-        scale = key[len(prefix):]
-        runs = record.get(f'curves-x{scale}', {})
-        for model, row in record[key].items():
+    for scale in longer_scales(record, 'curve_summary-x'):
+        runs = record.get(curves_key(scale), {})
+        for model, row in record[f'curve_summary-x{scale}'].items():
             # a summary whose runs were moved out of the record since: its own numbers only
             first = runs.get(model, {}).get(str(row['seeds'][0]))
             rows.append([LABELS.get(model, model), f'{scale}x',

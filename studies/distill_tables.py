@@ -4,9 +4,9 @@ fine-tuning without the teacher and with it, and the teacher, each run read from
 record or, when that lacks it, from the record its runs were kept in before; and the gain of
 each distilled run over its control, paired by seed."""
 import math
-import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from studies.experiments import mean_std
 from studies.results_tables import Loader, _cell, _table
 
 #: the distillation table's runs in the order they are shown (other runs after them)
@@ -90,8 +90,8 @@ def _signed(values: Sequence[float]) -> str:
     seed lacks the score: a run records NaN for a metric its test did not give)."""
     if not values or not all(math.isfinite(v) for v in values):
         return '—'
-    mean = statistics.mean(values)
-    return f'{mean:+.2f}' + (f' ± {statistics.stdev(values):.2f}' if len(values) > 1 else '')
+    text = mean_std(values)
+    return text if text.startswith('-') else '+' + text
 
 
 def _pairs(run: dict, control: dict) -> Optional[List[Tuple[int, int]]]:

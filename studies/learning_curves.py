@@ -97,6 +97,13 @@ def curves_key(scale: int = 1) -> str:
     return 'curves' if scale == 1 else f'curves-x{scale}'
 
 
+def longer_scales(record: dict, prefix: str = 'curves-x') -> List[int]:
+    """The scales of the longer runs ``record`` holds (its ``<prefix><N>`` keys: the runs
+    under ``curves-xN``, their summaries under ``curve_summary-xN``), smallest first."""
+    return sorted(int(k[len(prefix):]) for k in record
+                  if k.startswith(prefix) and k[len(prefix):].isdigit())
+
+
 def _train(model: str, work: str, options: List[str], out: str, seed: int,
            scale: int = 1) -> dict:
     """Train one curve run to its end, or on from where an earlier segment stopped
@@ -301,10 +308,10 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
         results['curve_summary'] = summary(curves) if curves else {}
         # the longer runs: does each model converge (gain over the last quarter < 0.5)?
         longer_runs = {}
-        for key in [k for k in results if k.startswith('curves-x')]:
-            longer = longer_runs[key] = {m: runs for m, runs in current_runs(
-                results[key], data, extra, int(key[len('curves-x'):])).items() if runs}
-            results[key.replace('curves', 'curve_summary')] = {
+        for scale in longer_scales(results):
+            longer = longer_runs[scale] = {m: runs for m, runs in current_runs(
+                results[curves_key(scale)], data, extra, scale).items() if runs}
+            results[f'curve_summary-x{scale}'] = {
                 m: dict(row, converged=all(g < CONVERGED for g in row['gain_last_quarter']))
                 for m, row in summary(longer).items()} if longer else {}
     with experiments.updating_json(osp.join(benchmarks, 'paper_tables.json')) as paper:
@@ -317,9 +324,8 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
                    for k in ('mIoU', 'surface_mIoU', 'train_seconds', 'iters')},
                 curve=mean_curve(runs), curves=[runs[s]['curve'] for s in seeds])
     plot(curves, osp.join(benchmarks, 'learning_curves.png'))
-    for key, longer in longer_runs.items():
+    for scale, longer in longer_runs.items():
         if longer:
-            scale = key[len('curves-x'):]
             plot(longer, osp.join(benchmarks, f'learning_curves-x{scale}.png'),
                  f'Learning curves at {scale}x the budget: do the models converge?')
     return results

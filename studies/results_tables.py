@@ -89,6 +89,8 @@ def _scores(entry: dict) -> List[str]:
 #: the table of record (studies/paper_tables.py --record) and where its distillation runs were
 #: kept before they joined it: read when the table of record lacks a run
 RECORD, EARLIER_DISTILL = 'paper_tables.json', 'paper_tables_distill.json'
+
+
 def models_table(load: Loader, source: str = RECORD) -> str:
     """Block-trained models on the test rooms: mean ± std over the record's seeds. The
     comparison's learning-curve runs (those with a ``curve``: longer budgets, tested at the
@@ -212,9 +214,10 @@ def _at(record: dict, path: Sequence[str], metric: str) -> Optional[list]:
 
 def summary_table(load: Loader) -> str:
     rows = []
+    distill_runs = _distill().distill_runs(load, DISTILL)
     for what, source, path, config in SUMMARY:
         if source == DISTILL:  # the record that holds this distillation run
-            source = _distill().distill_runs(load, DISTILL).get(path[0], (RECORD, None))[0]
+            source = distill_runs.get(path[0], (RECORD, None))[0]
         record = load(source)
         voxel = _at(record, path, 'mIoU')
         if '{rooms}' in what:  # the labelled rooms of the run, else of the record's choice
