@@ -8,7 +8,8 @@ import os.path as osp
 from typing import Callable, Optional, Sequence
 
 from studies.experiments import mean_std
-from studies.learning_curves import CURVE_CONFIGS, curves_key, longer_scales
+from studies.learning_curves import (CONVERGED, CURVE_CONFIGS, curves_key, gain_last_quarter,
+                                     longer_scales, mean_curve)
 from studies.results_tables import _table
 
 LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
@@ -65,13 +66,16 @@ def _verdict(leads: Sequence[float]) -> str:
     return 'mixed over seeds'
 
 
-def lead_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
+def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
+               scale: int = 1) -> str:
     """Per baseline: 3DSeg-T's test mIoU lead at the equal budget (paired by seed) and its
     time-to-accuracy against the baseline's, each with the verdict over the seeds (with three
-    seeds a description of them, not a significance test)."""
-    summary = load(source).get('curve_summary', {})
+    seeds a description of them, not a significance test). ``scale``: the longer runs at that
+    many times the budget (``curves --scale``), their target 95% of their own best model's."""
+    summary = load(source).get('curve_summary' if scale == 1 else f'curve_summary-x{scale}', {})
     if OURS not in summary:
-        return 'No learning-curve run of 3DSeg-T is recorded yet.\n'
+        return ('No learning-curve run of 3DSeg-T is recorded yet'
+                f'{"" if scale == 1 else f" at {scale}x the budget"}.\n')
     ours = summary[OURS]
     rows = []
     for model, row in summary.items():
@@ -115,18 +119,28 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
         for model, row in record[f'curve_summary-x{scale}'].items():
             # a summary whose runs were moved out of the record since: its own numbers only
             first = runs.get(model, {}).get(str(row['seeds'][0]))
+            # the seeds' mean curve: the eighth-to-eighth noise of one seed (2-3 points) is as
+            # large as the threshold, the mean's is smaller
+            kept = {str(s): runs[model][str(s)] for s in row['seeds']
+                    if str(s) in runs.get(model, {})}
+            mean = mean_curve(kept) if kept and len(kept) == len(row['seeds']) else None
+            mean_gain = gain_last_quarter(mean) if mean else None
             rows.append([LABELS.get(model, model), f'{scale}x',
                          f"{first['iters']:,}" if first else '—',
                          f"{first['budget_seconds']:g}" if first else '—',
                          str(len(row['seeds'])),
-                         ', '.join(f'{p[2]:.2f}' for p in first['curve']) if first else '—',
+                         ', '.join(f'{p[2]:.2f}' for p in mean) if mean else '—',
                          mean_std(row['final_val']),
                          ', '.join(f'{g:+.2f}' for g in row['gain_last_quarter']),
+                         '—' if mean_gain is None else
+                         f"{mean_gain:+.2f} ({'below' if mean_gain < CONVERGED else 'above'}"
+                         f' {CONVERGED:g})',
                          'yes' if row['converged'] else 'no', mean_std(row['mIoU'])])
     if not rows:
         return ('No longer run is recorded yet (`python studies/baseline_study.py curves '
                 '--models 3dseg-t unet3d --scale 4`).\n')
     return _table(['model', 'budget', 'iterations', 'budget s', 'seeds',
-                   'validation mIoU at each eighth (first seed)', 'final validation mIoU',
-                   'gain over the last quarter, per seed', 'converged', 'test mIoU'],
+                   "validation mIoU at each eighth (seeds' mean)", 'final validation mIoU',
+                   'gain over the last quarter, per seed', "gain of the seeds' mean curve",
+                   'converged (every seed)', 'test mIoU'],
                   rows, source)

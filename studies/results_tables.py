@@ -300,6 +300,7 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     'baselines_curves': lambda load: _comparison().curves_table(load),
     'baselines_lead': lambda load: _comparison().lead_table(load),
     'baselines_convergence': lambda load: _comparison().convergence_table(load),
+    'baselines_lead_x4': lambda load: _comparison().lead_table(load, scale=4),
 }
 
 

@@ -231,38 +231,50 @@ def test_longer_runs_keep_the_recipe_and_the_validation_points_and_stay_apart(tm
     os.makedirs(tmp_path / 'benchmarks')
     monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'benchmarks/baselines.json'))
 
-    def run(model, values):
-        return dict(seed=0, curve=[[100.0 * (i + 1), 10 * (i + 1), v]
+    def run(model, values, seed=0):
+        return dict(seed=seed, curve=[[100.0 * (i + 1), 10 * (i + 1), v]
                                    for i, v in enumerate(values)], mIoU=1.0, surface_mIoU=1.0,
                     iters=40, budget_seconds=400.0,
-                    options=learning_curves.curve_options(model, 'data/x', 0, scale=4))
+                    options=learning_curves.curve_options(model, 'data/x', seed, scale=4))
 
     with baseline_study.updating_results() as results:
-        results['curves-x4'] = {'3dseg-t': {'0': run('3dseg-t', [10, 20, 30, 30.4])},
+        # 3DSeg-T: seed 1 gains exactly the threshold (not below it), the seeds' mean curve
+        # (10, 20, 30.5, 30.95) gains 0.45
+        results['curves-x4'] = {'3dseg-t': {'0': run('3dseg-t', [10, 20, 30, 30.4]),
+                                            '1': run('3dseg-t', [10, 20, 31, 31.5], seed=1)},
                                 'unet3d': {'0': run('unet3d', [10, 20, 30, 31])}}
     plots = []
     monkeypatch.setattr(learning_curves, 'plot', lambda curves, path, *title: plots.append(
         (osp.basename(path), sorted(curves))))
     learning_curves.report('data/x')
     summary = json.load(open(tmp_path / 'benchmarks/baselines.json'))['curve_summary-x4']
-    assert summary['3dseg-t']['converged'] and not summary['unet3d']['converged']
+    assert not summary['3dseg-t']['converged'] and not summary['unet3d']['converged']
+    assert summary['3dseg-t']['gain_last_quarter'] == [0.4, 0.5]
     assert summary['unet3d']['gain_last_quarter'] == [1.0]
     # their own picture beside the comparison's, and their own table
     assert plots == [('learning_curves.png', []),
                      ('learning_curves-x4.png', ['3dseg-t', 'unet3d'])]
     table = comparison_tables.convergence_table(results_tables.json_loader(str(tmp_path)))
-    assert '| 3DSeg-T | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 30.40 | 30.40 | +0.40 | yes ' \
-        '| 1.00 |' in table
-    assert '| UNet3D | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 31.00 | 31.00 | +1.00 | no ' \
-        '| 1.00 |' in table
+    assert '| 3DSeg-T | 4x | 40 | 400 | 2 | 10.00, 20.00, 30.50, 30.95 | 30.95 ± 0.78 | ' \
+        '+0.40, +0.50 | +0.45 (below 0.5) | no | 1.00 ± 0.00 |' in table
+    assert '| UNet3D | 4x | 40 | 400 | 1 | 10.00, 20.00, 30.00, 31.00 | 31.00 | +1.00 | ' \
+        '+1.00 (above 0.5) | no | 1.00 |' in table
     # a scale of 10 after the scale of 4 (not before it, as the keys' letters sort); a
     # summary whose runs are no longer in the record gives its own numbers, not a KeyError
     record = json.load(open(tmp_path / 'benchmarks/baselines.json'))
     record['curve_summary-x10'] = {'unet3d': record['curve_summary-x4']['unet3d']}
     lines = [line for line in comparison_tables.convergence_table(
         lambda name: record).splitlines() if line.startswith('| UNet3D')]
-    assert lines[1] == '| UNet3D | 10x | — | — | 1 | — | 31.00 | +1.00 | no | 1.00 |'
+    assert lines[1] == '| UNet3D | 10x | — | — | 1 | — | 31.00 | +1.00 | — | no | 1.00 |'
     assert lines[0].startswith('| UNet3D | 4x | 40 |')
+    # the lead at the longer budget, paired by seed (only seed 0 has both), its own target:
+    # 95% of UNet3D's mean final validation mIoU (31.0), reached by both at the 3rd validation
+    lead = comparison_tables.lead_table(results_tables.json_loader(str(tmp_path)), scale=4)
+    assert summary['unet3d']['target'] == 29.45
+    row = next(line for line in lead.splitlines() if line.startswith('| UNet3D'))
+    assert row.split(' | ')[1:6] == ['1', '0.00', 'tie', '300.00 vs 300.00', 'tie']
+    assert comparison_tables.lead_table(lambda name: {}, scale=4) == (
+        'No learning-curve run of 3DSeg-T is recorded yet at 4x the budget.\n')
     empty = comparison_tables.convergence_table(lambda name: {})
     assert empty.startswith('No longer run is recorded yet')
     # the comparison's own runs are untouched by the longer ones
