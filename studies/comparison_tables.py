@@ -8,8 +8,14 @@ import os.path as osp
 from typing import Callable, Optional, Sequence
 
 from studies.experiments import mean_std
-from studies.learning_curves import (CONVERGED, CURVE_CONFIGS, curves_key, gain_last_quarter,
-                                     longer_scales, mean_curve)
+from studies.learning_curves import (
+    CONVERGED,
+    CURVE_CONFIGS,
+    curves_key,
+    gain_last_quarter,
+    longer_scales,
+    mean_curve,
+)
 from studies.results_tables import _table
 
 LABELS = {'3dseg-t': '3DSeg-T', 'unet3d': 'UNet3D', 'sparseunet': 'SparseUNet3D',
