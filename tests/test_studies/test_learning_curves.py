@@ -37,6 +37,19 @@ def test_gain_over_the_last_quarter():
         learning_curves.gain_last_quarter([])
 
 
+def test_gain_over_the_last_quarter_starts_at_the_sixth_eighth_whatever_the_seconds_rounding():
+    # SwinUNETR's recorded seed 0: 1328 iterations of 0.78 s, seconds rounded to 0.1 per point;
+    # 996 x 0.78 = 776.88 -> 776.9 lies past 0.75 x 1035.8 = 776.85, yet it is the sixth eighth
+    curve = [[round(it * 0.78, 1), it, m] for it, m in zip(
+        range(166, 1329, 166), [20.25, 26.87, 34.26, 36.31, 42.59, 45.74, 46.87, 49.91])]
+    assert curve[5][0] > 0.75 * curve[-1][0] and curve[5][1] * 4 == curve[-1][1] * 3
+    assert learning_curves.gain_last_quarter(curve) == pytest.approx(49.91 - 45.74)
+    # the U-Net's at 4x: 21312 x 0.146 = 3111.552 -> 3111.6, past 0.75 x 4148.7 = 3111.525
+    unet = [[round(it * 0.146, 1), it, m] for it, m in zip(
+        range(3552, 28417, 3552), [55.82, 62.47, 67.08, 75.30, 78.92, 79.07, 81.54, 82.18])]
+    assert learning_curves.gain_last_quarter(unet) == pytest.approx(82.18 - 79.07)
+
+
 def test_time_to_accuracy_is_the_first_point_at_the_target():
     curve = [[100, 10, 20.0], [200, 20, 30.0], [300, 30, 29.0], [400, 40, 33.0]]
     assert learning_curves.time_to_accuracy(curve, 30.0) == 200
