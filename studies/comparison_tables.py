@@ -112,6 +112,10 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                   f'{config_link(OURS)}.')
 
 
+def _against(value: float, threshold: float) -> str:
+    return 'below' if value < threshold else 'at' if value == threshold else 'above'
+
+
 def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
     """The longer curve runs (``baseline_study.py curves --scale N``, kept under
     ``curves-xN``): the same recipe for N times the budget, validated at the same 8 fractions
@@ -130,7 +134,9 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
             kept = {str(s): runs[model][str(s)] for s in row['seeds']
                     if str(s) in runs.get(model, {})}
             mean = mean_curve(kept) if kept and len(kept) == len(row['seeds']) else None
-            mean_gain = gain_last_quarter(mean) if mean else None
+            # rounded as printed and as each seed's gain is before its verdict: 16.06 - 15.56
+            # is 0.4999... in floats, which would read "+0.50 (below 0.5)"
+            mean_gain = round(gain_last_quarter(mean), 2) if mean else None
             rows.append([LABELS.get(model, model), f'{scale}x',
                          f"{first['iters']:,}" if first else '—',
                          f"{first['budget_seconds']:g}" if first else '—',
@@ -139,8 +145,7 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
                          mean_std(row['final_val']),
                          ', '.join(f'{g:+.2f}' for g in row['gain_last_quarter']),
                          '—' if mean_gain is None else
-                         f"{mean_gain:+.2f} ({'below' if mean_gain < CONVERGED else 'above'}"
-                         f' {CONVERGED:g})',
+                         f'{mean_gain:+.2f} ({_against(mean_gain, CONVERGED)} {CONVERGED:g})',
                          'yes' if row['converged'] else 'no', mean_std(row['mIoU'])])
     if not rows:
         return ('No longer run is recorded yet (`python studies/baseline_study.py curves '

@@ -82,3 +82,30 @@ def test_lead_table_without_a_baseline_says_so():
     text = comparison_tables.lead_table(lambda name: record)
     assert text == ('No baseline has a finished learning-curve run yet (3DSeg-T has 3 of its '
                     'seeds).\n')
+
+
+def _longer(finals, model='3dseg-t', iters=800, step=0.162):
+    """``curves-x4`` and ``curve_summary-x4`` of ``model``: one run per seed, 8 validations
+    with the given sixth-eighth and final values (``finals``: seed -> (sixth, final))."""
+    from studies.learning_curves import summary
+    runs = {str(s): dict(iters=iters, budget_seconds=round(iters * step, 1), mIoU=final,
+                         surface_mIoU=final, curve=[
+                             [round(it * step, 1), it, v] for it, v in zip(
+                                 range(iters // 8, iters + 1, iters // 8),
+                                 [10, 11, 12, 13, 14, sixth, sixth, final])])
+            for s, (sixth, final) in finals.items()}
+    row = summary({model: runs})[model]
+    row['converged'] = all(g < 0.5 for g in row['gain_last_quarter'])
+    return {'curves-x4': {model: runs}, 'curve_summary-x4': {model: row}}
+
+
+def test_mean_curve_gain_is_judged_as_it_is_printed():
+    # each seed gains 0.50 (not converged); the mean curve goes 15.56 -> 16.06, whose float
+    # difference is 0.4999...: it must not read "+0.50 (below 0.5)"
+    record = _longer({0: (15.5, 16.0), 1: (15.62, 16.12)})
+    assert record['curve_summary-x4']['3dseg-t']['gain_last_quarter'] == [0.5, 0.5]
+    row = next(line for line in comparison_tables.convergence_table(
+        lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
+    cells = row.split(' | ')
+    assert cells[5].endswith('15.56, 15.56, 16.06') and cells[7] == '+0.50, +0.50'
+    assert cells[8] == '+0.50 (at 0.5)' and cells[9] == 'no'
