@@ -7,6 +7,7 @@ root (``results_tables.fill`` makes the links relative to the page that holds th
 import os.path as osp
 from typing import Callable, Optional, Sequence
 
+from studies.baseline_study import curve_iters
 from studies.experiments import mean_std
 from studies.learning_curves import (
     CONVERGED,
@@ -32,10 +33,17 @@ def _seconds(values: Sequence[Optional[float]]) -> str:
     return text if len(reached) == len(values) else f'{text} ({len(reached)}/{len(values)} seeds)'
 
 
-def config_link(model: str) -> str:
-    """A link to ``model``'s curve config, '—' for a model without one."""
+def config_link(model: str, scale: int = 1) -> str:
+    """A link to ``model``'s curve config, '—' for a model without one; with ``scale`` > 1
+    the longer run's iterations beside it (the file is the comparison's run, not that one)."""
     config = CURVE_CONFIGS.get(model)
-    return f'[{osp.basename(config)}]({config})' if config else '—'
+    if not config:
+        return '—'
+    link = f'[{osp.basename(config)}]({config})'
+    if scale == 1:
+        return link
+    return (f'{link} run at {scale}x its iterations ({curve_iters(model, scale):,}: '
+            f'`curves --scale {scale}`)')
 
 
 def curves_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
@@ -101,7 +109,7 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                      mean_std(leads) if leads else '—', _verdict(leads) if leads else '—',
                      f"{_seconds(pick(ours, 'seconds_to_target'))} vs "
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
-                     _verdict(sooner) if sooner else '—', config_link(model)])
+                     _verdict(sooner) if sooner else '—', config_link(model, scale)])
     if not rows:
         return ('No baseline has a finished learning-curve run yet (3DSeg-T has '
                 f"{len(ours['seeds'])} of its seeds).\n")
@@ -109,7 +117,7 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                    's to target: 3DSeg-T vs baseline', 'in time-to-accuracy',
                    "baseline's config"], rows, source,
                   f"Generated from `benchmarks/{source}`; 3DSeg-T's config: "
-                  f'{config_link(OURS)}.')
+                  f'{config_link(OURS, scale)}.')
 
 
 def _against(value: float, threshold: float) -> str:

@@ -109,3 +109,20 @@ def test_mean_curve_gain_is_judged_as_it_is_printed():
     cells = row.split(' | ')
     assert cells[5].endswith('15.56, 15.56, 16.06') and cells[7] == '+0.50, +0.50'
     assert cells[8] == '+0.50 (at 0.5)' and cells[9] == 'no'
+
+
+def test_lead_table_at_a_longer_budget_names_the_run_not_the_comparisons_config():
+    # the curve configs are the comparison's runs (7104 iterations for the U-Net); the 4x rows
+    # were run with 4x the iterations, which the link alone does not say
+    from studies.baseline_study import curve_iters
+    record = {'curve_summary-x4': {m: r for m, r in _record()['curve_summary'].items()
+                                   if m != 'sparseunet'}}
+    text = comparison_tables.lead_table(lambda name: record, scale=4)
+    unet = next(line for line in text.splitlines() if line.startswith('| UNet3D'))
+    assert curve_iters('unet3d', 4) == 28416 and curve_iters('3dseg-t', 4) == 25600
+    assert unet.split(' | ')[6] == (f'[{UNET.split("/")[-1]}]({UNET}) run at 4x its '
+                                    'iterations (28,416: `curves --scale 4`) |')
+    assert text.endswith(f"; 3DSeg-T's config: [{OURS.split('/')[-1]}]({OURS}) run at 4x its "
+                         'iterations (25,600: `curves --scale 4`).\n')
+    # the comparison's own table links the configs as they are
+    assert 'run at' not in comparison_tables.lead_table(lambda name: _record())
