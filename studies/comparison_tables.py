@@ -114,7 +114,8 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
         return ('No baseline has a finished learning-curve run yet (3DSeg-T has '
                 f"{len(ours['seeds'])} of its seeds).\n")
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
-                   's to target: 3DSeg-T vs baseline', 'in time-to-accuracy',
+                   f"s to {ours['target']:g} validation mIoU: 3DSeg-T vs baseline",
+                   'in time-to-accuracy',
                    "baseline's config"], rows, source,
                   f"Generated from `benchmarks/{source}`; 3DSeg-T's config: "
                   f'{config_link(OURS, scale)}.')

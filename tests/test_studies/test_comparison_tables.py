@@ -126,3 +126,15 @@ def test_lead_table_at_a_longer_budget_names_the_run_not_the_comparisons_config(
                          'iterations (25,600: `curves --scale 4`).\n')
     # the comparison's own table links the configs as they are
     assert 'run at' not in comparison_tables.lead_table(lambda name: _record())
+
+
+def test_lead_table_states_its_target():
+    # the longer runs have their own target, printed in no other table
+    record = _record()
+    record['curve_summary-x4'] = record.pop('curve_summary')
+    for summary in record['curve_summary-x4'].values():
+        summary['target'] = 78.07
+    header = comparison_tables.lead_table(lambda name: record, scale=4).splitlines()[0]
+    assert '| s to 78.07 validation mIoU: 3DSeg-T vs baseline |' in header
+    header = comparison_tables.lead_table(lambda name: _record()).splitlines()[0]
+    assert '| s to 28.5 validation mIoU: 3DSeg-T vs baseline |' in header
