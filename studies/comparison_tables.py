@@ -121,6 +121,16 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                   f'{config_link(OURS, scale)}.')
 
 
+def _summarised(runs: dict, row: dict) -> bool:
+    """Whether ``runs`` are the runs summary ``row`` was made from: one per seed, on one grid
+    of iterations, each ending at the summary's final value. Otherwise their mean (over the
+    iterations all of them validated) would not be the curve the row's numbers describe."""
+    if [int(s) for s in runs] != list(row['seeds']):
+        return False
+    grids = {tuple(int(p[1]) for p in r['curve']) for r in runs.values()}
+    return len(grids) == 1 and [r['curve'][-1][2] for r in runs.values()] == row['final_val']
+
+
 def _against(value: float, threshold: float) -> str:
     return 'below' if value < threshold else 'at' if value == threshold else 'above'
 
@@ -142,7 +152,7 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
             # large as the threshold, the mean's is smaller
             kept = {str(s): runs[model][str(s)] for s in row['seeds']
                     if str(s) in runs.get(model, {})}
-            mean = mean_curve(kept) if kept and len(kept) == len(row['seeds']) else None
+            mean = mean_curve(kept) if _summarised(kept, row) else None
             # rounded as printed and as each seed's gain is before its verdict: 16.06 - 15.56
             # is 0.4999... in floats, which would read "+0.50 (below 0.5)"
             mean_gain = round(gain_last_quarter(mean), 2) if mean else None

@@ -138,3 +138,26 @@ def test_lead_table_states_its_target():
     assert '| s to 78.07 validation mIoU: 3DSeg-T vs baseline |' in header
     header = comparison_tables.lead_table(lambda name: _record()).splitlines()[0]
     assert '| s to 28.5 validation mIoU: 3DSeg-T vs baseline |' in header
+
+
+def test_mean_curve_is_left_out_when_the_seeds_runs_differ_from_the_summarys():
+    # seed 1's run was made at half the iterations: averaging over the iterations both
+    # validated would print the first half of seed 0's run as the mean and gain over 300-400
+    record = _longer({0: (15.0, 20.0), 1: (15.0, 16.0)})
+    short = _longer({1: (15.0, 16.0)}, iters=400)['curves-x4']['3dseg-t']['1']
+    record['curves-x4']['3dseg-t']['1'] = short
+    row = next(line for line in comparison_tables.convergence_table(
+        lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
+    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == '—'
+    # a run replaced since the summary (its final value is not the summary's): the same
+    record = _longer({0: (15.0, 20.0), 1: (15.0, 16.0)})
+    record['curves-x4']['3dseg-t']['1']['curve'][-1][2] = 30.0
+    row = next(line for line in comparison_tables.convergence_table(
+        lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
+    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == '—'
+    # the runs the summary was made from: their mean
+    record = _longer({0: (15.0, 20.0), 1: (15.0, 16.0)})
+    row = next(line for line in comparison_tables.convergence_table(
+        lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
+    assert row.split(' | ')[5].endswith('15.00, 15.00, 18.00') and row.split(' | ')[8] == \
+        '+3.00 (above 0.5)'
