@@ -111,7 +111,8 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
                      _verdict(sooner) if sooner else '—', config_link(model, scale)])
     if not rows:
-        return ('No baseline has a finished learning-curve run yet (3DSeg-T has '
+        return ('No baseline has a finished learning-curve run'
+                f'{"" if scale == 1 else f" at {scale}x the budget"} yet (3DSeg-T has '
                 f"{len(ours['seeds'])} of its seeds).\n")
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
                    f"s to {ours['target']:g} validation mIoU: 3DSeg-T vs baseline",

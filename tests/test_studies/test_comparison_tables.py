@@ -161,3 +161,10 @@ def test_mean_curve_is_left_out_when_the_seeds_runs_differ_from_the_summarys():
         lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
     assert row.split(' | ')[5].endswith('15.00, 15.00, 18.00') and row.split(' | ')[8] == \
         '+3.00 (above 0.5)'
+
+
+def test_lead_table_at_a_longer_budget_without_a_baseline_says_which_budget():
+    record = {'curve_summary-x4': {'3dseg-t': _record()['curve_summary']['3dseg-t']}}
+    assert comparison_tables.lead_table(lambda name: record, scale=4) == (
+        'No baseline has a finished learning-curve run at 4x the budget yet (3DSeg-T has 3 of '
+        'its seeds).\n')
