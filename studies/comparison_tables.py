@@ -16,6 +16,7 @@ from studies.learning_curves import (
     gain_last_quarter,
     longer_scales,
     mean_curve,
+    summary_key,
 )
 from studies.results_tables import _table
 
@@ -86,10 +87,10 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
     time-to-accuracy against the baseline's, each with the verdict over the seeds (with three
     seeds a description of them, not a significance test). ``scale``: the longer runs at that
     many times the budget (``curves --scale``), their target 95% of their own best model's."""
-    summary = load(source).get('curve_summary' if scale == 1 else f'curve_summary-x{scale}', {})
+    summary = load(source).get(summary_key(scale), {})
+    at = '' if scale == 1 else f' at {scale}x the budget'
     if OURS not in summary:
-        return ('No learning-curve run of 3DSeg-T is recorded yet'
-                f'{"" if scale == 1 else f" at {scale}x the budget"}.\n')
+        return f'No learning-curve run of 3DSeg-T is recorded yet{at}.\n'
     ours = summary[OURS]
     rows = []
     for model, row in summary.items():
@@ -111,8 +112,7 @@ def lead_table(load: Callable[[str], dict], source: str = 'baselines.json',
                      f"{_seconds(pick(row, 'seconds_to_target'))}",
                      _verdict(sooner) if sooner else '—', config_link(model, scale)])
     if not rows:
-        return ('No baseline has a finished learning-curve run'
-                f'{"" if scale == 1 else f" at {scale}x the budget"} yet (3DSeg-T has '
+        return (f'No baseline has a finished learning-curve run{at} yet (3DSeg-T has '
                 f"{len(ours['seeds'])} of its seeds).\n")
     return _table(['baseline', 'paired seeds', "3DSeg-T's test mIoU lead", 'at equal budget',
                    f"s to {ours['target']:g} validation mIoU: 3DSeg-T vs baseline",
@@ -146,7 +146,7 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
     # by the scale's number (x4 before x10), not by the key's letters
     for scale in longer_scales(record, 'curve_summary-x'):
         runs = record.get(curves_key(scale), {})
-        for model, row in record[f'curve_summary-x{scale}'].items():
+        for model, row in record[summary_key(scale)].items():
             # a summary whose runs were moved out of the record since: its own numbers only
             first = runs.get(model, {}).get(str(row['seeds'][0]))
             # the seeds' mean curve: the eighth-to-eighth noise of one seed (2-3 points) is as

@@ -97,6 +97,11 @@ def curves_key(scale: int = 1) -> str:
     return 'curves' if scale == 1 else f'curves-x{scale}'
 
 
+def summary_key(scale: int = 1) -> str:
+    """The record's key of the summary of the runs under :func:`curves_key`."""
+    return 'curve_summary' if scale == 1 else f'curve_summary-x{scale}'
+
+
 def longer_scales(record: dict, prefix: str = 'curves-x') -> List[int]:
     """The scales of the longer runs ``record`` holds (its ``<prefix><N>`` keys: the runs
     under ``curves-xN``, their summaries under ``curve_summary-xN``), smallest first."""
@@ -314,7 +319,7 @@ def report(data: str = experiments.STUDY_DATA, benchmarks: Optional[str] = None,
         for scale in longer_scales(results):
             longer = longer_runs[scale] = {m: runs for m, runs in current_runs(
                 results[curves_key(scale)], data, extra, scale).items() if runs}
-            results[f'curve_summary-x{scale}'] = {
+            results[summary_key(scale)] = {
                 m: dict(row, converged=all(g < CONVERGED for g in row['gain_last_quarter']))
                 for m, row in summary(longer).items()} if longer else {}
     with experiments.updating_json(osp.join(benchmarks, 'paper_tables.json')) as paper:
