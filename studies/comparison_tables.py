@@ -13,7 +13,6 @@ from studies.learning_curves import (
     CONVERGED,
     CURVE_CONFIGS,
     curves_key,
-    gain_last_quarter,
     longer_scales,
     mean_curve,
     summary_key,
@@ -136,11 +135,21 @@ def _against(value: float, threshold: float) -> str:
     return 'below' if value < threshold else 'at' if value == threshold else 'above'
 
 
+def _mean_gain(row: dict) -> str:
+    """The gain of a summary row's mean curve, ``± its standard error`` over the seeds, and
+    where it lies against the threshold ('—' for a summary written before it was recorded)."""
+    gain = row.get('mean_gain_last_quarter')
+    if gain is None:
+        return '—'
+    sem = '' if row.get('gain_sem') is None else f" ± {row['gain_sem']:.2f}"
+    return f'{gain:+.2f}{sem} ({_against(gain, CONVERGED)} {CONVERGED:g})'
+
+
 def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json') -> str:
     """The longer curve runs (``baseline_study.py curves --scale N``, kept under
     ``curves-xN``): the same recipe for N times the budget, validated at the same 8 fractions
-    of it; a model is converged when it gains less than 0.5 validation mIoU over the last
-    quarter in every seed."""
+    of it; a model is converged when its seeds' mean curve gains less than 0.5 validation
+    mIoU over its last quarter (:func:`studies.learning_curves.convergence`)."""
     record = load(source)
     rows = []
     # by the scale's number (x4 before x10), not by the key's letters
@@ -149,14 +158,10 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
         for model, row in record[summary_key(scale)].items():
             # a summary whose runs were moved out of the record since: its own numbers only
             first = runs.get(model, {}).get(str(row['seeds'][0]))
-            # the seeds' mean curve: the eighth-to-eighth noise of one seed (2-3 points) is as
-            # large as the threshold, the mean's is smaller
+            # the seeds' mean curve, drawn only from the runs the summary was made from
             kept = {str(s): runs[model][str(s)] for s in row['seeds']
                     if str(s) in runs.get(model, {})}
             mean = mean_curve(kept) if _summarised(kept, row) else None
-            # rounded as printed and as each seed's gain is before its verdict: 16.06 - 15.56
-            # is 0.4999... in floats, which would read "+0.50 (below 0.5)"
-            mean_gain = round(gain_last_quarter(mean), 2) if mean else None
             rows.append([LABELS.get(model, model), f'{scale}x',
                          f"{first['iters']:,}" if first else '—',
                          f"{first['budget_seconds']:g}" if first else '—',
@@ -164,14 +169,14 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
                          ', '.join(f'{p[2]:.2f}' for p in mean) if mean else '—',
                          mean_std(row['final_val']),
                          ', '.join(f'{g:+.2f}' for g in row['gain_last_quarter']),
-                         '—' if mean_gain is None else
-                         f'{mean_gain:+.2f} ({_against(mean_gain, CONVERGED)} {CONVERGED:g})',
+                         _mean_gain(row),
                          'yes' if row['converged'] else 'no', mean_std(row['mIoU'])])
     if not rows:
         return ('No longer run is recorded yet (`python studies/baseline_study.py curves '
                 '--models 3dseg-t unet3d --scale 4`).\n')
     return _table(['model', 'budget', 'iterations', 'budget s', 'seeds',
                    "validation mIoU at each eighth (seeds' mean)", 'final validation mIoU',
-                   'gain over the last quarter, per seed', "gain of the seeds' mean curve",
-                   'converged (every seed)', 'test mIoU'],
+                   'gain over the last quarter, per seed',
+                   "gain of the seeds' mean curve ± standard error",
+                   "converged (the mean curve's gain below 0.5)", 'test mIoU'],
                   rows, source)

@@ -87,15 +87,14 @@ def test_lead_table_without_a_baseline_says_so():
 def _longer(finals, model='3dseg-t', iters=800, step=0.162):
     """``curves-x4`` and ``curve_summary-x4`` of ``model``: one run per seed, 8 validations
     with the given sixth-eighth and final values (``finals``: seed -> (sixth, final))."""
-    from studies.learning_curves import summary
+    from studies.learning_curves import convergence, summary
     runs = {str(s): dict(iters=iters, budget_seconds=round(iters * step, 1), mIoU=final,
                          surface_mIoU=final, curve=[
                              [round(it * step, 1), it, v] for it, v in zip(
                                  range(iters // 8, iters + 1, iters // 8),
                                  [10, 11, 12, 13, 14, sixth, sixth, final])])
             for s, (sixth, final) in finals.items()}
-    row = summary({model: runs})[model]
-    row['converged'] = all(g < 0.5 for g in row['gain_last_quarter'])
+    row = dict(summary({model: runs})[model], **convergence(runs))
     return {'curves-x4': {model: runs}, 'curve_summary-x4': {model: row}}
 
 
@@ -108,7 +107,7 @@ def test_mean_curve_gain_is_judged_as_it_is_printed():
         lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
     cells = row.split(' | ')
     assert cells[5].endswith('15.56, 15.56, 16.06') and cells[7] == '+0.50, +0.50'
-    assert cells[8] == '+0.50 (at 0.5)' and cells[9] == 'no'
+    assert cells[8] == '+0.50 ± 0.00 (at 0.5)' and cells[9] == 'no'
 
 
 def test_lead_table_at_a_longer_budget_names_the_run_not_the_comparisons_config():
@@ -148,19 +147,20 @@ def test_mean_curve_is_left_out_when_the_seeds_runs_differ_from_the_summarys():
     record['curves-x4']['3dseg-t']['1'] = short
     row = next(line for line in comparison_tables.convergence_table(
         lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
-    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == '—'
+    # the summary's own gain stays (seeds gain 5 and 1: 3 ± 2.83 / sqrt(2))
+    own = '+3.00 ± 2.00 (above 0.5)'
+    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == own
     # a run replaced since the summary (its final value is not the summary's): the same
     record = _longer({0: (15.0, 20.0), 1: (15.0, 16.0)})
     record['curves-x4']['3dseg-t']['1']['curve'][-1][2] = 30.0
     row = next(line for line in comparison_tables.convergence_table(
         lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
-    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == '—'
+    assert row.split(' | ')[5] == '—' and row.split(' | ')[8] == own
     # the runs the summary was made from: their mean
     record = _longer({0: (15.0, 20.0), 1: (15.0, 16.0)})
     row = next(line for line in comparison_tables.convergence_table(
         lambda name: record).splitlines() if line.startswith('| 3DSeg-T'))
-    assert row.split(' | ')[5].endswith('15.00, 15.00, 18.00') and row.split(' | ')[8] == \
-        '+3.00 (above 0.5)'
+    assert row.split(' | ')[5].endswith('15.00, 15.00, 18.00') and row.split(' | ')[8] == own
 
 
 def test_lead_table_at_a_longer_budget_without_a_baseline_says_which_budget():
