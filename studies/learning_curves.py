@@ -279,9 +279,10 @@ def convergence(runs: Dict[str, dict]) -> dict:
     :data:`CONVERGED`.
 
     The mean curve is the model's curve. One seed's gain is the difference of two single
-    validations, and a validation lies 1 to 2 mIoU off its curve's trend here (half-eighth
-    wiggles of 2 to 3 points between neighbours): a rule on every seed's own gain would call a
-    model on its plateau unconverged most of the time, and decide nothing about the model.
+    validations, and a validation lies 1 to 2 mIoU off its curve's trend here (one seed's
+    curve moves by 2 to 3 points between neighbouring eighths): a rule on every seed's own
+    gain would call a model on its plateau unconverged most of the time (three seeds each
+    below 0.5 with a gain's noise of 2 points: about one time in five).
     """
     gains = [gain_last_quarter(r['curve']) for r in runs.values()]
     # rounded before the verdict, as printed: 16.06 - 15.56 is 0.4999... in floats
