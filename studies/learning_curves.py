@@ -279,14 +279,21 @@ def convergence(runs: Dict[str, dict]) -> dict:
     :data:`CONVERGED`.
 
     The mean curve is the model's curve. One seed's gain is the difference of two single
-    validations, and a validation lies 1 to 2 mIoU off its curve's trend here (one seed's
-    curve moves by 2 to 3 points between neighbouring eighths): a rule on every seed's own
-    gain would call a model on its plateau unconverged most of the time (three seeds each
-    below 0.5 with a gain's noise of 2 points: about one time in five).
+    validations, each about 1 mIoU off its seed's trend (0.8 to 2 by the recorded curves'
+    second differences; the seeds' gains differ by 1.5 in standard deviation): a rule on every
+    seed's own gain would call a model on its plateau unconverged most of the time (three
+    seeds each below 0.5 with a gain's noise of 1.5 to 2 points: one time in four or five).
+    The mean of n seeds' gains is still that noisy over sqrt(n), more than a gain within a
+    point of 0.5 can be told from 0.5 by, hence the standard error beside the verdict.
+
+    The gain is the mean of the seeds' unrounded gains: the gain of their mean curve, as the
+    seeds validate at the same iterations, without the rounding of each of its points to 0.01
+    (seeds 15.00 -> 15.43 and 15.01 -> 15.56 gain 0.49; the rounded mean curve, 15.00 ->
+    15.50, would say 0.50), and over the same quarter as each seed's gain and the error.
     """
     gains = [gain_last_quarter(r['curve']) for r in runs.values()]
     # rounded before the verdict, as printed: 16.06 - 15.56 is 0.4999... in floats
-    mean_gain = round(gain_last_quarter(mean_curve(runs)), 2)
+    mean_gain = round(statistics.mean(gains), 2)
     sem = round(statistics.stdev(gains) / math.sqrt(len(gains)), 2) if len(gains) > 1 else None
     return dict(mean_gain_last_quarter=mean_gain, gain_sem=sem, converged=mean_gain < CONVERGED)
 

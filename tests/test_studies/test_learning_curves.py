@@ -126,6 +126,31 @@ def test_mean_curve_averages_by_iteration():
     assert learning_curves.mean_curve(runs) == [[10.0, 100, 1.5], [30.0, 300, 6.0]]
 
 
+def _eighths(sixth, final, iters=800):
+    return dict(curve=[[it * 0.1, it, v] for it, v in zip(
+        range(iters // 8, iters + 1, iters // 8), [10, 11, 12, 13, 14, sixth, sixth + 1, final])])
+
+
+def test_convergence_is_the_mean_of_the_seeds_gains_with_its_standard_error():
+    # 3DSeg-T's seeds 0 and 1 at 4x: gains 2.06 and 0.76, mean 1.41 (the mean curve rounded
+    # point by point, 72.60 -> 74.02, would say 1.42), standard error 1.30 / 2
+    runs = {'0': _eighths(72.64, 74.7), '1': _eighths(72.57, 73.33)}
+    assert learning_curves.convergence(runs) == dict(
+        mean_gain_last_quarter=1.41, gain_sem=0.65, converged=False)
+    # the mean curve's rounded points, 15.005 -> 15.00 and 15.495 -> 15.50, would read 0.50
+    # (at the threshold); the seeds gain 0.43 and 0.55, 0.49 on average: converged
+    runs = {'0': _eighths(15.0, 15.43), '1': _eighths(15.01, 15.56)}
+    assert learning_curves.convergence(runs) == dict(
+        mean_gain_last_quarter=0.49, gain_sem=0.06, converged=True)
+    # one seed: its own gain, no error; 16.06 - 15.56 is 0.4999... in floats, judged as 0.50
+    assert learning_curves.convergence({'2': _eighths(15.56, 16.06)}) == dict(
+        mean_gain_last_quarter=0.5, gain_sem=None, converged=False)
+    # seeds validated on different grids: each seed's own last quarter, not a KeyError or an
+    # empty mean curve
+    runs = {'0': _eighths(20.0, 21.0), '1': _eighths(20.0, 20.0, iters=1600)}
+    assert learning_curves.convergence(runs)['mean_gain_last_quarter'] == 0.5
+
+
 def test_a_curve_with_a_missing_validation_is_refused():
     curve = [[s * 100.0, s * 100, 1.0] for s in (1, 2, 3, 5, 6, 7, 8)]
     with pytest.raises(RuntimeError, match=r'\[100, 200, 300, 500, 600, 700, 800\].*400'):
