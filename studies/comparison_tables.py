@@ -170,6 +170,8 @@ def convergence_table(load: Callable[[str], dict], source: str = 'baselines.json
                          mean_std(row['final_val']),
                          ', '.join(f'{g:+.2f}' for g in row['gain_last_quarter']),
                          _mean_gain(row),
+                         # a summary written before: its verdict was every seed's, not this
+                         '—' if row.get('mean_gain_last_quarter') is None else
                          'yes' if row['converged'] else 'no', mean_std(row['mIoU'])])
     if not rows:
         return ('No longer run is recorded yet (`python studies/baseline_study.py curves '
