@@ -278,18 +278,11 @@ def convergence(runs: Dict[str, dict]) -> dict:
     over the seeds (``gain_sem``, None for one seed) and ``converged``, the gain below
     :data:`CONVERGED`.
 
-    The mean curve is the model's curve. One seed's gain is the difference of two single
-    validations, each about 1 mIoU off its seed's trend (0.8 to 2 by the recorded curves'
-    second differences; the seeds' gains differ by 1.5 in standard deviation): a rule on every
-    seed's own gain would call a model on its plateau unconverged most of the time (three
-    seeds each below 0.5 with a gain's noise of 1.5 to 2 points: one time in four or five).
-    The mean of n seeds' gains is still that noisy over sqrt(n), more than a gain within a
-    point of 0.5 can be told from 0.5 by, hence the standard error beside the verdict.
-
-    The gain is the mean of the seeds' unrounded gains: the gain of their mean curve, as the
-    seeds validate at the same iterations, without the rounding of each of its points to 0.01
-    (seeds 15.00 -> 15.43 and 15.01 -> 15.56 gain 0.49; the rounded mean curve, 15.00 ->
-    15.50, would say 0.50), and over the same quarter as each seed's gain and the error.
+    The mean curve is the model's curve: one seed's gain is the difference of two single
+    validations, each about 1 mIoU off its seed's trend, so a rule on every seed's own gain
+    would fail a model on its plateau about four times in five over three seeds. The gain is
+    the mean of the seeds' unrounded gains (the mean curve's gain without its points'
+    rounding to 0.01, which could turn 0.49 into 0.50).
     """
     gains = [gain_last_quarter(r['curve']) for r in runs.values()]
     # rounded before the verdict, as printed: 16.06 - 15.56 is 0.4999... in floats
