@@ -15,6 +15,9 @@ validation at regular points, and tests the checkpoint validation chose. Every t
 is kept in ``benchmarks/baselines.json``; a finished one is reused when run again, a stopped
 one continues from where it stopped. ``--scale N`` makes curve runs N times as long with the
 same recipe and validation points, kept apart (``curves-xN``): whether the models converge.
+``park --scale N`` copies the stopped runs into the repository
+(``benchmarks/unfinished/``, :mod:`studies.carried_runs`); ``curves`` continues them on
+another machine.
 """
 import argparse
 import json
@@ -194,7 +197,10 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0,
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('stage', choices=['tune', 'curves', 'report'])
+    p.add_argument('stage', choices=['tune', 'curves', 'report', 'park'],
+                   help='park: copy the stopped curve runs of --scale into '
+                   'benchmarks/unfinished/ (studies/carried_runs.py), so that the curves stage '
+                   'continues them on another machine')
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default=experiments.STUDY_DATA)
@@ -229,6 +235,14 @@ def main(argv=None) -> None:
         from studies.learning_curves import report, run_curves
         run_curves(args.models, args.seeds, args.data, args.out, args.options, args.scale)
         report(args.data, extra=args.options)
+    elif args.stage == 'park':
+        from studies import carried_runs
+        from studies.learning_curves import curves_key
+        parked = carried_runs.park(args.out, curves_key(args.scale), args.data)
+        for run, what in parked.items():
+            print(f'[park] {curves_key(args.scale)} {run}: {what}', flush=True)
+        if not parked:
+            print(f'[park] no runs under {osp.join(args.out, curves_key(args.scale))}')
     else:
         from studies.learning_curves import report
         report(args.data, extra=args.options)

@@ -22,7 +22,7 @@ import statistics
 from typing import Dict, List, Optional, Sequence
 
 from studies import baseline_study as study
-from studies import experiments
+from studies import carried_runs, experiments
 
 # The 8 validations of a run slide 32^3 windows without overlap (stride 32): the same
 # estimator for every model and an eighth of the windows of the test's stride 16, which
@@ -141,6 +141,18 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
         if record.get('config') == config and record.get('options') == options:
             check_curve(record['curve'], iters, record_path)
             return record
+    # finished on another machine: its record (options included) is in the results
+    kept = study.load_results().get(curves_key(scale), {}).get(model, {}).get(str(seed))
+    if kept and kept.get('options') == options and not osp.isfile(
+            osp.join(work, 'curve_state.json')):
+        check_curve(kept['curve'], iters, f'{study.RESULTS}: {curves_key(scale)}.{model}')
+        return dict(kept, config=config)
+    # stopped on another machine: its parked copy goes on here
+    resumed_at = carried_runs.restore(
+        osp.join(carried_runs.UNFINISHED, curves_key(scale), model, f'seed{seed}'), work, data)
+    if resumed_at is not None:
+        print(f'[{curves_key(scale)}] {model} seed {seed}: restored its parked copy '
+              f'(iteration {resumed_at})', flush=True)
     state = _train(model, work, options, out, seed, scale)
     curve = read_curve(work, study.STEP_SECONDS[model])
     check_curve(curve, iters, work)
