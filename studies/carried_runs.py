@@ -329,3 +329,49 @@ def parked_dirs(key: str, dest: str = UNFINISHED) -> List[str]:
     """The parked runs under ``dest/key``, as ``model/seedK``."""
     return sorted(osp.relpath(d, osp.join(dest, key))
                   for d in glob.glob(osp.join(dest, key, '*', 'seed*')) if osp.isdir(d))
+
+
+def recorded_run(results: dict, path: str, where: List[str]) -> Optional[dict]:
+    """The record at ``where`` (``[curves-xN, model, seed]``) in ``results`` (read from
+    ``path``): a seed finished on another machine; None when there is none.
+
+    Raises:
+        ValueError: naming the file and the field that is not an object.
+    """
+    record = results
+    for depth, key in enumerate(where):
+        if record is None:
+            return None
+        if not isinstance(record, dict):
+            raise ValueError(f'{path}: {".".join(where[:depth]) or "the top level"}: '
+                             f'a {type(record).__name__}, not an object')
+        record = record.get(key)
+    if record is not None and not isinstance(record, dict):
+        raise ValueError(f'{path}: {".".join(where)}: a {type(record).__name__}, not an object')
+    return record
+
+
+def check_record(record: dict, validations: List[int], where: str) -> None:
+    """A finished run's record holds what the curves stage and its report read: a curve of
+    ``[seconds, iteration, mIoU]`` points at the iterations ``validations``, the test's mIoUs
+    and the best iteration.
+
+    Raises:
+        ValueError: naming ``where`` (the file and the record) and the field.
+    """
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    curve = record.get('curve')
+    if not isinstance(curve, list) or not all(
+            isinstance(p, list) and len(p) == 3 and all(map(number, p)) for p in curve):
+        raise ValueError(f'{where}.curve: not a list of [seconds, iteration, mIoU] points')
+    for key in ('mIoU', 'surface_mIoU'):
+        if not number(record.get(key)):
+            raise ValueError(f'{where}.{key}: {str(record.get(key))[:80]!r} is not a number')
+    if type(record.get('best_iter')) is not int:
+        raise ValueError(f'{where}.best_iter: {str(record.get("best_iter"))[:80]!r} is not an '
+                         'iteration')
+    if [p[1] for p in curve] != validations:
+        raise ValueError(f'{where}.curve: validations at iterations {[p[1] for p in curve]}, '
+                         f'expected {validations}')

@@ -110,52 +110,6 @@ def longer_scales(record: dict, prefix: str = 'curves-x') -> List[int]:
                   if k.startswith(prefix) and k[len(prefix):].isdigit())
 
 
-def recorded_run(model: str, seed: int, scale: int = 1) -> Optional[dict]:
-    """The record of one seed's curve run in the results, None when there is none.
-
-    Raises:
-        ValueError: naming the file and the field that is not an object.
-    """
-    record, where = study.load_results(), [curves_key(scale), model, str(seed)]
-    for depth, key in enumerate(where):
-        if record is None:
-            return None
-        if not isinstance(record, dict):
-            raise ValueError(f'{study.RESULTS}: {".".join(where[:depth]) or "the top level"}: '
-                             f'a {type(record).__name__}, not an object')
-        record = record.get(key)
-    if record is not None and not isinstance(record, dict):
-        raise ValueError(f'{study.RESULTS}: {".".join(where)}: a {type(record).__name__}, '
-                         'not an object')
-    return record
-
-
-def check_record(record: dict, iters: int, where: str) -> None:
-    """A finished run's record holds what the curves stage and its report read: a complete
-    curve of ``[seconds, iteration, mIoU]`` points, the test's mIoUs and the best iteration.
-
-    Raises:
-        ValueError: naming ``where`` (the file and the record) and the field.
-    """
-    def number(value):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-    curve = record.get('curve')
-    if not isinstance(curve, list) or not all(
-            isinstance(p, list) and len(p) == 3 and all(map(number, p)) for p in curve):
-        raise ValueError(f'{where}.curve: not a list of [seconds, iteration, mIoU] points')
-    for key in ('mIoU', 'surface_mIoU'):
-        if not number(record.get(key)):
-            raise ValueError(f'{where}.{key}: {str(record.get(key))[:80]!r} is not a number')
-    if type(record.get('best_iter')) is not int:
-        raise ValueError(f'{where}.best_iter: {str(record.get("best_iter"))[:80]!r} is not an '
-                         'iteration')
-    want = [iters // study.CURVE_POINTS * k for k in range(1, study.CURVE_POINTS + 1)]
-    if [p[1] for p in curve] != want:
-        raise ValueError(f'{where}.curve: validations at iterations {[p[1] for p in curve]}, '
-                         f'expected {want}')
-
-
 def _train(model: str, work: str, options: List[str], out: str, seed: int,
            scale: int = 1) -> dict:
     """Train one curve run to its end, or on from where an earlier segment stopped
@@ -188,10 +142,13 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
             check_curve(record['curve'], iters, record_path)
             return record
     # finished on another machine: its record (options included) is in the results
-    kept = recorded_run(model, seed, scale)
+    where = [curves_key(scale), model, str(seed)]
+    kept = carried_runs.recorded_run(study.load_results(), study.RESULTS, where)
     if kept and kept.get('options') == options and not osp.isfile(
             osp.join(work, 'curve_state.json')):
-        check_record(kept, iters, f'{study.RESULTS}: {curves_key(scale)}.{model}.{seed}')
+        carried_runs.check_record(
+            kept, [iters // study.CURVE_POINTS * k for k in range(1, study.CURVE_POINTS + 1)],
+            f'{study.RESULTS}: {".".join(where)}')
         return dict(kept, config=config)
     # stopped on another machine: its parked copy goes on here
     resumed_at = carried_runs.restore(
