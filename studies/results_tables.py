@@ -301,6 +301,7 @@ TABLES: Dict[str, Callable[[Loader], str]] = {
     'baselines_lead': lambda load: _comparison().lead_table(load),
     'baselines_convergence': lambda load: _comparison().convergence_table(load),
     'baselines_lead_x4': lambda load: _comparison().lead_table(load, scale=4),
+    'baselines_lead_x8': lambda load: _comparison().lead_table(load, scale=8),
 }
 
 
