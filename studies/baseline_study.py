@@ -15,9 +15,8 @@ validation at regular points, and tests the checkpoint validation chose. Every t
 is kept in ``benchmarks/baselines.json``; a finished one is reused when run again, a stopped
 one continues from where it stopped. ``--scale N`` makes curve runs N times as long with the
 same recipe and validation points, kept apart (``curves-xN``): whether the models converge.
-``park --scale N`` copies the stopped runs into the repository
-(``benchmarks/unfinished/``, :mod:`studies.carried_runs`); ``curves`` continues them on
-another machine.
+``park --scale N --parked DIR`` copies the stopped runs into ``DIR``
+(:mod:`studies.carried_runs`); ``curves --parked DIR`` continues them on another machine.
 """
 import argparse
 import json
@@ -198,9 +197,9 @@ def tune(models: Sequence[str], data: str, out: str, seed: int = 0,
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('stage', choices=['tune', 'curves', 'report', 'park'],
-                   help='park: copy the stopped curve runs of --scale into '
-                   'benchmarks/unfinished/ (studies/carried_runs.py), so that the curves stage '
-                   'continues them on another machine')
+                   help='park: copy the stopped curve runs of --scale into --parked '
+                   '(studies/carried_runs.py), so that the curves stage continues them on '
+                   'another machine')
     p.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--data', default=experiments.STUDY_DATA)
@@ -209,6 +208,9 @@ def main(argv=None) -> None:
                    help='curves: runs this many times the curve budget, still validated at '
                    f'{CURVE_POINTS} points (does the model converge?); kept apart from the '
                    'comparison, under curves-x<scale> in --out and the results')
+    p.add_argument('--parked', metavar='DIR',
+                   help='park: the folder the stopped runs are copied into (outside the '
+                   'repository); curves: restore the runs parked there into an empty work dir')
     experiments.add_options_argument(
         p, 'every trial and curve run',
         '; the study with them is recorded in --out/baselines.json (its report beside it), '
@@ -233,12 +235,15 @@ def main(argv=None) -> None:
                   f"({entry['trials'][entry['best']]['mIoU']:.2f} validation mIoU)")
     elif args.stage == 'curves':
         from studies.learning_curves import report, run_curves
-        run_curves(args.models, args.seeds, args.data, args.out, args.options, args.scale)
+        run_curves(args.models, args.seeds, args.data, args.out, args.options, args.scale,
+                   args.parked)
         report(args.data, extra=args.options)
     elif args.stage == 'park':
         from studies import carried_runs
         from studies.learning_curves import curves_key
-        parked = carried_runs.park(args.out, curves_key(args.scale), args.data)
+        if not args.parked:
+            p.error('park: --parked DIR, the folder to copy the stopped runs into')
+        parked = carried_runs.park(args.out, curves_key(args.scale), args.data, args.parked)
         for run, what in parked.items():
             print(f'[park] {curves_key(args.scale)} {run}: {what}', flush=True)
         if not parked:

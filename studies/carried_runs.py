@@ -1,10 +1,11 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""Unfinished curve runs carried from one machine to the next, in the repository.
+"""Unfinished curve runs carried from one machine to the next, through a folder.
 
-A long curve run (``baseline_study.py curves --scale 8``: about four hours of one core) outlives
-a working session, and the next session may start on a new machine whose ``work_dirs`` is
-empty. ``baseline_study.py park`` copies what resumes each stopped run into
-``benchmarks/unfinished/curves-x<N>/<model>/seed<k>/``:
+A long curve run (``baseline_study.py curves --scale 8``: about five hours of one core) may
+have to go on on another machine, whose ``work_dirs`` is empty. ``baseline_study.py park
+--parked DIR`` copies what resumes each stopped run into ``DIR/curves-x<N>/<model>/seed<k>/``
+(a folder the user carries: shared storage, a copy; never the repository, which holds no
+checkpoints):
 
 * the last checkpoint, byte for byte (weights, optimizer, schedulers, message hub: the resume
   is exact);
@@ -13,8 +14,8 @@ empty. ``baseline_study.py park`` copies what resumes each stopped run into
   run's ``curve_state.json`` (options, seconds of each segment);
 * ``manifest.json``: each file's SHA-256 and the digest of the rooms the run trained on.
 
-The ``curves`` stage restores a parked run into its work dir when that holds no run yet, and
-trains on from there. A finished run's parked copy is removed by the next ``park``: its record
+``curves --parked DIR`` restores a parked run into its work dir when that holds no run yet,
+and trains on from there. A finished run's parked copy is removed by the next ``park``: its record
 is in ``benchmarks/baselines.json``.
 
 A parked run is untrusted input: the manifest may name only plain files, every digest is
@@ -33,7 +34,6 @@ from typing import Dict, List, Optional
 
 from studies import experiments
 
-UNFINISHED = osp.join(experiments.ROOT, 'benchmarks', 'unfinished')
 MANIFEST = 'manifest.json'
 STATE = 'curve_state.json'
 # names a parked run may hold: checkpoints, the state, and logs renamed <timestamp>.scalars.json
@@ -163,7 +163,7 @@ def park_run(run_dir: str, target: str, rooms: str) -> Optional[int]:
     return iteration
 
 
-def park(out: str, key: str, data: str, dest: str = UNFINISHED) -> Dict[str, str]:
+def park(out: str, key: str, data: str, dest: str) -> Dict[str, str]:
     """Park every stopped run under ``out/key`` (``key``: ``curves-xN``) into ``dest/key``;
     a finished run's parked copy is removed. What happened to each run, by ``model/seedK``."""
     done, rooms = {}, None
@@ -323,12 +323,6 @@ def _check_resumed(path: str, iteration: int, shown: str) -> None:
     saved = ckpt.get('meta', {}).get('iter')
     if saved != iteration:
         raise ValueError(f"{shown}: 'meta'['iter'] is {saved}, not the {iteration} of its name")
-
-
-def parked_dirs(key: str, dest: str = UNFINISHED) -> List[str]:
-    """The parked runs under ``dest/key``, as ``model/seedK``."""
-    return sorted(osp.relpath(d, osp.join(dest, key))
-                  for d in glob.glob(osp.join(dest, key, '*', 'seed*')) if osp.isdir(d))
 
 
 def recorded_run(results: dict, path: str, where: List[str]) -> Optional[dict]:

@@ -128,7 +128,7 @@ def _log_name(model: str, seed: int, scale: int) -> str:
 
 
 def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str] = (),
-                scale: int = 1) -> Dict:
+                scale: int = 1, parked: Optional[str] = None) -> Dict:
     """Train (or continue, or reuse) one seed of ``model``'s curve (``scale`` times the
     budget); its record."""
     config = study.MODELS[model]['config']
@@ -152,7 +152,7 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
         return dict(kept, config=config)
     # stopped on another machine: its parked copy goes on here
     resumed_at = carried_runs.restore(
-        osp.join(carried_runs.UNFINISHED, curves_key(scale), model, f'seed{seed}'), work, data)
+        osp.join(parked, curves_key(scale), model, f'seed{seed}'), work, data) if parked else None
     if resumed_at is not None:
         print(f'[{curves_key(scale)}] {model} seed {seed}: restored its parked copy '
               f'(iteration {resumed_at})', flush=True)
@@ -177,10 +177,11 @@ def train_curve(model: str, seed: int, data: str, out: str, extra: Sequence[str]
 
 
 def run_curves(models: Sequence[str], seeds: Sequence[int], data: str, out: str,
-               extra: Sequence[str] = (), scale: int = 1) -> None:
+               extra: Sequence[str] = (), scale: int = 1,
+               parked: Optional[str] = None) -> None:
     for seed in seeds:
         for model in models:
-            record = train_curve(model, seed, data, out, extra, scale)
+            record = train_curve(model, seed, data, out, extra, scale, parked)
             with study.updating_results() as results:
                 results.setdefault(curves_key(scale), {}).setdefault(model, {})[str(seed)] = {
                     k: v for k, v in record.items() if k != 'config'}

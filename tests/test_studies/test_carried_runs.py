@@ -151,7 +151,6 @@ def test_the_curves_stage_goes_on_from_a_parked_run_and_reuses_a_recorded_one(tm
     options = learning_curves.curve_options('unet3d', data, 0, scale=8)
     _stopped_run(tmp_path / 'old' / 'curves-x8' / 'unet3d' / 'seed0', options,
                  baseline_study.MODELS['unet3d']['config'])
-    monkeypatch.setattr(carried_runs, 'UNFINISHED', str(tmp_path / 'unfinished'))
     carried_runs.park(str(tmp_path / 'old'), 'curves-x8', data, str(tmp_path / 'unfinished'))
     calls = []
 
@@ -162,7 +161,8 @@ def test_the_curves_stage_goes_on_from_a_parked_run_and_reuses_a_recorded_one(tm
     monkeypatch.setattr(learning_curves.experiments, 'run', training)
     out = tmp_path / 'new'
     with pytest.raises(KeyboardInterrupt):
-        learning_curves.train_curve('unet3d', 0, data, str(out), scale=8)
+        learning_curves.train_curve('unet3d', 0, data, str(out), scale=8,
+                                    parked=str(tmp_path / 'unfinished'))
     assert '--resume' in calls[-1]
     assert (out / 'curves-x8' / 'unet3d' / 'seed0' / 'iter_34.pth').exists()
 
@@ -172,7 +172,8 @@ def test_the_curves_stage_goes_on_from_a_parked_run_and_reuses_a_recorded_one(tm
                   curve=[[k * 1.0, iters // 8 * k, 60.0] for k in range(1, 9)])
     with baseline_study.updating_results() as results:
         results['curves-x8'] = {'unet3d': {'1': record}}
-    kept = learning_curves.train_curve('unet3d', 1, data, str(out), scale=8)
+    kept = learning_curves.train_curve('unet3d', 1, data, str(out), scale=8,
+                                           parked=str(tmp_path / 'unfinished'))
     assert kept['mIoU'] == 70.0 and len(calls) == 1
     assert not osp.exists(out / 'curves-x8' / 'unet3d' / 'seed1')
 
@@ -186,6 +187,14 @@ def _rewrite(parked, **fields):
 
 def _nothing_restored(run):
     return not run.exists() and not osp.exists(f'{run}.restoring')
+
+def _refused(parked, data, tmp_path, match):
+    """Restoring ``parked`` fails with a ValueError matching ``match`` and writes nothing."""
+    run = tmp_path / 'new' / 'seed0'
+    with pytest.raises(ValueError, match=match):
+        carried_runs.restore(str(parked), str(run), data)
+    assert _nothing_restored(run)
+
 
 
 @pytest.mark.parametrize('change, field', [
@@ -239,10 +248,7 @@ def test_a_checkpoint_of_another_iteration_than_its_name_is_refused(tmp_path):
     manifest = json.load(open(parked / 'manifest.json'))
     _rewrite(parked, files=dict(manifest['files'],
                                 **{'iter_34.pth': carried_runs._sha256(parked / 'iter_34.pth')}))
-    run = tmp_path / 'new' / 'seed0'
-    with pytest.raises(ValueError, match=r"iter_34.pth: .*'meta'\['iter'\] is 20"):
-        carried_runs.restore(str(parked), str(run), data)
-    assert _nothing_restored(run)
+    _refused(parked, data, tmp_path, r"iter_34.pth: .*'meta'\['iter'\] is 20")
 
 
 def test_links_in_a_parked_run_are_refused(tmp_path):
@@ -251,28 +257,20 @@ def test_links_in_a_parked_run_are_refused(tmp_path):
     outside = tmp_path / 'outside.pth'
     os.rename(parked / 'iter_34.pth', outside)
     os.symlink(outside, parked / 'iter_34.pth')  # same bytes, same digest
-    run = tmp_path / 'new' / 'seed0'
-    with pytest.raises(ValueError, match=r'manifest.json: files: iter_34.pth .*not a plain file'):
-        carried_runs.restore(str(parked), str(run), data)
-    assert _nothing_restored(run)
+    _refused(parked, data, tmp_path, r'manifest.json: files: iter_34.pth .*not a plain file')
     # the whole folder a link to one elsewhere
     os.remove(parked / 'iter_34.pth')
     os.rename(outside, parked / 'iter_34.pth')
     elsewhere = tmp_path / 'elsewhere'
     os.rename(parked, elsewhere)
     os.symlink(elsewhere, parked)
-    with pytest.raises(ValueError, match=r'seed0: a link'):
-        carried_runs.restore(str(parked), str(run), data)
-    assert _nothing_restored(run)
+    _refused(parked, data, tmp_path, r'seed0: a link')
 
 
 def test_a_file_the_manifest_does_not_name_is_refused(tmp_path):
     parked, data = _parked(tmp_path)
     (parked / '20261206_210000.scalars.json').write_text('{"step": 40, "mIoU": 1.0}\n')
-    run = tmp_path / 'new' / 'seed0'
-    with pytest.raises(ValueError, match=r'manifest.json: files: .*20261206_210000'):
-        carried_runs.restore(str(parked), str(run), data)
-    assert _nothing_restored(run)
+    _refused(parked, data, tmp_path, r'manifest.json: files: .*20261206_210000')
 
 
 def test_a_run_dir_with_a_trailing_slash_is_restored_beside_not_inside(tmp_path):
@@ -356,7 +354,6 @@ def test_a_malformed_record_in_the_results_is_refused_by_name(tmp_path, monkeypa
                                                                field):
     monkeypatch.setattr(baseline_study, 'best_recipe', lambda model: ['recipe=1'])
     monkeypatch.setattr(baseline_study, 'RESULTS', str(tmp_path / 'baselines.json'))
-    monkeypatch.setattr(carried_runs, 'UNFINISHED', str(tmp_path / 'unfinished'))
     data = _rooms(tmp_path / 'data')
     iters = baseline_study.curve_iters('unet3d', 8)
     record = dict(options=learning_curves.curve_options('unet3d', data, 1, scale=8),
@@ -366,4 +363,5 @@ def test_a_malformed_record_in_the_results_is_refused_by_name(tmp_path, monkeypa
     with baseline_study.updating_results() as results:
         results['curves-x8'] = {'unet3d': {'1': record}}
     with pytest.raises(ValueError, match=rf'baselines.json: {field}\b'):
-        learning_curves.train_curve('unet3d', 1, data, str(tmp_path / 'new'), scale=8)
+        learning_curves.train_curve('unet3d', 1, data, str(tmp_path / 'new'), scale=8,
+                                    parked=str(tmp_path / 'unfinished'))
