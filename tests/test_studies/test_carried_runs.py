@@ -173,7 +173,7 @@ def test_the_curves_stage_goes_on_from_a_parked_run_and_reuses_a_recorded_one(tm
     with baseline_study.updating_results() as results:
         results['curves-x8'] = {'unet3d': {'1': record}}
     kept = learning_curves.train_curve('unet3d', 1, data, str(out), scale=8,
-                                           parked=str(tmp_path / 'unfinished'))
+                                      parked=str(tmp_path / 'unfinished'))
     assert kept['mIoU'] == 70.0 and len(calls) == 1
     assert not osp.exists(out / 'curves-x8' / 'unet3d' / 'seed1')
 
@@ -188,13 +188,13 @@ def _rewrite(parked, **fields):
 def _nothing_restored(run):
     return not run.exists() and not osp.exists(f'{run}.restoring')
 
+
 def _refused(parked, data, tmp_path, match):
     """Restoring ``parked`` fails with a ValueError matching ``match`` and writes nothing."""
     run = tmp_path / 'new' / 'seed0'
     with pytest.raises(ValueError, match=match):
         carried_runs.restore(str(parked), str(run), data)
     assert _nothing_restored(run)
-
 
 
 @pytest.mark.parametrize('change, field', [
