@@ -20,7 +20,7 @@ $(STAMP): setup.py setup.cfg requirements/runtime.txt requirements/mminstall.txt
 	@# torch first: keep an installed build, else take the pinned one (the CPU wheel on this machine).
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH_SPEC)
 	@# mmcv 2.1.0 has no wheel for this torch: build it with its ops against the installed torch
-	@# (about 9 minutes on 2 cores the first time; pip caches the wheel afterwards).
+	@# (most of the first install's quarter of an hour on 2 cores; pip caches the wheel afterwards).
 	$(PY) -c "import mmcv.ops" 2>/dev/null || MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) \
 		$(PIP) install --no-build-isolation $(CONSTRAINTS) $(MMCV_SPEC)
 	$(PIP) install -q $(CONSTRAINTS) -r requirements/mminstall.txt -r requirements/runtime.txt \

@@ -1,5 +1,5 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
-"""What to run on one GPU to trust the CUDA path (about 5 minutes; `--quick` in seconds).
+"""What to run on one GPU to trust the CUDA path (minutes, not timed yet; `--quick` in seconds).
 
     python benchmarks/gpu_check.py                # --device cuda when CUDA is there
     python benchmarks/gpu_check.py --device cpu --quick   # the CPU subset, as the tests run it

@@ -6,7 +6,8 @@ _base_ = ['./3dseg-t_1xb2-3k_synthrooms-32.py']
 room_pipeline = [dict(type='LoadVolume'), dict(type='PackVolumeInputs')]
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=room_pipeline))
 # A decaying schedule in the official shape (halved at a third and two thirds of the run);
-# 120 whole-room steps: at patch 2 a 6 m room takes about 1.5 s a step on 2 CPU cores.
+# 120 whole-room steps: in `make demo` (its control) they take 111 s on 2 CPU cores with the
+# run's start-up and test (benchmarks/RESULTS.md).
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[40, 80], gamma=0.5)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=120, val_interval=120)

@@ -2,7 +2,7 @@
 # 3dseg-t_1xb2-3k_synthrooms-32.py (32^3 blocks, batch 2, same 32^3 slide windows at test).
 # Width: feature_size 12, the smallest MONAI allows (a multiple of 12), depths 2-2-2-2, heads
 # 3-6-12-24: 4,082,052 learned parameters with the head (3DSeg-T at patch 2: 364,284); MONAI's default
-# feature_size 24 has 15.7 M and is about 4x slower per step on CPU.
+# feature_size 24 has 15.7 M, 3.8 times as many.
 # Crop and norm: a 32^3 crop (MONAI's minimum: sides divisible by 32) puts a 1x1x1 voxel at
 # the bottleneck, where instance norm (MONAI's default) has one value per channel and fails
 # in training, and batch norm fails at batch 1. Group norm (4 groups: every level has

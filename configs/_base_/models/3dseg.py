@@ -26,7 +26,7 @@ model = dict(
         skip=True,
         ignore_index=255,
         # mmseg's CrossEntropyLoss, computed a chunk of voxels at a time (same value and
-        # gradient, a third of the memory at full resolution)
+        # gradient; 572 MB instead of 967 MB on (1, 30, 128^3) logits, docs/results_history.md)
         loss_decode=dict(type='ChunkedCrossEntropyLoss', loss_weight=1.0, avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=128, stride=96))

@@ -1,4 +1,4 @@
-# The demo's block training (`make demo`, about 25 minutes of a job on 2 CPU cores):
+# The demo's block training (`make demo`: 714 s of its 20-minute run on 2 CPU cores):
 # schedule_3k_adam.py cut to 2 500 iterations, the same 100-iteration warm-up, the linear decay
 # ending at the run's end; validation and a checkpoint at the end only.
 _base_ = ['./schedule_3k_adam.py']
