@@ -13,7 +13,7 @@ from mmseg.registry import MODELS, TASK_UTILS
 from torch import Tensor
 
 from ...encoding import input_tsdf
-from ...rendering import HitProjector, room_camera
+from ...rendering import room_camera
 from ...structures import VolumeDataSample
 from .room_cache import RoomCache, RoomEntry
 from .volume_encoder_decoder import VolumeEncoderDecoder
@@ -208,15 +208,7 @@ class PanoDistiller(VolumeEncoderDecoder):
         if entry is None:
             if camera is None:
                 camera = self.views(sample, tsdf.shape)[view][0]
-            tsdf = tsdf.detach().float()
-            camera = camera.to(tsdf.device)
-            hits = self.raycaster.cast(tsdf, camera)
-            projector = HitProjector(hits, tsdf.shape).to('cpu')
-            # every offset keeps the hit's pixels: a row per hit pixel per offset
-            kd_projectors = [projector if o == 0 else
-                             HitProjector(hits.behind(camera, o), tsdf.shape).to('cpu')
-                             for o in self.ray_offsets]
-            entry = RoomEntry(hits.to('cpu'), projector, kd_projectors)
+            entry = RoomEntry.cast(self.raycaster, tsdf, camera, self.ray_offsets)
             if key is not None:
                 self._rooms.put(key, entry)
         return entry

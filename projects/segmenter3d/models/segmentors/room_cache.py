@@ -2,11 +2,11 @@
 """What distillation keeps per room between visits, within a memory budget."""
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Hashable, List, Optional
+from typing import Hashable, List, Optional, Sequence
 
 from torch import Tensor
 
-from ...rendering import HitProjector, RayHits
+from ...rendering import HitProjector, RayHits, TSDFRaycaster
 
 
 @dataclass
@@ -18,6 +18,21 @@ class RoomEntry:
     projector: HitProjector
     kd_projectors: List[HitProjector] = field(default_factory=list)
     teacher_rows: Optional[Tensor] = None  # (P, K) float16
+
+    @classmethod
+    def cast(cls, raycaster: TSDFRaycaster, tsdf: Tensor, camera: Tensor,
+             ray_offsets: Sequence[float] = (0., )) -> 'RoomEntry':
+        """A view's entry: rays cast from ``camera`` (4, 4) through the (X, Y, Z) ``tsdf`` and
+        a projector per offset along the rays (in voxels; 0 is the hit), all on the CPU."""
+        tsdf = tsdf.detach().float()
+        camera = camera.to(tsdf.device)
+        hits = raycaster.cast(tsdf, camera)
+        projector = HitProjector(hits, tsdf.shape).to('cpu')
+        # every offset keeps the hit's pixels: a row per hit pixel per offset
+        kd_projectors = [projector if o == 0 else
+                         HitProjector(hits.behind(camera, o), tsdf.shape).to('cpu')
+                         for o in ray_offsets]
+        return cls(hits.to('cpu'), projector, kd_projectors)
 
     @property
     def nbytes(self) -> int:
