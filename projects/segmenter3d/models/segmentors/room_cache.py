@@ -22,8 +22,9 @@ class RoomEntry:
     @classmethod
     def cast(cls, raycaster: TSDFRaycaster, tsdf: Tensor, camera: Tensor,
              ray_offsets: Sequence[float] = (0., )) -> 'RoomEntry':
-        """A view's entry: rays cast from ``camera`` (4, 4) through the (X, Y, Z) ``tsdf`` and
-        a projector per offset along the rays (in voxels; 0 is the hit), all on the CPU."""
+        """A view's entry: rays cast from ``camera`` (3,) (voxel coordinates) through the (X, Y, Z)
+        ``tsdf`` and a projector per offset along the rays (in voxels; 0 is the hit), all on
+        the CPU."""
         tsdf = tsdf.detach().float()
         camera = camera.to(tsdf.device)
         hits = raycaster.cast(tsdf, camera)
