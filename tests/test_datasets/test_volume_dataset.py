@@ -3,6 +3,7 @@ import pytest
 
 from segmenter3d.datasets import VolumeDataset, load_room, room_to_input
 from segmenter3d.datasets.transforms import PadVolume, RandomFlipRotateZ, RandomVolumeCrop
+from segmenter3d.encoding import EMPTY_INPUT, IGNORE_INDEX
 from segmenter3d.synthrooms import generate_room, save_room_volume
 from segmenter3d.taxonomy import PANOROOMS3D_RAW_TO_CLASS
 
@@ -123,6 +124,16 @@ def test_crop_prefers_surface_and_flip_rotate_keeps_pairs():
     assert ((res['volume'][0] == 0) == (res['gt_seg'] == 5)).all()
     padded = PadVolume(size_divisor=16).transform(dict(volume=vol, gt_seg=labels))
     assert padded['volume'].shape == (4, 32, 32, 16)
+    # the room stays at the origin; the rest is empty space, ignored by the loss
+    padded = PadVolume(size=(20, 30, 12)).transform(dict(volume=vol, gt_seg=labels))
+    assert padded['volume'].shape == (4, 24, 30, 12) and padded['gt_seg'].shape == (24, 30, 12)
+    np.testing.assert_array_equal(padded['volume'][:, :24, :24, :10], vol)
+    np.testing.assert_array_equal(padded['gt_seg'][:24, :24, :10], labels)
+    room = np.zeros((24, 30, 12), bool)
+    room[:24, :24, :10] = True
+    for c, value in enumerate(EMPTY_INPUT):
+        assert (padded['volume'][c][~room] == value).all()
+    assert (padded['gt_seg'][~room] == IGNORE_INDEX).all()
 
 
 @pytest.mark.parametrize('field,value,match', [

@@ -35,8 +35,10 @@ def test_a_constant_prediction_scores_the_share_of_its_class(tiny_rooms, tmp_pat
     # one class predicted everywhere: accuracy is that class's share; its IoU equals it too,
     # and every other class present has IoU 0
     assert got['aAcc'] == pytest.approx(share, abs=2)
-    present = len(set(np.unique(gt[valid]).tolist()))
-    assert got['mIoU'] == pytest.approx(share / present, abs=2)
+    present = len(set(np.unique(gt[valid]).tolist()) | {17})
+    assert got['mIoU'] == pytest.approx(share / present, abs=0.5)
+    # exactly: class 17's IoU is the accuracy, shared among the classes present
+    assert got['mIoU'] * present == pytest.approx(got['aAcc'], abs=0.01 * present)
 
 
 def test_missing_or_misshapen_predictions_are_named(tiny_rooms, tmp_path):

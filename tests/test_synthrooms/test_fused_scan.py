@@ -1,9 +1,11 @@
 import json
 import os.path as osp
 
+import mmcv
 import numpy as np
 
-from segmenter3d.synthrooms import generate_dataset, generate_room
+from segmenter3d.synthrooms import generate_dataset, generate_room, render_panorama
+from segmenter3d.synthrooms.generate import room_seed
 from segmenter3d.synthrooms.scan import frame_intrinsics, fuse_frames, fused_scan, scan_frames
 
 
@@ -55,4 +57,12 @@ def test_generator_writes_scanned_rooms_and_their_unobserved_shares(tmp_path):
     assert 0 < scans['summary']['mean_unobserved'] < 1
     volume = np.load(osp.join(out, 'volumes', 'room_00000.npz'))
     assert (volume['tsdf'] == 3).mean() > 0  # unobserved voxels are +3
-    assert osp.isfile(osp.join(out, 'images', 'training', 'room_00000.png'))
+    # the stored volume is the fused scan of that room, not the exact room
+    exact = generate_room(room_seed(1, 0), voxel_size=0.2)
+    scanned = fused_scan(exact, 4, seed=room_seed(1, 0))
+    np.testing.assert_allclose(volume['tsdf'], scanned.tsdf, atol=2e-3)  # stored as float16
+    np.testing.assert_array_equal(volume['labels'], scanned.labels)
+    assert not np.allclose(volume['tsdf'], exact.tsdf, atol=2e-3)
+    # ... while the panorama is the exact room's view, as the paper renders it
+    stored = mmcv.imread(osp.join(out, 'images', 'training', 'room_00000.png'))
+    np.testing.assert_array_equal(stored, render_panorama(exact, 16, 32)['rgb'][..., ::-1])

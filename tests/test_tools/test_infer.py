@@ -1,6 +1,7 @@
 import os.path as osp
 import sys
 
+import mmcv
 import numpy as np
 import torch
 
@@ -30,8 +31,33 @@ def test_infer_writes_labels_mesh_and_panorama_for_a_room(tmp_path):
     model.eval()
     with torch.no_grad():
         np.testing.assert_array_equal(labels, model.inference(x)[0].argmax(0).numpy())
-    assert osp.getsize(tmp_path / 'out' / 'r9_pred.ply') > 1000
-    assert osp.getsize(tmp_path / 'out' / 'r9_pano.png') > 1000
+    # the mesh: the room's zero crossing, each vertex labelled with the prediction
+    from plyfile import PlyData
+
+    from segmenter3d.taxonomy import PANOROOMS3D_PALETTE
+    from segmenter3d.visualization import label_mesh
+    verts, faces, _, vert_labels = label_mesh(room.tsdf, labels, PANOROOMS3D_PALETTE,
+                                              room.voxel_size, room.origin)
+    ply = PlyData.read(str(tmp_path / 'out' / 'r9_pred.ply'))
+    assert ply['vertex'].count == len(verts) > 1000 and ply['face'].count == len(faces)
+    np.testing.assert_allclose(np.stack([ply['vertex'][k] for k in 'xyz'], 1), verts,
+                               atol=1e-5)
+    np.testing.assert_array_equal(ply['vertex']['label'], vert_labels)
+    # the panorama: input colour, then the prediction seen from the room's camera (below the
+    # caption in its corner), in the palette's colours; unhit pixels white
+    from segmenter3d.encoding import input_tsdf
+    from segmenter3d.rendering import TSDFRaycaster
+    pano = mmcv.imread(str(tmp_path / 'out' / 'r9_pano.png'), channel_order='rgb')
+    assert pano.shape[1] == 512 and pano.shape[0] > 512  # two 256-row strips and the key
+    caster = TSDFRaycaster(256, 512)
+    camera = torch.as_tensor(room.camera, dtype=torch.float32)
+    hits = caster.cast(input_tsdf(x[0, 0].float()), camera).behind(camera)
+    seen = caster.project(torch.from_numpy(labels.astype(np.float32))[None], hits,
+                          mode='nearest', fill=255)[0].numpy().astype(int)
+    lut = np.full((256, 3), 255, np.uint8)
+    lut[:30] = PANOROOMS3D_PALETTE
+    np.testing.assert_array_equal(pano[256 + 20:512], lut[seen][20:])
+    assert (seen < 30).mean() > 0.9  # a closed room: nearly every ray hits a surface
 
 
 def test_infer_bad_room_is_a_named_error(tmp_path, capsys):

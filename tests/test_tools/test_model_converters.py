@@ -85,6 +85,10 @@ def test_cli_converts_and_checks_against_config(tmp_path):
     state = torch.load(dst, weights_only=True)['state_dict']
     model = build_model_from_config('3dseg/3dseg-t_8xb1-80k_panorooms-128.py')
     model.load_state_dict(state, strict=True)
+    want = reference_to_ours(ref.state_dict())  # the converter's function, in memory
+    assert list(state) == list(want)
+    for k in want:
+        assert torch.equal(state[k], want[k]), k
 
 
 def test_cli_refuses_other_variant_and_keeps_existing_output(tmp_path, capsys):

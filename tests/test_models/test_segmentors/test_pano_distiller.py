@@ -145,11 +145,14 @@ def test_extract_student_gives_a_plain_checkpoint(tmp_path):
     import extract_student
     model = build()
     state = model.state_dict()
-    torch.save({'state_dict': state, 'meta': {'iter': 5}, 'optimizer': {'x': 1}},
-               tmp_path / 'run.pth')
+    meta = {'iter': 5, 'dataset_meta': {'classes': ['a', 'b']}, 'config': 'model = dict()'}
+    torch.save({'state_dict': {**state, 'teacher.x': torch.ones(2)}, 'meta': meta,
+                'optimizer': {'x': 1}}, tmp_path / 'run.pth')
     assert extract_student.main([str(tmp_path / 'run.pth'), str(tmp_path / 's.pth')]) == 0
     out = torch.load(tmp_path / 's.pth', weights_only=True)
     assert set(out) == {'state_dict', 'meta'} and set(out['state_dict']) == set(state)
+    assert all(torch.equal(out['state_dict'][k], v) for k, v in state.items())
+    assert out['meta'] == {'iter': 5, 'dataset_meta': {'classes': ['a', 'b']}}
     with pytest.raises(ValueError, match='no backbone'):
         torch.save({'state_dict': {'foo': torch.zeros(1)}}, tmp_path / 'x.pth')
         extract_student.extract(str(tmp_path / 'x.pth'), str(tmp_path / 'y.pth'))

@@ -185,6 +185,10 @@ def test_slide_windows_cover_every_voxel_once_or_more():
         assert all(sl.stop - sl.start == c for sl, c in zip(w, (16, 24, 8)))
         seen[w] += 1
     assert seen.min() >= 1
+    # mmseg's grid: ceil((size - crop) / stride) + 1 starts per axis, the last one moved back
+    # to end at the volume's end
+    starts = [sorted({w[axis].start for w in windows}) for axis in range(3)]
+    assert starts == [[0, 8, 16, 21], [0, 10, 20, 26], [0, 8, 11]] and len(windows) == 48
     assert slide_windows((10, 10, 10), (16, 16, 16), (8, 8, 8)) == [(slice(0, 10), ) * 3]
 
 
