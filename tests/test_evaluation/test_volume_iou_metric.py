@@ -1,3 +1,4 @@
+import pytest
 import torch
 from mmseg.evaluation.metrics import IoUMetric
 
@@ -14,29 +15,35 @@ def _sample(pred, gt):
     return s.to_dict()
 
 
-def test_equals_mmseg_iou_on_flattened_labels_and_surface_subset():
+def _mmseg_metrics(pred, gt):
+    ref = IoUMetric(iou_metrics=['mIoU'])
+    ref.dataset_meta = dict(classes=CLASSES)
+    return ref.compute_metrics([IoUMetric.intersect_and_union(pred, gt, 5, 255)])
+
+
+@pytest.mark.parametrize('threshold', [1.0, 0.5])
+def test_equals_mmseg_iou_on_flattened_labels_and_surface_subset(threshold):
     torch.manual_seed(0)
     rooms = [(torch.randint(0, 5, (6, 7, 8)), torch.randint(0, 5, (6, 7, 8))) for _ in range(3)]
     for _, gt in rooms:
         gt[0] = 255
     tsdfs = [torch.rand(6, 7, 8) * 6 - 3 for _ in rooms]
-    metric = VolumeIoUMetric()
+    metric = VolumeIoUMetric(surface_threshold=threshold)
     metric.dataset_meta = dict(classes=CLASSES)
     for (pred, gt), tsdf in zip(rooms, tsdfs):
         inputs = [torch.cat([tsdf[None], torch.zeros(3, 6, 7, 8)])]
         metric.process(dict(inputs=inputs), [_sample(pred, gt)])
     got = metric.compute_metrics(metric.results)
 
-    ref = IoUMetric(iou_metrics=['mIoU'])
-    ref.dataset_meta = dict(classes=CLASSES)
+    # mmseg's own metric on all voxels of the rooms at once, and on their surface voxels
     flat_pred = torch.cat([p.flatten() for p, _ in rooms])
     flat_gt = torch.cat([g.flatten() for _, g in rooms])
-    ref.results = [IoUMetric.intersect_and_union(flat_pred, flat_gt, 5, 255)]
-    expected = ref.compute_metrics(ref.results)
+    expected = _mmseg_metrics(flat_pred, flat_gt)
+    mask = torch.cat([(t.abs() < threshold).flatten() for t in tsdfs])
+    surface = _mmseg_metrics(flat_pred[mask], flat_gt[mask])
     for key in ('aAcc', 'mIoU', 'mAcc'):
         assert abs(got[key] - expected[key]) < 1e-6, key
-
-    mask = torch.cat([(t.abs() < 1).flatten() for t in tsdfs])
+        assert abs(got[f'surface_{key}'] - surface[key]) < 1e-6, key
     inter = ((flat_pred == flat_gt) & mask & (flat_gt != 255)).sum().item()
     assert abs(got['surface_aAcc'] - round(100 * inter / (mask & (flat_gt != 255)).sum().item(),
                                            2)) < 1e-6

@@ -110,6 +110,16 @@ def test_project_labels_nearest_and_fill():
     hits = caster.cast(tsdf, (7.5, 7.5, 7.5))
     lab = caster.project(labels, hits, mode='nearest', fill=255)[0]
     assert (lab[-3:] == 7).all() and (lab[:3] == 0).all()
+    # every pixel: the label of the voxel nearest its hit, here 7 below z = 3.5 (voxels 0-3)
+    want = torch.where(hits.points[..., 2] < 3.5, 7, 0)
+    away = (hits.points[..., 2] - 3.5).abs() > 1e-3  # off the rounding border
+    assert hits.valid.all() and away.float().mean() > 0.8
+    assert torch.equal(lab[away].long(), want[away])
+    # pixels whose ray hit nothing get the fill value
+    hits.valid[:, :4] = False
+    lab = caster.project(labels, hits, mode='nearest', fill=255)[0]
+    assert (lab[:, :4] == 255).all() and torch.equal(lab[:, 4:][away[:, 4:]].long(),
+                                                     want[:, 4:][away[:, 4:]])
 
 
 def test_bad_arguments():

@@ -33,8 +33,10 @@ def test_gain_over_the_last_quarter():
     # points not on the quarter: the last one at or before three quarters of the seconds
     curve = [[s, s, m] for s, m in [(100, 10.0), (250, 20.0), (390, 23.0), (520, 26.0)]]
     assert learning_curves.gain_last_quarter(curve) == pytest.approx(26.0 - 23.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='needs a point in its first three quarters'):
         learning_curves.gain_last_quarter([])
+    with pytest.raises(ValueError, match=r'first three quarters: \[\[100, 10, 5.0\]\]'):
+        learning_curves.gain_last_quarter([[100, 10, 5.0]])  # one point: no quarter before it
 
 
 def test_gain_over_the_last_quarter_starts_at_the_sixth_eighth_whatever_the_seconds_rounding():

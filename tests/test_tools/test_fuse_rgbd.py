@@ -63,29 +63,45 @@ def test_label_map_colour_sized_labels_and_non_finite_poses(analytic_scan, tmp_p
     mesh labels; -inf poses are skipped and counted."""
     from segmenter3d.datasets.scannet_io import NYU40_LUT
     scan = str(tmp_path / 'scene')
-    write_analytic_scan(scan, num_frames=6, depth_size=(60, 80), colour_size=(120, 160),
-                        label_size=(120, 160))
+    poses = write_analytic_scan(scan, num_frames=6, depth_size=(60, 80),
+                                colour_size=(120, 160), label_size=(120, 160))
     os.rename(osp.join(scan, 'label'), osp.join(scan, 'label-filt'))
-    # raw ids: floor 2 -> nyu 2, wall 1 -> nyu 1, ceiling 22 (not a benchmark class),
-    # cube 7 -> nyu 7 (table), sphere 5 -> nyu 5 (chair)
-    raw_of = np.array([2, 1, 22, 7, 5], np.uint16)
+    # raw ids, not nyu40 ids: the tsv's last column maps them (floor 102 -> nyu 2, wall
+    # 101 -> 1, ceiling 122 -> 22, not a benchmark class, cube 107 -> 7 (table), sphere
+    # 105 -> 5 (chair)); reading any other column leaves ids the benchmark does not know
+    raw_of = np.array([102, 101, 122, 107, 105], np.uint16)
+    nyu_of = np.array([2, 1, 22, 7, 5])
     for name in os.listdir(osp.join(scan, 'label-filt')):
         path = osp.join(scan, 'label-filt', name)
         ids = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         cv2.imwrite(path, raw_of[ids])
     tsv = tmp_path / 'labels.tsv'
     tsv.write_text('id\traw_category\tcategory\tcount\tnyu40id\n' + ''.join(
-        f'{r}\tc{r}\tc{r}\t1\t{r}\n' for r in (1, 2, 5, 7, 22)))
+        f'{r}\tc{r}\tc{r}\t1\t{n}\n' for r, n in zip(raw_of, nyu_of)))
     with open(osp.join(scan, 'pose', '3.txt'), 'w') as f:
         f.write('-inf -inf -inf -inf\n' * 4)
     out = str(tmp_path / 'room.npz')
     assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.1', '--label-map',
                            str(tsv)]) == 0
     assert '5 frames fused, 1 skipped' in capsys.readouterr().out
-    labels = np.load(out)['labels']
+    with np.load(out) as npz:
+        labels, origin, vs = npz['labels'], npz['origin'], float(npz['voxel_size'])
     found = set(np.unique(labels).tolist())
     expected = {int(NYU40_LUT[n]) for n in (1, 2, 5, 7)}
     assert expected <= found <= expected | {255}
+    # in place: the voxels on the surfaces the frames saw carry those surfaces' classes
+    # (labels at the colour size resampled to the depth frames, not shifted or scaled)
+    points, truth = surface_points(0.05)
+    seen = seen_by(points, [p for i, p in enumerate(poses) if i != 3], intrinsics(60, 80),
+                   (60, 80))
+    near = np.round((points[seen] - origin) / vs).astype(int)
+    got = labels[tuple(near.T)]
+    want = NYU40_LUT[nyu_of[truth[seen]]]
+    labelled = (got != 255)[want != 255].mean()
+    right = (got == want)[(got != 255) & (want != 255)].mean()
+    print(f'labels in place at {seen.sum()} seen surface points: labelled {labelled:.3f}, '
+          f'right {right:.3f}')
+    assert seen.sum() > 1000 and labelled >= 0.9 and right >= 0.9
 
 
 def test_given_bounds_fix_the_grid(analytic_scan, tmp_path):
@@ -210,8 +226,22 @@ def test_max_depth_and_depth_scale(small_scan, tmp_path, capsys):
     assert fuse_rgbd.main([small_scan, '--out', str(tmp_path / 'b.npz'), '--voxel-size', '0.5',
                            '--depth-scale', '100']) == 0
     with np.load(tmp_path / 'b.npz') as npz:
-        extent = (np.array(npz['tsdf'].shape) - 1) * 0.5
-    assert extent.max() > 20  # the 4 m room seen 10 times farther away
+        tsdf, origin = npz['tsdf'].astype(np.float32), npz['origin']
+    assert (np.array(tsdf.shape) - 1).max() * 0.5 > 20  # the 4 m room seen 10 times farther
+    # frame 0's pixels back-projected at ten times their metric depth lie on the fused surface
+    depth = cv2.imread(osp.join(small_scan, 'depth', '0.png'), cv2.IMREAD_UNCHANGED) / 1000.0
+    pose = np.loadtxt(osp.join(small_scan, 'pose', '0.txt'))
+    v, u = np.nonzero(depth > 0)
+    k = intrinsics(30, 40)
+
+    def on_surface(scale):
+        z = scale * depth[v, u]
+        cam = np.stack([(u - k[0, 2]) / k[0, 0] * z, (v - k[1, 2]) / k[1, 1] * z, z], 1)
+        voxel = np.round((cam @ pose[:3, :3].T + pose[:3, 3] - origin) / 0.5).astype(int)
+        voxel = np.clip(voxel, 0, np.array(tsdf.shape) - 1)
+        return np.median(np.abs(tsdf[tuple(voxel.T)]))
+
+    assert len(v) > 500 and on_surface(10) < 0.6 < 2 < on_surface(1)
 
 
 def test_zero_padded_names_match_but_a_frame_named_twice_is_refused(small_scan, tmp_path,

@@ -63,8 +63,10 @@ def test_infer_writes_labels_mesh_and_panorama_for_a_room(tmp_path):
 def test_infer_bad_room_is_a_named_error(tmp_path, capsys):
     (tmp_path / 'bad.npz').write_bytes(b'nope')
     code = infer.main([str(tmp_path / 'bad.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
-                       '--out', str(tmp_path)])
-    assert code == 1 and 'bad.npz' in capsys.readouterr().err
+                       '--out', str(tmp_path / 'out')])
+    assert code == 1 and 'bad.npz: cannot be read as .npz: not a zip archive' in (
+        capsys.readouterr().err)
+    assert not (tmp_path / 'out').exists()  # refused before anything is written
 
 
 def test_infer_on_a_scannet_mesh_writes_vertex_labels_and_the_benchmark_file(tmp_path):

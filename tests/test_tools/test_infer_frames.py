@@ -99,12 +99,34 @@ def test_label_frames_of_a_scannet_model_in_scannet_2d_format(tmp_path):
 
 
 def test_frames_need_a_fused_room(tmp_path, capsys):
-    from segmenter3d.synthrooms import save_room_volume
-    room = generate_room(9, voxel_size=0.2)
-    save_room_volume(room, str(tmp_path / 'r.npz'))
-    code = infer.main([str(tmp_path / 'r.npz'), '--config', 'x.py', '--checkpoint', 'y.pth',
-                       '--out', str(tmp_path / 'out'), '--frames', str(tmp_path / 'nope')])
-    assert code == 1 and 'nope' in capsys.readouterr().err
+    """Frames are labelled through the fused room's origin: a room without one (here a volume
+    saved without it), or a mesh, is refused with --frames, naming the room."""
+    room = generate_room(7, voxel_size=0.1, max_extent=3.0)
+    size = (24, 32)
+    scan = str(tmp_path / 'scan')
+    write_scan(scan, scan_frames(room, 2, np.random.default_rng(0), size=size),
+               frame_intrinsics(size))
+    np.savez(tmp_path / 'r.npz', tsdf=room.tsdf, rgb=room.rgb, labels=room.labels,
+             voxel_size=np.float32(room.voxel_size))
+    torch.manual_seed(0)
+    model = build_model_from_config('3dseg/3dseg-t_synthrooms.py')
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
+    args = ['--config', f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py', '--checkpoint',
+            str(tmp_path / 'model.pth'), '--out', str(tmp_path / 'out'), '--frames', scan]
+    assert infer.main([str(tmp_path / 'r.npz')] + args) == 1
+    err = capsys.readouterr().err
+    assert 'r.npz: --frames needs a room fused from the frames' in err
+    from segmenter3d.taxonomy import PANOROOMS3D_PALETTE
+    from segmenter3d.visualization import label_mesh, write_ply
+    verts, faces, colors, vlab = label_mesh(room.tsdf, room.labels, PANOROOMS3D_PALETTE,
+                                            room.voxel_size, room.origin)
+    write_ply(str(tmp_path / 'm.ply'), verts, faces, colors, vlab)
+    assert infer.main([str(tmp_path / 'm.ply'), '--voxel-size', '0.1'] + args) == 1
+    assert 'm.ply: --frames needs a room fused from the frames' in capsys.readouterr().err
+    # and a scan folder that is not there is named before any model is read
+    args[-1] = str(tmp_path / 'nope')
+    assert infer.main([str(tmp_path / 'r.npz')] + args) == 1
+    assert 'nope: scan folder not found' in capsys.readouterr().err
 
 
 def test_a_bad_pose_late_in_the_scan_is_refused_before_anything_is_written(tmp_path, capsys):

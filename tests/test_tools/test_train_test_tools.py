@@ -232,6 +232,8 @@ def test_baselines_train_and_test_on_generated_rooms(rooms, tmp_path, cfg, norm)
     ckpt = load_checkpoint_file(osp.join(work, 'iter_2.pth'))
     norms = [k for k in ckpt['state_dict'] if 'running_mean' in k]
     assert bool(norms) == ('BN3d' in norm[1])  # the grid's norm reached the model
+    group = ckpt['optimizer']['param_groups'][0]  # ... and its learning rate and decay
+    assert group['initial_lr'] == pytest.approx(3e-4) and group['weight_decay'] == 1e-4
     out = str(tmp_path / 'pred')
     log = _run(['tools/test.py', cfg, osp.join(work, 'iter_2.pth'), '--work-dir',
                 str(tmp_path / 'test'), '--out', out] + _options(rooms, 2) + norm)
