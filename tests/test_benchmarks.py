@@ -70,7 +70,8 @@ def test_backbone_benchmark_compares_the_same_network():
     forward, module, loss = backbone.build('t', 'ours')
     x, labels = torch.rand(1, 4, 16, 16, 16), torch.randint(0, 30, (1, 16, 16, 16))
     loss(forward(x), labels).backward()
-    assert all(p.grad is not None for p in module.parameters())
+    for name, p in module.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f'{name} got no gradient'
 
 
 @pytest.mark.slow

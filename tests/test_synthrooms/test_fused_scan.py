@@ -3,6 +3,7 @@ import os.path as osp
 
 import mmcv
 import numpy as np
+import pytest
 
 from segmenter3d.synthrooms import generate_dataset, generate_room, render_panorama
 from segmenter3d.synthrooms.generate import room_seed
@@ -38,6 +39,13 @@ def test_depth_noise_and_the_unobserved_share_are_recorded():
     clean = fused_scan(room, 6, seed=1)
     noisy = fused_scan(room, 6, seed=1, depth_noise=0.02)
     assert 0 < clean.meta['unobserved'] < 1 and 0 <= clean.meta['unobserved_surface'] < 1
+    # the shares of the voxels, and of the exact surface band, that no frame voted on
+    frames = scan_frames(room, 6, np.random.default_rng(1))
+    seen = fuse_frames(frames, room.tsdf.shape, room.voxel_size, room.origin, 30,
+                       frame_intrinsics())['weight'] > 0
+    band = np.abs(room.tsdf) < 3
+    assert clean.meta['unobserved'] == pytest.approx(1 - seen.mean())
+    assert clean.meta['unobserved_surface'] == pytest.approx(1 - seen[band].mean())
     assert clean.meta['fusion_seconds'] > 0
     band = np.abs(room.tsdf) < 3
     err_clean = np.abs(clean.tsdf - room.tsdf)[band & (clean.tsdf < 3)]

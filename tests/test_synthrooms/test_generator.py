@@ -102,7 +102,10 @@ def test_scan_simulation_hides_what_no_camera_sees():
     ids = hits.points[hits.valid].round().long()
     np.testing.assert_array_equal(scanned.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]],
                                   room.tsdf[ids[:, 0], ids[:, 1], ids[:, 2]])
-    assert 0 < scanned.meta['observed_fraction'] < 1
+    # the share of the room's non-empty voxels some camera saw: exactly those left as they were
+    solid = room.tsdf < 3
+    kept = (scanned.tsdf == room.tsdf)[solid].mean()
+    assert 0 < kept < 1 and scanned.meta['observed_fraction'] == pytest.approx(kept)
 
 
 def test_small_rooms_keep_every_part_inside():

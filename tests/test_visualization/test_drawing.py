@@ -52,6 +52,13 @@ def test_hook_draws_every_interval_and_writes_every_prediction(tmp_path):
     assert sorted(p.name for p in (tmp_path / 'show').iterdir()) == [
         'r1_slices.png', 'r3_slices.png']
     assert runner.visualizer.images == [('r1_slices', 1), ('r3_slices', 3)]
+    import mmcv
+
+    from segmenter3d.visualization import slice_figure
+    drawn = mmcv.imread(str(tmp_path / 'show' / 'r1_slices.png'), channel_order='rgb')
+    np.testing.assert_array_equal(drawn, slice_figure(
+        np.zeros((4, 6, 5, 4), np.float32), np.full((6, 5, 4), 2), np.full((6, 5, 4), 3),
+        PANOROOMS3D_PALETTE))  # no key: the dataset's metainfo here names no classes
     for i in range(4):
         labels = np.load(tmp_path / 'out' / f'r{i}_pred.npz')['labels']
         assert labels.shape == (6, 5, 4) and (labels == 3).all()
@@ -63,8 +70,9 @@ def test_hook_draws_every_interval_and_writes_every_prediction(tmp_path):
 def test_figures_carry_the_key_of_exactly_the_classes_drawn():
     from segmenter3d.visualization import slice_figure
     volume = np.zeros((4, 6, 5, 4), np.float32)
+    volume[1] = (np.arange(4) - 1.5) / 2  # red differs per height z
     pred = np.full((6, 5, 4), 3, np.uint8)
-    pred[0] = 17
+    pred[-1] = 17
     gt = np.full((6, 5, 4), 255, np.uint8)
     gt[:, 0] = 2
     bare = slice_figure(volume, gt, pred, PANOROOMS3D_PALETTE)
@@ -73,6 +81,17 @@ def test_figures_carry_the_key_of_exactly_the_classes_drawn():
     key = keyed[bare.shape[0]:]
     want = legend(PANOROOMS3D_PALETTE, PANOROOMS3D_CLASSES, [2, 3, 17], bare.shape[1])
     assert np.array_equal(key, want)  # 2, 3 and 17 are drawn; 255 has no swatch
+    # three bands (slices z = 1, 1, 2 of 4), each input | ground truth | prediction, a voxel
+    # drawn as 4x4 pixels; below each caption, the last X row: its colour, then gt 2 at y = 0
+    # (white where 255), then the prediction 17
+    assert bare.shape == (3 * 24, 3 * 20, 3)
+    palette = np.asarray(PANOROOMS3D_PALETTE, np.uint8)
+    for band, z in enumerate((1, 1, 2)):
+        row = bare[24 * band + 20:24 * band + 24]
+        red = np.uint8((volume[1, 0, 0, z] + 1) * 127.5)
+        assert (row[:, :20] == (red, 127, 127)).all()
+        assert (row[:, 20:24] == palette[2]).all() and (row[:, 24:40] == 255).all()
+        assert (row[:, 40:] == palette[17]).all()
 
 
 def test_predictions_of_rooms_named_through_a_link_never_leave_the_output_folder(tmp_path):

@@ -74,8 +74,9 @@ def test_norm_option_reaches_the_convolutional_blocks_and_trains(norm_cfg, layer
     assert norms == {layer}
     # batch 2 and a 1x1x2 bottleneck: every norm has more than one value per channel
     backbone.train()(torch.rand(2, 4, 17, 30, 40))[0].square().mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all()
-               for p in backbone.parameters())
+    for name, p in backbone.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f'{name} got a zero gradient'
 
 
 @pytest.mark.parametrize('kwargs,match', [

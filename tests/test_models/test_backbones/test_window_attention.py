@@ -77,6 +77,13 @@ def test_no_grad_and_dropout():
     torch.manual_seed(2)
     dropped = wa.window_attention(q, k, v, bias, groups, dropout_p=0.5)
     assert dropped.grad_fn is not None and not torch.allclose(dropped, out)
+    # inverted dropout: kept weights are scaled by 1 / (1 - p), so the mean over masks is the
+    # output without dropout (without the scale it would be half of it)
+    with torch.no_grad():
+        mean = sum(wa.window_attention(q, k, v, bias, groups, dropout_p=0.5)
+                   for _ in range(400)) / 400
+    err = (mean - out).abs().mean() / out.abs().mean()
+    assert err < 0.15, f'mean of dropped outputs off by {err:.3f} of the output'
 
 
 @pytest.mark.parametrize('size,window,shift', [
