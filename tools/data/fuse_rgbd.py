@@ -54,14 +54,36 @@ def check_output(out: str, scan: str, overwrite: bool) -> None:
         if target.startswith(folder + osp.sep):
             raise ValueError(f'{out}: inside the scan\'s input folder {folder}; write the room '
                              'elsewhere')
+    if osp.isdir(out):
+        raise ValueError(f'{out}: is a folder; name the room file')
     if osp.exists(out) and not overwrite:
         raise ValueError(f'{out}: exists; pass --overwrite to replace it')
+    parent = osp.dirname(osp.abspath(out))
+    while not osp.exists(parent):  # created when the room is written
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent):
+        raise ValueError(f'{out}: {parent} is a file, not a folder')
+    # written through a temporary name beside it, which adds about 25 characters
+    if len(osp.basename(out).encode()) + 25 > 255:
+        raise ValueError(f'{out}: the file name is too long (at most 230 bytes)')
+
+
+def check_device(device: str) -> None:
+    """A device torch knows, and CUDA only where it is available."""
+    import torch
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f'--device {device}: {err}') from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         check_output(args.out, args.scan, args.overwrite)
+        check_device(args.device)
         lut = read_label_ids(args.label_map) if args.label_map else None
         if args.label_map and osp.realpath(args.label_map) == osp.realpath(args.out):
             raise ValueError(f'{args.out}: is the label map')
@@ -74,7 +96,11 @@ def main(argv=None) -> int:
         return 1
     frames, skipped = room.pop('frames'), room.pop('skipped')
     room['tsdf'] = room['tsdf'].astype(np.float16)  # +-3 voxel units: half precision is plenty
-    save_npz_atomic(args.out, **room)
+    try:
+        save_npz_atomic(args.out, **room)
+    except OSError as err:  # atomic: an existing file is kept, no partial file is left
+        print(f'error: {args.out}: cannot be written ({err})', file=sys.stderr)
+        return 1
     unobserved = float((room['weight'] == 0).mean())
     labelled = float((room['labels'] != 255).mean())
     print(f'\n{args.out}: {frames} frames fused, {skipped} skipped (pose not finite); '

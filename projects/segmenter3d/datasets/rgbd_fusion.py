@@ -12,6 +12,7 @@ import torch
 from ..encoding import IGNORE_INDEX, TRUNCATION
 from ..rendering.fusion import TSDFFusion, depth_bounds, grid_from_bounds
 from .rgbd_scan import MAX_VOXELS, ScanFolder
+from .room_io import VOXEL_SIZE_RANGE
 
 
 def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
@@ -60,12 +61,16 @@ def fuse_scan(scan: ScanFolder, voxel_size: float = 0.04,
         raise ValueError(f'bounds must be xmin ymin zmin xmax ymax zmax with min < max, got '
                          f'{list(bounds)}')
     # the depth's extent gets the truncation band around it; given bounds are taken as they
-    # are (voxel 0's centre at the minimum corner)
-    shape, origin = grid_from_bounds(bounds[:3], bounds[3:], voxel_size,
-                                     0.0 if given else (TRUNCATION + 1) * voxel_size)
-    if np.prod(shape, dtype=np.float64) > MAX_VOXELS:
-        raise ValueError(f'{scan.root}: the frames span {shape} voxels of {voxel_size} m (far '
-                         'depth outliers?); pass --max-depth or --bounds')
+    # are (voxel 0's centre at the minimum corner). Counted in floats first: a huge extent
+    # must not wrap around in the integer shape.
+    margin = 0.0 if given else (TRUNCATION + 1) * voxel_size
+    span = [(b - a + 2 * margin) / voxel_size + 1 for a, b in zip(bounds[:3], bounds[3:])]
+    if np.prod(span, dtype=np.float64) > MAX_VOXELS:
+        where = 'the --bounds span' if given else 'the frames span (far depth outliers?)'
+        raise ValueError(f'{scan.root}: {where} {[f"{n:.3g}" for n in span]} voxels of '
+                         f'{voxel_size} m, more than {MAX_VOXELS:,}; pass --max-depth, '
+                         '--bounds or a larger --voxel-size')
+    shape, origin = grid_from_bounds(bounds[:3], bounds[3:], voxel_size, margin)
     _check_memory(scan.root, shape, num_classes if scan.has_labels else 0, device)
     fusion = TSDFFusion(shape, voxel_size, origin, TRUNCATION,
                         num_classes=num_classes if scan.has_labels else 0, device=device)
@@ -115,9 +120,10 @@ def _check_memory(root: str, shape: Sequence[int], num_classes: int, device) -> 
 
 
 def _check_sizes(root: str, voxel_size: float, batch_size: int) -> None:
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f'{root}: voxel size (--voxel-size) must be a positive number of '
-                         f'metres, got {voxel_size}')
+    low, high = VOXEL_SIZE_RANGE
+    if not (np.isfinite(voxel_size) and low <= voxel_size <= high):
+        raise ValueError(f'{root}: voxel size (--voxel-size) must be between {low:g} and '
+                         f'{high:g} metres, got {voxel_size}')
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f'{root}: batch size (--batch-size) must be an integer >= 1, got '
                          f'{batch_size}')

@@ -19,8 +19,10 @@ the colour size. Frames whose pose is not finite are skipped and counted. Every 
 ``ValueError``/``FileNotFoundError`` naming the file.
 """
 import glob
+import io
 import os
 import os.path as osp
+import warnings
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
@@ -31,6 +33,11 @@ from ..fileio import write_bytes_atomic, write_png_atomic, write_text_atomic
 
 LABEL_DIRS = ('label-filt', 'label')
 MAX_VOXELS = 300_000_000  # beyond this a dense volume will not fit: ask for --bounds
+MAX_FRAME_BYTES = 256 * 2**20  # a 4K 16-bit PNG is about 16 MB
+MAX_FRAME_PIXELS = 50_000_000  # 4K is 8.3 Mpx; a header may claim far more than its bytes hold
+MAX_POSE_METRES = 1e5  # a camera farther than this from the world origin is a broken pose
+FOCAL_RANGE = (1.0, 1e6)  # pixels
+MIN_DEPTH_SCALE = 0.65535  # a 16-bit depth then reaches at most 100 km
 
 
 def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
@@ -39,7 +46,7 @@ def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
     ids: Dict[int, str] = {}
     for path in sorted(glob.glob(osp.join(glob.escape(folder), f'*{suffix}'))):
         stem = osp.basename(path)[:-len(suffix)]
-        if stem.isdigit():
+        if stem.isascii() and stem.isdigit():  # not '²', which isdigit() also accepts
             if int(stem) in ids:
                 raise ValueError(f'{path}: frame {int(stem)} again (also '
                                  f'{osp.basename(ids[int(stem)])}); keep one file per frame')
@@ -47,23 +54,50 @@ def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
     return ids
 
 
+def _read_file(path: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (a pipe or a device in a scan
+    folder would hang or never end)."""
+    if not osp.lexists(path):
+        raise FileNotFoundError(f'{path}: not found')
+    if not osp.isfile(path):
+        raise ValueError(f'{path}: not a regular file')
+    size = osp.getsize(path)
+    if size > limit:
+        raise ValueError(f'{path}: {size / 2**20:.0f} MB, more than a frame file may hold '
+                         f'({limit / 2**20:.0f} MB)')
+    with open(path, 'rb') as f:
+        return f.read(limit + 1)
+
+
 def _imread(path: str, flags: int) -> Optional[np.ndarray]:
     """cv2.imread, through bytes: OpenCV crashes (segfault) on a file name that is not valid
-    UTF-8 (Python hands it over with surrogate escapes); None when it does not decode."""
+    UTF-8 (Python hands it over with surrogate escapes). The size the header declares is
+    checked before decoding; None when it does not decode."""
+    from PIL import Image
+    data = _read_file(path, MAX_FRAME_BYTES)
     try:
-        with open(path, 'rb') as f:
-            data = np.frombuffer(f.read(), np.uint8)
-    except OSError:
-        return None
-    return cv2.imdecode(data, flags) if data.size else None
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as err:  # PIL's own limit, far beyond ours
+        raise ValueError(f'{path}: the image declares more pixels than a frame may have '
+                         f'({MAX_FRAME_PIXELS:,}): {err}') from None
+    except Exception:  # not an image PIL reads: OpenCV decides below
+        width = height = 0
+    if width * height > MAX_FRAME_PIXELS:
+        raise ValueError(f'{path}: the image declares {width}x{height} pixels, more than a '
+                         f'frame may have ({MAX_FRAME_PIXELS:,})')
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
 
 
 def read_matrix(path: str) -> np.ndarray:
     """A 4x4 (or 3x3) matrix of numbers from a text file, float64."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: not found')
+    text = _read_file(path, 64 * 2**10)
     try:
-        matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # numpy warns on an empty file; we raise
+            matrix = np.loadtxt(io.BytesIO(text), dtype=np.float64, ndmin=2)
     except ValueError as err:
         raise ValueError(f'{path}: not a matrix of numbers ({err})') from None
     if matrix.shape not in ((4, 4), (3, 3), (3, 4)):
@@ -74,9 +108,13 @@ def read_matrix(path: str) -> np.ndarray:
 def read_intrinsics(path: str) -> np.ndarray:
     """(3, 3) pinhole matrix from a ScanNet ``intrinsic_*.txt``; fx, fy must be positive."""
     K = read_matrix(path)[:3, :3]
-    if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f'{path}: intrinsics need finite values and positive fx, fy, got '
-                         f'fx={K[0, 0]}, fy={K[1, 1]}')
+    low, high = FOCAL_RANGE
+    if not np.isfinite(K).all() or not (low <= K[0, 0] <= high and low <= K[1, 1] <= high):
+        raise ValueError(f'{path}: intrinsics need finite values and fx, fy between {low:g} '
+                         f'and {high:g} pixels, got fx={K[0, 0]:g}, fy={K[1, 1]:g}')
+    if K[0, 1] != 0 or K[1, 0] != 0:
+        raise ValueError(f'{path}: a skewed pinhole (entries [0,1], [1,0] = {K[0, 1]:g}, '
+                         f'{K[1, 0]:g}) is not supported; they must be 0')
     if not np.allclose(K[2], [0, 0, 1], atol=1e-6):
         raise ValueError(f'{path}: the third row of a pinhole matrix is 0 0 1, got '
                          f'{" ".join(f"{v:g}" for v in K[2])}')
@@ -114,14 +152,15 @@ class ScanFolder:
             raise FileNotFoundError(f'{scan_dir}: scan folder not found')
         for name, value, ok in (
                 ('depth scale (--depth-scale)', depth_scale, np.isfinite(depth_scale) and
-                 depth_scale > 0),
+                 depth_scale >= MIN_DEPTH_SCALE),
                 ('max depth (--max-depth)', max_depth, max_depth is None or max_depth > 0),
                 ('frame step (--frame-step)', frame_step, int(frame_step) == frame_step and
                  frame_step >= 1)):
             if not ok:
-                raise ValueError(f'{scan_dir}: {name} must be '
-                                 f'{"an integer >= 1" if "step" in name else "positive"}, got '
-                                 f'{value}')
+                need = ('an integer >= 1' if 'step' in name else
+                        f'at least {MIN_DEPTH_SCALE} (units per metre: 1000 for millimetres)'
+                        if 'scale' in name else 'positive')
+                raise ValueError(f'{scan_dir}: {name} must be {need}, got {value}')
         self.root, self.depth_scale, self.max_depth = scan_dir, depth_scale, max_depth
         self.label_lut = label_lut
         folders = dict(depth=('depth', '.png'), color=('color', '.jpg'), pose=('pose', '.txt'))
@@ -187,6 +226,14 @@ class ScanFolder:
                                  f'and translation, last row 0 0 0 1); its rotation is off '
                                  f'orthonormal by {off:.3g}, last row '
                                  f'{" ".join(f"{v:g}" for v in matrix[3])}')
+            if np.linalg.det(rotation) < 0:
+                raise ValueError(f'{path}: the rotation has determinant '
+                                 f'{np.linalg.det(rotation):.3g}: a reflection, not a camera '
+                                 'pose (a flipped axis?)')
+            distance = float(np.linalg.norm(matrix[:3, 3]))
+            if distance > MAX_POSE_METRES:
+                raise ValueError(f'{path}: the camera is {distance:.3g} m from the world '
+                                 f'origin, beyond {MAX_POSE_METRES:g} m: a broken pose')
         return matrix
 
     def _depth(self, i: int) -> np.ndarray:

@@ -82,13 +82,16 @@ def _tsv_rows(tsv_path: str, columns) -> Iterator[Tuple[int, dict]]:
     if not osp.isfile(tsv_path):
         raise FileNotFoundError(f'{tsv_path}: ScanNet label table not found (it ships with '
                                 'ScanNet as scannetv2-labels.combined.tsv)')
-    with open(tsv_path, newline='') as f:
-        reader = csv.DictReader(f, delimiter='\t')
-        for column in columns:
-            if column not in (reader.fieldnames or []):
-                raise ValueError(f"{tsv_path}: column '{column}' missing "
-                                 f'(found {reader.fieldnames})')
-        yield from enumerate(reader, start=2)
+    try:
+        with open(tsv_path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f, delimiter='\t')
+            for column in columns:
+                if column not in (reader.fieldnames or []):
+                    raise ValueError(f"{tsv_path}: column '{column}' missing "
+                                     f'(found {reader.fieldnames})')
+            yield from enumerate(reader, start=2)
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ValueError(f'{tsv_path}: not a tab-separated UTF-8 label table ({err})') from None
 
 
 def read_label_map(tsv_path: str) -> Dict[str, int]:

@@ -1,0 +1,155 @@
+"""fuse_rgbd.py on hostile scan folders and options: one ``error:`` line naming the file or
+the option, exit code 1, no hang, no huge allocation, nothing written."""
+import os
+import os.path as osp
+import struct
+import warnings
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from rgbd_fixture import write_analytic_scan
+
+from conftest import load_tool
+
+fuse_rgbd = load_tool('data/fuse_rgbd')
+
+
+@pytest.fixture
+def scan(tmp_path):
+    folder = str(tmp_path / 'scan')
+    write_analytic_scan(folder, num_frames=3, depth_size=(30, 40), colour_size=(60, 80))
+    return folder
+
+
+def _refused(scan, tmp_path, capsys, *options, names=()):
+    out = tmp_path / 'out' / 'room.npz'
+    code = fuse_rgbd.main([scan, '--out', str(out), '--voxel-size', '0.2', *options])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith('error: '), err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    assert not out.exists()
+    return lines[0]
+
+
+def _write_matrix(path, matrix):
+    with open(path, 'w') as f:
+        f.write(''.join(' '.join(f'{v:.9g}' for v in row) + '\n' for row in matrix))
+
+
+def test_a_pipe_or_a_device_as_a_frame_is_refused_without_reading_it(scan, tmp_path, capsys):
+    depth = osp.join(scan, 'depth', '1.png')
+    with open(depth, 'rb') as f:
+        good = f.read()
+    os.remove(depth)
+    os.mkfifo(depth)  # reading it would block forever
+    _refused(scan, tmp_path, capsys, names=(depth, 'not a regular file'))
+    os.remove(depth)
+    os.symlink('/dev/zero', depth)  # reading it would never end
+    _refused(scan, tmp_path, capsys, names=(depth, 'not a regular file'))
+    os.remove(depth)
+    with open(depth, 'wb') as f:
+        f.write(good)
+    pose = osp.join(scan, 'pose', '2.txt')
+    os.remove(pose)
+    os.mkfifo(pose)
+    _refused(scan, tmp_path, capsys, names=(pose, 'not a regular file'))
+
+
+def test_an_image_declaring_a_huge_size_is_refused_before_decoding(scan, tmp_path, capsys):
+    """A few bytes of PNG whose header claims 20000 x 20000 pixels (800 MB decoded)."""
+    depth = osp.join(scan, 'depth', '1.png')
+    ok, png = cv2.imencode('.png', np.zeros((4, 4), np.uint16))
+    data = bytearray(png.tobytes())
+    assert data[12:16] == b'IHDR'
+    data[16:24] = struct.pack('>II', 20000, 20000)
+    data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
+    with open(depth, 'wb') as f:
+        f.write(bytes(data))
+    _refused(scan, tmp_path, capsys, names=(depth, 'declares', '400000000 pixels'))
+    data[16:24] = struct.pack('>II', 8000, 8000)  # 64 Mpx: below PIL's limit, above ours
+    data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
+    with open(depth, 'wb') as f:
+        f.write(bytes(data))
+    _refused(scan, tmp_path, capsys, names=(depth, 'declares 8000x8000 pixels'))
+
+
+@pytest.mark.parametrize('edit,message', [
+    (lambda m: m @ np.diag([1, 1, -1, 1]), 'a reflection'),  # a flipped axis, still orthonormal
+    (lambda m: m + np.pad(np.full((3, 1), 1e9), ((0, 1), (3, 0))), 'from the world origin'),
+    (lambda m: m + np.pad(np.full((3, 1), 1e39), ((0, 1), (3, 0))), 'from the world origin'),
+])
+def test_impossible_poses_are_named(scan, tmp_path, capsys, edit, message):
+    path = osp.join(scan, 'pose', '1.txt')
+    _write_matrix(path, edit(np.loadtxt(path)))
+    _refused(scan, tmp_path, capsys, names=(path, message))
+
+
+def test_an_empty_pose_file_is_one_error_and_no_warning(scan, tmp_path, capsys):
+    path = osp.join(scan, 'pose', '1.txt')
+    open(path, 'w').close()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # numpy's 'input contained no data' would raise here
+        _refused(scan, tmp_path, capsys, names=(path, ))
+
+
+@pytest.mark.parametrize('entry,value,message', [
+    ((0, 0), 1e-300, 'fx, fy between 1 and 1e+06 pixels'),
+    ((1, 1), 1e9, 'fx, fy between 1 and 1e+06 pixels'),
+    ((0, 1), 30.0, 'skewed pinhole'),
+])
+def test_impossible_intrinsics_are_named(scan, tmp_path, capsys, entry, value, message):
+    path = osp.join(scan, 'intrinsic', 'intrinsic_depth.txt')
+    K = np.loadtxt(path)
+    K[entry] = value
+    _write_matrix(path, K)
+    _refused(scan, tmp_path, capsys, names=(path, message))
+
+
+@pytest.mark.parametrize('options,message', [
+    (('--depth-scale', '1e-40'), 'depth scale (--depth-scale) must be at least 0.65535'),
+    (('--voxel-size', '1e308'), '--voxel-size) must be between 0.001 and 1 metres'),
+    (('--voxel-size', '1e-300'), '--voxel-size) must be between 0.001 and 1 metres'),
+    (('--bounds', '0', '0', '0', '1e20', '1e20', '1e20'), 'the --bounds span'),
+    (('--device', 'foo'), '--device foo'),
+])
+def test_options_beyond_any_room_are_named(scan, tmp_path, capsys, options, message):
+    _refused(scan, tmp_path, capsys, *options, names=(message, ))
+
+
+def test_unwritable_outputs_are_refused_before_fusing(scan, tmp_path, capsys):
+    blocker = tmp_path / 'afile'
+    blocker.write_bytes(b'keep')
+    for out, message in ((blocker / 'room.npz', 'is a file, not a folder'),
+                         (tmp_path / ('r' * 240 + '.npz'), 'too long')):
+        code = fuse_rgbd.main([scan, '--out', str(out), '--voxel-size', '0.2'])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and err.count('\n') == 1, err
+    folder = tmp_path / 'dir.npz'
+    (folder / 'inside').mkdir(parents=True)
+    code = fuse_rgbd.main([scan, '--out', str(folder), '--voxel-size', '0.2', '--overwrite'])
+    assert code == 1 and 'is a folder' in capsys.readouterr().err
+    assert blocker.read_bytes() == b'keep' and (folder / 'inside').is_dir()
+
+
+def test_a_label_table_that_is_not_utf8_text_is_named(scan, tmp_path, capsys):
+    tsv = tmp_path / 'labels.tsv'
+    tsv.write_bytes(b'id\tnyu40id\n\xff\xfe\t1\n')
+    _refused(scan, tmp_path, capsys, '--label-map', str(tsv),
+             names=(str(tsv), 'not a tab-separated UTF-8 label table'))
+    tsv.write_text('id\tnyu40id\n1\t' + 'x' * 200_000 + '\n')
+    _refused(scan, tmp_path, capsys, '--label-map', str(tsv), names=(str(tsv), ))
+
+
+def test_only_ascii_digits_name_a_frame(scan, tmp_path, capsys):
+    """'²' is a digit to str.isdigit() but no frame number: the file is not a frame."""
+    for sub, suffix in (('depth', '.png'), ('color', '.jpg'), ('pose', '.txt')):
+        src = osp.join(scan, sub, f'0{suffix}')
+        with open(src, 'rb') as f, open(osp.join(scan, sub, f'\u00b2{suffix}'), 'wb') as g:
+            g.write(f.read())
+    out = str(tmp_path / 'room.npz')
+    assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.2']) == 0
+    assert '3 frames fused, 0 skipped' in capsys.readouterr().out
