@@ -112,6 +112,28 @@ def read_input(args, mesh=None):
     return room, (verts, faces, room.pop('vertex_voxel'))
 
 
+def build_model(args):
+    """The model of ``--config`` with the ``--checkpoint`` weights. A config is Python that
+    mmengine executes (use configs you trust); its failures are named errors here."""
+    from mmengine.config import Config
+    if not osp.lexists(args.config):
+        raise FileNotFoundError(f'{args.config}: config not found')
+    if not osp.isfile(args.config):
+        raise ValueError(f'{args.config}: not a regular file')
+    try:
+        cfg = Config.fromfile(args.config)
+        cfg.model  # noqa: B018  (a config without a model is named here)
+    except (SyntaxError, OSError, KeyError, TypeError, AttributeError, NameError,
+            ImportError, ValueError) as err:
+        raise ValueError(f'{args.config}: not a usable config ({type(err).__name__}: '
+                         f'{err})') from None
+    try:
+        return init_segmentor(cfg, args.checkpoint, args.device)
+    except (KeyError, TypeError, AttributeError) as err:  # the registry, the model's fields
+        raise ValueError(f'{args.config}: the model cannot be built ({type(err).__name__}: '
+                         f'{err})') from None
+
+
 def load_inputs(args):
     """(room, mesh, scan, model), cheapest checks first: the room's declared size, the model,
     the estimated cost and the output names, all before the room is decoded."""
@@ -128,7 +150,7 @@ def load_inputs(args):
         from segmenter3d.datasets.rgbd_scan import ScanFolder
         scan = ScanFolder(args.frames, with_labels=False)
         scan.check_poses()  # before anything is written, not at the frame that is bad
-    model = init_segmentor(args.config, args.checkpoint, args.device)
+    model = build_model(args)
     if not args.no_limits and len(shape) == 3:
         check_budget(args.room, shape, model, args.max_memory_gb, args.max_minutes,
                      str(args.device))

@@ -35,7 +35,7 @@ routes mmengine's own loading of local files (``load_from``, ``--resume``,
 import math
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -345,5 +345,37 @@ def load_weights(model: torch.nn.Module, path: str, what: str = 'checkpoint') ->
     if problems:
         raise ValueError(f'{path}: the {what} does not fit {type(model).__name__} (another '
                          f'variant or class count?): ' + '; '.join(problems))
+    for key, value in state.items():  # a diverged run predicts one class everywhere
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"{path}: state_dict['{key}'] holds NaN or Inf (a diverged run?)")
     model.load_state_dict(state, strict=True)
     return ckpt
+
+
+def dataset_meta_of(ckpt: Dict, path: str, num_classes: int) -> Optional[Dict]:
+    """``meta['dataset_meta']`` of a loaded checkpoint, checked: ``classes`` names and
+    ``palette`` RGB triples (0..255), one per class of the model, when present.
+
+    Raises:
+        ValueError: naming the file and the field.
+    """
+    meta = (ckpt.get('meta') or {}).get('dataset_meta')
+    if meta is None:
+        return None
+    field = "meta['dataset_meta']"
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path}: {field} must be a dict, got {type(meta).__name__}')
+    classes, palette = meta.get('classes'), meta.get('palette')
+    if classes is not None and (not isinstance(classes, (list, tuple)) or len(classes) !=
+                                num_classes or not all(isinstance(c, str) for c in classes)):
+        raise ValueError(f"{path}: {field}['classes'] must be {num_classes} class names, one "
+                         f'per class of the model, got {str(classes)[:80]}')
+    if palette is not None:
+        ok = isinstance(palette, (list, tuple)) and len(palette) == num_classes and all(
+            isinstance(c, (list, tuple)) and len(c) == 3 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)
+            for c in palette)
+        if not ok:
+            raise ValueError(f"{path}: {field}['palette'] must be {num_classes} RGB triples of "
+                             f'integers 0..255, one per class, got {str(palette)[:80]}')
+    return meta

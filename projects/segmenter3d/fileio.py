@@ -102,6 +102,15 @@ def claim_outputs(out_dir: str, targets: List[str], inputs: List[str],
     Raises:
         ValueError: naming the folder or the file.
     """
+    folder = osp.abspath(out_dir)
+    while not osp.lexists(folder):  # created when the first output is written
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        raise ValueError(f'{option} {out_dir}: {folder} is a file, not a folder')
+    for path in targets:  # written through a temporary twin whose name is ~25 bytes longer
+        if len(osp.basename(path).encode()) + 25 > 255:
+            raise ValueError(f'{path}: the file name is too long (at most 230 bytes); rename '
+                             'the input')
     for src in inputs:
         if is_inside(src, [out_dir]):
             raise ValueError(f'{option} {out_dir}: holds the input {src}; write the outputs to '

@@ -182,3 +182,62 @@ def test_the_teachers_panorama_dataset_refuses_a_huge_png_before_decoding(tmp_pa
     with _traced() as peak, pytest.raises(ValueError, match=r'r\.png: the image declares'):
         dataset[0]
     assert peak[0] < 20_000_000
+
+
+def _no_decompressing(monkeypatch):
+    """Reading any array's data fails the test: the refusal must come from the headers."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('np.load was called: the data would be decompressed')
+    monkeypatch.setattr(np, 'load', refuse)
+
+
+def test_fields_whose_declared_shape_is_not_the_rooms_are_refused_unread(tmp_path, monkeypatch):
+    """A grid of four axes, or labels declaring more values than the grid has voxels, would
+    inflate beyond the room (a few MB of zeros declare GBs); both are refused from the .npy
+    headers, naming the field and both shapes."""
+    four = str(tmp_path / 'four.npz')
+    np.savez_compressed(four, tsdf=np.zeros((2, 10, 10, 5), np.float32),
+                        rgb=np.zeros((3, 10, 10, 5), np.uint8))
+    wide = _room(tmp_path / 'wide.npz', labels=np.zeros((6, 7, 8, 40), np.uint8))
+    _no_decompressing(monkeypatch)
+    with pytest.raises(ValueError, match=r"four\.npz: field 'tsdf' must have shape "
+                                         r"\(X, Y, Z\), got \(2, 10, 10, 5\)"):
+        load_room(four)
+    with pytest.raises(ValueError, match=r"wide\.npz: field 'labels' has shape "
+                                         r"\(6, 7, 8, 40\), expected \(6, 7, 8\)"):
+        load_room(wide)
+
+
+def _patch(path, offset_of, value, fmt):
+    """Rewrite a field of every zip header (local: signature PK\\3\\4, central: PK\\1\\2)."""
+    import struct
+    data = bytearray(open(path, 'rb').read())
+    for signature, offset in ((b'PK\x03\x04', offset_of[0]), (b'PK\x01\x02', offset_of[1])):
+        start = data.find(signature)
+        while start >= 0:
+            struct.pack_into(fmt, data, start + offset, value)
+            start = data.find(signature, start + 4)
+    open(path, 'wb').write(bytes(data))
+
+
+@pytest.mark.parametrize('damage,match', [
+    ('encrypted', 'is encrypted'),
+    ('method', 'compression method is not supported'),
+    ('deflate', 'Error -3 while decompressing'),
+])
+def test_damaged_zip_members_are_named_errors(tmp_path, damage, match):
+    path = str(tmp_path / 'room.npz')
+    rng = np.random.default_rng(0)
+    # rounded values: a compressed stream of codes (random floats would be stored as they are)
+    tsdf = np.round(rng.uniform(-3, 3, (20, 20, 20)), 1).astype(np.float32)
+    np.savez_compressed(path, tsdf=tsdf, rgb=np.zeros((3, 20, 20, 20), np.uint8))
+    if damage == 'encrypted':  # general-purpose flag bit 0
+        _patch(path, (6, 8), 1, '<H')
+    elif damage == 'method':  # compression method 99 (AES), which zipfile cannot read
+        _patch(path, (8, 10), 99, '<H')
+    else:  # a flipped run of bytes inside tsdf's deflate stream, past its header
+        data = bytearray(open(path, 'rb').read())
+        data[4000:4040] = bytes(255 - b for b in data[4000:4040])
+        open(path, 'wb').write(bytes(data))
+    with pytest.raises(ValueError, match=rf'room\.npz: cannot be read as \.npz .*{match}'):
+        load_room(path)

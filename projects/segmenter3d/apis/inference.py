@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from ..checkpoint_io import load_weights
+from ..checkpoint_io import dataset_meta_of, load_weights
 
 
 def student_config(model_cfg: dict) -> dict:
@@ -39,7 +39,7 @@ def init_segmentor(config: Union[str, Config], checkpoint: Optional[str] = None,
     model = MODELS.build(student_config(cfg.model))
     if checkpoint is not None:
         ckpt = load_weights(model, checkpoint)
-        model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
+        model.dataset_meta = dataset_meta_of(ckpt, checkpoint, model.num_classes)
     return model.to(device).eval()
 
 

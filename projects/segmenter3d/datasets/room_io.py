@@ -18,6 +18,7 @@ object dtypes. A 2 MB zip bomb declaring a billion voxels costs a header read, n
 """
 import os.path as osp
 import zipfile
+import zlib
 from typing import Dict
 
 import numpy as np
@@ -68,7 +69,8 @@ def npz_headers(path: str) -> Dict[str, tuple]:
                     else:
                         _fail(path, f"member '{info.filename}' is a .npy of version {version}")
                 headers[info.filename[:-len('.npy')]] = (tuple(shape), dtype)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, SyntaxError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, SyntaxError, zlib.error,
+            RuntimeError, NotImplementedError) as err:  # also encrypted or unknown members
         if str(err).startswith(path):
             raise
         _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
@@ -119,11 +121,28 @@ def _open(path: str, max_voxels: int = MAX_VOXELS) -> Dict[str, np.ndarray]:
     # every array either format would read, before a missing key is reported
     _check_sizes(path, headers, [k for k in OUR_KEYS + RELEASE_KEYS + OPTIONAL_KEYS
                                  if k in names], max_voxels)
+    _check_declared_grid(path, headers, OUR_KEYS if ours else RELEASE_KEYS)
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in keys}, sorted(names)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, RuntimeError,
+            NotImplementedError) as err:  # damaged, encrypted or unknown-method members
         _fail(path, f'cannot be read as .npz (corrupt or truncated?): {err}')
+
+
+def _check_declared_grid(path: str, headers: Dict[str, tuple], keys) -> None:
+    """Before anything is decompressed: the grid field declares three axes and every other
+    volume field the grid's shape (colour: three channels of it), so no field inflates to
+    more than the room holds. The messages are those of the checks after loading."""
+    if keys[0] not in headers:
+        return
+    grid = tuple(headers[keys[0]][0])
+    if len(grid) != 3:
+        _fail(path, f"field '{keys[0]}' must have shape (X, Y, Z), got {grid}")
+    for key in keys[1:]:
+        want = (3, ) + grid if key == 'rgb' else grid
+        if key in headers and tuple(headers[key][0]) != want:
+            _fail(path, f"field '{key}' has shape {tuple(headers[key][0])}, expected {want}")
 
 
 def _check_finite(path: str, name: str, arr: np.ndarray) -> None:
