@@ -107,7 +107,10 @@ def read_input(args, mesh=None):
     verts, faces, colors = mesh
     if args.flip_normals:
         faces = faces[:, ::-1].copy()
-    room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
+    try:
+        room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
+    except ValueError as err:
+        raise ValueError(f'{args.room}: {err}') from None
     room['observed'] = observed(room['tsdf'])
     return room, (verts, faces, room.pop('vertex_voxel'))
 

@@ -101,3 +101,56 @@ def test_outputs_under_a_file_or_with_too_long_names_are_refused_first(inputs, t
     _fails(capsys, str(long_room), tmp_path / 'out', 'the file name is too long',
            checkpoint=tmp_path / 'k.pth')
     assert not (tmp_path / 'out').exists()
+
+
+def _ply(path, vertex_fields, vertices, faces, face_field='vertex_indices'):
+    """A binary PLY from numpy-typed vertex rows and a list of faces."""
+    import numpy as np
+    from plyfile import PlyData, PlyElement
+    vertex = np.array(vertices, dtype=vertex_fields)
+    face_dtype = [(face_field, 'i4', (3, ))] if face_field and all(
+        len(f) == 3 for f in faces) else [(face_field, object)] if face_field else []
+    face = np.empty(len(faces), dtype=face_dtype) if face_dtype else np.empty(1, [])
+    if face_field:
+        for i, f in enumerate(faces):
+            face[i] = (np.asarray(f, np.int32), )
+    PlyData([PlyElement.describe(vertex, 'vertex'),
+             PlyElement.describe(face, 'face')]).write(str(path))
+    return str(path)
+
+
+XYZ_RGB = [('x', 'f8'), ('y', 'f8'), ('z', 'f8'), ('red', 'f4'), ('green', 'u1'),
+           ('blue', 'u1')]
+CUBE = [(x, y, z, 90, 90, 90) for x in (0, 1) for y in (0, 1) for z in (0, 1)]
+
+
+@pytest.mark.parametrize('vertices,faces,message', [
+    ([(1e308, 0, 0, 9, 9, 9)] + CUBE[1:], [(0, 1, 2)], 'vertex positions reach 1e+308 m'),
+    ([v[:3] + (300.7, 9, 9) for v in CUBE], [(0, 1, 2)],
+     'vertex colours (red, green, blue) must lie in 0..255, got 9..300.7'),
+    (CUBE, [(0, 1, 2), (0, 1, 3, 2)], "must list triangles, got faces of [3, 4] vertices"),
+    # one 6 m triangle 2000 times: a small room, but sampled every 1 cm 2.6e8 points (15 GB)
+    ([(0, 0, 0, 9, 9, 9), (6, 0, 0, 9, 9, 9), (0, 6, 0, 9, 9, 9), (0, 0, 2, 9, 9, 9)],
+     [(0, 1, 2)] * 2000, 'more than 40,000,000 (faces far larger than a voxel)'),
+])
+def test_hostile_meshes_are_named(inputs, tmp_path, capsys, vertices, faces, message):
+    _, state = inputs
+    torch.save({'state_dict': state}, tmp_path / 'k.pth')
+    mesh = _ply(tmp_path / 'm.ply', XYZ_RGB, vertices, faces)
+    code = infer.main([mesh, '--config', CONFIG, '--checkpoint', str(tmp_path / 'k.pth'),
+                       '--out', str(tmp_path / 'out'), '--voxel-size', '0.04'])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith(f'error: {mesh}: '), err
+    assert message in err[0], err[0]
+
+
+def test_release_rooms_with_colours_no_packing_gives_are_named(tmp_path):
+    import numpy as np
+
+    from segmenter3d.datasets import load_room
+    sdf = np.linspace(-1, 1, 336).reshape(6, 7, 8).astype(np.float32)
+    for colour, message in ((np.nan, 'contains NaN or Inf'), (-1e30, 'outside 0..16777215')):
+        np.savez(tmp_path / 'r.npz', sdf128=sdf, color128=np.full(sdf.shape, colour),
+                 semanticlabel=np.zeros(sdf.shape, np.int64))
+        with pytest.raises(ValueError, match=rf"r\.npz: field 'color128' .*{message}"):
+            load_room(str(tmp_path / 'r.npz'))

@@ -17,6 +17,8 @@ from scipy.spatial import cKDTree
 from ..encoding import IGNORE_INDEX as IGNORE
 from ..encoding import TRUNCATION
 
+MAX_SURFACE_SAMPLES = 40_000_000  # about 2.2 GB of samples; a ScanNet scene takes ~1 M
+
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float,
                    max_steps: int = 512):
@@ -28,6 +30,11 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float,
     tri = vertices[faces]
     edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(1)
     steps = np.clip(np.ceil(edges / spacing), 1, max_steps).astype(np.int64)
+    count = int(((steps + 1) * (steps + 2) // 2).sum())  # 56 bytes each once sampled
+    if count > MAX_SURFACE_SAMPLES:
+        raise ValueError(f'mesh_to_volume: sampling the surface every {spacing:g} m takes '
+                         f'{count:,} points, more than {MAX_SURFACE_SAMPLES:,} (faces far '
+                         'larger than a voxel); use a larger voxel size')
     points, face_ids, weights = [], [], []
     for k in np.unique(steps):
         i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing='ij')

@@ -32,6 +32,9 @@ def scene_files(scene_dir: str) -> Dict[str, str]:
                 aggregation=osp.join(scene_dir, f'{scene}.aggregation.json'))
 
 
+MAX_MESH_METRES = 1e5  # a vertex farther than this from the origin is a broken mesh
+
+
 def read_mesh(path: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices (N, 3) float64 metres, faces (F, 3) int64, colours (N, 3) uint8 RGB."""
     if not osp.isfile(path):
@@ -49,16 +52,31 @@ def read_mesh(path: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     for field in ('x', 'y', 'z', 'red', 'green', 'blue'):
         if field not in fields:
             raise ValueError(f"{path}: vertex field '{field}' missing (found {list(fields)})")
+        if vertex.dtype[field].kind not in 'biuf' or vertex.dtype[field].shape:
+            raise ValueError(f"{path}: vertex field '{field}' must be one number per vertex, "
+                             f'got {vertex.dtype[field]} (a list property?)')
     verts = np.stack([vertex[k] for k in 'xyz'], 1).astype(np.float64)
     if not np.isfinite(verts).all():
         raise ValueError(f"{path}: vertex positions contain NaN or Inf")
-    colors = np.stack([vertex[k] for k in ('red', 'green', 'blue')], 1).astype(np.uint8)
+    if len(verts) and np.abs(verts).max() > MAX_MESH_METRES:
+        raise ValueError(f'{path}: vertex positions reach {np.abs(verts).max():.3g} m, beyond '
+                         f'{MAX_MESH_METRES:g} m from the origin')
+    colors = np.stack([vertex[k] for k in ('red', 'green', 'blue')], 1)
+    if len(colors) and not (np.isfinite(colors).all() and colors.min() >= 0 and
+                            colors.max() <= 255):
+        raise ValueError(f"{path}: vertex colours (red, green, blue) must lie in 0..255, got "
+                         f'{colors.min():g}..{colors.max():g}')
+    colors = np.round(colors).astype(np.uint8)
     face_data = ply['face'].data
+    if not face_data.dtype.names:
+        raise ValueError(f"{path}: the 'face' element has no property (vertex_indices)")
     key = face_data.dtype.names[0]  # 'vertex_indices' (ScanNet) or 'vertex_index'
+    sizes = {len(f) for f in face_data[key]} if face_data[key].dtype == object else {None}
+    if len(face_data) and sizes != {3}:
+        raise ValueError(f"{path}: face field '{key}' must list triangles, got faces of "
+                         f'{sorted(sizes, key=str)} vertices')
     faces = np.stack([np.asarray(f, np.int64) for f in face_data[key]]) if len(face_data) else \
         np.zeros((0, 3), np.int64)
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"{path}: face field '{key}' must list triangles")
     if len(faces) == 0:
         raise ValueError(f'{path}: the mesh has no faces')
     if faces.min() < 0 or faces.max() >= len(verts):
