@@ -48,6 +48,8 @@ from segmenter3d.taxonomy import (
 )
 from segmenter3d.visualization import label_mesh, panorama_figure, write_ply, write_png
 
+MAX_FRAME_RAYS = 10_000_000  # a 4K depth frame is 8.3 M; ScanNet's 0.3 M
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Segment a whole room with a trained model.')
@@ -153,6 +155,10 @@ def load_inputs(args):
         from segmenter3d.datasets.rgbd_scan import ScanFolder
         scan = ScanFolder(args.frames, with_labels=False)
         scan.check_poses()  # before anything is written, not at the frame that is bad
+        h, w = scan.depth_size
+        if h * w > MAX_FRAME_RAYS:  # a ray per depth pixel, cast after the room's outputs
+            raise ValueError(f'{args.frames}: depth frames of {w}x{h} are more than '
+                             f'{MAX_FRAME_RAYS:,} rays to cast each')
     model = build_model(args)
     if not args.no_limits and len(shape) == 3:
         check_budget(args.room, shape, model, args.max_memory_gb, args.max_minutes,

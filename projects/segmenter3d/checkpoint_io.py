@@ -34,6 +34,7 @@ routes mmengine's own loading of local files (``load_from``, ``--resume``,
 """
 import math
 import os.path as osp
+import zipfile
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
@@ -226,6 +227,23 @@ def _materialise(obj, path: str, seen: dict):
 _VISITING = object()
 
 
+def _check_records(path: str, what: str) -> None:
+    """A torch file is a zip of stored (uncompressed) records: a record that inflates to far
+    more than its bytes is a zip bomb, refused before torch allocates it."""
+    if not zipfile.is_zipfile(path):
+        return  # a legacy (pickle) file: torch.load reads it, weights only
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ValueError(f'{path}: cannot be loaded as a {what} (corrupt zip): {err}') from None
+    for info in infos:
+        if info.file_size > 16 * info.compress_size + 2**20:
+            raise ValueError(f'{path}: record {info.filename!r} of the {what} declares '
+                             f'{info.file_size:,} bytes from {info.compress_size:,} (torch '
+                             'stores records uncompressed: a zip bomb?)')
+
+
 def load_checkpoint_file(path: str, map_location='cpu', what: str = 'checkpoint'):
     """``torch.load`` of an untrusted file: weights only, a narrow per-call allow-list.
 
@@ -237,12 +255,14 @@ def load_checkpoint_file(path: str, map_location='cpu', what: str = 'checkpoint'
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: {what} not found')
+    _check_records(path, what)
     try:
         with torch.serialization.safe_globals(_allowed_globals()):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle, zip and torch errors alike: the file is not usable
         message = str(err).split('WeightsUnpickler error: ')[-1]  # torch's reason, not advice
-        message = message.splitlines()[0] if message else type(err).__name__
+        message = next((line.strip() for line in message.splitlines() if line.strip()),
+                       type(err).__name__)
         raise ValueError(f'{path}: cannot be loaded as a {what} (corrupt, truncated, not a '
                          f'torch file, or it holds objects a weights-only load refuses): '
                          f'{message}') from err

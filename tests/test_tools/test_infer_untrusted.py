@@ -154,3 +154,59 @@ def test_release_rooms_with_colours_no_packing_gives_are_named(tmp_path):
                  semanticlabel=np.zeros(sdf.shape, np.int64))
         with pytest.raises(ValueError, match=rf"r\.npz: field 'color128' .*{message}"):
             load_room(str(tmp_path / 'r.npz'))
+
+
+def test_a_checkpoint_record_that_inflates_is_refused_before_loading(tmp_path):
+    """torch stores records uncompressed; one deflated from 64 MB of zeros to 64 kB (the
+    same scheme reaches GBs) is refused from the zip directory, before torch allocates it."""
+    import zipfile
+
+    from segmenter3d.checkpoint_io import load_checkpoint_file
+    torch.save({'state_dict': {'w': torch.zeros(10)}}, tmp_path / 'plain.pth')
+    with zipfile.ZipFile(tmp_path / 'plain.pth') as src, \
+            zipfile.ZipFile(tmp_path / 'bomb.pth', 'w') as dst:
+        for info in src.infolist():
+            if '/data/' in info.filename:
+                record = zipfile.ZipInfo(info.filename)
+                record.compress_type = zipfile.ZIP_DEFLATED
+                dst.writestr(record, bytes(64 << 20))
+            else:
+                dst.writestr(info, src.read(info.filename))
+    assert load_checkpoint_file(str(tmp_path / 'plain.pth'))['state_dict']['w'].shape == (10, )
+    with pytest.raises(ValueError, match=r"bomb\.pth: record '.*/data/0' of the checkpoint "
+                                         r'declares 67,108,864 bytes from \d+'):
+        load_checkpoint_file(str(tmp_path / 'bomb.pth'))
+
+
+def test_a_pickle_the_loader_refuses_gives_its_reason(tmp_path):
+    import pickle
+
+    from segmenter3d.checkpoint_io import load_checkpoint_file
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ('touch ' + str(tmp_path / 'PWNED'), ))
+
+    (tmp_path / 'p.pth').write_bytes(pickle.dumps(Payload(), protocol=2))
+    with pytest.raises(ValueError, match=r'p\.pth: cannot be loaded as a checkpoint .*: \S'):
+        load_checkpoint_file(str(tmp_path / 'p.pth'))
+    assert not (tmp_path / 'PWNED').exists()
+
+
+def test_frames_too_large_to_cast_are_refused_before_anything_is_written(inputs, tmp_path,
+                                                                          capsys, monkeypatch):
+    import numpy as np
+
+    from segmenter3d.datasets.rgbd_scan import write_scan
+    from segmenter3d.synthrooms.scan import frame_intrinsics
+    room, state = inputs
+    torch.save({'state_dict': state}, tmp_path / 'k.pth')
+    pose = np.eye(4)
+    frame = dict(depth=np.ones((30, 40)), rgb=np.zeros((30, 40, 3), np.uint8), pose=pose)
+    write_scan(str(tmp_path / 'scan'), [frame], frame_intrinsics((30, 40)))
+    monkeypatch.setattr(infer, 'MAX_FRAME_RAYS', 30 * 40 - 1)  # a 7000 x 7000 PNG is 112 kB
+    code = infer.main([room, '--config', CONFIG, '--checkpoint', str(tmp_path / 'k.pth'),
+                       '--out', str(tmp_path / 'out'), '--frames', str(tmp_path / 'scan')])
+    assert code == 1 and 'depth frames of 40x30 are more than 1,199 rays to cast each' in (
+        capsys.readouterr().err)
+    assert not (tmp_path / 'out').exists()
