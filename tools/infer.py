@@ -33,6 +33,7 @@ import numpy as np
 from segmenter3d.apis import init_segmentor, predict_room
 from segmenter3d.apis.room_budget import check_budget, physical_memory_gb
 from segmenter3d.datasets import load_room, mesh_to_volume, room_to_input
+from segmenter3d.datasets.mesh_to_volume import MAX_SURFACE_SAMPLES
 from segmenter3d.datasets.room_io import MAX_VOXELS, VOXEL_SIZE_RANGE
 from segmenter3d.datasets.room_io import room_shape as volume_shape
 from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
@@ -110,7 +111,8 @@ def read_input(args, mesh=None):
     if args.flip_normals:
         faces = faces[:, ::-1].copy()
     try:
-        room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04)
+        room = mesh_to_volume(verts, faces, colors, None, args.voxel_size or 0.04,
+                              max_samples=None if args.no_limits else MAX_SURFACE_SAMPLES)
     except ValueError as err:
         raise ValueError(f'{args.room}: {err}') from None
     room['observed'] = observed(room['tsdf'])
@@ -128,8 +130,7 @@ def build_model(args):
     try:
         cfg = Config.fromfile(args.config)
         cfg.model  # noqa: B018  (a config without a model is named here)
-    except (SyntaxError, OSError, KeyError, TypeError, AttributeError, NameError,
-            ImportError, ValueError) as err:
+    except Exception as err:  # its own code may raise anything: all of it is the config's
         raise ValueError(f'{args.config}: not a usable config ({type(err).__name__}: '
                          f'{err})') from None
     try:

@@ -153,3 +153,25 @@ def test_only_ascii_digits_name_a_frame(scan, tmp_path, capsys):
     out = str(tmp_path / 'room.npz')
     assert fuse_rgbd.main([scan, '--out', out, '--voxel-size', '0.2']) == 0
     assert '3 frames fused, 0 skipped' in capsys.readouterr().out
+
+
+def test_an_unreadable_frame_and_rounding_noise_in_the_skew(scan, tmp_path, capsys,
+                                                            monkeypatch):
+    """A file the user may not read is named (tests run as root, so the refusal is faked at
+    the open); a skew of calibration rounding noise is no skew."""
+    from segmenter3d.datasets import rgbd_scan
+    path = osp.join(scan, 'intrinsic', 'intrinsic_depth.txt')
+    K = np.loadtxt(path)
+    K[0, 1] = 1e-9
+    _write_matrix(path, K)
+    assert fuse_rgbd.main([scan, '--out', str(tmp_path / 'ok.npz'), '--voxel-size', '0.2']) == 0
+    capsys.readouterr()
+    depth = osp.join(scan, 'depth', '2.png')
+
+    def denied(name, *args, **kwargs):
+        if name == depth:
+            raise PermissionError(13, 'Permission denied', name)
+        return open(name, *args, **kwargs)
+
+    monkeypatch.setattr(rgbd_scan, 'open', denied, raising=False)
+    _refused(scan, tmp_path, capsys, names=(depth, 'cannot be read (Permission denied)'))

@@ -154,6 +154,25 @@ def test_release_rooms_with_colours_no_packing_gives_are_named(tmp_path):
                  semanticlabel=np.zeros(sdf.shape, np.int64))
         with pytest.raises(ValueError, match=rf"r\.npz: field 'color128' .*{message}"):
             load_room(str(tmp_path / 'r.npz'))
+    # a sentinel in empty voxels (dropped there anyway) is not refused
+    colour = np.where(sdf >= 1, -1, 0x0A0B0C)
+    np.savez(tmp_path / 'r.npz', sdf128=sdf, color128=colour,
+             semanticlabel=np.zeros(sdf.shape, np.int64))
+    rgb = load_room(str(tmp_path / 'r.npz'))['rgb']
+    assert (rgb[:, sdf < 1] == np.array([12, 11, 10])[:, None]).all()
+    assert (rgb[:, sdf >= 1] == 0).all()
+
+
+def test_no_limits_lifts_the_surface_sample_cap(inputs, tmp_path, capsys, monkeypatch):
+    _, state = inputs
+    torch.save({'state_dict': state}, tmp_path / 'k.pth')
+    mesh = _ply(tmp_path / 'm.ply', XYZ_RGB, CUBE, [(0, 1, 3), (0, 3, 2), (4, 5, 7)])
+    monkeypatch.setattr(infer, 'MAX_SURFACE_SAMPLES', 10)
+    args = [mesh, '--config', CONFIG, '--checkpoint', str(tmp_path / 'k.pth'), '--out',
+            str(tmp_path / 'out'), '--voxel-size', '0.1']
+    assert infer.main(args) == 1 and 'more than 10 (faces far larger than a voxel)' in (
+        capsys.readouterr().err)
+    assert infer.main(args + ['--no-limits']) == 0
 
 
 def test_a_checkpoint_record_that_inflates_is_refused_before_loading(tmp_path):

@@ -21,7 +21,7 @@ MAX_SURFACE_SAMPLES = 40_000_000  # about 2.2 GB of samples; a ScanNet scene tak
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float,
-                   max_steps: int = 512):
+                   max_steps: int = 512, max_points: Optional[int] = MAX_SURFACE_SAMPLES):
     """Points on every triangle at most ~``spacing`` apart.
 
     Returns:
@@ -31,10 +31,11 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float,
     edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(1)
     steps = np.clip(np.ceil(edges / spacing), 1, max_steps).astype(np.int64)
     count = int(((steps + 1) * (steps + 2) // 2).sum())  # 56 bytes each once sampled
-    if count > MAX_SURFACE_SAMPLES:
+    if max_points is not None and count > max_points:
         raise ValueError(f'mesh_to_volume: sampling the surface every {spacing:g} m takes '
-                         f'{count:,} points, more than {MAX_SURFACE_SAMPLES:,} (faces far '
-                         'larger than a voxel); use a larger voxel size')
+                         f'{count:,} points, more than {max_points:,} (faces far larger than '
+                         'a voxel); use a larger voxel size (tools/infer.py: --no-limits '
+                         'lifts this)')
     points, face_ids, weights = [], [], []
     for k in np.unique(steps):
         i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing='ij')
@@ -76,7 +77,8 @@ def _camera(tsdf: np.ndarray, surface_z: np.ndarray, voxel_size: float) -> np.nd
 
 def mesh_to_volume(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
                    labels: Optional[np.ndarray] = None, voxel_size: float = 0.04,
-                   padding: int = 4) -> Dict[str, np.ndarray]:
+                   padding: int = 4,
+                   max_samples: Optional[int] = MAX_SURFACE_SAMPLES) -> Dict[str, np.ndarray]:
     """Voxelise a mesh into our room format.
 
     Args:
@@ -86,6 +88,8 @@ def mesh_to_volume(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
         labels (np.ndarray, optional): (N, ) uint8 class per vertex (255 = ignored).
         voxel_size (float): metres. Defaults to 0.04 (ScanNet benchmark volumes).
         padding (int): voxels of free space around the mesh's bounding box.
+        max_samples (int, optional): refuse meshes whose surface takes more sample points
+            (56 bytes each; faces far larger than a voxel); None for no limit.
 
     Returns:
         dict: ``tsdf`` (X, Y, Z) float32 voxel units, ``rgb`` (3, X, Y, Z) uint8, ``labels``
@@ -98,7 +102,8 @@ def mesh_to_volume(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
     faces = orient_by_floor(vertices, faces, labels)
     origin = vertices.min(0) - padding * voxel_size
     shape = tuple(int(s) for s in np.ceil((vertices.max(0) - origin) / voxel_size) + padding + 1)
-    points, face_id, bary = sample_surface(vertices, faces, voxel_size / 4)
+    points, face_id, bary = sample_surface(vertices, faces, voxel_size / 4,
+                                           max_points=max_samples)
     grid_pts = (points - origin) / voxel_size  # voxel coordinates (centres at integers)
 
     # candidate voxels: within the band of some sample

@@ -63,10 +63,13 @@ def _read_file(path: str, limit: int) -> bytes:
         raise ValueError(f'{path}: not a regular file')
     size = osp.getsize(path)
     if size > limit:
-        raise ValueError(f'{path}: {size / 2**20:.0f} MB, more than a frame file may hold '
-                         f'({limit / 2**20:.0f} MB)')
-    with open(path, 'rb') as f:
-        return f.read(limit + 1)
+        raise ValueError(f'{path}: {size / 2**20:.1f} MB, more than such a file may hold '
+                         f'({limit / 2**20:.1f} MB)')
+    try:
+        with open(path, 'rb') as f:
+            return f.read(limit + 1)
+    except OSError as err:  # e.g. no permission to read it
+        raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
 
 
 def _imread(path: str, flags: int) -> Optional[np.ndarray]:
@@ -112,7 +115,7 @@ def read_intrinsics(path: str) -> np.ndarray:
     if not np.isfinite(K).all() or not (low <= K[0, 0] <= high and low <= K[1, 1] <= high):
         raise ValueError(f'{path}: intrinsics need finite values and fx, fy between {low:g} '
                          f'and {high:g} pixels, got fx={K[0, 0]:g}, fy={K[1, 1]:g}')
-    if K[0, 1] != 0 or K[1, 0] != 0:
+    if abs(K[0, 1]) > 1e-6 * K[0, 0] or abs(K[1, 0]) > 1e-6 * K[1, 1]:  # not rounding noise
         raise ValueError(f'{path}: a skewed pinhole (entries [0,1], [1,0] = {K[0, 1]:g}, '
                          f'{K[1, 0]:g}) is not supported; they must be 0')
     if not np.allclose(K[2], [0, 0, 1], atol=1e-6):

@@ -306,11 +306,12 @@ def _from_release(path: str, data: Dict[str, np.ndarray]) -> Dict:
               f'(min {raw.min()}, max {raw.max()})')
     tsdf = np.clip(3.0 * sdf.astype(np.float32), -TRUNCATION, TRUNCATION)
     keep = tsdf < TRUNCATION
-    _check_finite(path, 'color128', color)
-    if color.size and (color.min() < 0 or color.max() > 0xFFFFFF):
+    used = color[keep]  # colours of empty voxels are dropped below, whatever they hold
+    _check_finite(path, 'color128', used)
+    if used.size and (used.min() < 0 or used.max() > 0xFFFFFF):
         _fail(path, f"field 'color128' holds packed colours outside 0..{0xFFFFFF} "
-              f'(min {color.min():g}, max {color.max():g})')
-    packed = color.astype(np.int64)
+              f'(min {used.min():g}, max {used.max():g})')
+    packed = np.where(keep, color, 0).astype(np.int64)
     rgb = np.stack([packed % 256, (packed // 256) % 256, (packed // 65536) % 256]).astype(np.uint8)
     rgb[:, ~keep] = 0
     labels = _RAW_LUT[raw]

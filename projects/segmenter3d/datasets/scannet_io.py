@@ -191,8 +191,11 @@ def scannet_scene_to_volume(scene_dir: str, label_map: Optional[Dict[str, int]] 
         ``labels`` (N, ) uint8 ground truth when annotated).
     """
     scene = read_scene(scene_dir, label_map)
-    room = mesh_to_volume(scene['vertices'], scene['faces'], scene['colors'], scene['labels'],
-                          voxel_size)
+    try:
+        room = mesh_to_volume(scene['vertices'], scene['faces'], scene['colors'],
+                              scene['labels'], voxel_size)
+    except ValueError as err:  # named by the scene it came from
+        raise ValueError(f'{scene_dir}: {err}') from None
     vertices = dict(voxel=room.pop('vertex_voxel'))
     if scene['labels'] is not None:
         vertices['labels'] = scene['labels']
