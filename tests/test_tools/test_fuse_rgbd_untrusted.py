@@ -69,7 +69,9 @@ def test_an_image_declaring_a_huge_size_is_refused_before_decoding(scan, tmp_pat
     data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
     with open(depth, 'wb') as f:
         f.write(bytes(data))
-    _refused(scan, tmp_path, capsys, names=(depth, 'declares', '400000000 pixels'))
+    # Pillow refuses such a header itself (its own limit, in some versions) or reads its size
+    message = _refused(scan, tmp_path, capsys, names=(depth, 'declares'))
+    assert '400000000 pixels' in message or '20000x20000 pixels' in message, message
     data[16:24] = struct.pack('>II', 8000, 8000)  # 64 Mpx: below PIL's limit, above ours
     data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
     with open(depth, 'wb') as f:
