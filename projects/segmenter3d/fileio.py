@@ -25,6 +25,24 @@ def temporary_name(path: str) -> str:
     return f'{stem}{_MARKER}{os.getpid()}{suffix}'
 
 
+def check_writable(path: str, label: str, folder: bool = False) -> None:
+    """``path`` (a file; with ``folder``, a folder of outputs) can be written: its nearest
+    existing ancestor is a folder, and a file's temporary twin has a name the file system
+    takes.
+
+    Raises:
+        ValueError: naming ``label`` and the file in the way, or the name.
+    """
+    parent = osp.abspath(path) if folder else osp.dirname(osp.abspath(path))
+    while not osp.lexists(parent):  # created when the first output is written
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent):
+        raise ValueError(f'{label}: {parent} is a file, not a folder')
+    if not folder and len(osp.basename(temporary_name(path)).encode()) > 255:
+        raise ValueError(f'{path}: the file name is too long (with the temporary suffix '
+                         'written first, over 255 bytes); use a shorter name')
+
+
 @contextmanager
 def atomic_path(path: str) -> Iterator[str]:
     """Yield a temporary path to write; on success it replaces ``path``, on error it goes.
@@ -102,15 +120,9 @@ def claim_outputs(out_dir: str, targets: List[str], inputs: List[str],
     Raises:
         ValueError: naming the folder or the file.
     """
-    folder = osp.abspath(out_dir)
-    while not osp.lexists(folder):  # created when the first output is written
-        folder = osp.dirname(folder)
-    if not osp.isdir(folder):
-        raise ValueError(f'{option} {out_dir}: {folder} is a file, not a folder')
-    for path in targets:  # written through a temporary twin whose name is ~25 bytes longer
-        if len(osp.basename(path).encode()) + 25 > 255:
-            raise ValueError(f'{path}: the file name is too long (at most 230 bytes); rename '
-                             'the input')
+    check_writable(out_dir, f'{option} {out_dir}', folder=True)
+    for path in targets:
+        check_writable(path, path)
     for src in inputs:
         if is_inside(src, [out_dir]):
             raise ValueError(f'{option} {out_dir}: holds the input {src}; write the outputs to '

@@ -21,7 +21,7 @@ import numpy as np
 from segmenter3d.datasets.rgbd_fusion import fuse_scan
 from segmenter3d.datasets.rgbd_scan import LABEL_DIRS, ScanFolder
 from segmenter3d.datasets.scannet_io import read_label_ids
-from segmenter3d.fileio import save_npz_atomic
+from segmenter3d.fileio import check_writable, save_npz_atomic
 
 
 def parse_args(argv=None):
@@ -58,14 +58,7 @@ def check_output(out: str, scan: str, overwrite: bool) -> None:
         raise ValueError(f'{out}: is a folder; name the room file')
     if osp.exists(out) and not overwrite:
         raise ValueError(f'{out}: exists; pass --overwrite to replace it')
-    parent = osp.dirname(osp.abspath(out))
-    while not osp.exists(parent):  # created when the room is written
-        parent = osp.dirname(parent)
-    if not osp.isdir(parent):
-        raise ValueError(f'{out}: {parent} is a file, not a folder')
-    # written through a temporary name beside it, which adds about 25 characters
-    if len(osp.basename(out).encode()) + 25 > 255:
-        raise ValueError(f'{out}: the file name is too long (at most 230 bytes)')
+    check_writable(out, out)
 
 
 def check_device(device: str) -> None:

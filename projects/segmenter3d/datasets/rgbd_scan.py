@@ -30,12 +30,13 @@ import numpy as np
 import torch
 
 from ..fileio import write_bytes_atomic, write_png_atomic, write_text_atomic
+from .room_io import MAX_WORLD_METRES
 
 LABEL_DIRS = ('label-filt', 'label')
 MAX_VOXELS = 300_000_000  # beyond this a dense volume will not fit: ask for --bounds
 MAX_FRAME_BYTES = 256 * 2**20  # a 4K 16-bit PNG is about 16 MB
 MAX_FRAME_PIXELS = 50_000_000  # 4K is 8.3 Mpx; a header may claim far more than its bytes hold
-MAX_POSE_METRES = 1e5  # a camera farther than this from the world origin is a broken pose
+MAX_POSE_METRES = MAX_WORLD_METRES  # a camera farther than this is a broken pose
 FOCAL_RANGE = (1.0, 1e6)  # pixels
 MIN_DEPTH_SCALE = 0.65535  # a 16-bit depth then reaches at most 100 km
 

@@ -40,7 +40,8 @@ OPTIONAL_KEYS = ('voxel_size', 'origin', 'camera')
 
 MAX_VOXELS = 600_000_000  # a room of 8.4 x 8.4 x 8.4 m at 1 cm; ~5 GB once loaded
 VOXEL_SIZE_RANGE = (0.001, 1.0)  # metres: 1 mm .. 1 m
-_ORIGIN_LIMIT = 1e5  # metres from the world origin
+MAX_WORLD_METRES = 1e5  # farther from the world origin is a broken file, not a place
+_ORIGIN_LIMIT = MAX_WORLD_METRES
 
 
 def npz_headers(path: str) -> Dict[str, tuple]:

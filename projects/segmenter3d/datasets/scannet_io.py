@@ -18,6 +18,7 @@ from plyfile import PlyData
 from ..encoding import IGNORE_INDEX as IGNORE
 from ..taxonomy import SCANNET20_NYU40_TO_CLASS, raw_to_class_lut
 from .mesh_to_volume import mesh_to_volume
+from .room_io import MAX_WORLD_METRES
 
 NYU40_LUT = raw_to_class_lut(SCANNET20_NYU40_TO_CLASS, size=256, default=IGNORE)
 CLASS_TO_NYU40 = np.array([nyu for nyu, _ in sorted(SCANNET20_NYU40_TO_CLASS.items(),
@@ -32,7 +33,7 @@ def scene_files(scene_dir: str) -> Dict[str, str]:
                 aggregation=osp.join(scene_dir, f'{scene}.aggregation.json'))
 
 
-MAX_MESH_METRES = 1e5  # a vertex farther than this from the origin is a broken mesh
+MAX_MESH_METRES = MAX_WORLD_METRES  # a vertex farther than this is a broken mesh
 
 
 def read_mesh(path: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
