@@ -38,6 +38,7 @@ from segmenter3d.datasets.room_io import MAX_VOXELS, VOXEL_SIZE_RANGE
 from segmenter3d.datasets.room_io import room_shape as volume_shape
 from segmenter3d.datasets.scannet_io import CLASS_TO_NYU40, read_mesh
 from segmenter3d.encoding import observed
+from segmenter3d.engine.option_checks import check_device
 from segmenter3d.evaluation import vertex_predictions
 from segmenter3d.fileio import claim_outputs, save_npz_atomic, write_text_atomic
 from segmenter3d.rendering import room_camera
@@ -145,6 +146,7 @@ def load_inputs(args):
     the estimated cost and the output names, all before the room is decoded."""
     if not osp.isfile(args.room):
         raise FileNotFoundError(f'{args.room}: room not found')
+    check_device(args.device)
     low, high = VOXEL_SIZE_RANGE
     if args.voxel_size is not None and not low <= args.voxel_size <= high:
         raise ValueError(f'--voxel-size {args.voxel_size:g}: metres per voxel, between '

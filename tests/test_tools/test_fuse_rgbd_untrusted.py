@@ -49,7 +49,7 @@ def test_a_pipe_or_a_device_as_a_frame_is_refused_without_reading_it(scan, tmp_p
     _refused(scan, tmp_path, capsys, names=(depth, 'not a regular file'))
     os.remove(depth)
     os.symlink('/dev/zero', depth)  # reading it would never end
-    _refused(scan, tmp_path, capsys, names=(depth, 'not a regular file'))
+    _refused(scan, tmp_path, capsys, names=(depth, 'leads outside the scan folder'))
     os.remove(depth)
     with open(depth, 'wb') as f:
         f.write(good)
@@ -57,6 +57,41 @@ def test_a_pipe_or_a_device_as_a_frame_is_refused_without_reading_it(scan, tmp_p
     os.remove(pose)
     os.mkfifo(pose)
     _refused(scan, tmp_path, capsys, names=(pose, 'not a regular file'))
+
+
+def test_files_linked_from_outside_the_scan_folder_are_refused_unread(scan, tmp_path, capsys):
+    """A frame that is a symlink out of the scan (a private file, another scan) is named; the
+    scan folder may itself be a link, and links within it are fine."""
+    secret = tmp_path / 'secret.png'
+    colour = osp.join(scan, 'color', '1.jpg')
+    os.replace(colour, secret)
+    os.symlink(secret, colour)
+    _refused(scan, tmp_path, capsys, names=(colour, 'leads outside the scan folder',
+                                            str(secret)))
+    os.remove(colour)
+    os.makedirs(osp.join(scan, 'extra'))
+    inside = osp.join(scan, 'extra', '1.jpg')
+    os.replace(secret, inside)
+    os.symlink(osp.join('..', 'extra', '1.jpg'), colour)  # a relative link within the scan
+    pose = osp.join(scan, 'pose', '2.txt')
+    outside_pose = tmp_path / 'pose.txt'
+    os.replace(pose, outside_pose)
+    os.symlink(outside_pose, pose)
+    _refused(scan, tmp_path, capsys, names=(pose, 'leads outside'))
+    os.remove(pose)
+    os.replace(outside_pose, pose)
+    linked = tmp_path / 'linked-scan'
+    os.symlink(scan, linked)  # data on another disk
+    out = tmp_path / 'room.npz'
+    assert fuse_rgbd.main([str(linked), '--out', str(out), '--voxel-size', '0.2']) == 0
+    os.remove(colour)  # the same frame as a plain file: the same room
+    os.replace(inside, colour)
+    direct = tmp_path / 'direct.npz'
+    assert fuse_rgbd.main([scan, '--out', str(direct), '--voxel-size', '0.2']) == 0
+    with np.load(out) as room, np.load(direct) as expected:
+        assert (room['weight'] > 0).sum() > 1000 and sorted(room) == sorted(expected)
+        for key in expected:
+            np.testing.assert_array_equal(room[key], expected[key], err_msg=key)
 
 
 def test_an_image_declaring_a_huge_size_is_refused_before_decoding(scan, tmp_path, capsys):
@@ -117,6 +152,7 @@ def test_impossible_intrinsics_are_named(scan, tmp_path, capsys, entry, value, m
     (('--voxel-size', '1e-300'), '--voxel-size) must be between 0.001 and 1 metres'),
     (('--bounds', '0', '0', '0', '1e20', '1e20', '1e20'), 'the --bounds span'),
     (('--device', 'foo'), '--device foo'),
+    (('--device', 'meta'), '--device meta: the tools run on cpu, cuda[:N] or mps'),
 ])
 def test_options_beyond_any_room_are_named(scan, tmp_path, capsys, options, message):
     _refused(scan, tmp_path, capsys, *options, names=(message, ))
@@ -177,3 +213,14 @@ def test_an_unreadable_frame_and_rounding_noise_in_the_skew(scan, tmp_path, caps
 
     monkeypatch.setattr(rgbd_scan, 'open', denied, raising=False)
     _refused(scan, tmp_path, capsys, names=(depth, 'cannot be read (Permission denied)'))
+
+
+def test_a_gpu_this_machine_lacks_is_named_before_fusing(scan, tmp_path, capsys, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    _refused(scan, tmp_path, capsys, '--device', 'cuda:5',
+             names=('--device cuda:5: this machine has 1 GPU(s), cuda:0 to cuda:0', ))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    _refused(scan, tmp_path, capsys, '--device', 'cuda',
+             names=('--device cuda: CUDA is not available here', ))

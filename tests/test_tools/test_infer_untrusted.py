@@ -79,6 +79,24 @@ def test_broken_configs_are_named(inputs, tmp_path, capsys, text, message):
            checkpoint=tmp_path / 'k.pth')
 
 
+@pytest.mark.parametrize('device,message', [
+    ('foo', '--device foo: '),
+    ('meta', '--device meta: the tools run on cpu, cuda[:N] or mps'),
+    ('cuda:3', '--device cuda:3: CUDA is not available here'),
+])
+def test_a_device_the_tool_cannot_use_is_named_before_the_model_is_built(
+        inputs, tmp_path, capsys, monkeypatch, device, message):
+    room, state = inputs
+    torch.save({'state_dict': state}, tmp_path / 'k.pth')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(infer, 'build_model', lambda args: pytest.fail('model built'))
+    code = infer.main([room, '--config', CONFIG, '--checkpoint', str(tmp_path / 'k.pth'),
+                       '--out', str(tmp_path / 'out'), '--device', device])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith('error: ' + message), err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_a_pipe_as_the_config_is_refused_unread(inputs, tmp_path, capsys):
     room, _ = inputs
     os.mkfifo(tmp_path / 'c.py')  # mmengine would block reading it

@@ -21,6 +21,7 @@ import numpy as np
 from segmenter3d.datasets.rgbd_fusion import fuse_scan
 from segmenter3d.datasets.rgbd_scan import LABEL_DIRS, ScanFolder
 from segmenter3d.datasets.scannet_io import read_label_ids
+from segmenter3d.engine.option_checks import check_device
 from segmenter3d.fileio import check_writable, save_npz_atomic
 
 
@@ -59,17 +60,6 @@ def check_output(out: str, scan: str, overwrite: bool) -> None:
     if osp.exists(out) and not overwrite:
         raise ValueError(f'{out}: exists; pass --overwrite to replace it')
     check_writable(out, out)
-
-
-def check_device(device: str) -> None:
-    """A device torch knows, and CUDA only where it is available."""
-    import torch
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f'--device {device}: {err}') from None
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
 
 
 def main(argv=None) -> int:

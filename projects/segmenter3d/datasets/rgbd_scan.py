@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..fileio import write_bytes_atomic, write_png_atomic, write_text_atomic
+from ..fileio import is_inside, write_bytes_atomic, write_png_atomic, write_text_atomic
 from .room_io import MAX_WORLD_METRES
 
 LABEL_DIRS = ('label-filt', 'label')
@@ -136,6 +136,17 @@ def _check_size(path: str, shape: Tuple[int, int], K: np.ndarray, kpath: str) ->
                          f'{2 * cx + 1:.0f}x{2 * cy + 1:.0f}')
 
 
+def _check_inside(scan_dir: str, paths: Sequence[str]) -> None:
+    """Every file of a scan lies inside its folder once links are resolved: a frame that is a
+    symlink to ``~/.ssh/id_rsa`` or another scan would otherwise be read and fused. The scan
+    folder itself may be a link (data on another disk), and links within it are fine."""
+    for path in paths:
+        if osp.lexists(path) and not is_inside(path, [scan_dir]):
+            raise ValueError(f'{path}: leads outside the scan folder {scan_dir} (to '
+                             f'{osp.realpath(path)}); a scan\'s files stay inside it, symlinks '
+                             'included')
+
+
 class ScanFolder:
     """A validated scan folder; iterate :meth:`batches` to get its frames.
 
@@ -194,6 +205,8 @@ class ScanFolder:
         intr = osp.join(scan_dir, 'intrinsic')
         self.depth_k_path = osp.join(intr, 'intrinsic_depth.txt')
         self.color_k_path = osp.join(intr, 'intrinsic_color.txt')
+        _check_inside(scan_dir, [self.depth_k_path, self.color_k_path] +
+                      [path for found in files.values() for path in found.values()])
         self.depth_k = read_intrinsics(self.depth_k_path)
         self.color_k = read_intrinsics(self.color_k_path)
         self._maps: Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]] = {}

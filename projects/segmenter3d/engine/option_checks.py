@@ -43,6 +43,32 @@ def _accepted_arguments(type_name):
     return None  # **kwargs all the way up: cannot tell
 
 
+def check_device(device: str) -> None:
+    """A ``--device`` torch knows and this machine has: CUDA only where it is available, and
+    ``cuda:N`` only below the number of GPUs (otherwise it fails later, after loading).
+
+    Raises:
+        ValueError: naming the option.
+    """
+    import torch
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f'--device {device}: {err}') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu')
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f'--device {device}: this machine has {count} GPU(s), '
+                             f'cuda:0 to cuda:{count - 1}')
+    elif dev.type == 'mps':
+        if not torch.backends.mps.is_available():
+            raise ValueError(f'--device {device}: MPS is not available here; use --device cpu')
+    elif dev.type != 'cpu':  # meta, xla, ...: tensors that never hold a result here
+        raise ValueError(f'--device {device}: the tools run on cpu, cuda[:N] or mps')
+
+
 def check_cfg_options(cfg: Config, options: dict) -> None:
     """Refuse ``--cfg-options`` keys that would silently add a new branch or argument.
 
