@@ -1,4 +1,5 @@
 import json
+import os
 import os.path as osp
 import re
 import subprocess
@@ -184,6 +185,39 @@ def test_bad_scannet_inputs_are_named_errors(scannet_root, tmp_path, capsys):
     assert scannet_to_volume.main([str(tmp_path), '--out', str(tmp_path / 'o')]) == 1
     assert 'scannetv2-labels.combined.tsv: ScanNet label table not found' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+
+
+def test_a_bad_scene_is_named_and_the_others_are_converted(tmp_path, capsys):
+    """One damaged scene among many: the others are written, the bad one is named and left
+    out of the split list, the exit code is 1, and a rerun converts only what is missing."""
+    root = str(tmp_path / 'scannet')
+    good, bad = SCENE, 'scene0001_00'
+    write_scannet_scene(root, good)
+    write_scannet_scene(root, bad)  # the same room: once repaired, the same volume
+    with open(osp.join(root, 'scannetv2_train.txt'), 'w') as f:
+        f.write(f'{good}\n{bad}\n')
+    mesh = scene_files(osp.join(root, 'scans', bad))['mesh']
+    intact = open(mesh, 'rb').read()
+    with open(mesh, 'wb') as f:
+        f.write(intact[:2000])
+    out = str(tmp_path / 'out')
+    args = [root, '--out', out, '--voxel-size', str(VOXEL)]
+    assert scannet_to_volume.main(args) == 1
+    err = capsys.readouterr().err
+    assert '1 of 2 scenes could not be converted' in err
+    assert f'error: {bad}: {mesh}: cannot be read as PLY' in err, err
+    assert sorted(os.listdir(osp.join(out, 'volumes'))) == [f'{good}.npz']
+    assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good]
+    stamp = osp.getmtime(osp.join(out, 'volumes', f'{good}.npz'))
+    with open(mesh, 'wb') as f:  # repaired: the rerun converts it and skips the good scene
+        f.write(intact)
+    assert scannet_to_volume.main(args) == 0
+    assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good, bad]
+    assert osp.getmtime(osp.join(out, 'volumes', f'{good}.npz')) == stamp
+    repaired = load_room(osp.join(out, 'volumes', f'{bad}.npz'), num_classes=20)
+    first = load_room(osp.join(out, 'volumes', f'{good}.npz'), num_classes=20)
+    for key in ('tsdf', 'labels', 'origin'):
+        np.testing.assert_array_equal(repaired[key], first[key], err_msg=key)
 
 
 def test_scannet_taxonomy_is_the_benchmark_one():

@@ -9,7 +9,9 @@ SCANNET_ROOT holds ``scans/<scene>/`` (``<scene>_vh_clean_2.ply``,
 ``scannetv2_{train,val,test}.txt`` (``scans_test/`` scenes are converted without labels).
 Writes ``OUT/volumes/<scene>.npz`` (our room format), ``OUT/vertices/<scene>.npz`` (each mesh
 vertex's voxel and label, for point-level mIoU) and ``OUT/splits/{training,validation,
-test}.txt``. Scenes already converted are skipped; every file is written atomically.
+test}.txt``. Scenes already converted are skipped; every file is written atomically. A scene
+that cannot be converted is named and left out of the split lists while the others go on; the
+exit code is then 1, and a rerun converts only what is missing.
 """
 import argparse
 import glob
@@ -59,6 +61,15 @@ def convert(scene_dir: str, out: str, label_map, voxel_size: float, overwrite: b
     return np.bincount(room['labels'].ravel(), minlength=256)[:len(SCANNET20_CLASSES)]
 
 
+def convert_or_error(scene_dir: str, **kwargs):
+    """:func:`convert`, with a bad scene's named error returned as a string: one damaged scene
+    of 1 500 must not stop the others (a bug elsewhere still raises)."""
+    try:
+        return convert(scene_dir, **kwargs)
+    except (FileNotFoundError, ValueError) as err:
+        return f'{osp.basename(osp.normpath(scene_dir))}: {err}'
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     tsv = args.label_tsv or osp.join(args.root, 'scannetv2-labels.combined.tsv')
@@ -82,17 +93,15 @@ def main(argv=None) -> int:
         return 1
     for sub in ('volumes', 'vertices', 'splits'):
         os.makedirs(osp.join(args.out, sub), exist_ok=True)
-    job = partial(convert, out=args.out, label_map=label_map, voxel_size=args.voxel_size,
-                  overwrite=args.overwrite)
-    try:
-        if args.workers > 1:
-            counts = track_parallel_progress(job, scene_dirs, args.workers)
-        else:
-            counts = [job(d) for d in track_iter_progress(scene_dirs)]
-    except (FileNotFoundError, ValueError) as err:
-        print(f'\nerror: {err}', file=sys.stderr)
-        return 1
-    names = {osp.basename(d) for d in scene_dirs}
+    job = partial(convert_or_error, out=args.out, label_map=label_map,
+                  voxel_size=args.voxel_size, overwrite=args.overwrite)
+    if args.workers > 1:
+        results = track_parallel_progress(job, scene_dirs, args.workers)
+    else:
+        results = [job(d) for d in track_iter_progress(scene_dirs)]
+    failed = [r for r in results if isinstance(r, str)]
+    counts = [r for r in results if not isinstance(r, str)]
+    names = {osp.basename(d) for d, r in zip(scene_dirs, results) if not isinstance(r, str)}
     for split, list_name in SPLITS.items():
         list_path = osp.join(args.root, list_name)
         if osp.isfile(list_path):
@@ -108,6 +117,12 @@ def main(argv=None) -> int:
         print(f"{'class':<16}{'voxels':>12}{'share':>8}")
         for name, n in zip(SCANNET20_CLASSES, hist):
             print(f'{name:<16}{n:>12,}{n / total:>8.2%}')
+    if failed:
+        print(f'\nerror: {len(failed)} of {len(scene_dirs)} scenes could not be converted (left '
+              'out of the split lists; a rerun converts only what is missing):', file=sys.stderr)
+        for message in failed:
+            print(f'error: {message}', file=sys.stderr)
+        return 1
     return 0
 
 
