@@ -181,6 +181,23 @@ def test_bad_scannet_inputs_are_named_errors(scannet_root, tmp_path, capsys):
     agg.write_text('{"segGroups": [')
     with pytest.raises(ValueError, match=r'agg\.json: not valid JSON'):
         read_vertex_labels(files['segs'], str(agg), label_map, n)
+    # valid JSON of the wrong types: named, not a TypeError from deep inside
+    segs.write_text('5')
+    with pytest.raises(ValueError, match=r'short\.segs\.json: expected a JSON object, got int'):
+        read_vertex_labels(str(segs), files['aggregation'], label_map, n)
+    segs.write_text(json.dumps(dict(segIndices=['a'] * n)))
+    with pytest.raises(ValueError, match=r"'segIndices' must be a list of integers"):
+        read_vertex_labels(str(segs), files['aggregation'], label_map, n)
+    for groups, message in (
+            ('{"segGroups": 3}', r"field 'segGroups' must be a list"),
+            ('{"segGroups": [{"segments": [0], "label": ["wall"]}]}',
+             r"segGroups\[0\]\['label'\] must be a string"),
+            ('{"segGroups": [{"segments": "abc", "label": "wall"}]}',
+             r"field segGroups\[0\]\['segments'\] must be a list of integers"),
+            ('{"segGroups": [7]}', r"segGroups\[0\] lacks 'segments' or 'label'")):
+        agg.write_text(groups)
+        with pytest.raises(ValueError, match=r'agg\.json: ' + message):
+            read_vertex_labels(files['segs'], str(agg), label_map, n)
     # the tool reports a missing label table and writes nothing
     assert scannet_to_volume.main([str(tmp_path), '--out', str(tmp_path / 'o')]) == 1
     assert 'scannetv2-labels.combined.tsv: ScanNet label table not found' in capsys.readouterr().err
@@ -209,15 +226,30 @@ def test_a_bad_scene_is_named_and_the_others_are_converted(tmp_path, capsys):
     assert sorted(os.listdir(osp.join(out, 'volumes'))) == [f'{good}.npz']
     assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good]
     stamp = osp.getmtime(osp.join(out, 'volumes', f'{good}.npz'))
-    with open(mesh, 'wb') as f:  # repaired: the rerun converts it and skips the good scene
+    with open(mesh, 'wb') as f:  # repaired, and retried alone: the lists keep the good scene
         f.write(intact)
-    assert scannet_to_volume.main(args) == 0
+    assert scannet_to_volume.main(args + ['--scenes', bad]) == 0
     assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good, bad]
     assert osp.getmtime(osp.join(out, 'volumes', f'{good}.npz')) == stamp
     repaired = load_room(osp.join(out, 'volumes', f'{bad}.npz'), num_classes=20)
     first = load_room(osp.join(out, 'volumes', f'{good}.npz'), num_classes=20)
     for key in ('tsdf', 'labels', 'origin'):
         np.testing.assert_array_equal(repaired[key], first[key], err_msg=key)
+
+    # redone at another voxel size, the bad scene failing: its old volume (0.1 m) is never
+    # taken for a conversion at 0.2 m, in this run or the next
+    with open(mesh, 'wb') as f:
+        f.write(intact[:2000])
+    coarse = [root, '--out', out, '--voxel-size', '0.2']
+    assert scannet_to_volume.main(coarse + ['--overwrite']) == 1
+    assert f'error: {bad}: {mesh}: cannot be read as PLY' in capsys.readouterr().err
+    assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good]
+    assert scannet_to_volume.main(coarse) == 1
+    err = capsys.readouterr().err
+    assert f'{bad}.npz: converted before at 0.1 m voxels, --voxel-size is 0.2' in err, err
+    assert open(osp.join(out, 'splits', 'training.txt')).read().split() == [good]
+    assert load_room(osp.join(out, 'volumes', f'{good}.npz'), num_classes=20)['voxel_size'] \
+        == pytest.approx(0.2)
 
 
 def test_scannet_taxonomy_is_the_benchmark_one():

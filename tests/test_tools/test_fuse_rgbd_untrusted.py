@@ -80,6 +80,15 @@ def test_files_linked_from_outside_the_scan_folder_are_refused_unread(scan, tmp_
     _refused(scan, tmp_path, capsys, names=(pose, 'leads outside'))
     os.remove(pose)
     os.replace(outside_pose, pose)
+    for name in ('intrinsic', 'label'):  # a linked folder, not a linked file
+        folder = osp.join(scan, name)
+        assert osp.isdir(folder), folder
+        moved = tmp_path / f'elsewhere-{name}'
+        os.replace(folder, moved)
+        os.symlink(moved, folder)
+        _refused(scan, tmp_path, capsys, names=(folder + os.sep, 'leads outside', str(moved)))
+        os.remove(folder)
+        os.replace(moved, folder)
     linked = tmp_path / 'linked-scan'
     os.symlink(scan, linked)  # data on another disk
     out = tmp_path / 'room.npz'
@@ -224,3 +233,16 @@ def test_a_gpu_this_machine_lacks_is_named_before_fusing(scan, tmp_path, capsys,
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     _refused(scan, tmp_path, capsys, '--device', 'cuda',
              names=('--device cuda: CUDA is not available here', ))
+
+
+def test_a_frame_linked_out_after_the_scan_was_checked_is_still_refused(scan, tmp_path):
+    """The containment is checked again at every read, on the resolved path that is read."""
+    from segmenter3d.datasets.rgbd_scan import ScanFolder
+    folder = ScanFolder(scan)
+    pose = osp.join(scan, 'pose', '2.txt')
+    np.testing.assert_array_equal(folder.pose(2), np.loadtxt(pose))
+    outside = tmp_path / 'pose.txt'
+    os.replace(pose, outside)
+    os.symlink(outside, pose)
+    with pytest.raises(ValueError, match=r'pose/2\.txt: leads outside the scan folder'):
+        folder.pose(2)

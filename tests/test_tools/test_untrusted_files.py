@@ -190,6 +190,8 @@ def test_infer_refuses_a_huge_room_with_its_estimate_before_reading_it(tmp_path,
     assert '--no-limits' in err and not (tmp_path / 'o').exists()
     assert infer.main(args + ['--max-minutes', '1', '--max-memory-gb', '100']) == 1
     assert 'beyond the limit of time 1 min' in capsys.readouterr().err
+    assert infer.main(args + ['--device', 'cpu:0', '--max-memory-gb', '100']) == 1  # CPU too
+    assert 'beyond the limit of time 10 min' in capsys.readouterr().err
     assert infer.main(args + ['--max-voxels', '1000']) == 1
     assert 'beyond the limit of 1,000' in capsys.readouterr().err
     bomb = hostile.zip_bomb_room(tmp_path / 'bomb.npz', (1024, 1024, 576))

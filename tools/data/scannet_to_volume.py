@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import sys
 from functools import partial
+from typing import Optional
 
 import numpy as np
 from mmengine.utils import track_iter_progress, track_parallel_progress
@@ -44,13 +45,29 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def stored_voxel_size(volume_path: str, vertex_path: str) -> Optional[float]:
+    """The voxel size of a scene converted before (both files there), or None."""
+    if not (osp.isfile(volume_path) and osp.isfile(vertex_path)):
+        return None
+    try:
+        with np.load(volume_path, allow_pickle=False) as room:
+            return float(room['voxel_size'])
+    except Exception as err:  # zip, key or value errors of a damaged file alike
+        raise ValueError(f'{volume_path}: an earlier output that cannot be read '
+                         f'({type(err).__name__}: {err}); pass --overwrite to redo it') from None
+
+
 def convert(scene_dir: str, out: str, label_map, voxel_size: float, overwrite: bool):
     """One scene; returns its per-class voxel counts (None when skipped)."""
     name = osp.basename(osp.normpath(scene_dir))
     volume_path = osp.join(out, 'volumes', f'{name}.npz')
     vertex_path = osp.join(out, 'vertices', f'{name}.npz')
-    if not overwrite and osp.isfile(volume_path) and osp.isfile(vertex_path):
-        return None
+    stored = None if overwrite else stored_voxel_size(volume_path, vertex_path)
+    if stored is not None:
+        if np.isclose(stored, voxel_size):
+            return None
+        raise ValueError(f'{volume_path}: converted before at {stored:g} m voxels, '
+                         f'--voxel-size is {voxel_size:g}; pass --overwrite or another --out')
     annotated = osp.isfile(osp.join(scene_dir, f'{name}.aggregation.json'))
     room, vertices = scannet_scene_to_volume(scene_dir, label_map if annotated else None,
                                              voxel_size)
@@ -66,8 +83,21 @@ def convert_or_error(scene_dir: str, **kwargs):
     of 1 500 must not stop the others (a bug elsewhere still raises)."""
     try:
         return convert(scene_dir, **kwargs)
-    except (FileNotFoundError, ValueError) as err:
-        return f'{osp.basename(osp.normpath(scene_dir))}: {err}'
+    except (ValueError, OSError) as err:  # our named errors; unreadable or unwritable files
+        detail = str(err) if isinstance(err, ValueError) else f'{type(err).__name__}: {err}'
+        return f'{osp.basename(osp.normpath(scene_dir))}: {detail}'
+
+
+def converted_at(out: str, name: str, voxel_size: float) -> bool:
+    """Whether scene ``name`` has both outputs in ``out``, converted at ``voxel_size``."""
+    if '/' in name or name in ('.', '..'):
+        return False
+    try:
+        stored = stored_voxel_size(osp.join(out, 'volumes', f'{name}.npz'),
+                                   osp.join(out, 'vertices', f'{name}.npz'))
+    except ValueError:
+        return False
+    return stored is not None and bool(np.isclose(stored, voxel_size))
 
 
 def main(argv=None) -> int:
@@ -101,11 +131,14 @@ def main(argv=None) -> int:
         results = [job(d) for d in track_iter_progress(scene_dirs)]
     failed = [r for r in results if isinstance(r, str)]
     counts = [r for r in results if not isinstance(r, str)]
-    names = {osp.basename(d) for d, r in zip(scene_dirs, results) if not isinstance(r, str)}
+    failed_names = {osp.basename(d) for d, r in zip(scene_dirs, results) if isinstance(r, str)}
     for split, list_name in SPLITS.items():
         list_path = osp.join(args.root, list_name)
         if osp.isfile(list_path):
-            listed = [n for n in open(list_path).read().split() if n in names]
+            # every scene of the list converted at this voxel size, in this run or before
+            # (a run with --scenes keeps the others), and not failed now
+            listed = [n for n in open(list_path).read().split()
+                      if n not in failed_names and converted_at(args.out, n, args.voxel_size)]
             write_text_atomic(osp.join(args.out, 'splits', f'{split}.txt'),
                               ''.join(n + '\n' for n in listed))
             print(f'{split}: {len(listed)} scenes')

@@ -60,7 +60,8 @@ def check_budget(what: str, shape: Sequence[int], model, max_memory_gb: float,
     over = []
     if max_memory_gb is not None and cost['memory_gb'] > max_memory_gb:
         over.append(f'memory {max_memory_gb:.1f} GB')
-    if max_minutes is not None and device == 'cpu' and cost['minutes'] > max_minutes:
+    on_cpu = str(device).split(':')[0] == 'cpu'  # 'cpu:0' too
+    if max_minutes is not None and on_cpu and cost['minutes'] > max_minutes:
         over.append(f'time {max_minutes:g} min')
     if over:
         raise ValueError(

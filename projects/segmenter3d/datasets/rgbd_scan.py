@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..fileio import is_inside, write_bytes_atomic, write_png_atomic, write_text_atomic
+from ..fileio import write_bytes_atomic, write_png_atomic, write_text_atomic
 from .room_io import MAX_WORLD_METRES
 
 LABEL_DIRS = ('label-filt', 'label')
@@ -55,30 +55,49 @@ def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
     return ids
 
 
-def _read_file(path: str, limit: int) -> bytes:
+def _resolved_inside(path: str, real_root: str) -> str:
+    """``path`` with its links resolved, refused when that leaves ``real_root`` (a resolved
+    scan folder): a frame linked to ``~/.ssh/id_rsa`` or another scan would otherwise be read
+    and fused. The scan folder itself may be a link (data on another disk), and links within
+    it are fine."""
+    real = osp.realpath(path)
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ValueError(f'{path}: leads outside the scan folder (to {real}); a scan\'s files '
+                         'stay inside it, symlinks included (link the whole scan folder '
+                         'instead)')
+    return real
+
+
+def _read_file(path: str, limit: int, real_root: Optional[str] = None) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (a pipe or a device in a scan
-    folder would hang or never end)."""
+    folder would hang or never end), read from inside ``real_root`` when one is given: the
+    resolved path is checked and opened, so a link swapped in after the scan folder was
+    checked is still refused."""
     if not osp.lexists(path):
         raise FileNotFoundError(f'{path}: not found')
+    if real_root is not None:
+        path_read = _resolved_inside(path, real_root)
+    else:
+        path_read = path
     if not osp.isfile(path):
         raise ValueError(f'{path}: not a regular file')
-    size = osp.getsize(path)
+    size = osp.getsize(path_read)
     if size > limit:
         raise ValueError(f'{path}: {size / 2**20:.1f} MB, more than such a file may hold '
                          f'({limit / 2**20:.1f} MB)')
     try:
-        with open(path, 'rb') as f:
+        with open(path_read, 'rb') as f:
             return f.read(limit + 1)
     except OSError as err:  # e.g. no permission to read it
         raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
 
 
-def _imread(path: str, flags: int) -> Optional[np.ndarray]:
+def _imread(path: str, flags: int, real_root: Optional[str] = None) -> Optional[np.ndarray]:
     """cv2.imread, through bytes: OpenCV crashes (segfault) on a file name that is not valid
     UTF-8 (Python hands it over with surrogate escapes). The size the header declares is
     checked before decoding; None when it does not decode."""
     from PIL import Image
-    data = _read_file(path, MAX_FRAME_BYTES)
+    data = _read_file(path, MAX_FRAME_BYTES, real_root)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
@@ -95,9 +114,9 @@ def _imread(path: str, flags: int) -> Optional[np.ndarray]:
     return cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
 
 
-def read_matrix(path: str) -> np.ndarray:
-    """A 4x4 (or 3x3) matrix of numbers from a text file, float64."""
-    text = _read_file(path, 64 * 2**10)
+def read_matrix(path: str, real_root: Optional[str] = None) -> np.ndarray:
+    """A 4x4 (or 3x3) matrix of numbers from a text file (inside ``real_root``), float64."""
+    text = _read_file(path, 64 * 2**10, real_root)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # numpy warns on an empty file; we raise
@@ -109,9 +128,9 @@ def read_matrix(path: str) -> np.ndarray:
     return matrix
 
 
-def read_intrinsics(path: str) -> np.ndarray:
+def read_intrinsics(path: str, real_root: Optional[str] = None) -> np.ndarray:
     """(3, 3) pinhole matrix from a ScanNet ``intrinsic_*.txt``; fx, fy must be positive."""
-    K = read_matrix(path)[:3, :3]
+    K = read_matrix(path, real_root)[:3, :3]
     low, high = FOCAL_RANGE
     if not np.isfinite(K).all() or not (low <= K[0, 0] <= high and low <= K[1, 1] <= high):
         raise ValueError(f'{path}: intrinsics need finite values and fx, fy between {low:g} '
@@ -134,17 +153,6 @@ def _check_size(path: str, shape: Tuple[int, int], K: np.ndarray, kpath: str) ->
         raise ValueError(f'{path}: image is {w}x{h} but {kpath} puts the principal point at '
                          f'({cx:g}, {cy:g}), the centre of an image of about '
                          f'{2 * cx + 1:.0f}x{2 * cy + 1:.0f}')
-
-
-def _check_inside(scan_dir: str, paths: Sequence[str]) -> None:
-    """Every file of a scan lies inside its folder once links are resolved: a frame that is a
-    symlink to ``~/.ssh/id_rsa`` or another scan would otherwise be read and fused. The scan
-    folder itself may be a link (data on another disk), and links within it are fine."""
-    for path in paths:
-        if osp.lexists(path) and not is_inside(path, [scan_dir]):
-            raise ValueError(f'{path}: leads outside the scan folder {scan_dir} (to '
-                             f'{osp.realpath(path)}); a scan\'s files stay inside it, symlinks '
-                             'included')
 
 
 class ScanFolder:
@@ -205,10 +213,12 @@ class ScanFolder:
         intr = osp.join(scan_dir, 'intrinsic')
         self.depth_k_path = osp.join(intr, 'intrinsic_depth.txt')
         self.color_k_path = osp.join(intr, 'intrinsic_color.txt')
-        _check_inside(scan_dir, [self.depth_k_path, self.color_k_path] +
-                      [path for found in files.values() for path in found.values()])
-        self.depth_k = read_intrinsics(self.depth_k_path)
-        self.color_k = read_intrinsics(self.color_k_path)
+        self.real_root = osp.realpath(scan_dir)
+        for path in [self.depth_k_path, self.color_k_path, *(
+                path for found in files.values() for path in found.values())]:
+            _resolved_inside(path, self.real_root)  # all of them before any is fused
+        self.depth_k = read_intrinsics(self.depth_k_path, self.real_root)
+        self.color_k = read_intrinsics(self.color_k_path, self.real_root)
         self._maps: Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]] = {}
         self.depth_size = self._depth(self.ids[0]).shape
         self.colour_size = None
@@ -231,7 +241,7 @@ class ScanFolder:
     def pose(self, i: int) -> np.ndarray:
         """(4, 4) camera-to-world of frame ``i`` (possibly not finite: ScanNet's -inf)."""
         path = self.files['pose'][i]
-        matrix = read_matrix(path)
+        matrix = read_matrix(path, self.real_root)
         if matrix.shape != (4, 4):
             raise ValueError(f'{path}: a pose is a 4x4 camera-to-world matrix, got shape '
                              f'{matrix.shape}')
@@ -255,7 +265,7 @@ class ScanFolder:
 
     def _depth(self, i: int) -> np.ndarray:
         path = self.files['depth'][i]
-        raw = _imread(path, cv2.IMREAD_UNCHANGED)
+        raw = _imread(path, cv2.IMREAD_UNCHANGED, self.real_root)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2:
@@ -287,7 +297,7 @@ class ScanFolder:
 
     def colour(self, i: int) -> Tuple[np.ndarray, Tuple[int, int]]:
         path = self.files['color'][i]
-        bgr = _imread(path, cv2.IMREAD_COLOR)
+        bgr = _imread(path, cv2.IMREAD_COLOR, self.real_root)
         if bgr is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if self.colour_size is not None and bgr.shape[:2] != self.colour_size:
@@ -301,7 +311,7 @@ class ScanFolder:
 
     def _labels(self, i: int, colour_shape) -> np.ndarray:
         path = self.files['label'][i]
-        raw = _imread(path, cv2.IMREAD_UNCHANGED)
+        raw = _imread(path, cv2.IMREAD_UNCHANGED, self.real_root)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2 or raw.dtype not in (np.uint8, np.uint16):

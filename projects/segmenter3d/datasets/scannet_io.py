@@ -87,13 +87,31 @@ def read_mesh(path: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _read_json(path: str) -> dict:
+    """A JSON object from ``path``; anything else (an array, a number) is named."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: not found')
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f'{path}: not valid JSON (corrupt or truncated?): {err}') from err
+    except OSError as err:  # e.g. no permission to read it
+        raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a JSON object, got {type(data).__name__}')
+    return data
+
+
+def _integers(value, path: str, field: str) -> np.ndarray:
+    """A JSON field that must be a list of integers, as (N, ) int64."""
+    try:
+        array = np.asarray(value, np.int64)
+    except (TypeError, ValueError, OverflowError):
+        array = None
+    if array is None or array.ndim != 1:
+        raise ValueError(f'{path}: field {field} must be a list of integers, got '
+                         f'{str(value)[:60]}')
+    return array
 
 
 def _tsv_rows(tsv_path: str, columns) -> Iterator[Tuple[int, dict]]:
@@ -148,7 +166,7 @@ def read_vertex_labels(segs_path: str, aggregation_path: str, label_map: Dict[st
     segs = _read_json(segs_path)
     if 'segIndices' not in segs:
         raise ValueError(f"{segs_path}: field 'segIndices' missing")
-    seg_of_vertex = np.asarray(segs['segIndices'], np.int64)
+    seg_of_vertex = _integers(segs['segIndices'], segs_path, "'segIndices'")
     if seg_of_vertex.shape != (num_vertices, ):
         raise ValueError(f"{segs_path}: field 'segIndices' has {seg_of_vertex.size} entries but "
                          f'the mesh has {num_vertices} vertices')
@@ -158,11 +176,16 @@ def read_vertex_labels(segs_path: str, aggregation_path: str, label_map: Dict[st
     nyu40 = np.zeros(num_vertices, np.int64)  # 0 = unannotated
     order = np.argsort(seg_of_vertex, kind='stable')
     sorted_segs = seg_of_vertex[order]
+    if not isinstance(aggregation['segGroups'], list):
+        raise ValueError(f"{aggregation_path}: field 'segGroups' must be a list")
     for i, group in enumerate(aggregation['segGroups']):
-        if 'segments' not in group or 'label' not in group:
+        if not isinstance(group, dict) or 'segments' not in group or 'label' not in group:
             raise ValueError(f"{aggregation_path}: segGroups[{i}] lacks 'segments' or 'label'")
+        if not isinstance(group['label'], str):
+            raise ValueError(f"{aggregation_path}: segGroups[{i}]['label'] must be a string")
         nyu = label_map.get(group['label'], 0)
-        segments = np.asarray(group['segments'], np.int64)
+        segments = _integers(group['segments'], aggregation_path,
+                             f"segGroups[{i}]['segments']")
         lo = np.searchsorted(sorted_segs, segments, 'left')
         hi = np.searchsorted(sorted_segs, segments, 'right')
         for a, b in zip(lo, hi):
