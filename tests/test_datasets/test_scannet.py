@@ -198,6 +198,20 @@ def test_bad_scannet_inputs_are_named_errors(scannet_root, tmp_path, capsys):
         agg.write_text(groups)
         with pytest.raises(ValueError, match=r'agg\.json: ' + message):
             read_vertex_labels(files['segs'], str(agg), label_map, n)
+    # a split list that is not UTF-8 text is named before any scene is converted
+    val_list = osp.join(root, 'scannetv2_val.txt')
+    kept = open(val_list, 'rb').read() if osp.isfile(val_list) else None
+    with open(val_list, 'wb') as f:
+        f.write(b'scene\xff\n')
+    try:
+        assert scannet_to_volume.main([root, '--out', str(tmp_path / 'o')]) == 1
+    finally:  # the module's scene folder is shared: leave it as it was
+        os.remove(val_list)
+        if kept is not None:
+            with open(val_list, 'wb') as f:
+                f.write(kept)
+    assert 'scannetv2_val.txt: split file is not UTF-8 text' in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists()
     # the tool reports a missing label table and writes nothing
     assert scannet_to_volume.main([str(tmp_path), '--out', str(tmp_path / 'o')]) == 1
     assert 'scannetv2-labels.combined.tsv: ScanNet label table not found' in capsys.readouterr().err

@@ -56,3 +56,28 @@ def test_checks_a_release_copy_and_writes_complete_splits(tmp_path, capsys):
 def test_missing_folder_is_a_named_error(tmp_path, capsys):
     assert prep.main([str(tmp_path / 'nope')]) == 1
     assert 'nope: dataset folder not found' in capsys.readouterr().err
+
+
+def test_untrusted_split_lists_and_linked_rooms(tmp_path, capsys):
+    """A split line leaving the copy is a named error; a room whose volume links to a file
+    outside the copy is reported, not read, and left out of the written list."""
+    root = tmp_path / 'pr3d'
+    for d in ('volumes', 'images/training', 'annotations/training', 'splits'):
+        os.makedirs(root / d)
+    for name in ('a', 'b'):
+        (root / 'images' / 'training' / f'{name}.jpg').write_bytes(b'jpg')
+        (root / 'annotations' / 'training' / f'{name}.png').write_bytes(b'png')
+    _release_room(root / 'volumes' / 'a.npz', 0)
+    _release_room(tmp_path / 'elsewhere.npz', 1)
+    os.symlink(tmp_path / 'elsewhere.npz', root / 'volumes' / 'b.npz')
+    (root / 'splits' / 'training.txt').write_text('a\n../../elsewhere\n')
+    assert prep.main([str(root), '--validate']) == 1
+    err = capsys.readouterr().err
+    assert "training.txt: line 2: room name '../../elsewhere' must be a relative path" in err
+    assert (root / 'splits' / 'training.txt').read_text() == 'a\n../../elsewhere\n'
+    (root / 'splits' / 'training.txt').write_text('a\nb\n')
+    assert prep.main([str(root), '--validate']) == 0
+    out = capsys.readouterr().out
+    assert f"b: {root / 'volumes' / 'b.npz'} leads outside {root}" in out, out
+    assert (root / 'splits' / 'training.txt').read_text() == 'a\n'
+    assert (root / 'splits' / 'training.orig.txt').read_text() == 'a\nb\n'

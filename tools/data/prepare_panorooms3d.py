@@ -12,7 +12,6 @@ writes ``splits/<split>.txt`` with the complete rooms only (the originals are ke
 """
 import argparse
 import json
-import os
 import os.path as osp
 import shutil
 import sys
@@ -20,7 +19,8 @@ import sys
 from mmengine.utils import track_iter_progress
 
 from segmenter3d.datasets import load_room
-from segmenter3d.fileio import write_text_atomic
+from segmenter3d.datasets.volume_dataset import read_split_file
+from segmenter3d.fileio import is_inside, write_text_atomic
 
 SPLITS = {'training': ('training', 'train'), 'validation': ('validation', 'val'),
           'test': ('test', )}
@@ -44,7 +44,7 @@ def check(root: str, validate: bool = False, img_suffix: str = '.jpg') -> dict:
         if path is None:
             info['problems'][f'splits/{split}.txt'] = 'split file missing'
             continue
-        names = [n.strip() for n in open(path) if n.strip()]
+        names = [name for _, name in read_split_file(path)]  # untrusted: named errors
         complete = []
         for name in track_iter_progress(names) if validate else names:
             files = dict(volume=osp.join(root, 'volumes', f'{name}.npz'),
@@ -53,6 +53,11 @@ def check(root: str, validate: bool = False, img_suffix: str = '.jpg') -> dict:
             missing = [k for k, p in files.items() if not osp.isfile(p)]
             if missing:
                 info['problems'][name] = f'missing {", ".join(missing)}'
+                continue
+            outside = [p for p in files.values() if not is_inside(p, [root])]
+            if outside:  # a link to a file elsewhere is not part of this copy
+                info['problems'][name] = (f'{outside[0]} leads outside {root} (to '
+                                          f'{osp.realpath(outside[0])})')
                 continue
             if validate:
                 try:
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         info = check(args.root, args.validate, args.img_suffix)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     for split, s in info['splits'].items():

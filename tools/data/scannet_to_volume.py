@@ -25,8 +25,9 @@ import numpy as np
 from mmengine.utils import track_iter_progress, track_parallel_progress
 
 from segmenter3d.datasets import read_label_map, scannet_scene_to_volume
-from segmenter3d.taxonomy import SCANNET20_CLASSES
+from segmenter3d.datasets.volume_dataset import read_split_file
 from segmenter3d.fileio import save_npz_atomic, write_text_atomic
+from segmenter3d.taxonomy import SCANNET20_CLASSES
 
 SPLITS = dict(training='scannetv2_train.txt', validation='scannetv2_val.txt',
               test='scannetv2_test.txt')
@@ -90,7 +91,7 @@ def convert_or_error(scene_dir: str, **kwargs):
 
 def converted_at(out: str, name: str, voxel_size: float) -> bool:
     """Whether scene ``name`` has both outputs in ``out``, converted at ``voxel_size``."""
-    if '/' in name or name in ('.', '..'):
+    if '/' in name:  # read_split_file refused '..'; a sub-folder is no ScanNet scene
         return False
     try:
         stored = stored_voxel_size(osp.join(out, 'volumes', f'{name}.npz'),
@@ -121,6 +122,15 @@ def main(argv=None) -> int:
         print(f'error: {args.root}: no scene folders under scans/ or scans_test/',
               file=sys.stderr)
         return 1
+    lists = {}  # the benchmark's split lists, read (and refused when malformed) up front
+    try:
+        for split, list_name in SPLITS.items():
+            list_path = osp.join(args.root, list_name)
+            if osp.isfile(list_path):
+                lists[split] = [name for _, name in read_split_file(list_path)]
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     for sub in ('volumes', 'vertices', 'splits'):
         os.makedirs(osp.join(args.out, sub), exist_ok=True)
     job = partial(convert_or_error, out=args.out, label_map=label_map,
@@ -132,16 +142,14 @@ def main(argv=None) -> int:
     failed = [r for r in results if isinstance(r, str)]
     counts = [r for r in results if not isinstance(r, str)]
     failed_names = {osp.basename(d) for d, r in zip(scene_dirs, results) if isinstance(r, str)}
-    for split, list_name in SPLITS.items():
-        list_path = osp.join(args.root, list_name)
-        if osp.isfile(list_path):
-            # every scene of the list converted at this voxel size, in this run or before
-            # (a run with --scenes keeps the others), and not failed now
-            listed = [n for n in open(list_path).read().split()
-                      if n not in failed_names and converted_at(args.out, n, args.voxel_size)]
-            write_text_atomic(osp.join(args.out, 'splits', f'{split}.txt'),
-                              ''.join(n + '\n' for n in listed))
-            print(f'{split}: {len(listed)} scenes')
+    for split, names in lists.items():
+        # every scene of the list converted at this voxel size, in this run or before
+        # (a run with --scenes keeps the others), and not failed now
+        listed = [n for n in names
+                  if n not in failed_names and converted_at(args.out, n, args.voxel_size)]
+        write_text_atomic(osp.join(args.out, 'splits', f'{split}.txt'),
+                          ''.join(n + '\n' for n in listed))
+        print(f'{split}: {len(listed)} scenes')
     done = [c for c in counts if c is not None]
     print(f'\n{len(done)} scenes converted, {len(counts) - len(done)} already there -> {args.out}')
     if done:
