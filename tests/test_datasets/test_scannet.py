@@ -185,9 +185,10 @@ def test_bad_scannet_inputs_are_named_errors(scannet_root, tmp_path, capsys):
     segs.write_text('5')
     with pytest.raises(ValueError, match=r'short\.segs\.json: expected a JSON object, got int'):
         read_vertex_labels(str(segs), files['aggregation'], label_map, n)
-    segs.write_text(json.dumps(dict(segIndices=['a'] * n)))
-    with pytest.raises(ValueError, match=r"'segIndices' must be a list of integers"):
-        read_vertex_labels(str(segs), files['aggregation'], label_map, n)
+    for values in (['a'] * n, [1.7] * n, [True] * n):  # floats and booleans are not ids
+        segs.write_text(json.dumps(dict(segIndices=values)))
+        with pytest.raises(ValueError, match=r"'segIndices' must be a list of integers"):
+            read_vertex_labels(str(segs), files['aggregation'], label_map, n)
     for groups, message in (
             ('{"segGroups": 3}', r"field 'segGroups' must be a list"),
             ('{"segGroups": [{"segments": [0], "label": ["wall"]}]}',

@@ -3,6 +3,7 @@ import pytest
 
 from segmenter3d.datasets import VolumeDataset, load_room, room_to_input
 from segmenter3d.datasets.transforms import PadVolume, RandomFlipRotateZ, RandomVolumeCrop
+from segmenter3d.datasets.volume_dataset import read_split_file
 from segmenter3d.encoding import EMPTY_INPUT, IGNORE_INDEX
 from segmenter3d.synthrooms import generate_room, save_room_volume
 from segmenter3d.taxonomy import PANOROOMS3D_RAW_TO_CLASS
@@ -160,6 +161,10 @@ def test_missing_or_empty_split_file(tmp_path):
     (tmp_path / 'empty.txt').write_text('\n\n')
     with pytest.raises(ValueError, match=r'empty\.txt: split file lists no rooms'):
         VolumeDataset(ann_file='empty.txt', data_root=str(tmp_path))
+    assert read_split_file(str(tmp_path / 'empty.txt'), allow_empty=True) == []  # converters
+    (tmp_path / 'folder.txt').mkdir()  # a split file that cannot be read: named, no trace
+    with pytest.raises(ValueError, match=r'folder\.txt: split file cannot be read'):
+        read_split_file(str(tmp_path / 'folder.txt'))
 
 
 def test_float_colours_in_0_255_are_rounded_not_truncated(tmp_path):

@@ -215,12 +215,14 @@ def test_an_unreadable_frame_and_rounding_noise_in_the_skew(scan, tmp_path, caps
     capsys.readouterr()
     depth = osp.join(scan, 'depth', '2.png')
 
-    def denied(name, *args, **kwargs):
-        if name == depth:
-            raise PermissionError(13, 'Permission denied', name)
-        return open(name, *args, **kwargs)
+    real_open = os.open
 
-    monkeypatch.setattr(rgbd_scan, 'open', denied, raising=False)
+    def denied(name, *args, **kwargs):
+        if osp.realpath(name) == osp.realpath(depth):
+            raise PermissionError(13, 'Permission denied', name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(rgbd_scan.os, 'open', denied)
     _refused(scan, tmp_path, capsys, names=(depth, 'cannot be read (Permission denied)'))
 
 

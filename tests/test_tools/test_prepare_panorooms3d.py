@@ -78,6 +78,25 @@ def test_untrusted_split_lists_and_linked_rooms(tmp_path, capsys):
     (root / 'splits' / 'training.txt').write_text('a\nb\n')
     assert prep.main([str(root), '--validate']) == 0
     out = capsys.readouterr().out
-    assert f"b: {root / 'volumes' / 'b.npz'} leads outside {root}" in out, out
+    assert f"b: {root / 'volumes' / 'b.npz'} leads outside its folder" in out, out
     assert (root / 'splits' / 'training.txt').read_text() == 'a\n'
     assert (root / 'splits' / 'training.orig.txt').read_text() == 'a\nb\n'
+
+    # volumes/ on another disk is a layout, not a hostile link; an empty list is no error
+    os.replace(root / 'volumes', tmp_path / 'disk2')
+    os.symlink(tmp_path / 'disk2', root / 'volumes')
+    os.remove(root / 'volumes' / 'b.npz')
+    _release_room(root / 'volumes' / 'b.npz', 1)
+    (root / 'splits' / 'test.txt').write_text('')
+    os.remove(root / 'splits' / 'training.orig.txt')  # the list as shipped again
+    (root / 'splits' / 'training.txt').write_text('a\nb\n')
+    assert prep.main([str(root), '--validate']) == 0
+    assert 'training         2 complete of      2 listed' in capsys.readouterr().out
+    assert (root / 'splits' / 'training.txt').read_text() == 'a\nb\n'
+
+    # no complete room: the lists are left as they were rather than emptied
+    os.remove(root / 'volumes' / 'a.npz')
+    os.remove(root / 'volumes' / 'b.npz')
+    assert prep.main([str(root)]) == 1
+    assert 'no room of splits/training is complete' in capsys.readouterr().err
+    assert (root / 'splits' / 'training.txt').read_text() == 'a\nb\n'

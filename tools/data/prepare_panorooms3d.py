@@ -44,7 +44,7 @@ def check(root: str, validate: bool = False, img_suffix: str = '.jpg') -> dict:
         if path is None:
             info['problems'][f'splits/{split}.txt'] = 'split file missing'
             continue
-        names = [name for _, name in read_split_file(path)]  # untrusted: named errors
+        names = [name for _, name in read_split_file(path, allow_empty=True)]  # untrusted
         complete = []
         for name in track_iter_progress(names) if validate else names:
             files = dict(volume=osp.join(root, 'volumes', f'{name}.npz'),
@@ -54,9 +54,11 @@ def check(root: str, validate: bool = False, img_suffix: str = '.jpg') -> dict:
             if missing:
                 info['problems'][name] = f'missing {", ".join(missing)}'
                 continue
-            outside = [p for p in files.values() if not is_inside(p, [root])]
-            if outside:  # a link to a file elsewhere is not part of this copy
-                info['problems'][name] = (f'{outside[0]} leads outside {root} (to '
+            # a room file linked out of its folder (an archive may carry such links) is not
+            # part of this copy; linked folders (volumes/ on another disk) are a layout
+            outside = [p for p in files.values() if not is_inside(p, [osp.dirname(p)])]
+            if outside:
+                info['problems'][name] = (f'{outside[0]} leads outside its folder (to '
                                           f'{osp.realpath(outside[0])})')
                 continue
             if validate:
@@ -103,6 +105,11 @@ def main(argv=None) -> int:
         print(f"  ... and {len(info['problems']) - 50} more (see dataset_info.json)")
     if not info['splits']:
         print('error: no split file found under splits/', file=sys.stderr)
+        return 1
+    empty = [split for split, s in info['splits'].items() if s['listed'] and not s['complete']]
+    if empty:  # rewriting the list would leave nothing to train or test on
+        print(f'error: {args.root}: no room of splits/{empty[0]} is complete (problems above); '
+              'the split files are left as they are', file=sys.stderr)
         return 1
     write(args.root, info)
     print(f"wrote {args.root}/splits/<split>.txt and {args.root}/dataset_info.json")

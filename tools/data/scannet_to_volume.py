@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         for split, list_name in SPLITS.items():
             list_path = osp.join(args.root, list_name)
             if osp.isfile(list_path):
-                lists[split] = [name for _, name in read_split_file(list_path)]
+                lists[split] = [name for _, name in read_split_file(list_path, allow_empty=True)]
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

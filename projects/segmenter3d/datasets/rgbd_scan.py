@@ -22,6 +22,7 @@ import glob
 import io
 import os
 import os.path as osp
+import stat
 import warnings
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -79,17 +80,21 @@ def _read_file(path: str, limit: int, real_root: Optional[str] = None) -> bytes:
         path_read = _resolved_inside(path, real_root)
     else:
         path_read = path
-    if not osp.isfile(path):
-        raise ValueError(f'{path}: not a regular file')
-    size = osp.getsize(path_read)
-    if size > limit:
-        raise ValueError(f'{path}: {size / 2**20:.1f} MB, more than such a file may hold '
-                         f'({limit / 2**20:.1f} MB)')
-    try:
-        with open(path_read, 'rb') as f:
-            return f.read(limit + 1)
+    try:  # non-blocking: opening a named pipe must not wait for a writer
+        fd = os.open(path_read, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
     except OSError as err:  # e.g. no permission to read it
         raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
+    with os.fdopen(fd, 'rb') as f:  # the checks below are of the file that is read
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f'{path}: not a regular file')
+        if info.st_size > limit:
+            raise ValueError(f'{path}: {info.st_size / 2**20:.1f} MB, more than such a file '
+                             f'may hold ({limit / 2**20:.1f} MB)')
+        try:
+            return f.read(limit + 1)
+        except OSError as err:
+            raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
 
 
 def _imread(path: str, flags: int, real_root: Optional[str] = None) -> Optional[np.ndarray]:

@@ -104,10 +104,12 @@ def _read_json(path: str) -> dict:
 
 def _integers(value, path: str, field: str) -> np.ndarray:
     """A JSON field that must be a list of integers, as (N, ) int64."""
-    try:
-        array = np.asarray(value, np.int64)
-    except (TypeError, ValueError, OverflowError):
-        array = None
+    array = None
+    if isinstance(value, list) and all(type(v) is int for v in value):  # not 1.7, not True
+        try:
+            array = np.asarray(value, np.int64)
+        except OverflowError:
+            array = None
     if array is None or array.ndim != 1:
         raise ValueError(f'{path}: field {field} must be a list of integers, got '
                          f'{str(value)[:60]}')

@@ -10,12 +10,13 @@ from ..taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 from .cameras import view_name
 
 
-def read_split_file(path: str) -> List[Tuple[int, str]]:
+def read_split_file(path: str, allow_empty: bool = False) -> List[Tuple[int, str]]:
     """(line number, room name) of a split file: one name a line, blank lines skipped.
 
     Split files are untrusted: a byte-order mark is dropped, and undecodable bytes, names
     leaving the data root (absolute or with ``..``) and a name listed twice (it would count
-    twice in the metrics) are refused.
+    twice in the metrics) are refused; so is an empty list unless ``allow_empty`` (a dataset
+    of no rooms cannot train or test, but a converter may be handed one).
 
     Raises:
         ValueError: naming the file (and the line).
@@ -26,7 +27,11 @@ def read_split_file(path: str) -> List[Tuple[int, str]]:
     except UnicodeDecodeError as err:
         raise ValueError(f'{path}: split file is not UTF-8 text ({err.reason} at byte '
                          f'{err.start})') from None
-    if not lines:
+    except OSError as err:  # no permission, a folder of that name, ...
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f'{path}: split file cannot be read ({err.strerror or err})') from None
+    if not lines and not allow_empty:
         raise ValueError(f'{path}: split file lists no rooms')
     first = {}
     for number, name in lines:
