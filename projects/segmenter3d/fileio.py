@@ -27,8 +27,8 @@ def temporary_name(path: str) -> str:
 
 def check_writable(path: str, label: str, folder: bool = False) -> None:
     """``path`` (a file; with ``folder``, a folder of outputs) can be written: its nearest
-    existing ancestor is a folder, and a file's temporary twin has a name the file system
-    takes.
+    existing ancestor is a folder, a file is not an existing folder, and a file's temporary
+    twin has a name the file system takes.
 
     Raises:
         ValueError: naming ``label`` and the file in the way, or the name.
@@ -38,6 +38,8 @@ def check_writable(path: str, label: str, folder: bool = False) -> None:
         parent = osp.dirname(parent)
     if not osp.isdir(parent):
         raise ValueError(f'{label}: {parent} is a file, not a folder')
+    if not folder and osp.isdir(path):
+        raise ValueError(f'{label}: {path} is a folder; name a file')
     if not folder and len(osp.basename(temporary_name(path)).encode()) > 255:
         raise ValueError(f'{path}: the file name is too long (with the temporary suffix '
                          'written first, over 255 bytes); use a shorter name')

@@ -122,3 +122,54 @@ def test_unexpected_reference_key_is_named():
     state['encoder.extra.weight'] = torch.zeros(1)
     with pytest.raises(ValueError, match="unexpected key 'encoder.extra.weight'"):
         reference_to_ours(state, source='x.pth')
+
+
+def _damaged(edit):
+    state = dict(_random_reference('t').state_dict())
+    edit(state)
+    return state
+
+
+STAGE0 = 'encoder.patch_embed.layers.0.blocks.0.attn.'
+
+
+@pytest.mark.parametrize('edit,match', [
+    (lambda s: s.pop('encoder.patch_embed.patch_embed.proj.weight'),
+     "needs 'encoder.patch_embed.patch_embed.proj.weight', missing here"),
+    (lambda s: s.pop('decoder.head.weight'), "needs 'decoder.head.weight', missing here"),
+    (lambda s: s.update({'decoder.head.weight': torch.tensor(1.0)}),
+     r"'decoder.head.weight' has shape \(\), expected 2 dimensions"),
+    (lambda s: s.update({STAGE0 + 'relative_position_bias_table': torch.zeros(5)}),
+     r"relative_position_bias_table' has shape \(5,\), expected 2 dimensions"),
+    (lambda s: s.update({STAGE0 + 'relative_position_index': torch.tensor(3)}),
+     r'relative_position_index has shape \(\), not \(w\^3, w\^3\)'),
+    # 27000 entries (a 30 kB file) used to ask for a 30^3 window's (27000, 27000) table
+    (lambda s: s.update({STAGE0 + 'relative_position_index': torch.zeros(27000)}),
+     r'not \(w\^3, w\^3\) of a window of w <= 16'),
+    (lambda s: s.update({STAGE0 + 'relative_position_index': torch.zeros(9, 9)}),
+     r'has shape \(9, 9\), not \(w\^3, w\^3\)'),
+])
+def test_damaged_reference_weights_are_named(tmp_path, edit, match):
+    src = tmp_path / 'ref.pth'
+    torch.save({'state_dict': _damaged(edit)}, src)
+    with pytest.raises(ValueError, match=match):
+        converter.convert(str(src), str(tmp_path / 'o.pth'))
+    assert not (tmp_path / 'o.pth').exists()
+
+
+def test_unusable_config_and_outputs_are_named_before_loading(tmp_path, capsys):
+    src = tmp_path / 'ref.pth'
+    torch.save(_random_reference('t').state_dict(), src)
+    (tmp_path / 'config.txt').write_text('model = dict()\n')  # mmengine refuses the suffix
+    assert converter.main([str(src), str(tmp_path / 'o.pth'), '--config',
+                           str(tmp_path / 'config.txt')]) == 1
+    assert 'config.txt: not a usable config' in capsys.readouterr().err
+    blocker = tmp_path / 'afile'
+    blocker.write_bytes(b'keep')
+    for dst, message in ((blocker / 'o.pth', 'is a file, not a folder'),
+                         (tmp_path, 'is a folder; name a file'),
+                         (tmp_path / ('o' * 250 + '.pth'), 'the file name is too long')):
+        assert converter.main([str(src), str(dst)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('error: ') and message in err[0], err
+    assert blocker.read_bytes() == b'keep'

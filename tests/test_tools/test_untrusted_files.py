@@ -130,6 +130,12 @@ def test_converters_refuse_to_write_over_their_input(tmp_path, capsys, student_s
             assert tool.main([str(src), str(tmp_path / dst)]) == 1
             assert 'is the input' in capsys.readouterr().err
     assert src.read_bytes() == before and (tmp_path / 'link.pth').is_symlink()
+    for dst, message in ((src / 'o.pth', 'is a file, not a folder'),
+                         (tmp_path, 'is a folder; name a file')):
+        for tool in (extract, convert):  # named before loading, not a trace at the save
+            assert tool.main([str(src), str(dst)]) == 1
+            assert message in capsys.readouterr().err
+    assert src.read_bytes() == before
 
 
 @pytest.fixture(scope='module')

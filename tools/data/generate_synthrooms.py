@@ -36,14 +36,18 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.out:
+        sys.exit('error: --out is empty; name the output folder')
     try:
         summary = generate_dataset(args.out, args.num_rooms, seed=args.seed,
                                    voxel_size=args.voxel_size, pano_size=tuple(args.pano_size),
                                    split_ratios=args.split, workers=args.workers,
                                    max_extent=args.max_extent, scan_cameras=args.scan_cameras,
                                    scan_frames=args.scan_frames, depth_noise=args.depth_noise)
-    except (ValueError, FileNotFoundError) as err:
+    except ValueError as err:
         sys.exit(f'error: {err}')
+    except OSError as err:  # the folder cannot be made or written (under a file, too long)
+        sys.exit(f'error: --out {args.out}: cannot be written ({err.strerror or err})')
     print(f"\n{summary['rooms']} rooms ({summary['skipped']} already complete) in {args.out}: "
           f"{summary['per_split']}, {summary['voxels']:,} voxels")
     if args.scan_frames:

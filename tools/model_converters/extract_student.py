@@ -16,8 +16,9 @@ STUDENT_PREFIXES = ('backbone.', 'decode_head.')
 
 
 def extract(src: str, dst: str) -> int:
-    from segmenter3d.fileio import refuse_same_file
+    from segmenter3d.fileio import check_writable, refuse_same_file
     refuse_same_file(src, dst)
+    check_writable(dst, 'output')  # before the (possibly long) load, not after it
     from segmenter3d.checkpoint_io import read_state_dict
     ckpt, state = read_state_dict(src, 'distillation checkpoint')
     student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}

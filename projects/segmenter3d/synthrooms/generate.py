@@ -58,6 +58,63 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
     return dict(name=name, split=split, skipped=False, scan=scan, **stats)
 
 
+MAX_ROOMS = 99_999  # room_00000 .. room_99999
+MAX_GRID_VOXELS = 50_000_000  # an 8 x 8 x 3 m room at 1.1 cm; the paper's 4 cm is 3 M
+MAX_SCAN_VIEWS = 1_000  # cameras or frames a room: every frame is held until it is fused
+MIN_PANO_SIZE = (8, 16)
+LARGEST_ROOM = (8.0, 8.0, 3.0)  # metres: the generator's footprint and height at most
+
+
+def check_options(num_rooms: int, seed: int, voxel_size: float, pano_size: Sequence[int],
+                  split_ratios: Sequence[float], workers: int, max_extent: Optional[float],
+                  scan_cameras: int, scan_frames: int, depth_noise: float) -> None:
+    """Every generator option, before anything is written: a bad value is named with its
+    command-line flag (a bad one used to surface as a numpy error, a multi-GB allocation or
+    a folder the corrected rerun refused).
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    from ..datasets.image_size import MAX_PIXELS
+
+    def integer(value, low, high, flag):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or not low <= value <= high:
+            raise ValueError(f'{flag} must be an integer from {low:,} to {high:,}, got {value}')
+
+    def number(value, low, high, flag, unit=''):
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value)
+                and low <= value <= high):
+            raise ValueError(f'{flag} must be a finite number from {low:g} to {high:g}{unit}, '
+                             f'got {value}')
+
+    integer(num_rooms, 1, MAX_ROOMS, '--num-rooms')
+    integer(seed, 0, 2**63 - 1, '--seed')
+    integer(workers, 1, 1024, '--workers')
+    integer(scan_cameras, 0, MAX_SCAN_VIEWS, '--scan-cameras')
+    integer(scan_frames, 0, MAX_SCAN_VIEWS, '--scan-frames')
+    number(voxel_size, 0.001, 1.0, '--voxel-size', ' metres')
+    number(depth_noise, 0.0, 1.0, '--depth-noise', ' metres')
+    if max_extent is not None:
+        number(max_extent, 2.0, 1e3, '--max-extent', ' metres')
+    if len(split_ratios) != 3 or not all(np.isfinite(r) and r >= 0 for r in split_ratios) \
+            or sum(split_ratios) <= 0:
+        raise ValueError(f'--split must be 3 finite non-negative ratios, not all 0, got '
+                         f'{list(split_ratios)}')
+    h, w = (list(pano_size) + [0, 0])[:2]
+    integer(h, MIN_PANO_SIZE[0], MAX_PIXELS, '--pano-size H')
+    integer(w, MIN_PANO_SIZE[1], MAX_PIXELS, '--pano-size W')
+    if len(pano_size) != 2 or h * w > MAX_PIXELS:
+        raise ValueError(f'--pano-size must be H W with at most {MAX_PIXELS:,} pixels (what '
+                         f'the datasets read), got {list(pano_size)}')
+    sides = [min(side, max_extent or side) for side in LARGEST_ROOM[:2]] + [LARGEST_ROOM[2]]
+    voxels = int(np.prod([side / voxel_size for side in sides]))
+    if voxels > MAX_GRID_VOXELS:
+        raise ValueError(f'--voxel-size {voxel_size:g}: the largest room would have about '
+                         f'{voxels:,} voxels, more than {MAX_GRID_VOXELS:,}; use a larger voxel '
+                         'size or a smaller --max-extent')
+
+
 PARAMETERS_FILE = 'generator.json'
 SCANS_FILE = 'scans.json'
 
@@ -109,11 +166,9 @@ def generate_dataset(out_dir: str,
     recording each room's unobserved share and fusion time in ``<out_dir>/scans.json``;
     0 keeps the complete room.
     """
-    if num_rooms <= 0:
-        raise ValueError(f'num_rooms must be positive, got {num_rooms}')
-    if scan_frames < 0 or depth_noise < 0:
-        raise ValueError(f'scan_frames ({scan_frames}) and depth_noise ({depth_noise}) must not '
-                         'be negative')
+    check_options(num_rooms, seed, voxel_size, pano_size, split_ratios, workers, max_extent,
+                  scan_cameras, scan_frames, depth_noise)
+    workers = min(workers, num_rooms, os.cpu_count() or 1)  # more processes only contend
     splits = assign_splits(num_rooms, split_ratios)
     check_parameters(out_dir, dict(
         num_rooms=num_rooms, seed=seed, voxel_size=voxel_size, pano_size=list(pano_size),

@@ -23,6 +23,7 @@ import torch
 from .window_layout import relative_position_index
 
 REF_PREFIX = 'encoder.patch_embed.'
+MAX_WINDOW = 16  # window side: the paper's is 8; a (16^3)^2 index table is 134 MB
 _BLOCK = re.compile(r'^encoder\.patch_embed\.layers\.(\d+)\.(blocks\.\d+\..+|downsample\..+)$')
 _OUR_STAGE = re.compile(r'^backbone\.stages\.(\d+)\.(blocks\.\d+\..+|downsample\..+)$')
 
@@ -66,7 +67,14 @@ def reference_to_ours(state: Mapping[str, torch.Tensor],
     out = OrderedDict()
     for key, value in state.items():
         if key.endswith('relative_position_index'):
-            side = int(round(value.shape[0]**(1 / 3)))
+            # the shape first: a tiny file may declare a side whose table is gigabytes
+            square = (isinstance(value, torch.Tensor) and value.dim() == 2
+                      and value.shape[0] == value.shape[1])
+            side = int(round(value.shape[0]**(1 / 3))) if square else 0
+            if not (square and 1 <= side <= MAX_WINDOW and side**3 == value.shape[0]):
+                raise ValueError(f'{source}: {key} has shape '
+                                 f'{tuple(getattr(value, "shape", ()))}, not (w^3, w^3) of a '
+                                 f'window of w <= {MAX_WINDOW}; this converter cannot map it')
             expected = relative_position_index((side, ) * 3)
             if value.shape != expected.shape or not torch.equal(value.long().cpu(), expected):
                 raise ValueError(f'{source}: {key} is not the Video Swin relative position index '
