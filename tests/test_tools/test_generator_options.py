@@ -26,8 +26,9 @@ SMALL = ['--num-rooms', '1', '--voxel-size', '0.3', '--pano-size', '8', '16', '-
     (('--depth-noise', 'inf'), '--depth-noise must be a finite number from 0 to 1 metres'),
     (('--scan-cameras', '-1'), '--scan-cameras must be an integer from 0 to 1,000, got -1'),
     (('--scan-frames', '20000'), '--scan-frames must be an integer from 0 to 1,000'),
-    (('--pano-size', '1', '1'), '--pano-size H must be an integer from 8'),
-    (('--pano-size', '100000', '100000'), '--pano-size must be H W with at most 100,000,000'),
+    (('--pano-size', '1', '1'), '--pano-size must be H W, at least 8 x 16 and at most '
+     '100,000,000 pixels (what the datasets read), got [1, 1]'),
+    (('--pano-size', '100000', '100000'), '--pano-size must be H W, at least 8 x 16'),
 ])
 def test_options_no_room_can_have_are_named_before_anything_is_written(tmp_path, options,
                                                                        message):

@@ -10,6 +10,7 @@ interrupted run is resumed by running it again. A distillation config reads the 
 ``PanoramaDataset`` finds them in ``images/<split>`` like any panorama.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 from functools import partial
@@ -20,13 +21,21 @@ from mmengine.utils import track_parallel_progress, track_progress
 from segmenter3d.datasets.image_size import check_image_pixels
 from segmenter3d.datasets.volume_dataset import read_split_file
 from segmenter3d.synthrooms import render_views
+from segmenter3d.synthrooms.generate import check_pano_size
+
+MAX_VIEWS = 64  # panoramas a room: each is a full render
 
 
 def _render(task, data, views, pano_size, seed):
+    """True when rendered, False when already complete, the error (a string) when the room
+    cannot be rendered: one bad room must not stop the others."""
     import torch
     torch.set_num_threads(1)  # parallelism comes from the worker processes
     room, split = task
-    return render_views(data, room, split, views, pano_size, seed) is not None
+    try:
+        return render_views(data, room, split, views, pano_size, seed) is not None
+    except (ValueError, OSError) as err:
+        return f'{split}/{room}: {err}'
 
 
 def main(argv=None) -> int:
@@ -43,15 +52,26 @@ def main(argv=None) -> int:
     if args.views < 2:
         sys.exit(f'error: --views {args.views}: a room already has its own view; ask for 2 '
                  'or more')
-    tasks = []
+    if args.views > MAX_VIEWS:
+        sys.exit(f'error: --views {args.views}: at most {MAX_VIEWS} panoramas a room')
+    if args.seed < 0 or args.workers < 1:
+        sys.exit(f'error: --seed must be >= 0 and --workers >= 1, got {args.seed} and '
+                 f'{args.workers}')
+    tasks, split_of = [], {}
     for split in args.splits:
         path = osp.join(args.data, 'splits', f'{split}.txt')
         if not osp.isfile(path):
             sys.exit(f'error: {path}: split file not found')
         try:  # names outside the data folder, duplicates, a BOM, bad bytes: see the reader
-            tasks += [(name, split) for _, name in read_split_file(path)]
+            names = [name for _, name in read_split_file(path)]
         except ValueError as err:
             sys.exit(f'error: {err}')
+        for name in names:  # views go to the room's one split, beside its own panorama
+            if name in split_of:
+                sys.exit(f'error: {path}: room {name!r} is also listed in splits/'
+                         f'{split_of[name]}.txt; a room belongs to one split')
+            split_of[name] = split
+        tasks += [(name, split) for name in names]
     if not tasks:
         sys.exit(f'error: no rooms listed in {args.data}/splits for {args.splits}')
     pano_size = args.pano_size
@@ -61,18 +81,32 @@ def main(argv=None) -> int:
             sys.exit(f'error: {first}: not found; pass --pano-size H W')
         try:
             check_image_pixels(first)
-        except ValueError as err:
-            sys.exit(f'error: {err}')
-        pano_size = mmcv.imread(first).shape[:2]
+            image = mmcv.imread(first)
+        except (ValueError, OSError) as err:  # cv2 raises on some damaged files
+            sys.exit(f'error: {first}: cannot be read as the size of the views ({err})')
+        if image is None:
+            sys.exit(f'error: {first}: cannot be decoded as an image; pass --pano-size H W')
+        pano_size = image.shape[:2]
+    try:
+        check_pano_size([int(v) for v in pano_size],
+                        '--pano-size' if args.pano_size else f'{first}: the panorama')
+    except ValueError as err:
+        sys.exit(f'error: {err}')
+    workers = min(args.workers, len(tasks), os.cpu_count() or 1)
     func = partial(_render, data=args.data, views=args.views, pano_size=tuple(pano_size),
                    seed=args.seed)
-    try:
-        done = (track_parallel_progress(func, tasks, nproc=args.workers) if args.workers > 1
-                else track_progress(func, tasks))
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    results = (track_parallel_progress(func, tasks, nproc=workers) if workers > 1
+               else track_progress(func, tasks))
+    failed = [r for r in results if isinstance(r, str)]
+    done = [r for r in results if not isinstance(r, str)]
     print(f'\n{sum(done)} rooms rendered, {len(done) - sum(done)} already complete: '
           f'{args.views} views each, {tuple(pano_size)} pixels, in {args.data}')
+    if failed:
+        print(f'error: {len(failed)} of {len(tasks)} rooms could not be rendered (a rerun '
+              'renders only what is missing):', file=sys.stderr)
+        for message in failed:
+            print(f'error: {message}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -65,6 +65,24 @@ MIN_PANO_SIZE = (8, 16)
 LARGEST_ROOM = (8.0, 8.0, 3.0)  # metres: the generator's footprint and height at most
 
 
+def check_pano_size(pano_size: Sequence[int], what: str = '--pano-size') -> None:
+    """A panorama of H x W pixels, H >= 8, W >= 16 and at most what the datasets read
+    (:data:`~segmenter3d.datasets.image_size.MAX_PIXELS`).
+
+    Raises:
+        ValueError: naming ``what`` and the size.
+    """
+    from ..datasets.image_size import MAX_PIXELS
+    size = list(pano_size)
+    ok = len(size) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                for v in size)
+    if not ok or size[0] < MIN_PANO_SIZE[0] or size[1] < MIN_PANO_SIZE[1] \
+            or size[0] * size[1] > MAX_PIXELS:
+        raise ValueError(f'{what} must be H W, at least {MIN_PANO_SIZE[0]} x '
+                         f'{MIN_PANO_SIZE[1]} and at most {MAX_PIXELS:,} pixels (what the '
+                         f'datasets read), got {size}')
+
+
 def check_options(num_rooms: int, seed: int, voxel_size: float, pano_size: Sequence[int],
                   split_ratios: Sequence[float], workers: int, max_extent: Optional[float],
                   scan_cameras: int, scan_frames: int, depth_noise: float) -> None:
@@ -75,8 +93,6 @@ def check_options(num_rooms: int, seed: int, voxel_size: float, pano_size: Seque
     Raises:
         ValueError: naming the option and the value.
     """
-    from ..datasets.image_size import MAX_PIXELS
-
     def integer(value, low, high, flag):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
                 or not low <= value <= high:
@@ -101,12 +117,7 @@ def check_options(num_rooms: int, seed: int, voxel_size: float, pano_size: Seque
             or sum(split_ratios) <= 0:
         raise ValueError(f'--split must be 3 finite non-negative ratios, not all 0, got '
                          f'{list(split_ratios)}')
-    h, w = (list(pano_size) + [0, 0])[:2]
-    integer(h, MIN_PANO_SIZE[0], MAX_PIXELS, '--pano-size H')
-    integer(w, MIN_PANO_SIZE[1], MAX_PIXELS, '--pano-size W')
-    if len(pano_size) != 2 or h * w > MAX_PIXELS:
-        raise ValueError(f'--pano-size must be H W with at most {MAX_PIXELS:,} pixels (what '
-                         f'the datasets read), got {list(pano_size)}')
+    check_pano_size(pano_size)
     sides = [min(side, max_extent or side) for side in LARGEST_ROOM[:2]] + [LARGEST_ROOM[2]]
     voxels = int(np.prod([side / voxel_size for side in sides]))
     if voxels > MAX_GRID_VOXELS:

@@ -66,15 +66,21 @@ def render_views(data_root: str, room: str, split: str, num_views: int,
                                   view_name(room, view) + '.png', 'room')
                       for view in range(1, num_views)]
                for kind in ('images', 'annotations', 'depth')}
+    own = [osp.join(data_root, 'images', split, f'{room}{suffix}') for suffix in ('.png', '.jpg')]
+    if not any(osp.isfile(path) for path in own):  # a room of another split, or none
+        raise ValueError(f'{own[0]}: the room\'s own panorama is not in {split}; is {room!r} '
+                         f'listed in the right split?')
     data = load_room(volume)
     if 'camera' not in data:
         raise ValueError(f'{volume}: field camera missing; views start from the room camera')
     voxel_size = float(data.get('voxel_size', 0.04))
     origin = np.asarray(data.get('origin', np.zeros(3)), np.float32)
     rng = np.random.default_rng([seed, int(''.join(c for c in room if c.isdigit()) or 0)])
-    cameras = np.concatenate([np.asarray(data['camera'], np.float32)[None],
-                              eye_level_cameras(data['tsdf'], voxel_size, origin,
-                                                num_views - 1, rng)])
+    try:
+        others = eye_level_cameras(data['tsdf'], voxel_size, origin, num_views - 1, rng)
+    except ValueError as err:
+        raise ValueError(f'{volume}: {err}') from None
+    cameras = np.concatenate([np.asarray(data['camera'], np.float32)[None], others])
     base = Room(tsdf=data['tsdf'], rgb=data['rgb'], labels=data['labels'],
                 voxel_size=voxel_size, origin=origin, camera=cameras[0], room_type='')
     for view in range(1, num_views):
