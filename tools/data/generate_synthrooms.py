@@ -46,8 +46,9 @@ def main(argv=None):
                                    scan_frames=args.scan_frames, depth_noise=args.depth_noise)
     except ValueError as err:
         sys.exit(f'error: {err}')
-    except OSError as err:  # the folder cannot be made or written (under a file, too long)
-        sys.exit(f'error: --out {args.out}: cannot be written ({err.strerror or err})')
+    except OSError as err:  # a folder or file that cannot be made (under a file, too long)
+        sys.exit(f'error: {err.filename or args.out}: cannot be written '
+                 f'({err.strerror or err})')
     print(f"\n{summary['rooms']} rooms ({summary['skipped']} already complete) in {args.out}: "
           f"{summary['per_split']}, {summary['voxels']:,} voxels")
     if args.scan_frames:

@@ -77,6 +77,8 @@ def main(argv=None) -> int:
     pano_size = args.pano_size
     if pano_size is None:
         first = osp.join(args.data, 'images', tasks[0][1], f'{tasks[0][0]}.png')
+        if not osp.isfile(first) and osp.isfile(first[:-4] + '.jpg'):  # the release's
+            first = first[:-4] + '.jpg'
         if not osp.isfile(first):
             sys.exit(f'error: {first}: not found; pass --pano-size H W')
         try:

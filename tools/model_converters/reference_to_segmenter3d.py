@@ -63,13 +63,21 @@ def convert(src: str, dst: str, config: str = None) -> dict:
     arch = infer_arch(state, src)
     num_classes = _tensor(state, 'decoder.head.weight', 2, src).shape[0]
     if config is not None:
+        from mmengine.config import Config
+
         from segmenter3d.apis import init_segmentor
         if not osp.isfile(config):
             raise FileNotFoundError(f'{config}: config not found')
         try:
-            model = init_segmentor(config)
+            cfg = Config.fromfile(config)
+            cfg.model  # noqa: B018  (a config without a model is named here)
         except Exception as err:  # a config is code: all of its failures are the config's
             raise ValueError(f'{config}: not a usable config ({type(err).__name__}: '
+                             f'{err})') from None
+        try:
+            model = init_segmentor(cfg)
+        except (KeyError, TypeError, AttributeError) as err:  # the registry, the fields
+            raise ValueError(f'{config}: the model cannot be built ({type(err).__name__}: '
                              f'{err})') from None
         problems = weight_mismatches(model, converted)
         if problems:

@@ -10,7 +10,7 @@ import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from ..fileio import write_text_atomic
-from .room import generate_room
+from .room import WALL_THICKNESS, generate_room
 from .scan import fused_scan, simulate_scan
 from .writer import SPLITS, is_complete, room_paths, write_room
 
@@ -58,8 +58,8 @@ def _make_one(task: Tuple[int, str], out_dir: str, seed: int, voxel_size: float,
     return dict(name=name, split=split, skipped=False, scan=scan, **stats)
 
 
-MAX_ROOMS = 99_999  # room_00000 .. room_99999
-MAX_GRID_VOXELS = 50_000_000  # an 8 x 8 x 3 m room at 1.1 cm; the paper's 4 cm is 3 M
+MAX_ROOMS = 99_999  # five-digit names: room_00000 .. room_99998
+MAX_GRID_VOXELS = 50_000_000  # the largest room at 1.6 cm; the paper's 4 cm is 3.4 M
 MAX_SCAN_VIEWS = 1_000  # cameras or frames a room: every frame is held until it is fused
 MIN_PANO_SIZE = (8, 16)
 LARGEST_ROOM = (8.0, 8.0, 3.0)  # metres: the generator's footprint and height at most
@@ -118,7 +118,8 @@ def check_options(num_rooms: int, seed: int, voxel_size: float, pano_size: Seque
         raise ValueError(f'--split must be 3 finite non-negative ratios, not all 0, got '
                          f'{list(split_ratios)}')
     check_pano_size(pano_size)
-    sides = [min(side, max_extent or side) for side in LARGEST_ROOM[:2]] + [LARGEST_ROOM[2]]
+    sides = [min(side, max_extent or side) + 2 * WALL_THICKNESS for side in LARGEST_ROOM[:2]]
+    sides.append(LARGEST_ROOM[2] + 2 * WALL_THICKNESS)  # the grid holds the wall shell too
     voxels = int(np.prod([side / voxel_size for side in sides]))
     if voxels > MAX_GRID_VOXELS:
         raise ValueError(f'--voxel-size {voxel_size:g}: the largest room would have about '
