@@ -25,8 +25,9 @@ def parse_args(argv=None):
 
 
 def check_output_dirs(cfg: Config, dirs: dict) -> None:
-    """Predictions never go where the run's inputs are: refuse output folders inside a data
-    root of the run's dataloaders (the rooms, panoramas and split files live there)."""
+    """Predictions and logs never go where the run's inputs are: refuse output folders
+    inside a data root of the run's dataloaders (the rooms, panoramas and split files live
+    there)."""
     roots = []
     for split in ('train', 'val', 'test'):
         dataset = (cfg.get(f'{split}_dataloader') or {}).get('dataset') or {}
@@ -39,15 +40,21 @@ def check_output_dirs(cfg: Config, dirs: dict) -> None:
         for root in roots:
             if real == root or real.startswith(root + os.sep):
                 raise ValueError(f'--{option.replace("_", "-")} {folder}: inside the data root '
-                                 f'{root}, which holds the inputs; write predictions elsewhere')
+                                 f'{root}, which holds the inputs; write outputs elsewhere')
 
 
 def build_runner(args) -> Runner:
     """The Runner of the config and options, after checking what can be checked up front."""
+    if not osp.isfile(args.checkpoint):  # before the Runner makes a log folder for nothing
+        raise FileNotFoundError(f'{args.checkpoint}: checkpoint not found' if not osp.lexists(
+            args.checkpoint) else f'{args.checkpoint}: not a regular file')
     cfg = runtime.load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
+    for option in ('out', 'show_dir'):
+        if getattr(args, option) is not None:
+            runtime.check_output_folder(getattr(args, option), f'--{option.replace("_", "-")}')
+    check_output_dirs(cfg, dict(out=args.out, show_dir=args.show_dir, work_dir=args.work_dir))
     if args.show_dir or args.out:
-        check_output_dirs(cfg, dict(out=args.out, show_dir=args.show_dir))
         # as mmseg's tools/test.py: switch the config's visualization hook on
         hook = cfg.default_hooks.get('visualization') or dict(type='VolumeVisualizationHook')
         if hook.get('type') != 'VolumeVisualizationHook':

@@ -13,6 +13,7 @@ room-level fine-tuning without the KD term as a row of its own) and ``DIR/<room>
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmcv
 import numpy as np
@@ -23,9 +24,14 @@ from mmseg.evaluation.metrics import IoUMetric
 
 from segmenter3d.apis import init_segmentor
 from segmenter3d.datasets import load_room, room_to_input
+from segmenter3d.datasets.image_size import check_image_pixels
+from segmenter3d.datasets.volume_dataset import read_split_file
+from segmenter3d.engine.runtime import check_output_folder, report_bad_input
 from segmenter3d.evaluation import VolumeIoUMetric
+from segmenter3d.fileio import is_inside, write_text_atomic
 from segmenter3d.models.segmentors import panorama_logits, pipeline_resize
 from segmenter3d.rendering import TSDFRaycaster, room_camera
+from segmenter3d.synthrooms.generate import check_pano_size
 from segmenter3d.taxonomy import PANOROOMS3D_CLASSES, PANOROOMS3D_PALETTE
 from segmenter3d.visualization import colorize, label_tile, with_legend, write_png
 
@@ -41,7 +47,7 @@ def mean_iou(areas):
     return 100 * float(np.nanmean(s['IoU']))
 
 
-def main():
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config')
     p.add_argument('before')
@@ -53,7 +59,15 @@ def main():
     p.add_argument('--split', default='test')
     p.add_argument('--pano-size', type=int, nargs=2, default=(128, 256))
     p.add_argument('--out', required=True)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    # the cheap checks first: the models load for minutes
+    check_output_folder(args.out, '--out')
+    if is_inside(args.out, [args.data_root]):
+        raise ValueError(f'--out {args.out}: inside --data-root {args.data_root}, which holds '
+                         'the inputs; write the report elsewhere')
+    check_pano_size(list(args.pano_size))
+    names = [name for _, name in read_split_file(
+        osp.join(args.data_root, 'splits', f'{args.split}.txt'))]
     torch.set_grad_enabled(False)
     # a distillation config is reduced to its student by init_segmentor
     students = {'before': init_segmentor(args.config, args.before)}
@@ -63,7 +77,6 @@ def main():
     teacher = init_segmentor(args.teacher_config, args.teacher_checkpoint)
     resize = pipeline_resize(Config.fromfile(args.teacher_config))
     caster = TSDFRaycaster(*args.pano_size)
-    names = open(osp.join(args.data_root, 'splits', f'{args.split}.txt')).read().split()
     voxel = {k: [] for k in students}
     surface = {k: [] for k in students}
     pano = {k: [] for k in list(students) + ['teacher']}
@@ -78,7 +91,7 @@ def main():
         inside = hits.behind(camera)
         gt_pano = caster.project(labels[None].float(), inside, mode='nearest',
                                  fill=255)[0].long()
-        image = mmcv.imread(osp.join(args.data_root, 'images', args.split, f'{name}.png'))
+        image = load_panorama(osp.join(args.data_root, 'images', args.split, f'{name}.png'))
         image = torch.from_numpy(image.transpose(2, 0, 1).copy())
         preds = {'teacher': panorama_logits(teacher, image, args.pano_size, resize).argmax(0)}
         mask = (volume[0].abs() < 1)
@@ -116,10 +129,21 @@ def main():
             + '\n'.join(table) + '\n\nPictures: <room>_distill.png = panorama RGB | ground truth | '
             + ' | '.join(TITLES[k] for k in ['teacher'] + list(students))
             + ', and a legend of the classes in view.\n')
-    with open(osp.join(args.out, 'distill_report.md'), 'w') as f:
-        f.write(text)
+    write_text_atomic(osp.join(args.out, 'distill_report.md'), text)
     print('\n' + text)
+    return 0
+
+
+def load_panorama(path: str) -> np.ndarray:
+    """(H, W, 3) BGR of a room's own panorama; its header checked before it is decoded."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: panorama not found')
+    check_image_pixels(path)
+    image = mmcv.imread(path)
+    if image is None:
+        raise ValueError(f'{path}: cannot be decoded as an image')
+    return image
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(report_bad_input(main))

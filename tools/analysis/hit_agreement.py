@@ -29,6 +29,8 @@ from mmseg.registry import DATASETS, MODELS
 
 from segmenter3d.checkpoint_io import load_weights
 from segmenter3d.encoding import input_tsdf
+from segmenter3d.engine.option_checks import check_cfg_options
+from segmenter3d.engine.runtime import report_bad_input
 
 # the repository: its configs and data paths are relative to it
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -135,7 +137,11 @@ def build_model_and_rooms(args):
     """The distiller with the student's weights (eval mode; ``tiles`` at the test window)
     and the split's rooms through the distillation config's training pipeline."""
     cfg = Config.fromfile(args.config)
+    if 'Distiller' not in str(cfg.model.get('type', '')):
+        raise ValueError(f"{args.config}: model type {cfg.model.get('type')!r} is not a "
+                         'distiller; pass a distillation config (its student and raycaster)')
     if getattr(args, 'cfg_options', None):
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg.model.update(teacher_config=args.teacher_config,
                      teacher_checkpoint=args.teacher_checkpoint)
@@ -160,12 +166,18 @@ def main(argv=None) -> int:
     p.add_argument('--per-class', action='store_true',
                    help="also each class's IoU at the hits and the teacher's largest confusions")
     args = p.parse_args(argv)
+    if args.rooms < 1:
+        raise ValueError(f'--rooms {args.rooms}: score at least 1 room')
+    if not 0 <= args.min_confidence <= 1:  # also refuses nan
+        raise ValueError(f'--min-confidence {args.min_confidence}: a probability in 0..1 '
+                         '(0: no gate)')
     os.chdir(ROOT)
     init_default_scope('mmseg')
     model, dataset = build_model_and_rooms(args)
     confusions = hit_confusions(model, dataset, args.rooms, args.forward, args.min_confidence)
     total = confusions['teacher'].sum()
-    print(f'\n| logits at the hits ({args.rooms} {args.split} rooms) | hits % | accuracy | '
+    scored = min(args.rooms, len(dataset))
+    print(f'\n| logits at the hits ({scored} {args.split} rooms) | hits % | accuracy | '
           'mIoU |')
     print('|---|---|---|---|')
     for name, confusion in confusions.items():
@@ -193,4 +205,4 @@ def print_per_class(confusions: dict, classes) -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(report_bad_input(main))

@@ -18,14 +18,16 @@ entropy does.
 """
 import argparse
 import copy
+import math
 import os
 import os.path as osp
 import sys
 
 import torch
 from hit_agreement import add_model_arguments, build_model_and_rooms, room_at_hits, student_rows
-from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
+
+from segmenter3d.engine.runtime import CheckedDictAction, report_bad_input
 
 # the repository: its configs and data paths are relative to it
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -89,9 +91,16 @@ def main(argv=None) -> int:
     p.add_argument('--steps', type=int, default=40)
     p.add_argument('--every', type=int, default=10)
     p.add_argument('--lr', type=float, default=1e-4)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CheckedDictAction,
                    help='config overrides, e.g. model.distill_loss.tau=1.0')
     args = p.parse_args(argv)
+    if args.steps < 0 or args.every < 1:
+        raise ValueError(f'--steps {args.steps} / --every {args.every}: steps >= 0, every >= 1')
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f'--lr {args.lr}: a positive finite learning rate')
+    if args.room == args.held_out:
+        raise ValueError(f'--room and --held-out are both {args.room}: the held-out room must '
+                         'be another one')
     os.chdir(ROOT)
     init_default_scope('mmseg')
     torch.manual_seed(0)
@@ -121,4 +130,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(report_bad_input(main))

@@ -4,11 +4,12 @@ the shared arguments, and the entry point that turns bad input into one ``error:
 The jobs it calls live beside it: :mod:`.launch` (CPU distributed set-up),
 :mod:`.option_checks` (``--cfg-options``, schedule, datasets) and :mod:`.work_dir` (guard,
 lock, cleanup)."""
+import argparse
 import os
 import os.path as osp
 
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from ..checkpoint_io import use_safe_checkpoint_loading
 from .launch import setup_cpu_distributed
@@ -18,16 +19,50 @@ from .option_checks import check_cfg_options
 def load_config(config: str, cfg_options=None, work_dir=None, launcher: str = 'none') -> Config:
     """The config of a tool run: options checked then merged, the launcher recorded, and the
     work dir by mmseg's priority (command line > config > ``work_dirs/<config name>``)."""
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as err:  # a config is Python: its syntax and its own errors alike
+        raise ValueError(f'{config}: not a usable config ({type(err).__name__}: '
+                         f'{one_line(err)})') from None
     cfg.launcher = launcher
     if cfg_options is not None:
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
+        check_output_folder(work_dir, '--work-dir')
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def check_output_folder(folder: str, option: str) -> None:
+    """A folder option that can be made and written: not empty (``''`` would write into the
+    current directory), no file in the way, a name the file system takes.
+
+    Raises:
+        ValueError: naming the option.
+    """
+    from ..fileio import check_writable
+    if not folder:
+        raise ValueError(f'{option} is empty; name a folder')
+    check_writable(folder, f'{option} {folder}', folder=True)
+    if any(len(part.encode()) > 255 for part in folder.split(os.sep)):
+        raise ValueError(f'{option} {folder[:60]}...: a folder name over 255 bytes')
+
+
+class CheckedDictAction(DictAction):
+    """mmengine's ``DictAction`` whose malformed pairs are argparse errors naming the option
+    (it raised a ``ValueError`` from inside argparse: a stack trace)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            super().__call__(parser, namespace, values, option_string)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentError(self, f'{" ".join(values)}: key=value pairs, '
+                                         f'as in model.decode_head.num_classes=20 ({err})')
 
 
 def runner_from_cfg(cfg: Config, config: str):
@@ -44,8 +79,7 @@ def runner_from_cfg(cfg: Config, config: str):
 def add_runner_arguments(parser) -> None:
     """``--cfg-options``, ``--launcher`` and both spellings of the local rank (torchrun passes
     ``--local-rank``, older launchers ``--local_rank``), as mmseg's tools take them."""
-    from mmengine.config import DictAction
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CheckedDictAction,
                         help='override settings in the config, key=value (xxx=yyy format)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -74,6 +108,19 @@ def one_line(err: BaseException) -> str:
     return ' '.join(text.splitlines()) or type(err).__name__
 
 
+def report_bad_input(main, argv=None) -> int:
+    """``main(argv)`` of a tool without a Runner, where bad input (``ValueError``,
+    ``OSError``) ends in one ``error:`` line and exit code 1 (``--debug`` shows the trace)."""
+    import sys
+    try:
+        return main(argv)
+    except (ValueError, OSError) as err:
+        if '--debug' in (sys.argv if argv is None else argv):
+            raise
+        print(f'error: {one_line(err)}', file=sys.stderr)
+        return 1
+
+
 def run_tool(build_runner, parse_args, action: str) -> None:
     """A tool's entry point: build the Runner and run ``runner.<action>()``, where bad input
     (``ValueError`` / ``FileNotFoundError``, at build time or raised by a validator inside
@@ -91,7 +138,7 @@ def run_tool(build_runner, parse_args, action: str) -> None:
         # bad input found while the loop runs (a room, an init_cfg checkpoint, the data loader
         # settings) is the same one-line error as at build time
         getattr(runner, action)()
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # OSError: an output the system refuses
         if getattr(args, 'debug', False):
             raise
         sys.exit(f'error: {one_line(err)}')

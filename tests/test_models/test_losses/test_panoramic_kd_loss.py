@@ -151,3 +151,10 @@ def test_an_integer_weight_counts_a_pixel_that_many_times(class_balanced):
         loss(student, teacher, weight=-weight)
     with pytest.raises(ValueError, match=r'weight \(6,\) does not match'):
         loss(student, teacher, weight=weight[:6])
+
+
+@pytest.mark.parametrize('tau', [0, -1.0, float('nan'), float('inf'), '2'])
+def test_a_temperature_that_is_not_a_positive_finite_number_is_named(tau):
+    """NaN passed the old ``tau <= 0`` check and made every KD value NaN."""
+    with pytest.raises(ValueError, match='PanoramicKDLoss: tau must be a positive finite'):
+        PanoramicKDLoss(tau=tau)

@@ -1,5 +1,6 @@
 # Copyright (c) 3D Segmenter authors. All rights reserved.
 """Knowledge distillation from a 2D panorama segmenter into projected 3D logits."""
+import math
 from typing import Optional
 
 import torch
@@ -50,8 +51,8 @@ class PanoramicKDLoss(NamedLoss):
                  min_confidence: float = 0.0, class_balanced: bool = False,
                  loss_name: str = 'loss_dist') -> None:
         super().__init__(loss_weight, loss_name)
-        if tau <= 0:
-            raise ValueError(f'PanoramicKDLoss: tau must be positive, got {tau}')
+        if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):  # not nan
+            raise ValueError(f'PanoramicKDLoss: tau must be a positive finite number, got {tau}')
         if not 0 <= min_confidence < 1:
             raise ValueError(f'PanoramicKDLoss: min_confidence must be in [0, 1), got '
                              f'{min_confidence}')
