@@ -110,13 +110,11 @@ def one_line(err: BaseException) -> str:
 
 def report_bad_input(main, argv=None) -> int:
     """``main(argv)`` of a tool without a Runner, where bad input (``ValueError``,
-    ``OSError``) ends in one ``error:`` line and exit code 1 (``--debug`` shows the trace)."""
+    ``OSError``) ends in one ``error:`` line and exit code 1."""
     import sys
     try:
         return main(argv)
     except (ValueError, OSError) as err:
-        if '--debug' in (sys.argv if argv is None else argv):
-            raise
         print(f'error: {one_line(err)}', file=sys.stderr)
         return 1
 
