@@ -45,9 +45,6 @@ def check_output_dirs(cfg: Config, dirs: dict) -> None:
 
 def build_runner(args) -> Runner:
     """The Runner of the config and options, after checking what can be checked up front."""
-    if not osp.isfile(args.checkpoint):  # before the Runner makes a log folder for nothing
-        raise FileNotFoundError(f'{args.checkpoint}: checkpoint not found' if not osp.lexists(
-            args.checkpoint) else f'{args.checkpoint}: not a regular file')
     cfg = runtime.load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     for option in ('out', 'show_dir'):
@@ -63,6 +60,9 @@ def build_runner(args) -> Runner:
         hook.update(draw=bool(args.show_dir), show_dir=args.show_dir, out_dir=args.out)
         cfg.default_hooks.visualization = hook
     check_datasets(cfg, ['test'])
+    if not osp.isfile(args.checkpoint):  # before the Runner makes a log folder for nothing
+        raise FileNotFoundError(f'{args.checkpoint}: checkpoint not found' if not osp.lexists(
+            args.checkpoint) else f'{args.checkpoint}: not a regular file')
     runner = runtime.runner_from_cfg(cfg, args.config)
     # the Runner loads non-strictly: a checkpoint of another variant would be tested half random
     load_weights(getattr(runner.model, 'module', runner.model), args.checkpoint)

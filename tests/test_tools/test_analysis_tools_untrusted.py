@@ -103,7 +103,8 @@ def test_test_tool_checks_folders_checkpoint_and_config_before_the_runner(
         ([T_CFG, str(tmp_path / 'ckpt.pth'), '--work-dir', work, '--out', ''], '--out is empty'),
         ([T_CFG, str(tmp_path / 'ckpt.pth'), '--work-dir', tiny_rooms, '--cfg-options', data],
          f'--work-dir {tiny_rooms}: inside the data root'),
-        ([T_CFG, str(tmp_path / 'gone.pth'), '--work-dir', work], 'gone.pth: checkpoint not found'),
+        ([T_CFG, str(tmp_path / 'gone.pth'), '--work-dir', work, '--cfg-options', data],
+         'gone.pth: checkpoint not found'),
         ([str(tmp_path / 'broken.py'), str(tmp_path / 'ckpt.pth'), '--work-dir', work],
          'broken.py: not a usable config (SyntaxError'),
     ]

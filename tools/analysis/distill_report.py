@@ -60,14 +60,7 @@ def main(argv=None) -> int:
     p.add_argument('--pano-size', type=int, nargs=2, default=(128, 256))
     p.add_argument('--out', required=True)
     args = p.parse_args(argv)
-    # the cheap checks first: the models load for minutes
-    check_output_folder(args.out, '--out')
-    if is_inside(args.out, [args.data_root]):
-        raise ValueError(f'--out {args.out}: inside --data-root {args.data_root}, which holds '
-                         'the inputs; write the report elsewhere')
-    check_pano_size(list(args.pano_size))
-    names = [name for _, name in read_split_file(
-        osp.join(args.data_root, 'splits', f'{args.split}.txt'))]
+    names = check_inputs(args)  # the cheap checks first: the models load for minutes
     torch.set_grad_enabled(False)
     # a distillation config is reduced to its student by init_segmentor
     students = {'before': init_segmentor(args.config, args.before)}
@@ -132,6 +125,18 @@ def main(argv=None) -> int:
     write_text_atomic(osp.join(args.out, 'distill_report.md'), text)
     print('\n' + text)
     return 0
+
+
+def check_inputs(args) -> list:
+    """The split's room names, after checking ``--out`` (a folder of its own, outside the
+    data) and ``--pano-size``."""
+    check_output_folder(args.out, '--out')
+    if is_inside(args.out, [args.data_root]):
+        raise ValueError(f'--out {args.out}: inside --data-root {args.data_root}, which holds '
+                         'the inputs; write the report elsewhere')
+    check_pano_size(list(args.pano_size))
+    return [name for _, name in read_split_file(
+        osp.join(args.data_root, 'splits', f'{args.split}.txt'))]
 
 
 def load_panorama(path: str) -> np.ndarray:
