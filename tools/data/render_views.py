@@ -20,6 +20,7 @@ from mmengine.utils import track_parallel_progress, track_progress
 
 from segmenter3d.datasets.image_size import check_image_pixels
 from segmenter3d.datasets.volume_dataset import read_split_file
+from segmenter3d.engine.runtime import report_failures
 from segmenter3d.synthrooms import render_views
 from segmenter3d.synthrooms.generate import check_pano_size
 
@@ -103,13 +104,8 @@ def main(argv=None) -> int:
     done = [r for r in results if not isinstance(r, str)]
     print(f'\n{sum(done)} rooms rendered, {len(done) - sum(done)} already complete: '
           f'{args.views} views each, {tuple(pano_size)} pixels, in {args.data}')
-    if failed:
-        print(f'error: {len(failed)} of {len(tasks)} rooms could not be rendered (a rerun '
-              'renders only what is missing):', file=sys.stderr)
-        for message in failed:
-            print(f'error: {message}', file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failed, f'{len(failed)} of {len(tasks)} rooms could not be '
+                           'rendered (a rerun renders only what is missing)')
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ from mmengine.utils import track_iter_progress, track_parallel_progress
 
 from segmenter3d.datasets import read_label_map, scannet_scene_to_volume
 from segmenter3d.datasets.volume_dataset import read_split_file
+from segmenter3d.engine.runtime import report_failures
 from segmenter3d.fileio import save_npz_atomic, write_text_atomic
 from segmenter3d.taxonomy import SCANNET20_CLASSES
 
@@ -158,13 +159,9 @@ def main(argv=None) -> int:
         print(f"{'class':<16}{'voxels':>12}{'share':>8}")
         for name, n in zip(SCANNET20_CLASSES, hist):
             print(f'{name:<16}{n:>12,}{n / total:>8.2%}')
-    if failed:
-        print(f'\nerror: {len(failed)} of {len(scene_dirs)} scenes could not be converted (left '
-              'out of the split lists; a rerun converts only what is missing):', file=sys.stderr)
-        for message in failed:
-            print(f'error: {message}', file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failed, f'{len(failed)} of {len(scene_dirs)} scenes could not be '
+                           'converted (left out of the split lists; a rerun converts only what '
+                           'is missing)')
 
 
 if __name__ == '__main__':

@@ -108,6 +108,18 @@ def one_line(err: BaseException) -> str:
     return ' '.join(text.splitlines()) or type(err).__name__
 
 
+def report_failures(failed, heading: str) -> int:
+    """Exit code of a batch tool that goes on past bad items: 1 after printing ``heading``
+    and each failed item's message (one ``error:`` line each) to stderr, 0 when none failed."""
+    import sys
+    if not failed:
+        return 0
+    print(f'error: {heading}:', file=sys.stderr)
+    for message in failed:
+        print(f'error: {message}', file=sys.stderr)
+    return 1
+
+
 def report_bad_input(main, argv=None) -> int:
     """``main(argv)`` of a tool without a Runner, where bad input (``ValueError``,
     ``OSError``) ends in one ``error:`` line and exit code 1."""
