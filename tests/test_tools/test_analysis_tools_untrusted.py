@@ -15,6 +15,7 @@ import hit_agreement  # noqa: E402
 import kd_fit_probe  # noqa: E402
 
 T_CFG = f'{CONFIGS}/3dseg/3dseg-t_synthrooms.py'
+DISTILL = 'panokd_logits-tau1_segmenter-vit-t_3dseg-t_1xb1-120_synthrooms-tiles32.py'
 
 
 def _one_error(capsys, main, argv):
@@ -56,6 +57,34 @@ def test_malformed_cfg_options_are_an_argument_error(capsys):
         kd_fit_probe.main(MODEL + ['--cfg-options', 'notakv'])
     assert info.value.code == 2
     assert 'argument --cfg-options: notakv: key=value pairs' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('key', ['train_dataloader.dataset.data_root=elsewhere',
+                                 'train_dataloader.dataset.ann_file=splits/x.txt',
+                                 'train_dataloader.dataset.data_prefix.img_path=images/x'])
+def test_room_choosing_overrides_are_refused_not_replaced(capsys, monkeypatch, key):
+    monkeypatch.chdir(ROOT)
+    built = []
+    monkeypatch.setattr(hit_agreement.MODELS, 'build', lambda cfg: built.append(cfg))
+    message = _one_error(capsys, kd_fit_probe.main,
+                         [f'{CONFIGS}/distill/{DISTILL}'] + MODEL[1:] + ['--cfg-options', key])
+    assert f"--cfg-options {key.split('=')[0]}: the rooms are chosen with --data and --split" \
+        in message
+    assert not built  # refused before any model is built
+
+
+def test_other_overrides_reach_the_model(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the tool moves to the repository; come back after
+    seen = []
+
+    def stop(cfg):
+        seen.append(cfg)
+        raise KeyboardInterrupt  # enough: the config as the model would be built from it
+    monkeypatch.setattr(hit_agreement.MODELS, 'build', stop)
+    with pytest.raises(KeyboardInterrupt):
+        kd_fit_probe.main([f'{CONFIGS}/distill/{DISTILL}'] + MODEL[1:] +
+                          ['--cfg-options', 'model.distill_loss.tau=3.5'])
+    assert seen[0].distill_loss.tau == 3.5
 
 
 def test_a_config_that_is_not_a_distiller_is_named(capsys):

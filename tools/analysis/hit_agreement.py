@@ -133,6 +133,21 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--split', default='validation', choices=['training', 'validation', 'test'])
 
 
+# the rooms come from --data and --split; a --cfg-options key for them would be overwritten
+ROOM_KEYS = ('data_root', 'ann_file', 'data_prefix')
+
+
+def refuse_room_overrides(cfg_options: dict) -> None:
+    """Refuse ``--cfg-options`` keys that choose the rooms: ``--data`` and ``--split`` do,
+    and they would replace the override without a word."""
+    for key in cfg_options:
+        parts = key.split('.')
+        if parts[:2] == ['train_dataloader', 'dataset'] and len(parts) > 2 \
+                and parts[2] in ROOM_KEYS:
+            raise ValueError(f'--cfg-options {key}: the rooms are chosen with --data and '
+                             '--split, not in the config')
+
+
 def build_model_and_rooms(args):
     """The distiller with the student's weights (eval mode; ``tiles`` at the test window)
     and the split's rooms through the distillation config's training pipeline."""
@@ -142,6 +157,7 @@ def build_model_and_rooms(args):
                          'distiller; pass a distillation config (its student and raycaster)')
     if getattr(args, 'cfg_options', None):
         check_cfg_options(cfg, args.cfg_options)
+        refuse_room_overrides(args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg.model.update(teacher_config=args.teacher_config,
                      teacher_checkpoint=args.teacher_checkpoint)
