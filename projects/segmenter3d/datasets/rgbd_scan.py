@@ -22,7 +22,6 @@ import glob
 import io
 import os
 import os.path as osp
-import stat
 import warnings
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -32,11 +31,10 @@ import torch
 
 from ..fileio import write_bytes_atomic, write_png_atomic, write_text_atomic
 from .room_io import MAX_WORLD_METRES
+from .scan_files import imread_checked, read_file, resolved_inside
 
 LABEL_DIRS = ('label-filt', 'label')
 MAX_VOXELS = 300_000_000  # beyond this a dense volume will not fit: ask for --bounds
-MAX_FRAME_BYTES = 256 * 2**20  # a 4K 16-bit PNG is about 16 MB
-MAX_FRAME_PIXELS = 50_000_000  # 4K is 8.3 Mpx; a header may claim far more than its bytes hold
 MAX_POSE_METRES = MAX_WORLD_METRES  # a camera farther than this is a broken pose
 FOCAL_RANGE = (1.0, 1e6)  # pixels
 MIN_DEPTH_SCALE = 0.65535  # a 16-bit depth then reaches at most 100 km
@@ -56,72 +54,9 @@ def _frame_ids(folder: str, suffix: str) -> Dict[int, str]:
     return ids
 
 
-def _resolved_inside(path: str, real_root: str) -> str:
-    """``path`` with its links resolved, refused when that leaves ``real_root`` (a resolved
-    scan folder): a frame linked to ``~/.ssh/id_rsa`` or another scan would otherwise be read
-    and fused. The scan folder itself may be a link (data on another disk), and links within
-    it are fine."""
-    real = osp.realpath(path)
-    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
-        raise ValueError(f'{path}: leads outside the scan folder (to {real}); a scan\'s files '
-                         'stay inside it, symlinks included (link the whole scan folder '
-                         'instead)')
-    return real
-
-
-def _read_file(path: str, limit: int, real_root: Optional[str] = None) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (a pipe or a device in a scan
-    folder would hang or never end), read from inside ``real_root`` when one is given: the
-    resolved path is checked and opened, so a link swapped in after the scan folder was
-    checked is still refused."""
-    if not osp.lexists(path):
-        raise FileNotFoundError(f'{path}: not found')
-    if real_root is not None:
-        path_read = _resolved_inside(path, real_root)
-    else:
-        path_read = path
-    try:  # non-blocking: opening a named pipe must not wait for a writer
-        fd = os.open(path_read, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
-    except OSError as err:  # e.g. no permission to read it
-        raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
-    with os.fdopen(fd, 'rb') as f:  # the checks below are of the file that is read
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f'{path}: not a regular file')
-        if info.st_size > limit:
-            raise ValueError(f'{path}: {info.st_size / 2**20:.1f} MB, more than such a file '
-                             f'may hold ({limit / 2**20:.1f} MB)')
-        try:
-            return f.read(limit + 1)
-        except OSError as err:
-            raise ValueError(f'{path}: cannot be read ({err.strerror or err})') from None
-
-
-def _imread(path: str, flags: int, real_root: Optional[str] = None) -> Optional[np.ndarray]:
-    """cv2.imread, through bytes: OpenCV crashes (segfault) on a file name that is not valid
-    UTF-8 (Python hands it over with surrogate escapes). The size the header declares is
-    checked before decoding; None when it does not decode."""
-    from PIL import Image
-    data = _read_file(path, MAX_FRAME_BYTES, real_root)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except Image.DecompressionBombError as err:  # PIL's own limit, far beyond ours
-        raise ValueError(f'{path}: the image declares more pixels than a frame may have '
-                         f'({MAX_FRAME_PIXELS:,}): {err}') from None
-    except Exception:  # not an image PIL reads: OpenCV decides below
-        width = height = 0
-    if width * height > MAX_FRAME_PIXELS:
-        raise ValueError(f'{path}: the image declares {width}x{height} pixels, more than a '
-                         f'frame may have ({MAX_FRAME_PIXELS:,})')
-    return cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
-
-
 def read_matrix(path: str, real_root: Optional[str] = None) -> np.ndarray:
     """A 4x4 (or 3x3) matrix of numbers from a text file (inside ``real_root``), float64."""
-    text = _read_file(path, 64 * 2**10, real_root)
+    text = read_file(path, 64 * 2**10, real_root)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # numpy warns on an empty file; we raise
@@ -221,7 +156,7 @@ class ScanFolder:
         self.real_root = osp.realpath(scan_dir)
         for path in [self.depth_k_path, self.color_k_path, *(
                 path for found in files.values() for path in found.values())]:
-            _resolved_inside(path, self.real_root)  # all of them before any is fused
+            resolved_inside(path, self.real_root)  # all of them before any is fused
         self.depth_k = read_intrinsics(self.depth_k_path, self.real_root)
         self.color_k = read_intrinsics(self.color_k_path, self.real_root)
         self._maps: Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]] = {}
@@ -270,7 +205,7 @@ class ScanFolder:
 
     def _depth(self, i: int) -> np.ndarray:
         path = self.files['depth'][i]
-        raw = _imread(path, cv2.IMREAD_UNCHANGED, self.real_root)
+        raw = imread_checked(path, cv2.IMREAD_UNCHANGED, self.real_root)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2:
@@ -302,7 +237,7 @@ class ScanFolder:
 
     def colour(self, i: int) -> Tuple[np.ndarray, Tuple[int, int]]:
         path = self.files['color'][i]
-        bgr = _imread(path, cv2.IMREAD_COLOR, self.real_root)
+        bgr = imread_checked(path, cv2.IMREAD_COLOR, self.real_root)
         if bgr is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if self.colour_size is not None and bgr.shape[:2] != self.colour_size:
@@ -316,7 +251,7 @@ class ScanFolder:
 
     def _labels(self, i: int, colour_shape) -> np.ndarray:
         path = self.files['label'][i]
-        raw = _imread(path, cv2.IMREAD_UNCHANGED, self.real_root)
+        raw = imread_checked(path, cv2.IMREAD_UNCHANGED, self.real_root)
         if raw is None:
             raise ValueError(f'{path}: cannot be decoded as an image')
         if raw.ndim != 2 or raw.dtype not in (np.uint8, np.uint16):
