@@ -36,10 +36,7 @@ def read_file(path: str, limit: int, real_root: Optional[str] = None) -> bytes:
     checked is still refused."""
     if not osp.lexists(path):
         raise FileNotFoundError(f'{path}: not found')
-    if real_root is not None:
-        path_read = resolved_inside(path, real_root)
-    else:
-        path_read = path
+    path_read = path if real_root is None else resolved_inside(path, real_root)
     try:  # non-blocking: opening a named pipe must not wait for a writer
         fd = os.open(path_read, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
     except OSError as err:  # e.g. no permission to read it

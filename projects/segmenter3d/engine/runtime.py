@@ -7,6 +7,7 @@ lock, cleanup)."""
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
@@ -111,7 +112,6 @@ def one_line(err: BaseException) -> str:
 def report_failures(failed, heading: str) -> int:
     """Exit code of a batch tool that goes on past bad items: 1 after printing ``heading``
     and each failed item's message (one ``error:`` line each) to stderr, 0 when none failed."""
-    import sys
     if not failed:
         return 0
     print(f'error: {heading}:', file=sys.stderr)
@@ -123,7 +123,6 @@ def report_failures(failed, heading: str) -> int:
 def report_bad_input(main, argv=None) -> int:
     """``main(argv)`` of a tool without a Runner, where bad input (``ValueError``,
     ``OSError``) ends in one ``error:`` line and exit code 1."""
-    import sys
     try:
         return main(argv)
     except (ValueError, OSError) as err:
@@ -139,7 +138,6 @@ def run_tool(build_runner, parse_args, action: str) -> None:
     (a rank that tears gloo down while another still works, e.g. rank 0 writing the best
     checkpoint, or leaves it to the interpreter's shutdown, can abort with "terminate called
     without an active exception")."""
-    import sys
 
     args = parse_args()
     use_safe_checkpoint_loading()  # every checkpoint this tool reads is untrusted
