@@ -2,7 +2,8 @@
 """Helpers the benchmark scripts share."""
 import os
 import os.path as osp
-from typing import List, Optional, Tuple
+import re
+from typing import List, Optional, Sequence, Tuple
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'RESULTS.md')
 HISTORY = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs', 'results_history.md')
@@ -41,6 +42,55 @@ def _heading(text: str) -> str:
     if not heading.startswith('## '):
         raise ValueError(f'a benchmark section starts with a "## " heading, not {heading!r}')
     return heading
+
+
+# a line of a document's contents list: "- [Title](#anchor)"
+_CONTENTS_LINE = re.compile(r'- \[.*\]\(#[^)]*\)')
+
+
+def anchor(title: str, taken: Sequence[str] = ()) -> str:
+    """The anchor a markdown renderer (GitHub's) gives a heading ``title``: lower case,
+    punctuation dropped (``-`` and ``_`` kept), spaces to hyphens; ``-1``, ``-2``... when
+    ``taken`` (the anchors of the headings above it) already has it."""
+    base = re.sub(r'[^\w\- ]', '', title.strip().lower()).replace(' ', '-')
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f'{base}-{n}'
+    return name
+
+
+def headings(document: str) -> List[Tuple[int, str, str]]:
+    """(level, title, anchor) of every heading of a markdown document, in order (not the ``#``
+    lines of fenced code blocks)."""
+    found, anchors, fenced = [], [], False
+    for line in document.split('\n'):
+        if line.startswith('```'):
+            fenced = not fenced
+        match = None if fenced else re.match(r'(#{1,6}) (.*)', line)
+        if match:
+            anchors.append(anchor(match.group(2), anchors))
+            found.append((len(match.group(1)), match.group(2).rstrip(), anchors[-1]))
+    return found
+
+
+def contents_lines(document: str) -> List[int]:
+    """Indices of the lines of ``document``'s contents list (``- [Title](#anchor)``)."""
+    return [i for i, line in enumerate(document.split('\n')) if _CONTENTS_LINE.fullmatch(line)]
+
+
+def add_to_contents(document: str, heading: str) -> str:
+    """``document`` with a line for its last section headed ``heading`` (``## ...``) added at
+    the end of its contents list; unchanged when it has no contents list or lists it already."""
+    lines, listed = document.split('\n'), contents_lines(document)
+    sections = [(title, name) for level, title, name in headings(document) if level == 2]
+    targets = [name for title, name in sections if f'## {title}' == heading.rstrip()]
+    if not listed or not targets:
+        return document
+    if any(lines[i].endswith(f'](#{targets[-1]})') for i in listed):
+        return document
+    lines.insert(listed[-1] + 1, f'- [{heading.rstrip()[3:]}](#{targets[-1]})')
+    return '\n'.join(lines)
 
 
 def find_section(document: str, heading: str) -> Optional[str]:
@@ -94,9 +144,9 @@ def record(text: str, path: str = RESULTS, history: Optional[str] = HISTORY) -> 
         body = old.split('\n', 1)[1] if '\n' in old else ''
         with open(history, encoding='utf-8') as f:
             past = f.read()
-        _write(history, past.rstrip('\n') + f'\n\n## {title} (the run before, moved from '
-               f'benchmarks/RESULTS.md)\n{body}\n')
-    _write(path, put_section(document, text))
+        moved = f'## {title} (the run before, moved from benchmarks/RESULTS.md)'
+        _write(history, add_to_contents(past.rstrip('\n') + f'\n\n{moved}\n{body}\n', moved))
+    _write(path, add_to_contents(put_section(document, text), _heading(text)))
 
 
 def add_benchmark_arguments(parser) -> None:

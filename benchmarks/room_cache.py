@@ -58,7 +58,7 @@ def main():
         sizes = [mb for mb, _ in values]
         hit = statistics.median(share for _, share in values)
         table.append(f'| {height}x{width} | {hit:.3f} | **{statistics.median(sizes):.1f}** | '
-                     f'{min(sizes):.1f} - {max(sizes):.1f} | {4096 / max(sizes):.0f} |')
+                     f'{min(sizes):.1f} - {max(sizes):.1f} | {int(4096 // max(sizes))} |')
         print(table[-1], flush=True)
     voxels = [room.tsdf.size / 1e6 for room in rooms]
     text = (f'\n## room_cache.py: what distillation keeps per room\n\n'

@@ -63,6 +63,37 @@ def test_record_replaces_the_section_of_its_benchmark_in_place(tmp_path, capsys)
     assert not list(tmp_path.glob('*.tmp*'))
 
 
+def test_anchors_are_the_renderers_and_records_keep_the_contents_list(tmp_path):
+    """Known anchors (punctuation dropped, ``_``/``-`` kept, repeats numbered); a section
+    ``record`` appends, or moves to the history, gets a line in that document's contents list
+    pointing at its own anchor, and a document without a list gets none."""
+    from measure import anchor, headings, record
+    assert anchor('train_step.py --rows baselines: seconds per step') == (
+        'train_steppy---rows-baselines-seconds-per-step')
+    assert anchor('Tables, mean ± std (`seeds`)') == 'tables-mean--std-seeds'
+    assert anchor('Tables', ['tables', 'tables-1']) == 'tables-2'
+    moved = 'a.py: first (the run before, moved from benchmarks/RESULTS.md)'
+    moved_anchor = 'apy-first-the-run-before-moved-from-benchmarksresultsmd'
+    path, history = tmp_path / 'RESULTS.md', tmp_path / 'history.md'
+    path.write_text('# R\n\n- [a.py: first](#apy-first)\n\n## a.py: first\n\nold a\n',
+                    encoding='utf-8')
+    history.write_text(f'# H\n\n- [{moved}](#{moved_anchor})\n\n## {moved}\n\nolder a\n',
+                       encoding='utf-8')
+    record('\n## b.py: second\n\nnew b\n', str(path), str(history))
+    record('\n## a.py: first\n\nnew a\n', str(path), str(history))
+    lines = path.read_text(encoding='utf-8').split('\n')
+    assert lines[2:5] == ['- [a.py: first](#apy-first)', '- [b.py: second](#bpy-second)', '']
+    past = history.read_text(encoding='utf-8')
+    listed = [line for line in past.split('\n') if line.startswith('- [')]
+    # the second moved run of a.py has the same title: the renderer numbers its anchor
+    assert listed == [f'- [{moved}](#{moved_anchor})', f'- [{moved}](#{moved_anchor}-1)']
+    assert [name for _, _, name in headings(past)] == ['h', moved_anchor, f'{moved_anchor}-1']
+    bare = tmp_path / 'bare.md'
+    bare.write_text('# R\n\n## a.py: first\n\nold\n', encoding='utf-8')
+    record('\n## b.py: second\n\nnew b\n', str(bare), None)
+    assert '- [' not in bare.read_text(encoding='utf-8')
+
+
 def test_backbone_benchmark_compares_the_same_network():
     """The plain reference the speed goals are measured against gives our logits."""
     import backbone

@@ -1,8 +1,55 @@
-"""docs/robustness.md: every test its table cites exists, so the table cannot drift."""
+"""The documents: every test docs/robustness.md cites exists, every relative link and anchor
+resolves, every contents list lists its document's sections, so none of them can drift."""
+import glob
 import os.path as osp
 import re
+import sys
+
+import pytest
 
 from conftest import ROOT
+
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+from measure import contents_lines, headings  # noqa: E402
+
+DOCUMENTS = sorted([osp.join(ROOT, 'README.md'), osp.join(ROOT, 'benchmarks', 'RESULTS.md')] +
+                   glob.glob(osp.join(ROOT, 'docs', '*.md')))
+# [text](target): not images' sources nor web addresses
+_LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
+
+
+def _prose(path: str) -> str:
+    """The document without its fenced code blocks (links there are code, not links)."""
+    text = open(path, encoding='utf-8').read()
+    return re.sub(r'^```.*?^```', '', text, flags=re.S | re.M)
+
+
+@pytest.mark.parametrize('path', DOCUMENTS, ids=lambda p: osp.relpath(p, ROOT))
+def test_every_relative_link_and_anchor_resolves(path):
+    broken = []
+    for target in _LINK.findall(_prose(path)):
+        if re.match(r'[a-z]+:', target):
+            continue
+        file, _, name = target.partition('#')
+        dest = osp.normpath(osp.join(osp.dirname(path), file)) if file else path
+        if not osp.exists(dest):
+            broken.append(target)
+        elif name and dest.endswith('.md'):
+            text = open(dest, encoding='utf-8').read()
+            if name not in [a for _, _, a in headings(text)]:
+                broken.append(target)
+    assert not broken, f'{osp.relpath(path, ROOT)}: links to nothing: {broken}'
+
+
+@pytest.mark.parametrize('path', DOCUMENTS, ids=lambda p: osp.relpath(p, ROOT))
+def test_a_contents_list_lists_every_section(path):
+    text = open(path, encoding='utf-8').read()
+    lines = text.split('\n')
+    listed = {lines[i].rsplit('(#', 1)[1][:-1] for i in contents_lines(text)}
+    sections = {name for level, _, name in headings(text) if level == 2}
+    assert not listed or not sections - listed, (
+        f'{osp.relpath(path, ROOT)}: sections missing from its contents: '
+        f'{sorted(sections - listed)}')
 
 
 def test_every_test_the_robustness_table_cites_exists():
