@@ -75,8 +75,19 @@ def headings(document: str) -> List[Tuple[int, str, str]]:
 
 
 def contents_lines(document: str) -> List[int]:
-    """Indices of the lines of ``document``'s contents list (``- [Title](#anchor)``)."""
-    return [i for i, line in enumerate(document.split('\n')) if _CONTENTS_LINE.fullmatch(line)]
+    """Indices of the lines of ``document``'s contents list: the first run of consecutive
+    ``- [Title](#anchor)`` lines outside code blocks (nested items included); a list of links
+    further down is body text, not the contents."""
+    lines, fenced = document.split('\n'), False
+    for i, line in enumerate(lines):
+        if line.startswith('```'):
+            fenced = not fenced
+        if not fenced and _CONTENTS_LINE.fullmatch(line):
+            end = i + 1
+            while end < len(lines) and _CONTENTS_LINE.fullmatch(lines[end].lstrip(' ')):
+                end += 1
+            return list(range(i, end))
+    return []
 
 
 def add_to_contents(document: str, heading: str) -> str:

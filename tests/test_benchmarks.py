@@ -88,6 +88,14 @@ def test_anchors_are_the_renderers_and_records_keep_the_contents_list(tmp_path):
     # the second moved run of a.py has the same title: the renderer numbers its anchor
     assert listed == [f'- [{moved}](#{moved_anchor})', f'- [{moved}](#{moved_anchor}-1)']
     assert [name for _, _, name in headings(past)] == ['h', moved_anchor, f'{moved_anchor}-1']
+    # the contents list is the first run of such lines: a link list in the body, or one in a
+    # code block, is not where a new section's line goes
+    body = tmp_path / 'body.md'
+    body.write_text('# R\n\n- [A](#a)\n  - [A1](#a1)\n\n## A\n\nSee:\n- [the A table](#a)\n\n'
+                    '```\n- [x](#y)\n```\n', encoding='utf-8')
+    record('\n## B\n\nb\n', str(body), None)
+    assert body.read_text(encoding='utf-8').split('\n')[2:6] == [
+        '- [A](#a)', '  - [A1](#a1)', '- [B](#b)', '']
     bare = tmp_path / 'bare.md'
     bare.write_text('# R\n\n## a.py: first\n\nold\n', encoding='utf-8')
     record('\n## b.py: second\n\nnew b\n', str(bare), None)

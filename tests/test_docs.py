@@ -14,8 +14,10 @@ from measure import contents_lines, headings  # noqa: E402
 
 DOCUMENTS = sorted([osp.join(ROOT, 'README.md'), osp.join(ROOT, 'benchmarks', 'RESULTS.md')] +
                    glob.glob(osp.join(ROOT, 'docs', '*.md')))
-# [text](target): not images' sources nor web addresses
-_LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
+# [text](target), [text](<target>), [text](target "title"), and reference definitions
+# "[name]: target" (images' sources too; web addresses are skipped where they are checked)
+_LINK = re.compile(r'\[[^\]]*\]\((?:<([^>]+)>|([^)\s]+))(?:\s+"[^"]*")?\)|^\[[^\]]+\]:\s*(\S+)',
+                   re.M)
 
 
 def _prose(path: str) -> str:
@@ -24,10 +26,20 @@ def _prose(path: str) -> str:
     return re.sub(r'^```.*?^```', '', text, flags=re.S | re.M)
 
 
+def _targets(text: str) -> list:
+    return [next(group for group in groups if group) for groups in _LINK.findall(text)]
+
+
+def test_every_form_of_link_is_found():
+    text = ('[a](x.md "t") [b](<y z.md>) ![c](p.png) [d](#e) [f](https://g)\n'
+            '[h]: ref.md\nnot [a link] here\n')
+    assert _targets(text) == ['x.md', 'y z.md', 'p.png', '#e', 'https://g', 'ref.md']
+
+
 @pytest.mark.parametrize('path', DOCUMENTS, ids=lambda p: osp.relpath(p, ROOT))
 def test_every_relative_link_and_anchor_resolves(path):
     broken = []
-    for target in _LINK.findall(_prose(path)):
+    for target in _targets(_prose(path)):
         if re.match(r'[a-z]+:', target):
             continue
         file, _, name = target.partition('#')
