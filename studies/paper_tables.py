@@ -127,10 +127,15 @@ def seed_runs(args, seed: int, teacher_ckpt: Optional[str]) -> Dict[str, dict]:
             unet = records.get('unet3d-equal-iters') or train_and_test(
                 args, 'unet3d-equal-iters', seed, args.iters)
             iters = equal_time_iters(args.iters, base['train_seconds'], unet['train_seconds'])
+            # the budget kept beside the run: the seconds of the 3dseg-t run under the same
+            # --out (a later 3dseg-t run on a faster or slower day does not change it)
+            budget = dict(budget_seconds=base['train_seconds'])
             if abs(iters - args.iters) <= SAME_RUN * args.iters:
                 # the same budget within SAME_RUN: that run is this one (said in the table)
-                records[name] = dict(unet, shared_with='unet3d-equal-iters')
+                records[name] = dict(unet, shared_with='unet3d-equal-iters', **budget)
                 continue
+            records[name] = dict(train_and_test(args, name, seed, iters), **budget)
+            continue
         records[name] = train_and_test(args, name, seed, iters)
     if args.distill:
         student = records.get('3dseg-t') or train_and_test(args, '3dseg-t', seed, args.iters)
@@ -154,6 +159,8 @@ def collect(results: dict, seed: int, records: Dict[str, dict]) -> None:
             r['labelled_rooms'] = rec['labelled_rooms']
         if 'config' in rec:  # the file a reader opens to see what each seed's run ran
             r.setdefault('config', []).append(rec['config'])
+        if 'budget_seconds' in rec:  # the equal-wall-clock U-Net's
+            r.setdefault('budget_seconds', []).append(rec['budget_seconds'])
         if 'panorama_mIoU' in rec:
             r.setdefault('panorama_mIoU', []).append(rec['panorama_mIoU'])
 

@@ -57,6 +57,37 @@ def test_collected_runs_name_the_config_they_ran():
     assert results['3dseg-t+room']['seeds'] == [2, 0]
 
 
+def test_the_equal_wall_clock_unet_keeps_the_budget_it_was_given(monkeypatch):
+    """The U-Net at 3DSeg-T's wall-clock runs the iterations 3DSeg-T's seconds buy at the
+    U-Net's measured speed, and its record keeps those seconds beside it (``budget_seconds``),
+    shared run or not, so a later 3dseg-t run on another day cannot make it look unequal."""
+    seconds = {'3dseg-t': 200.0, 'unet3d-equal-iters': 400.0}
+    made = []
+
+    def fake_run(args, name, seed, iters):
+        made.append((name, iters))
+        return dict(metrics=dict(mIoU=float(iters)), iters=iters,
+                    train_seconds=seconds.get(name, iters / 2.0))
+
+    monkeypatch.setattr(paper_tables, 'train_and_test', fake_run)
+    args = paper_tables.parse_args(['--only', 'unet3d', '--iters', '800', '--seeds', '0'])
+    records = paper_tables.seed_runs(args, 0, None)
+    # 800 iterations x 200 s / 400 s: half the U-Net's 800-iteration run
+    assert made == [('3dseg-t', 800), ('unet3d-equal-iters', 800), ('unet3d', 400)]
+    assert records['unet3d']['budget_seconds'] == 200.0 and list(records) == ['unet3d']
+    seconds['3dseg-t'] = 390.0  # within 5 % of the U-Net's: the equal-iteration run is reused
+    made.clear()
+    shared = paper_tables.seed_runs(args, 1, None)['unet3d']
+    assert made == [('3dseg-t', 800), ('unet3d-equal-iters', 800)]
+    assert shared['shared_with'] == 'unet3d-equal-iters' and shared['budget_seconds'] == 390.0
+    results = {}
+    paper_tables.collect(results, 0, records)
+    paper_tables.collect(results, 1, {'unet3d': shared})
+    assert results['unet3d']['budget_seconds'] == [200.0, 390.0]
+    assert results['unet3d']['iters'] == [400, 800]
+    assert results['unet3d']['shared_with_seeds'] == [1]
+
+
 # --cfg-options that make any run of the drivers a smoke run: no dataloader worker processes
 TINY_LOADERS = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
                 for k in ('num_workers=0', 'persistent_workers=False')]
