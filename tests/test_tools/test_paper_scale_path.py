@@ -37,11 +37,14 @@ def release(tmp_path_factory):
     return make_release_dataset(str(tmp_path_factory.mktemp('panorooms3d')))
 
 
-def _options(root, iters=2):
+def _options(root, iters=1, validate=True):
+    """Options of a run of ``iters`` steps on the rooms under ``root``, validated at its end
+    (``validate``) or not (test.py covers the same slide inference)."""
     opts = [f'{k}_dataloader.dataset.data_root={root}' for k in LOADERS]
     for k in LOADERS:
         opts += [f'{k}_dataloader.num_workers=0', f'{k}_dataloader.persistent_workers=False']
-    return opts + [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+    return opts + [f'train_cfg.max_iters={iters}',
+                   f'train_cfg.val_interval={iters if validate else iters + 1}',
                    f'default_hooks.checkpoint.interval={iters}']
 
 
@@ -100,12 +103,14 @@ def _check_encoding(config, options):
 def test_paper_scale_path_on_release_rooms(release, tmp_path):
     cwd = tmp_path / 'elsewhere'  # tools start outside the repository
     cwd.mkdir()
-    # 3DSeg-L: a few iterations on 128^3 blocks, then slide inference on whole rooms
+    # 3DSeg-L: one step on a 128^3 block, then slide inference on whole rooms (the runs are
+    # validated once, in the distillation run, whose validation is the student's)
     options = _options(release)
     _check_encoding(STUDENT, options)
     student = tmp_path / 'student'
-    _tool(cwd, 'train.py', STUDENT, '--work-dir', str(student), '--cfg-options', *options)
-    _tool(cwd, 'test.py', STUDENT, str(student / 'iter_2.pth'), '--work-dir',
+    _tool(cwd, 'train.py', STUDENT, '--work-dir', str(student), '--cfg-options',
+          *_options(release, validate=False))
+    _tool(cwd, 'test.py', STUDENT, str(student / 'iter_1.pth'), '--work-dir',
           str(tmp_path / 'student_test'), '--cfg-options', *options)
     assert 0 <= _metrics(tmp_path / 'student_test')['mIoU'] <= 100
 
@@ -115,8 +120,8 @@ def test_paper_scale_path_on_release_rooms(release, tmp_path):
                            f'model = dict(pretrained=None, data_preprocessor=dict(size={PANO}))\n')
     teacher = tmp_path / 'teacher'
     _tool(cwd, 'train.py', str(teacher_cfg), '--work-dir', str(teacher), '--cfg-options',
-          *options)
-    _tool(cwd, 'test.py', str(teacher_cfg), str(teacher / 'iter_2.pth'), '--work-dir',
+          *_options(release, validate=False))
+    _tool(cwd, 'test.py', str(teacher_cfg), str(teacher / 'iter_1.pth'), '--work-dir',
           str(tmp_path / 'teacher_test'), '--cfg-options', *options)
     assert 'mIoU' in _metrics(tmp_path / 'teacher_test')
     assert Config.fromfile(str(teacher_cfg)).model.backbone.embed_dims == 768  # ViT-B
@@ -124,14 +129,14 @@ def test_paper_scale_path_on_release_rooms(release, tmp_path):
     # distillation of the trained student with that teacher on whole, padded rooms
     distill = tmp_path / 'distill'
     distill_options = options + [
-        f'model.teacher_config={teacher_cfg}', f'model.teacher_checkpoint={teacher}/iter_2.pth',
-        f'load_from={student}/iter_2.pth', f'model.raycaster.height={PANO[0]}',
-        f'model.raycaster.width={PANO[1]}']
+        f'model.teacher_config={teacher_cfg}', f'model.teacher_checkpoint={teacher}/iter_1.pth',
+        f'load_from={student}/iter_1.pth', f'model.raycaster.height={PANO[0]}',
+        f'model.raycaster.width={PANO[1]}', 'default_hooks.logger.interval=1']
     _check_encoding(DISTILL, distill_options)
     log = _tool(cwd, 'train.py', DISTILL, '--work-dir', str(distill), '--cfg-options',
                 *distill_options)
-    assert 'loss_dist' in log
-    _tool(cwd, 'test.py', DISTILL, str(distill / 'iter_2.pth'), '--work-dir',
+    assert 'loss_dist' in log and 'Iter(val)' in log  # the one validation of the path
+    _tool(cwd, 'test.py', DISTILL, str(distill / 'iter_1.pth'), '--work-dir',
           str(tmp_path / 'distill_test'), '--cfg-options', *distill_options)
     assert 'mIoU' in _metrics(tmp_path / 'distill_test')
 
@@ -139,12 +144,12 @@ def test_paper_scale_path_on_release_rooms(release, tmp_path):
     name = ROOMS[-1][0]
     out = tmp_path / 'infer'
     _tool(cwd, 'infer.py', osp.join(release, 'volumes', f'{name}.npz'), '--config', STUDENT,
-          '--checkpoint', str(student / 'iter_2.pth'), '--out', str(out))
+          '--checkpoint', str(student / 'iter_1.pth'), '--out', str(out))
     labels = np.load(out / f'{name}_labels.npz')['labels']
     assert labels.shape == ROOMS[-1][2]
     from segmenter3d.apis import init_segmentor
     from segmenter3d.datasets import load_room, room_to_input
-    model = init_segmentor(STUDENT, str(student / 'iter_2.pth'))
+    model = init_segmentor(STUDENT, str(student / 'iter_1.pth'))
     volume = room_to_input(load_room(osp.join(release, 'volumes', f'{name}.npz')))
     np.testing.assert_allclose(volume, _official_input(osp.join(release, 'volumes',
                                                                 f'{name}.npz')), atol=1e-6, rtol=0)
