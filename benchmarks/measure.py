@@ -3,7 +3,7 @@
 import os
 import os.path as osp
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'RESULTS.md')
 HISTORY = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs', 'results_history.md')
@@ -18,15 +18,23 @@ def rss_mb() -> float:
     return 0.0
 
 
+def _outside_code(lines: List[str]) -> Iterator[Tuple[int, str]]:
+    """(index, line) of the lines of a markdown document outside its fenced code blocks."""
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.startswith('```'):
+            fenced = not fenced
+        if not fenced:
+            yield i, line
+
+
 def _sections(document: str) -> List[Tuple[str, int, int]]:
     """(heading, first line, end line) of every ``## `` section of a markdown document; a
     section runs to the next ``#`` or ``##`` heading or the end (``###`` stays inside, and so
     does a ``#`` line in a fenced code block)."""
-    lines, sections, fenced = document.split('\n'), [], False
-    for i, line in enumerate(lines):
-        if line.startswith('```'):
-            fenced = not fenced
-        if fenced or not (line.startswith('## ') or line.startswith('# ')):
+    lines, sections = document.split('\n'), []
+    for i, line in _outside_code(lines):
+        if not (line.startswith('## ') or line.startswith('# ')):
             continue
         if sections and sections[-1][2] is None:
             sections[-1][2] = i
@@ -63,11 +71,9 @@ def anchor(title: str, taken: Sequence[str] = ()) -> str:
 def headings(document: str) -> List[Tuple[int, str, str]]:
     """(level, title, anchor) of every heading of a markdown document, in order (not the ``#``
     lines of fenced code blocks)."""
-    found, anchors, fenced = [], [], False
-    for line in document.split('\n'):
-        if line.startswith('```'):
-            fenced = not fenced
-        match = None if fenced else re.match(r'(#{1,6}) (.*)', line)
+    found, anchors = [], []
+    for _, line in _outside_code(document.split('\n')):
+        match = re.match(r'(#{1,6}) (.*)', line)
         if match:
             anchors.append(anchor(match.group(2), anchors))
             found.append((len(match.group(1)), match.group(2).rstrip(), anchors[-1]))
@@ -78,11 +84,9 @@ def contents_lines(document: str) -> List[int]:
     """Indices of the lines of ``document``'s contents list: the first run of consecutive
     ``- [Title](#anchor)`` lines outside code blocks (nested items included); a list of links
     further down is body text, not the contents."""
-    lines, fenced = document.split('\n'), False
-    for i, line in enumerate(lines):
-        if line.startswith('```'):
-            fenced = not fenced
-        if not fenced and _CONTENTS_LINE.fullmatch(line):
+    lines = document.split('\n')
+    for i, line in _outside_code(lines):
+        if _CONTENTS_LINE.fullmatch(line):
             end = i + 1
             while end < len(lines) and _CONTENTS_LINE.fullmatch(lines[end].lstrip(' ')):
                 end += 1
